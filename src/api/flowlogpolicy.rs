@@ -1,0 +1,235 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// ARM resource-ID patterns used by the CEL rules. RE2 syntax (the apiserver evaluates them), `(?i)`
+/// because ARM IDs are case-insensitive. Subscription IDs are GUIDs.
+macro_rules! arm_prefix {
+    () => {
+        r"^(?i)/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/resourceGroups/[^/]{1,90}/providers/"
+    };
+}
+
+/// Desired state of the Network Watcher flow log of one Azure target.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    doc = "FlowLogPolicy declares the Azure Network Watcher flow log one target must have. The operator keeps Azure in that state and reports what it saw and did in status.",
+    group = "flowlog.dev",
+    version = "v1alpha1",
+    kind = "FlowLogPolicy",
+    plural = "flowlogpolicies",
+    shortname = "flp",
+    namespaced,
+    status = "FlowLogPolicyStatus",
+    printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.target.resourceId","priority":1}"#,
+    printcolumn = r#"{"name":"Enabled","type":"boolean","jsonPath":".spec.flowLog.enabled"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowLogPolicySpec {
+    /// The Azure resource whose flow log this policy manages.
+    pub target: Target,
+    /// The Network Watcher that owns the flow log. It lives in the target's subscription and region;
+    /// Azure creates it as `NetworkWatcher_<region>` in resource group `NetworkWatcherRG`.
+    pub network_watcher: NetworkWatcherRef,
+    /// The flow-log settings to keep in Azure.
+    pub flow_log: FlowLogSettings,
+    /// How often the operator re-reads Azure to detect and repair drift, as a Go duration
+    /// (for example `30s`, `10m`, `1h`). At least `1s`. Spec changes are applied at once, whatever the interval.
+    #[serde(default = "default_interval")]
+    #[schemars(schema_with = "interval_schema")]
+    pub interval: String,
+}
+
+fn default_interval() -> String {
+    "10m".to_string()
+}
+
+/// A duration string checked by the apiserver's own parser (CEL `duration()`), so that what is accepted
+/// is exactly what Kubernetes understands.
+fn interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "default": "10m",
+        "maxLength": 32,
+        "description": "How often the operator re-reads Azure to detect and repair drift, as a Go duration (for example `30s`, `10m`, `1h`). At least `1s`. Spec changes are applied at once, whatever the interval.",
+        "x-kubernetes-validations": [{
+            "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s')",
+            "message": "interval must be a duration of at least 1s, such as 30s, 10m or 1h"
+        }]
+    })
+}
+
+/// The Azure resource whose flow log is managed.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Target {
+    /// ARM ID of the network security group, for example
+    /// `/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Network/networkSecurityGroups/<name>`.
+    #[x_kube(validation = Rule::new(concat!("self.matches('", arm_prefix!(), r"Microsoft\\.Network/networkSecurityGroups/[^/]{1,80}$')"))
+        .message("resourceId must be the ARM ID of a network security group: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Network/networkSecurityGroups/<name>"))]
+    #[schemars(length(max = 512))]
+    pub resource_id: String,
+}
+
+/// Reference to the Network Watcher in the target's subscription and region.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkWatcherRef {
+    /// Resource group of the Network Watcher (Azure's default is `NetworkWatcherRG`).
+    #[schemars(length(min = 1, max = 90))]
+    pub resource_group: String,
+    /// Name of the Network Watcher (Azure's default is `NetworkWatcher_<region>`).
+    #[schemars(length(min = 1, max = 80))]
+    pub name: String,
+}
+
+/// Flow-log settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.enabled || has(self.storageId)").message("storageId is required when enabled is true"))]
+pub struct FlowLogSettings {
+    /// Whether flow logging is on. `false` keeps an existing flow log but switches it off.
+    pub enabled: bool,
+    /// ARM ID of the storage account that receives the logs
+    /// (`/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<name>`).
+    /// Must be in the target's region. Required when `enabled` is true; ignored when it is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(concat!("self.matches('", arm_prefix!(), r"Microsoft\\.Storage/storageAccounts/[a-z0-9]{3,24}$')"))
+        .message("storageId must be the ARM ID of a storage account: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<3-24 lower-case letters and digits>"))]
+    #[schemars(length(max = 512))]
+    pub storage_id: Option<String>,
+    /// How long Azure keeps the log blobs. Omitted: retention off (logs are kept forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<RetentionPolicy>,
+    /// Log record format. Omitted: whatever Azure has is left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FlowLogFormat>,
+}
+
+/// Retention of flow-log blobs in the storage account.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionPolicy {
+    /// Whether Azure deletes blobs older than `days`.
+    pub enabled: bool,
+    /// Days to keep blobs, 0 to 365; 0 keeps them forever. Ignored when `enabled` is false.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 365))]
+    pub days: i32,
+}
+
+/// Flow-log record format.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowLogFormat {
+    /// File type; Azure supports only `JSON`.
+    #[serde(default, rename = "type")]
+    pub format_type: FormatType,
+    /// Format version: 1, or 2 (adds flow state and byte/packet counts).
+    #[schemars(range(min = 1, max = 2))]
+    pub version: i32,
+}
+
+/// File type of flow-log records.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
+pub enum FormatType {
+    #[default]
+    #[serde(rename = "JSON")]
+    Json,
+}
+
+impl FormatType {
+    pub fn as_arm(&self) -> &'static str {
+        match self {
+            FormatType::Json => "JSON",
+        }
+    }
+}
+
+/// What the operator last saw and did.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowLogPolicyStatus {
+    /// The `metadata.generation` the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Standard conditions. `Ready` is True when Azure matches the spec.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+    /// The flow log as last read from Azure (after any correction).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedFlowLog>,
+    /// When the operator last compared Azure with the spec successfully.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sync_time: Option<Time>,
+    /// How many times the operator rewrote the flow log because Azure drifted from a spec it had
+    /// already applied (changes made to apply a new spec are not counted).
+    #[serde(default)]
+    pub drift_corrections: i64,
+    /// The last error from Azure, cleared on success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<LastError>,
+}
+
+/// The flow log as Azure reports it.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedFlowLog {
+    /// Whether flow logging is on.
+    pub enabled: bool,
+    /// Storage account ARM ID as Azure returned it (empty when disabled).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub storage_id: String,
+    /// Retention as Azure returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<ObservedRetention>,
+    /// Format as Azure returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<ObservedFormat>,
+}
+
+/// Retention as Azure returned it (unconstrained: status must be able to show any drift).
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedRetention {
+    /// Whether retention is on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Days blobs are kept (0: forever).
+    #[serde(default)]
+    pub days: i32,
+}
+
+/// Flow-log format as Azure returned it (free-form: Azure may report values the spec does not allow).
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedFormat {
+    /// File type.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub format_type: String,
+    /// Version.
+    #[serde(default)]
+    pub version: i32,
+}
+
+/// An error reported by Azure or met on the way to it.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LastError {
+    /// The ARM error code (for example `NsgFlowLogCreationBlocked`), or the operator's own code for
+    /// errors that did not come from ARM.
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+    /// The `x-ms-request-id` of the failing ARM call, to quote to Azure support.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}

@@ -1,0 +1,151 @@
+use std::time::Duration;
+
+/// Everything that can go wrong talking to Azure, classified so that the controller knows whether to
+/// retry soon (transient) or wait for the user (terminal).
+#[derive(Debug, thiserror::Error)]
+pub enum ArmError {
+    /// ARM answered with an error body.
+    #[error("{code}: {message} (HTTP {status}{})", request_id.as_deref().map(|r| format!(", x-ms-request-id {r}")).unwrap_or_default())]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+        retry_after: Option<Duration>,
+    },
+    /// A long-running operation ended `Failed` or `Canceled`.
+    #[error("operation {status}: {code}: {message}")]
+    OperationFailed {
+        status: String,
+        code: String,
+        message: String,
+        request_id: Option<String>,
+    },
+    /// The token endpoint refused us.
+    #[error("authentication failed: {code}: {message} (HTTP {status})")]
+    Authentication {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    /// Connection refused/reset, DNS, TLS, or a request timeout.
+    #[error("cannot reach Azure: {0}")]
+    Transport(String),
+    /// A long-running operation did not finish in time.
+    #[error("long-running operation did not finish within {0:?}")]
+    Timeout(Duration),
+    /// Azure answered something we cannot read.
+    #[error("unexpected response from Azure: {0}")]
+    InvalidResponse(String),
+    /// The operator's own configuration is wrong.
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+impl ArmError {
+    pub(crate) fn transport(e: reqwest::Error) -> Self {
+        // The chain carries the useful part (connection refused, timed out, ...).
+        let mut message = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            message.push_str(": ");
+            message.push_str(&s.to_string());
+            source = s.source();
+        }
+        ArmError::Transport(message)
+    }
+
+    /// The code shown in status: the ARM code, or the operator's own for errors that did not come from ARM.
+    pub fn code(&self) -> &str {
+        match self {
+            ArmError::Api { code, .. }
+            | ArmError::OperationFailed { code, .. }
+            | ArmError::Authentication { code, .. } => code,
+            ArmError::Transport(_) => "AzureUnreachable",
+            ArmError::Timeout(_) => "OperationTimeout",
+            ArmError::InvalidResponse(_) => "InvalidAzureResponse",
+            ArmError::Config(_) => "InvalidConfiguration",
+        }
+    }
+
+    pub fn message(&self) -> String {
+        match self {
+            ArmError::Api { message, .. } | ArmError::OperationFailed { message, .. } => {
+                message.clone()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    pub fn request_id(&self) -> Option<&str> {
+        match self {
+            ArmError::Api { request_id, .. } | ArmError::OperationFailed { request_id, .. } => {
+                request_id.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    /// Worth retrying soon without any change by the user: throttling, server errors, a conflicting
+    /// operation in flight, network trouble.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ArmError::Api { status, code, .. } => {
+                *status == 429
+                    || *status >= 500
+                    || *status == 408
+                    || code == "AnotherOperationInProgress"
+            }
+            ArmError::OperationFailed { code, .. } => {
+                code == "InternalServerError" || code == "AnotherOperationInProgress"
+            }
+            ArmError::Authentication { status, .. } => *status >= 500 || *status == 429,
+            ArmError::Transport(_) | ArmError::Timeout(_) => true,
+            ArmError::InvalidResponse(_) | ArmError::Config(_) => false,
+        }
+    }
+
+    /// The server's `Retry-After`, when it sent one.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ArmError::Api { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(status: u16, code: &str) -> ArmError {
+        ArmError::Api {
+            status,
+            code: code.into(),
+            message: "m".into(),
+            request_id: Some("rid".into()),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn classifies_errors() {
+        assert!(api(429, "SubscriptionRequestsThrottled").is_transient());
+        assert!(api(500, "InternalServerError").is_transient());
+        assert!(api(409, "AnotherOperationInProgress").is_transient());
+        assert!(!api(400, "NsgFlowLogCreationBlocked").is_transient());
+        assert!(!api(400, "InvalidResourceReference").is_transient());
+        assert!(!api(403, "AuthorizationFailed").is_transient());
+        assert!(!api(404, "ResourceNotFound").is_transient());
+        assert!(ArmError::Transport("reset".into()).is_transient());
+    }
+
+    #[test]
+    fn message_names_code_and_request_id() {
+        let shown = api(400, "NsgFlowLogCreationBlocked").to_string();
+        assert!(
+            shown.contains("NsgFlowLogCreationBlocked") && shown.contains("rid"),
+            "{shown}"
+        );
+    }
+}

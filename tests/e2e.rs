@@ -1,0 +1,511 @@
+//! End to end against a real kube-apiserver + etcd (started by `tests/run.sh`), the Network Watcher
+//! simulator and the controller. Each test has its own namespace, simulator and controller.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use flowlog_operator::api::{
+    FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType,
+    NetworkWatcherRef, RetentionPolicy, Target,
+};
+use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
+use flowlog_operator::azure::id::same_id;
+use flowlog_operator::azure::model::FlowLogInformation;
+use flowlog_operator::azure::{ArmClient, PollSettings};
+use flowlog_operator::controller::{self, Context, Settings};
+use flowlog_operator::simulator::{self, Inventory, Simulator};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use serde_json::json;
+
+const SUB: &str = simulator::DEFAULT_SUBSCRIPTION_ID;
+
+fn nsg(rg: &str, name: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}"
+    )
+}
+
+fn storage(name: &str) -> String {
+    format!(
+        "/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/{name}"
+    )
+}
+
+/// web-nsg in westeurope: in the built-in inventory it has an enabled flow log with 7 days retention.
+fn web_nsg_spec(days: i32, interval: &str) -> FlowLogPolicySpec {
+    FlowLogPolicySpec {
+        target: Target {
+            resource_id: nsg("app-prod-rg", "web-nsg"),
+        },
+        network_watcher: NetworkWatcherRef {
+            resource_group: "NetworkWatcherRG".into(),
+            name: "NetworkWatcher_westeurope".into(),
+        },
+        flow_log: FlowLogSettings {
+            enabled: true,
+            // Lower-case on purpose: ARM IDs are case-insensitive and must not cause writes.
+            storage_id: Some(storage("flowlogsweu001").to_lowercase()),
+            retention_policy: Some(RetentionPolicy {
+                enabled: true,
+                days,
+            }),
+            format: Some(FlowLogFormat {
+                format_type: FormatType::Json,
+                version: 2,
+            }),
+        },
+        interval: interval.into(),
+    }
+}
+
+struct Harness {
+    client: Client,
+    namespace: String,
+    sim: Simulator,
+    api: Api<FlowLogPolicy>,
+    controller: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.controller.abort();
+    }
+}
+
+impl Harness {
+    async fn start(test: &str) -> Harness {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let client = Client::try_default()
+            .await
+            .expect("KUBECONFIG points at the test control plane (run tests/run.sh)");
+        install_crd(&client).await;
+        let namespace = format!("{test}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns: Namespace =
+            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("create namespace");
+
+        let mut inventory = Inventory::builtin();
+        inventory.behaviour.lro.retry_after_seconds = 0;
+        let sim = Simulator::new(inventory);
+        let url = sim.clone().spawn_local().await.expect("simulator starts");
+        let base = url::Url::parse(&format!("{url}/")).unwrap();
+        let http = reqwest::Client::new();
+        let credential = ClientSecretCredential::new(
+            http.clone(),
+            &base,
+            simulator::DEFAULT_TENANT_ID,
+            simulator::DEFAULT_CLIENT_ID,
+            Secret::new(simulator::DEFAULT_CLIENT_SECRET),
+            "https://management.azure.com/.default",
+        )
+        .unwrap();
+        let arm = ArmClient::new(
+            http,
+            base,
+            CachedCredential::new(credential),
+            PollSettings::default(),
+        );
+        let ctx = Context::new(client.clone(), arm);
+        let settings = Settings {
+            namespace: Some(namespace.clone()),
+            concurrency: 4,
+        };
+        let controller = tokio::spawn(controller::run(ctx, settings));
+        let api = Api::namespaced(client.clone(), &namespace);
+        Harness {
+            client,
+            namespace,
+            sim,
+            api,
+            controller,
+        }
+    }
+
+    async fn apply(&self, name: &str, spec: FlowLogPolicySpec) -> FlowLogPolicy {
+        let policy = FlowLogPolicy::new(name, spec);
+        self.api
+            .create(&PostParams::default(), &policy)
+            .await
+            .expect("policy accepted")
+    }
+
+    async fn get(&self, name: &str) -> FlowLogPolicy {
+        self.api.get(name).await.expect("policy exists")
+    }
+
+    /// Waits until the policy's Ready condition has `status` for its current generation.
+    async fn wait_ready(&self, name: &str, status: &str) -> FlowLogPolicy {
+        wait_for(
+            &format!("{name} Ready={status}"),
+            Duration::from_secs(30),
+            || async {
+                let p = self.get(name).await;
+                let s = p.status.as_ref()?;
+                let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?;
+                (ready.status == status && s.observed_generation == p.metadata.generation)
+                    .then_some(p)
+            },
+        )
+        .await
+    }
+}
+
+async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = FlowLogPolicy::crd();
+    crds.patch(
+        &crd.name_any(),
+        &PatchParams::apply("e2e-tests").force(),
+        &Patch::Apply(&crd),
+    )
+    .await
+    .expect("CRD applies");
+    wait_for("CRD established", Duration::from_secs(30), || async {
+        let crd = crds.get("flowlogpolicies.flowlog.dev").await.ok()?;
+        let established = crd
+            .status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        established.then_some(())
+    })
+    .await;
+}
+
+async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn assert_matches_spec(azure: &FlowLogInformation, spec: &FlowLogPolicySpec) {
+    let p = &azure.properties;
+    let want = &spec.flow_log;
+    assert_eq!(p.enabled, want.enabled);
+    assert!(
+        same_id(&p.storage_id, want.storage_id.as_deref().unwrap()),
+        "storage {} vs {:?}",
+        p.storage_id,
+        want.storage_id
+    );
+    let retention = p.retention_policy.expect("retention reported");
+    let wanted = want.retention_policy.unwrap();
+    assert_eq!(
+        (retention.enabled, retention.days),
+        (wanted.enabled, wanted.days)
+    );
+    let format = p.format.as_ref().expect("format reported");
+    let wanted = want.format.as_ref().unwrap();
+    assert_eq!(
+        (format.format_type.as_deref(), format.version),
+        (Some("JSON"), wanted.version)
+    );
+}
+
+fn count(sim: &Simulator, op: &str) -> u64 {
+    sim.counters().get(op).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn applied_policy_converges_and_reports_ready() {
+    let h = Harness::start("converge").await;
+    let spec = web_nsg_spec(30, "10m");
+    let created = h.apply("web", spec.clone()).await;
+
+    let ready = h.wait_ready("web", "True").await;
+    assert_eq!(
+        ready.status.as_ref().unwrap().observed_generation,
+        created.metadata.generation
+    );
+    let azure = h.sim.flow_log_status(&spec.target.resource_id).unwrap();
+    assert_matches_spec(&azure, &spec);
+    let status = ready.status.unwrap();
+    let observed = status.observed.expect("observed state in status");
+    assert!(observed.enabled);
+    assert_eq!(observed.retention_policy.map(|r| r.days), Some(30));
+    assert_eq!(
+        status.drift_corrections, 0,
+        "applying a new spec is not drift"
+    );
+    assert!(status.last_sync_time.is_some());
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1);
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn drift_is_repaired_within_the_interval() {
+    let h = Harness::start("drift").await;
+    let spec = web_nsg_spec(30, "2s");
+    h.apply("web", spec.clone()).await;
+    h.wait_ready("web", "True").await;
+
+    let mut drifted = h.sim.flow_log_status(&spec.target.resource_id).unwrap();
+    drifted.properties.retention_policy =
+        Some(flowlog_operator::azure::model::RetentionPolicyParameters {
+            enabled: true,
+            days: 1,
+        });
+    h.sim.set_flow_log(drifted).unwrap();
+    let drifted_at = Instant::now();
+
+    let repaired = wait_for("drift repaired", Duration::from_secs(15), || async {
+        let p = h.get("web").await;
+        (p.status.as_ref()?.drift_corrections == 1).then_some(p)
+    })
+    .await;
+    // interval 2 s ± 10 % jitter, plus the calls themselves
+    assert!(
+        drifted_at.elapsed() < Duration::from_secs(5),
+        "repaired after {:?}",
+        drifted_at.elapsed()
+    );
+    assert_matches_spec(
+        &h.sim.flow_log_status(&spec.target.resource_id).unwrap(),
+        &spec,
+    );
+    let ready = repaired
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "DriftCorrected")
+    );
+    assert!(
+        ready.message.contains("retentionPolicy"),
+        "{}",
+        ready.message
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn spec_change_is_applied_at_once() {
+    let h = Harness::start("specchange").await;
+    let spec = web_nsg_spec(5, "1h");
+    h.apply("web", spec.clone()).await;
+    h.wait_ready("web", "True").await;
+    assert_eq!(
+        h.sim
+            .flow_log_status(&spec.target.resource_id)
+            .unwrap()
+            .properties
+            .retention_policy
+            .unwrap()
+            .days,
+        5
+    );
+
+    let changed_at = Instant::now();
+    let patch = json!({"spec": {"flowLog": {"retentionPolicy": {"enabled": true, "days": 30}}}});
+    h.api
+        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let p = wait_for("generation 2 applied", Duration::from_secs(15), || async {
+        let p = h.get("web").await;
+        (p.metadata.generation == Some(2) && p.status.as_ref()?.observed_generation == Some(2))
+            .then_some(p)
+    })
+    .await;
+    // Watch-driven: far sooner than the one-hour interval.
+    assert!(changed_at.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        h.sim
+            .flow_log_status(&spec.target.resource_id)
+            .unwrap()
+            .properties
+            .retention_policy
+            .unwrap()
+            .days,
+        30
+    );
+    let status = p.status.unwrap();
+    assert_eq!(status.observed.unwrap().retention_policy.unwrap().days, 30);
+    assert_eq!(status.drift_corrections, 0);
+    assert_eq!(
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap()
+            .reason,
+        "Applied"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn steady_state_makes_no_writes() {
+    let h = Harness::start("steady").await;
+    let spec = web_nsg_spec(30, "1s");
+    h.apply("web", spec).await;
+    h.wait_ready("web", "True").await;
+
+    h.sim.reset_counters();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (reads, writes) = (
+        count(&h.sim, "queryFlowLogStatus"),
+        count(&h.sim, "configureFlowLog"),
+    );
+    eprintln!(
+        "steady state over 6 s at a 1 s interval: {reads} queryFlowLogStatus, {writes} configureFlowLog"
+    );
+    assert!(reads >= 4, "the drift check kept running ({reads} reads)");
+    assert_eq!(writes, 0, "no drift, so no ARM writes");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn blocked_creation_is_reported_not_retried_hot() {
+    let h = Harness::start("blocked").await;
+    let mut spec = web_nsg_spec(7, "1h");
+    spec.target.resource_id = nsg("app-prod-rg", "new-nsg");
+    h.apply("new", spec).await;
+    let p = h.wait_ready("new", "False").await;
+    let status = p.status.unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.reason, "NsgFlowLogCreationBlocked");
+    let error = status.last_error.unwrap();
+    assert_eq!(error.code, "NsgFlowLogCreationBlocked");
+    assert!(
+        error.request_id.is_some(),
+        "the ARM request id reaches status"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        count(&h.sim, "configureFlowLog"),
+        1,
+        "a terminal error is not retried before the interval"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn invalid_manifests_are_rejected_by_the_apiserver() {
+    let h = Harness::start("invalid").await;
+    let good = serde_json::to_value(FlowLogPolicy::new("x", web_nsg_spec(30, "10m"))).unwrap();
+    let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "malformed target",
+            json!({"target": {"resourceId": "/subscriptions/nope/nsg"}}),
+            "resourceId must be the ARM ID of a network security group",
+        ),
+        (
+            "target of another type",
+            json!({"target": {"resourceId": storage("flowlogsweu001")}}),
+            "resourceId must be the ARM ID of a network security group",
+        ),
+        (
+            "retention over 365 days",
+            json!({"flowLog": {"retentionPolicy": {"enabled": true, "days": 400}}}),
+            "spec.flowLog.retentionPolicy.days",
+        ),
+        (
+            "negative retention",
+            json!({"flowLog": {"retentionPolicy": {"enabled": true, "days": -1}}}),
+            "spec.flowLog.retentionPolicy.days",
+        ),
+        (
+            "format version 3",
+            json!({"flowLog": {"format": {"type": "JSON", "version": 3}}}),
+            "spec.flowLog.format.version",
+        ),
+        (
+            "format type CSV",
+            json!({"flowLog": {"format": {"type": "CSV", "version": 2}}}),
+            "spec.flowLog.format.type",
+        ),
+        (
+            "storage that is not a storage account",
+            json!({"flowLog": {"storageId": nsg("rg", "nsg")}}),
+            "storageId must be the ARM ID of a storage account",
+        ),
+        (
+            "enabled without storage",
+            json!({"flowLog": {"storageId": null}}),
+            "storageId is required when enabled is true",
+        ),
+        (
+            "interval that is not a duration",
+            json!({"interval": "often"}),
+            "interval must be a duration",
+        ),
+        (
+            "interval under a second",
+            json!({"interval": "100ms"}),
+            "interval must be a duration",
+        ),
+    ];
+    let dynamic: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        h.client.clone(),
+        &h.namespace,
+        &kube::api::ApiResource::erase::<FlowLogPolicy>(&()),
+    );
+    for (i, (case, spec_patch, expected)) in cases.into_iter().enumerate() {
+        let mut manifest = good.clone();
+        manifest["metadata"]["name"] = json!(format!("bad-{i}"));
+        json_merge(&mut manifest["spec"], &spec_patch);
+        let object: kube::api::DynamicObject = serde_json::from_value(manifest).unwrap();
+        match dynamic.create(&PostParams::default(), &object).await {
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 422, "{case}: {status:?}");
+                assert!(
+                    status.message.contains(expected),
+                    "{case}: expected {expected:?} in {:?}",
+                    status.message
+                );
+            }
+            other => panic!("{case}: the apiserver accepted it: {other:?}"),
+        }
+    }
+    // The unmodified manifest is accepted: the rules reject the bad, not everything.
+    let object: kube::api::DynamicObject = serde_json::from_value(good).unwrap();
+    dynamic
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("the valid manifest is accepted");
+}
+
+/// JSON merge patch (RFC 7386) of `patch` into `target`.
+fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    json_merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
