@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use flowlog_operator::api::{
-    FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType,
-    NetworkWatcherRef, RetentionPolicy, Target,
+    FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType, NetworkWatcherRef, RetentionPolicy,
+    Target,
 };
 use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
 use flowlog_operator::azure::id::same_id;
@@ -23,23 +23,17 @@ use serde_json::json;
 const SUB: &str = simulator::DEFAULT_SUBSCRIPTION_ID;
 
 fn nsg(rg: &str, name: &str) -> String {
-    format!(
-        "/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}"
-    )
+    format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}")
 }
 
 fn storage(name: &str) -> String {
-    format!(
-        "/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/{name}"
-    )
+    format!("/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/{name}")
 }
 
 /// web-nsg in westeurope: in the built-in inventory it has an enabled flow log with 7 days retention.
 fn web_nsg_spec(days: i32, interval: &str) -> FlowLogPolicySpec {
     FlowLogPolicySpec {
-        target: Target {
-            resource_id: nsg("app-prod-rg", "web-nsg"),
-        },
+        target: Target { resource_id: nsg("app-prod-rg", "web-nsg") },
         network_watcher: NetworkWatcherRef {
             resource_group: "NetworkWatcherRG".into(),
             name: "NetworkWatcher_westeurope".into(),
@@ -48,14 +42,8 @@ fn web_nsg_spec(days: i32, interval: &str) -> FlowLogPolicySpec {
             enabled: true,
             // Lower-case on purpose: ARM IDs are case-insensitive and must not cause writes.
             storage_id: Some(storage("flowlogsweu001").to_lowercase()),
-            retention_policy: Some(RetentionPolicy {
-                enabled: true,
-                days,
-            }),
-            format: Some(FlowLogFormat {
-                format_type: FormatType::Json,
-                version: 2,
-            }),
+            retention_policy: Some(RetentionPolicy { enabled: true, days }),
+            format: Some(FlowLogFormat { format_type: FormatType::Json, version: 2 }),
         },
         interval: interval.into(),
     }
@@ -77,20 +65,7 @@ impl Drop for Harness {
 
 impl Harness {
     async fn start(test: &str) -> Harness {
-        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-        let client = Client::try_default()
-            .await
-            .expect("KUBECONFIG points at the test control plane (run tests/run.sh)");
-        install_crd(&client).await;
-        let namespace = format!("{test}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-        let namespaces: Api<Namespace> = Api::all(client.clone());
-        let ns: Namespace =
-            serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
-        namespaces
-            .create(&PostParams::default(), &ns)
-            .await
-            .expect("create namespace");
-
+        let (client, namespace) = cluster(test).await;
         let mut inventory = Inventory::builtin();
         inventory.behaviour.lro.retry_after_seconds = 0;
         let sim = Simulator::new(inventory);
@@ -106,34 +81,17 @@ impl Harness {
             "https://management.azure.com/.default",
         )
         .unwrap();
-        let arm = ArmClient::new(
-            http,
-            base,
-            CachedCredential::new(credential),
-            PollSettings::default(),
-        );
+        let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
         let ctx = Context::new(client.clone(), arm);
-        let settings = Settings {
-            namespace: Some(namespace.clone()),
-            concurrency: 4,
-        };
+        let settings = Settings { namespace: Some(namespace.clone()), concurrency: 4, handle_signals: false };
         let controller = tokio::spawn(controller::run(ctx, settings));
         let api = Api::namespaced(client.clone(), &namespace);
-        Harness {
-            client,
-            namespace,
-            sim,
-            api,
-            controller,
-        }
+        Harness { client, namespace, sim, api, controller }
     }
 
     async fn apply(&self, name: &str, spec: FlowLogPolicySpec) -> FlowLogPolicy {
         let policy = FlowLogPolicy::new(name, spec);
-        self.api
-            .create(&PostParams::default(), &policy)
-            .await
-            .expect("policy accepted")
+        self.api.create(&PostParams::default(), &policy).await.expect("policy accepted")
     }
 
     async fn get(&self, name: &str) -> FlowLogPolicy {
@@ -142,38 +100,37 @@ impl Harness {
 
     /// Waits until the policy's Ready condition has `status` for its current generation.
     async fn wait_ready(&self, name: &str, status: &str) -> FlowLogPolicy {
-        wait_for(
-            &format!("{name} Ready={status}"),
-            Duration::from_secs(30),
-            || async {
-                let p = self.get(name).await;
-                let s = p.status.as_ref()?;
-                let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?;
-                (ready.status == status && s.observed_generation == p.metadata.generation)
-                    .then_some(p)
-            },
-        )
+        wait_for(&format!("{name} Ready={status}"), Duration::from_secs(30), || async {
+            let p = self.get(name).await;
+            let s = p.status.as_ref()?;
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?;
+            (ready.status == status && s.observed_generation == p.metadata.generation).then_some(p)
+        })
         .await
     }
+}
+
+/// A client of the test control plane, the CRD installed, and a fresh namespace for one test.
+async fn cluster(test: &str) -> (Client, String) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let client = Client::try_default().await.expect("KUBECONFIG points at the test control plane (run tests/run.sh)");
+    install_crd(&client).await;
+    let namespace = format!("{test}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.expect("create namespace");
+    (client, namespace)
 }
 
 async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let crd = FlowLogPolicy::crd();
-    crds.patch(
-        &crd.name_any(),
-        &PatchParams::apply("e2e-tests").force(),
-        &Patch::Apply(&crd),
-    )
-    .await
-    .expect("CRD applies");
+    crds.patch(&crd.name_any(), &PatchParams::apply("e2e-tests").force(), &Patch::Apply(&crd))
+        .await
+        .expect("CRD applies");
     wait_for("CRD established", Duration::from_secs(30), || async {
         let crd = crds.get("flowlogpolicies.flowlog.dev").await.ok()?;
-        let established = crd
-            .status?
-            .conditions?
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
+        let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
         established.then_some(())
     })
     .await;
@@ -189,10 +146,7 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -209,16 +163,10 @@ fn assert_matches_spec(azure: &FlowLogInformation, spec: &FlowLogPolicySpec) {
     );
     let retention = p.retention_policy.expect("retention reported");
     let wanted = want.retention_policy.unwrap();
-    assert_eq!(
-        (retention.enabled, retention.days),
-        (wanted.enabled, wanted.days)
-    );
+    assert_eq!((retention.enabled, retention.days), (wanted.enabled, wanted.days));
     let format = p.format.as_ref().expect("format reported");
     let wanted = want.format.as_ref().unwrap();
-    assert_eq!(
-        (format.format_type.as_deref(), format.version),
-        (Some("JSON"), wanted.version)
-    );
+    assert_eq!((format.format_type.as_deref(), format.version), (Some("JSON"), wanted.version));
 }
 
 fn count(sim: &Simulator, op: &str) -> u64 {
@@ -233,20 +181,14 @@ async fn applied_policy_converges_and_reports_ready() {
     let created = h.apply("web", spec.clone()).await;
 
     let ready = h.wait_ready("web", "True").await;
-    assert_eq!(
-        ready.status.as_ref().unwrap().observed_generation,
-        created.metadata.generation
-    );
+    assert_eq!(ready.status.as_ref().unwrap().observed_generation, created.metadata.generation);
     let azure = h.sim.flow_log_status(&spec.target.resource_id).unwrap();
     assert_matches_spec(&azure, &spec);
     let status = ready.status.unwrap();
     let observed = status.observed.expect("observed state in status");
     assert!(observed.enabled);
     assert_eq!(observed.retention_policy.map(|r| r.days), Some(30));
-    assert_eq!(
-        status.drift_corrections, 0,
-        "applying a new spec is not drift"
-    );
+    assert_eq!(status.drift_corrections, 0, "applying a new spec is not drift");
     assert!(status.last_sync_time.is_some());
     assert_eq!(count(&h.sim, "configureFlowLog"), 1);
 }
@@ -261,10 +203,7 @@ async fn drift_is_repaired_within_the_interval() {
 
     let mut drifted = h.sim.flow_log_status(&spec.target.resource_id).unwrap();
     drifted.properties.retention_policy =
-        Some(flowlog_operator::azure::model::RetentionPolicyParameters {
-            enabled: true,
-            days: 1,
-        });
+        Some(flowlog_operator::azure::model::RetentionPolicyParameters { enabled: true, days: 1 });
     h.sim.set_flow_log(drifted).unwrap();
     let drifted_at = Instant::now();
 
@@ -274,31 +213,11 @@ async fn drift_is_repaired_within_the_interval() {
     })
     .await;
     // interval 2 s ± 10 % jitter, plus the calls themselves
-    assert!(
-        drifted_at.elapsed() < Duration::from_secs(5),
-        "repaired after {:?}",
-        drifted_at.elapsed()
-    );
-    assert_matches_spec(
-        &h.sim.flow_log_status(&spec.target.resource_id).unwrap(),
-        &spec,
-    );
-    let ready = repaired
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
-    assert_eq!(
-        (ready.status.as_str(), ready.reason.as_str()),
-        ("True", "DriftCorrected")
-    );
-    assert!(
-        ready.message.contains("retentionPolicy"),
-        "{}",
-        ready.message
-    );
+    assert!(drifted_at.elapsed() < Duration::from_secs(5), "repaired after {:?}", drifted_at.elapsed());
+    assert_matches_spec(&h.sim.flow_log_status(&spec.target.resource_id).unwrap(), &spec);
+    let ready = repaired.status.unwrap().conditions.into_iter().find(|c| c.type_ == "Ready").unwrap();
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "DriftCorrected"));
+    assert!(ready.message.contains("retentionPolicy"), "{}", ready.message);
 }
 
 #[tokio::test]
@@ -308,53 +227,23 @@ async fn spec_change_is_applied_at_once() {
     let spec = web_nsg_spec(5, "1h");
     h.apply("web", spec.clone()).await;
     h.wait_ready("web", "True").await;
-    assert_eq!(
-        h.sim
-            .flow_log_status(&spec.target.resource_id)
-            .unwrap()
-            .properties
-            .retention_policy
-            .unwrap()
-            .days,
-        5
-    );
+    assert_eq!(h.sim.flow_log_status(&spec.target.resource_id).unwrap().properties.retention_policy.unwrap().days, 5);
 
     let changed_at = Instant::now();
     let patch = json!({"spec": {"flowLog": {"retentionPolicy": {"enabled": true, "days": 30}}}});
-    h.api
-        .patch("web", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
+    h.api.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     let p = wait_for("generation 2 applied", Duration::from_secs(15), || async {
         let p = h.get("web").await;
-        (p.metadata.generation == Some(2) && p.status.as_ref()?.observed_generation == Some(2))
-            .then_some(p)
+        (p.metadata.generation == Some(2) && p.status.as_ref()?.observed_generation == Some(2)).then_some(p)
     })
     .await;
     // Watch-driven: far sooner than the one-hour interval.
     assert!(changed_at.elapsed() < Duration::from_secs(10));
-    assert_eq!(
-        h.sim
-            .flow_log_status(&spec.target.resource_id)
-            .unwrap()
-            .properties
-            .retention_policy
-            .unwrap()
-            .days,
-        30
-    );
+    assert_eq!(h.sim.flow_log_status(&spec.target.resource_id).unwrap().properties.retention_policy.unwrap().days, 30);
     let status = p.status.unwrap();
     assert_eq!(status.observed.unwrap().retention_policy.unwrap().days, 30);
     assert_eq!(status.drift_corrections, 0);
-    assert_eq!(
-        status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .unwrap()
-            .reason,
-        "Applied"
-    );
+    assert_eq!(status.conditions.iter().find(|c| c.type_ == "Ready").unwrap().reason, "Applied");
 }
 
 #[tokio::test]
@@ -367,13 +256,8 @@ async fn steady_state_makes_no_writes() {
 
     h.sim.reset_counters();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let (reads, writes) = (
-        count(&h.sim, "queryFlowLogStatus"),
-        count(&h.sim, "configureFlowLog"),
-    );
-    eprintln!(
-        "steady state over 6 s at a 1 s interval: {reads} queryFlowLogStatus, {writes} configureFlowLog"
-    );
+    let (reads, writes) = (count(&h.sim, "queryFlowLogStatus"), count(&h.sim, "configureFlowLog"));
+    eprintln!("steady state over 6 s at a 1 s interval: {reads} queryFlowLogStatus, {writes} configureFlowLog");
     assert!(reads >= 4, "the drift check kept running ({reads} reads)");
     assert_eq!(writes, 0, "no drift, so no ARM writes");
 }
@@ -387,24 +271,13 @@ async fn blocked_creation_is_reported_not_retried_hot() {
     h.apply("new", spec).await;
     let p = h.wait_ready("new", "False").await;
     let status = p.status.unwrap();
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!(ready.reason, "NsgFlowLogCreationBlocked");
     let error = status.last_error.unwrap();
     assert_eq!(error.code, "NsgFlowLogCreationBlocked");
-    assert!(
-        error.request_id.is_some(),
-        "the ARM request id reaches status"
-    );
+    assert!(error.request_id.is_some(), "the ARM request id reaches status");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        count(&h.sim, "configureFlowLog"),
-        1,
-        "a terminal error is not retried before the interval"
-    );
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1, "a terminal error is not retried before the interval");
 }
 
 #[tokio::test]
@@ -438,11 +311,7 @@ async fn invalid_manifests_are_rejected_by_the_apiserver() {
             json!({"flowLog": {"format": {"type": "JSON", "version": 3}}}),
             "spec.flowLog.format.version",
         ),
-        (
-            "format type CSV",
-            json!({"flowLog": {"format": {"type": "CSV", "version": 2}}}),
-            "spec.flowLog.format.type",
-        ),
+        ("format type CSV", json!({"flowLog": {"format": {"type": "CSV", "version": 2}}}), "spec.flowLog.format.type"),
         (
             "storage that is not a storage account",
             json!({"flowLog": {"storageId": nsg("rg", "nsg")}}),
@@ -453,22 +322,11 @@ async fn invalid_manifests_are_rejected_by_the_apiserver() {
             json!({"flowLog": {"storageId": null}}),
             "storageId is required when enabled is true",
         ),
-        (
-            "interval that is not a duration",
-            json!({"interval": "often"}),
-            "interval must be a duration",
-        ),
-        (
-            "interval under a second",
-            json!({"interval": "100ms"}),
-            "interval must be a duration",
-        ),
+        ("interval that is not a duration", json!({"interval": "often"}), "interval must be a duration"),
+        ("interval under a second", json!({"interval": "100ms"}), "interval must be a duration"),
     ];
-    let dynamic: Api<kube::api::DynamicObject> = Api::namespaced_with(
-        h.client.clone(),
-        &h.namespace,
-        &kube::api::ApiResource::erase::<FlowLogPolicy>(&()),
-    );
+    let dynamic: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(h.client.clone(), &h.namespace, &kube::api::ApiResource::erase::<FlowLogPolicy>(&()));
     for (i, (case, spec_patch, expected)) in cases.into_iter().enumerate() {
         let mut manifest = good.clone();
         manifest["metadata"]["name"] = json!(format!("bad-{i}"));
@@ -477,21 +335,14 @@ async fn invalid_manifests_are_rejected_by_the_apiserver() {
         match dynamic.create(&PostParams::default(), &object).await {
             Err(kube::Error::Api(status)) => {
                 assert_eq!(status.code, 422, "{case}: {status:?}");
-                assert!(
-                    status.message.contains(expected),
-                    "{case}: expected {expected:?} in {:?}",
-                    status.message
-                );
+                assert!(status.message.contains(expected), "{case}: expected {expected:?} in {:?}", status.message);
             }
             other => panic!("{case}: the apiserver accepted it: {other:?}"),
         }
     }
     // The unmodified manifest is accepted: the rules reject the bad, not everything.
     let object: kube::api::DynamicObject = serde_json::from_value(good).unwrap();
-    dynamic
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("the valid manifest is accepted");
+    dynamic.create(&PostParams::default(), &object).await.expect("the valid manifest is accepted");
 }
 
 /// JSON merge patch (RFC 7386) of `patch` into `target`.
@@ -508,4 +359,74 @@ fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
         }
         (t, p) => *t = p.clone(),
     }
+}
+
+/// The shipped binary end to end: `flowlog-operator sim` and `flowlog-operator run` as processes, configured
+/// only through flags and environment, as a user would run them.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn operator_and_simulator_binaries_work_together() {
+    use tokio::io::AsyncBufReadExt;
+    use tokio::process::Command;
+
+    let (client, namespace) = cluster("binaries").await;
+    let bin = env!("CARGO_BIN_EXE_flowlog-operator");
+    let mut sim = Command::new(bin)
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(sim.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the simulator prints its address");
+        if let Some(at) = line.split("listening on ").nth(1) {
+            break at.trim().to_string();
+        }
+    };
+
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("operator.log");
+    let mut operator = Command::new(bin)
+        .args(["run", "--namespace", &namespace, "--log-format", "json"])
+        .env("FLOWLOG_ARM_ENDPOINT", &url)
+        .env("AZURE_AUTHORITY_HOST", format!("{url}/"))
+        .env("AZURE_TENANT_ID", simulator::DEFAULT_TENANT_ID)
+        .env("AZURE_CLIENT_ID", simulator::DEFAULT_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", simulator::DEFAULT_CLIENT_SECRET)
+        .env("RUST_LOG", "debug")
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+
+    let api: Api<FlowLogPolicy> = Api::namespaced(client, &namespace);
+    let spec = web_nsg_spec(30, "10m");
+    api.create(&PostParams::default(), &FlowLogPolicy::new("web", spec.clone())).await.unwrap();
+    wait_for("Ready=True", Duration::from_secs(60), || async {
+        let p = api.get("web").await.ok()?;
+        let s = p.status?;
+        s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(())
+    })
+    .await;
+
+    let http = reqwest::Client::new();
+    let flow_logs: Vec<FlowLogInformation> =
+        http.get(format!("{url}/_sim/flowLogs")).send().await.unwrap().json().await.unwrap();
+    let web = flow_logs.iter().find(|f| same_id(&f.target_resource_id, &spec.target.resource_id)).unwrap();
+    assert_matches_spec(web, &spec);
+    let counters: std::collections::BTreeMap<String, u64> =
+        http.get(format!("{url}/_sim/counters")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(counters.get("configureFlowLog"), Some(&1), "{counters:?}");
+
+    // SIGTERM stops it gracefully.
+    let pid = operator.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::time::timeout(Duration::from_secs(15), operator.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(exit.success(), "{exit:?}");
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("configured flow log"), "the write is logged:\n{log}");
+    assert!(!log.contains(simulator::DEFAULT_CLIENT_SECRET), "the client secret leaked into the logs");
+    assert!(!log.to_lowercase().contains("bearer "), "a bearer token leaked into the logs");
 }

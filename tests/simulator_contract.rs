@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use flowlog_operator::simulator::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, Inventory, Simulator,
-};
+use flowlog_operator::simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, Inventory, Simulator};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -44,18 +42,8 @@ behaviour:
 
 /// `shared/` sits next to the repository root.
 fn example(name: &str) -> Value {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "shared",
-        "azure-api",
-        "examples",
-        name,
-    ]
-    .iter()
-    .collect();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "shared", "azure-api", "examples", name].iter().collect();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }
 
@@ -84,20 +72,9 @@ impl Harness {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let body: Value = response.json().await.unwrap();
-        assert_eq!(
-            (body["token_type"].as_str(), body["expires_in"].as_u64()),
-            (Some("Bearer"), Some(3599))
-        );
-        let token = body["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_string();
-        Harness {
-            sim,
-            base,
-            http,
-            token,
-        }
+        assert_eq!((body["token_type"].as_str(), body["expires_in"].as_u64()), (Some("Bearer"), Some(3599)));
+        let token = body["access_token"].as_str().expect("access_token").to_string();
+        Harness { sim, base, http, token }
     }
 
     /// The example's request URL, on the simulator.
@@ -114,48 +91,26 @@ impl Harness {
     }
 
     async fn post(&self, url: &str, body: &Value) -> reqwest::Response {
-        self.http
-            .post(url)
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(url).bearer_auth(&self.token).json(body).send().await.unwrap()
     }
 
     async fn get(&self, url: &str) -> reqwest::Response {
-        self.http
-            .get(url)
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
+        self.http.get(url).bearer_auth(&self.token).send().await.unwrap()
     }
 }
 
 fn header(response: &reqwest::Response, name: &str) -> String {
-    let value = response
-        .headers()
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"));
+    let value = response.headers().get(name).unwrap_or_else(|| panic!("no {name} header"));
     value.to_str().unwrap().to_string()
 }
 
 /// Replaces generated identity GUIDs (checking that they are GUIDs) so bodies compare with the examples.
 fn mask_generated_ids(mut body: Value) -> Value {
-    if let Some(identities) = body
-        .pointer_mut("/identity/userAssignedIdentities")
-        .and_then(Value::as_object_mut)
-    {
+    if let Some(identities) = body.pointer_mut("/identity/userAssignedIdentities").and_then(Value::as_object_mut) {
         for identity in identities.values_mut() {
             for field in ["clientId", "principalId"] {
-                let value = identity[field]
-                    .as_str()
-                    .unwrap_or_else(|| panic!("{field} missing in {identity}"));
-                assert!(
-                    uuid::Uuid::parse_str(value).is_ok(),
-                    "{field} {value} is not a GUID"
-                );
+                let value = identity[field].as_str().unwrap_or_else(|| panic!("{field} missing in {identity}"));
+                assert!(uuid::Uuid::parse_str(value).is_ok(), "{field} {value} is not a GUID");
                 identity[field] = json!("<generated>");
             }
         }
@@ -171,33 +126,18 @@ async fn error_code(response: reqwest::Response) -> (StatusCode, String, Value) 
     let status = response.status();
     let body: Value = response.json().await.unwrap();
     let error = &body["error"];
-    assert!(
-        error["message"].is_string() && error["details"].is_array(),
-        "not an ARM error: {body}"
-    );
-    (
-        status,
-        body["error"]["code"].as_str().unwrap().to_string(),
-        body,
-    )
+    assert!(error["message"].is_string() && error["details"].is_array(), "not an ARM error: {body}");
+    (status, body["error"]["code"].as_str().unwrap().to_string(), body)
 }
 
 #[tokio::test]
 async fn replays_the_official_examples_in_sync_mode() {
     let h = Harness::start("sync").await;
-    for (name, action) in [
-        (CONFIGURE, "configureFlowLog"),
-        (STATUS_QUERY, "queryFlowLogStatus"),
-    ] {
+    for (name, action) in [(CONFIGURE, "configureFlowLog"), (STATUS_QUERY, "queryFlowLogStatus")] {
         let ex = example(name);
-        let response = h
-            .post(&h.url(&ex, action), &ex["parameters"]["parameters"])
-            .await;
+        let response = h.post(&h.url(&ex, action), &ex["parameters"]["parameters"]).await;
         assert_eq!(response.status(), StatusCode::OK, "{name}");
-        assert_eq!(
-            header(&response, "content-type"),
-            "application/json; charset=utf-8"
-        );
+        assert_eq!(header(&response, "content-type"), "application/json; charset=utf-8");
         let body: Value = response.json().await.unwrap();
         assert_eq!(mask_generated_ids(body), expected(&ex, "200"), "{name}");
     }
@@ -206,14 +146,9 @@ async fn replays_the_official_examples_in_sync_mode() {
 #[tokio::test]
 async fn replays_the_official_examples_in_async_mode() {
     let h = Harness::start("async").await;
-    for (name, action) in [
-        (CONFIGURE, "configureFlowLog"),
-        (STATUS_QUERY, "queryFlowLogStatus"),
-    ] {
+    for (name, action) in [(CONFIGURE, "configureFlowLog"), (STATUS_QUERY, "queryFlowLogStatus")] {
         let ex = example(name);
-        let response = h
-            .post(&h.url(&ex, action), &ex["parameters"]["parameters"])
-            .await;
+        let response = h.post(&h.url(&ex, action), &ex["parameters"]["parameters"]).await;
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{name}");
         let request_id = header(&response, "x-ms-request-id");
         let location = header(&response, "location");
@@ -226,31 +161,21 @@ async fn replays_the_official_examples_in_async_mode() {
                 h.base
             )
         );
-        assert_eq!(
-            status_url,
-            location.replace("/operationResults/", "/operations/")
-        );
+        assert_eq!(status_url, location.replace("/operationResults/", "/operations/"));
         let body: Value = response.json().await.unwrap();
         assert_eq!(mask_generated_ids(body), expected(&ex, "202"), "{name}");
 
         // inProgressPolls: 2, counted over both URLs.
         let poll = h.get(&status_url).await;
         assert_eq!(poll.status(), StatusCode::OK);
-        assert_eq!(
-            poll.json::<Value>().await.unwrap(),
-            json!({"status": "InProgress"})
-        );
+        assert_eq!(poll.json::<Value>().await.unwrap(), json!({"status": "InProgress"}));
         let poll = h.get(&location).await;
         assert_eq!(poll.status(), StatusCode::ACCEPTED);
         assert_eq!(header(&poll, "location"), location);
         assert_eq!(header(&poll, "retry-after"), "0");
         let done = h.get(&location).await;
         assert_eq!(done.status(), StatusCode::OK, "{name}");
-        assert_eq!(
-            mask_generated_ids(done.json().await.unwrap()),
-            expected(&ex, "200"),
-            "{name}"
-        );
+        assert_eq!(mask_generated_ids(done.json().await.unwrap()), expected(&ex, "200"), "{name}");
         let status = h.get(&status_url).await.json::<Value>().await.unwrap();
         assert_eq!(status, json!({"status": "Succeeded"}));
     }
@@ -268,26 +193,13 @@ async fn requires_a_valid_token_and_an_api_version() {
     assert_eq!(error_code(response).await.0, StatusCode::UNAUTHORIZED);
     let response = h.http.post(&url).json(body).send().await.unwrap();
     assert_eq!(error_code(response).await.1, "AuthenticationFailed");
-    let response = h
-        .http
-        .post(&url)
-        .bearer_auth("forged")
-        .json(body)
-        .send()
-        .await
-        .unwrap();
+    let response = h.http.post(&url).bearer_auth("forged").json(body).send().await.unwrap();
     let (status, code, _) = error_code(response).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken")
-    );
+    assert_eq!((status, code.as_str()), (StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken"));
 
     let without_version = url.split('?').next().unwrap();
     let (status, code, body) = error_code(h.post(without_version, body).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "MissingApiVersionParameter")
-    );
+    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "MissingApiVersionParameter"));
     assert_eq!(
         body["error"]["message"],
         "The api-version query parameter (?api-version=) is required for all requests."
@@ -307,16 +219,8 @@ async fn requires_a_valid_token_and_an_api_version() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        (body["error"].as_str(), &body["error_codes"]),
-        (Some("invalid_client"), &json!([7000215]))
-    );
-    assert!(
-        body["error_description"]
-            .as_str()
-            .unwrap()
-            .starts_with("AADSTS7000215: Invalid client secret provided.")
-    );
+    assert_eq!((body["error"].as_str(), &body["error_codes"]), (Some("invalid_client"), &json!([7000215])));
+    assert!(body["error_description"].as_str().unwrap().starts_with("AADSTS7000215: Invalid client secret provided."));
 }
 
 #[tokio::test]
@@ -325,18 +229,17 @@ async fn blocks_creating_nsg_flow_logs() {
     let ex = example(CONFIGURE);
     let mut body = ex["parameters"]["parameters"].clone();
     body["targetResourceId"] = json!(NSG2);
-    let (status, code, error) =
-        error_code(h.post(&h.url(&ex, "configureFlowLog"), &body).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::BAD_REQUEST, "NsgFlowLogCreationBlocked")
-    );
+    let (status, code, error) = error_code(h.post(&h.url(&ex, "configureFlowLog"), &body).await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::BAD_REQUEST, "NsgFlowLogCreationBlocked"));
     assert_eq!(error["error"]["details"], json!([]));
 
     body["properties"]["enabled"] = json!(false);
     let response = h.post(&h.url(&ex, "configureFlowLog"), &body).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let expected = json!({"targetResourceId": NSG2, "properties": {"storageId": "", "enabled": false, "retentionPolicy": {"days": 0, "enabled": false}}});
+    let expected = json!({
+        "targetResourceId": NSG2,
+        "properties": {"storageId": "", "enabled": false, "retentionPolicy": {"days": 0, "enabled": false}},
+    });
     assert_eq!(response.json::<Value>().await.unwrap(), expected);
 }
 
@@ -351,10 +254,7 @@ async fn refuses_a_write_while_another_is_in_progress() {
     let status_url = header(&first, "azure-asyncoperation");
 
     let (status, code, error) = error_code(h.post(&url, body).await).await;
-    assert_eq!(
-        (status, code.as_str()),
-        (StatusCode::CONFLICT, "AnotherOperationInProgress")
-    );
+    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "AnotherOperationInProgress"));
     assert_eq!(
         error["error"]["message"].as_str().unwrap(),
         format!(
@@ -364,11 +264,7 @@ async fn refuses_a_write_while_another_is_in_progress() {
 
     h.get(&status_url).await;
     h.get(&status_url).await;
-    assert_eq!(
-        h.post(&url, body).await.status(),
-        StatusCode::ACCEPTED,
-        "free once the operation is done"
-    );
+    assert_eq!(h.post(&url, body).await.status(), StatusCode::ACCEPTED, "free once the operation is done");
 }
 
 #[tokio::test]
@@ -379,12 +275,7 @@ async fn counts_every_call_and_serves_the_admin_api() {
     let body = &ex["parameters"]["parameters"];
     assert_eq!(h.sim.counters()["token"], 1);
 
-    let reset = h
-        .http
-        .post(format!("{}/_sim/counters/reset", h.base))
-        .send()
-        .await
-        .unwrap();
+    let reset = h.http.post(format!("{}/_sim/counters/reset", h.base)).send().await.unwrap();
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
     h.post(&url, body).await;
     h.http.post(&url).json(body).send().await.unwrap(); // 401, counted all the same
@@ -399,92 +290,37 @@ async fn counts_every_call_and_serves_the_admin_api() {
         .unwrap();
     assert_eq!(header(&response, "x-ms-correlation-request-id"), "corr-1");
     assert!(uuid::Uuid::parse_str(&header(&response, "x-ms-request-id")).is_ok());
-    let writes: u64 = header(&response, "x-ms-ratelimit-remaining-subscription-writes")
-        .parse()
-        .unwrap();
+    let writes: u64 = header(&response, "x-ms-ratelimit-remaining-subscription-writes").parse().unwrap();
     assert!(writes < 1200);
 
-    let expected = json!({"configureFlowLog": 1, "operationResult": 0, "operationStatus": 0, "queryFlowLogStatus": 2, "token": 0});
-    let served: Value = h
-        .http
-        .get(format!("{}/_sim/counters", h.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let expected =
+        json!({"configureFlowLog": 1, "operationResult": 0, "operationStatus": 0, "queryFlowLogStatus": 2, "token": 0});
+    let served: Value = h.http.get(format!("{}/_sim/counters", h.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(served, expected);
     assert_eq!(serde_json::to_value(h.sim.counters()).unwrap(), expected);
 
     // Drift through the admin API shows in what the ARM API answers.
     let drift = json!({"targetResourceId": NSG2.to_uppercase(), "properties": {"storageId": "", "enabled": false}});
-    let response = h
-        .http
-        .put(format!("{}/_sim/flowLogs", h.base))
-        .json(&drift)
-        .send()
-        .await
-        .unwrap();
+    let response = h.http.put(format!("{}/_sim/flowLogs", h.base)).json(&drift).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let response = h.post(&url, &json!({"targetResourceId": NSG2})).await;
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["targetResourceId"],
-        NSG2
-    );
-    let unknown = json!({"targetResourceId": "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/networkSecurityGroups/nope", "properties": {}});
-    let response = h
-        .http
-        .put(format!("{}/_sim/flowLogs", h.base))
-        .json(&unknown)
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(response.json::<Value>().await.unwrap()["targetResourceId"], NSG2);
+    let unknown = json!({"targetResourceId": NSG2.replace("nsg2", "nope"), "properties": {}});
+    let response = h.http.put(format!("{}/_sim/flowLogs", h.base)).json(&unknown).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        response
-            .text()
-            .await
-            .unwrap()
-            .contains("no network security group")
-    );
+    assert!(response.text().await.unwrap().contains("no network security group"));
 
-    let all: Value = h
-        .http
-        .get(format!("{}/_sim/flowLogs", h.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: Value = h.http.get(format!("{}/_sim/flowLogs", h.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(all.as_array().map(Vec::len), Some(2));
     assert_eq!(
         all[0],
         serde_json::to_value(
-            h.sim.flow_log_status(
-                &ex["parameters"]["parameters"]["targetResourceId"]
-                    .as_str()
-                    .unwrap()
-                    .to_uppercase()
-            )
+            h.sim.flow_log_status(&ex["parameters"]["parameters"]["targetResourceId"].as_str().unwrap().to_uppercase())
         )
         .unwrap()
     );
 
-    let yaml = h
-        .http
-        .get(format!("{}/_sim/inventory", h.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let yaml = h.http.get(format!("{}/_sim/inventory", h.base)).send().await.unwrap().text().await.unwrap();
     assert_eq!(Inventory::from_yaml(&yaml).unwrap(), inventory("sync"));
-    assert_eq!(
-        h.sim.counters()["queryFlowLogStatus"],
-        3,
-        "the admin API is not counted"
-    );
+    assert_eq!(h.sim.counters()["queryFlowLogStatus"], 3, "the admin API is not counted");
 }

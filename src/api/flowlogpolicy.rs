@@ -134,9 +134,7 @@ pub struct FlowLogFormat {
 }
 
 /// File type of flow-log records.
-#[derive(
-    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
-)]
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FormatType {
     #[default]
     #[serde(rename = "JSON")]
@@ -195,9 +193,7 @@ pub struct ObservedFlowLog {
 }
 
 /// Retention as Azure returned it (unconstrained: status must be able to show any drift).
-#[derive(
-    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq,
-)]
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ObservedRetention {
     /// Whether retention is on.

@@ -10,9 +10,7 @@ use url::Url;
 use super::credential::TokenCredential;
 use super::error::ArmError;
 use super::id::ResourceId;
-use super::model::{
-    API_VERSION, AsyncOperationResult, ErrorResponse, FlowLogInformation, FlowLogStatusParameters,
-};
+use super::model::{API_VERSION, AsyncOperationResult, ErrorResponse, FlowLogInformation, FlowLogStatusParameters};
 
 /// How long-running operations are polled.
 #[derive(Clone, Debug)]
@@ -45,18 +43,8 @@ pub struct ArmClient {
 }
 
 impl ArmClient {
-    pub fn new(
-        http: reqwest::Client,
-        endpoint: Url,
-        credential: Arc<dyn TokenCredential>,
-        poll: PollSettings,
-    ) -> Self {
-        Self {
-            http,
-            endpoint,
-            credential,
-            poll,
-        }
+    pub fn new(http: reqwest::Client, endpoint: Url, credential: Arc<dyn TokenCredential>, poll: PollSettings) -> Self {
+        Self { http, endpoint, credential, poll }
     }
 
     /// `POST .../networkWatchers/{nw}/queryFlowLogStatus` (long-running).
@@ -65,11 +53,8 @@ impl ArmClient {
         watcher: &ResourceId,
         target_resource_id: &str,
     ) -> Result<FlowLogInformation, ArmError> {
-        let body = FlowLogStatusParameters {
-            target_resource_id: target_resource_id.to_string(),
-        };
-        self.post_long_running(&self.action_url(watcher, "queryFlowLogStatus")?, &body)
-            .await
+        let body = FlowLogStatusParameters { target_resource_id: target_resource_id.to_string() };
+        self.post_long_running(&self.action_url(watcher, "queryFlowLogStatus")?, &body).await
     }
 
     /// `POST .../networkWatchers/{nw}/configureFlowLog` (long-running). Returns the configuration Azure
@@ -79,34 +64,25 @@ impl ArmClient {
         watcher: &ResourceId,
         info: &FlowLogInformation,
     ) -> Result<FlowLogInformation, ArmError> {
-        self.post_long_running(&self.action_url(watcher, "configureFlowLog")?, info)
-            .await
+        self.post_long_running(&self.action_url(watcher, "configureFlowLog")?, info).await
     }
 
     fn action_url(&self, resource: &ResourceId, action: &str) -> Result<Url, ArmError> {
         let base = self.endpoint.as_str().trim_end_matches('/');
         let mut url = Url::parse(&format!("{base}{resource}/{action}"))
             .map_err(|e| ArmError::Config(format!("ARM endpoint {base}: {e}")))?;
-        url.query_pairs_mut()
-            .append_pair("api-version", API_VERSION);
+        url.query_pairs_mut().append_pair("api-version", API_VERSION);
         Ok(url)
     }
 
     /// ARM's long-running POST: 200 with the result, or 202 then poll `Azure-AsyncOperation` (status) and
     /// `Location` (result), honouring `Retry-After` (final-state-via: location, per the spec).
-    async fn post_long_running<B: Serialize, T: DeserializeOwned>(
-        &self,
-        url: &Url,
-        body: &B,
-    ) -> Result<T, ArmError> {
+    async fn post_long_running<B: Serialize, T: DeserializeOwned>(&self, url: &Url, body: &B) -> Result<T, ArmError> {
         let response = self.send(Method::POST, url.clone(), Some(body)).await?;
         match response.status() {
             StatusCode::OK => read_json(response).await,
             StatusCode::CREATED | StatusCode::ACCEPTED => self.poll(response).await,
-            other => Err(ArmError::InvalidResponse(format!(
-                "HTTP {other} from {}",
-                url.path()
-            ))),
+            other => Err(ArmError::InvalidResponse(format!("HTTP {other} from {}", url.path()))),
         }
     }
 
@@ -121,22 +97,18 @@ impl ArmClient {
         if let Some(status_url) = status_url {
             loop {
                 self.sleep_until_due(wait, deadline).await?;
-                let response = self
-                    .send::<()>(Method::GET, status_url.clone(), None)
-                    .await?;
+                let response = self.send::<()>(Method::GET, status_url.clone(), None).await?;
                 wait = self.retry_after(response.headers());
                 let operation: AsyncOperationResult = read_json(response).await?;
                 match operation.status.as_str() {
                     "Succeeded" => break,
                     "Failed" | "Canceled" => {
-                        let error = operation
-                            .error
-                            .unwrap_or_else(|| super::model::ErrorDetails {
-                                code: operation.status.clone(),
-                                message: "the operation ended without an error body".into(),
-                                target: None,
-                                details: vec![],
-                            });
+                        let error = operation.error.unwrap_or_else(|| super::model::ErrorDetails {
+                            code: operation.status.clone(),
+                            message: "the operation ended without an error body".into(),
+                            target: None,
+                            details: vec![],
+                        });
                         return Err(ArmError::OperationFailed {
                             status: operation.status,
                             code: error.code,
@@ -170,10 +142,7 @@ impl ArmClient {
                     }
                 }
                 other => {
-                    return Err(ArmError::InvalidResponse(format!(
-                        "HTTP {other} while polling {}",
-                        url.path()
-                    )));
+                    return Err(ArmError::InvalidResponse(format!("HTTP {other} while polling {}", url.path())));
                 }
             }
         }
@@ -188,18 +157,11 @@ impl ArmClient {
     }
 
     fn retry_after(&self, headers: &HeaderMap) -> Duration {
-        parse_retry_after(headers)
-            .unwrap_or(self.poll.default_interval)
-            .min(self.poll.max_interval)
+        parse_retry_after(headers).unwrap_or(self.poll.default_interval).min(self.poll.max_interval)
     }
 
     /// One authenticated ARM request; non-success answers become [`ArmError::Api`].
-    async fn send<B: Serialize>(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<&B>,
-    ) -> Result<Response, ArmError> {
+    async fn send<B: Serialize>(&self, method: Method, url: Url, body: Option<&B>) -> Result<Response, ArmError> {
         let token = self.credential.token().await?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
         let mut request = self
@@ -222,48 +184,30 @@ impl ArmClient {
         let (code, message) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
             Ok(body) => (body.error.code, body.error.message),
             Err(_) => (
-                status
-                    .canonical_reason()
-                    .unwrap_or("HttpError")
-                    .replace(' ', ""),
+                status.canonical_reason().unwrap_or("HttpError").replace(' ', ""),
                 String::from_utf8_lossy(&bytes).chars().take(1024).collect(),
             ),
         };
-        Err(ArmError::Api {
-            status: status.as_u16(),
-            code,
-            message,
-            request_id,
-            retry_after,
-        })
+        Err(ArmError::Api { status: status.as_u16(), code, message, request_id, retry_after })
     }
 }
 
 async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ArmError> {
     let bytes = response.bytes().await.map_err(ArmError::transport)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ArmError::InvalidResponse(format!("unreadable body: {e}")))
+    serde_json::from_slice(&bytes).map_err(|e| ArmError::InvalidResponse(format!("unreadable body: {e}")))
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 fn header_url(headers: &HeaderMap, name: &str) -> Result<Option<Url>, ArmError> {
     header(headers, name)
-        .map(|v| {
-            Url::parse(&v)
-                .map_err(|e| ArmError::InvalidResponse(format!("{name} header {v:?}: {e}")))
-        })
+        .map(|v| Url::parse(&v).map_err(|e| ArmError::InvalidResponse(format!("{name} header {v:?}: {e}"))))
         .transpose()
 }
 
 /// `Retry-After` in delta-seconds (what ARM sends).
 fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    header(headers, "retry-after")
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    header(headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
 }

@@ -58,10 +58,7 @@ pub struct CachedCredential<C> {
 
 impl<C: TokenCredential> CachedCredential<C> {
     pub fn new(inner: C) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            cached: Mutex::new(None),
-        })
+        Arc::new(Self { inner, cached: Mutex::new(None) })
     }
 }
 
@@ -112,18 +109,8 @@ impl ClientSecretCredential {
     ) -> Result<Self, ArmError> {
         let token_url = authority_host
             .join(&format!("{tenant_id}/oauth2/v2.0/token"))
-            .map_err(|e| {
-                ArmError::Config(format!(
-                    "authority host {authority_host} with tenant {tenant_id:?}: {e}"
-                ))
-            })?;
-        Ok(Self {
-            http,
-            token_url,
-            client_id: client_id.to_string(),
-            client_secret,
-            scope: scope.to_string(),
-        })
+            .map_err(|e| ArmError::Config(format!("authority host {authority_host} with tenant {tenant_id:?}: {e}")))?;
+        Ok(Self { http, token_url, client_id: client_id.to_string(), client_secret, scope: scope.to_string() })
     }
 }
 
@@ -137,33 +124,21 @@ impl TokenCredential for ClientSecretCredential {
             ("scope", self.scope.as_str()),
         ];
         let started = Instant::now();
-        let response = self
-            .http
-            .post(self.token_url.clone())
-            .form(&form)
-            .send()
-            .await
-            .map_err(ArmError::transport)?;
+        let response = self.http.post(self.token_url.clone()).form(&form).send().await.map_err(ArmError::transport)?;
         let status = response.status();
         let body = response.bytes().await.map_err(ArmError::transport)?;
         if !status.is_success() {
             // AAD's error body names the cause (AADSTS code) without echoing the secret.
             let (code, message) = match serde_json::from_slice::<TokenErrorResponse>(&body) {
                 Ok(e) => (e.error, e.error_description),
-                Err(_) => (
-                    "token_request_failed".to_string(),
-                    String::from_utf8_lossy(&body).chars().take(512).collect(),
-                ),
+                Err(_) => {
+                    ("token_request_failed".to_string(), String::from_utf8_lossy(&body).chars().take(512).collect())
+                }
             };
-            return Err(ArmError::Authentication {
-                status: status.as_u16(),
-                code,
-                message,
-            });
+            return Err(ArmError::Authentication { status: status.as_u16(), code, message });
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
-            ArmError::InvalidResponse(format!("token endpoint answered an unreadable body: {e}"))
-        })?;
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| ArmError::InvalidResponse(format!("token endpoint answered an unreadable body: {e}")))?;
         Ok(AccessToken {
             token: Secret::new(parsed.access_token),
             expires_at: started + Duration::from_secs(parsed.expires_in),
@@ -187,34 +162,21 @@ mod tests {
         async fn token(&self) -> Result<AccessToken, ArmError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(AccessToken {
-                token: Secret::new(format!("t{n}")),
-                expires_at: Instant::now() + self.lifetime,
-            })
+            Ok(AccessToken { token: Secret::new(format!("t{n}")), expires_at: Instant::now() + self.lifetime })
         }
     }
 
     #[tokio::test]
     async fn reuses_a_fresh_token_and_refreshes_once_for_concurrent_callers() {
-        let cred = CachedCredential::new(Counting {
-            lifetime: Duration::from_secs(3600),
-            ..Default::default()
-        });
+        let cred = CachedCredential::new(Counting { lifetime: Duration::from_secs(3600), ..Default::default() });
         let tokens = futures::future::join_all((0..8).map(|_| cred.token())).await;
-        assert!(
-            tokens
-                .iter()
-                .all(|t| t.as_ref().unwrap().token.expose() == "t0")
-        );
+        assert!(tokens.iter().all(|t| t.as_ref().unwrap().token.expose() == "t0"));
         assert_eq!(cred.inner.calls.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test]
     async fn refreshes_a_token_close_to_expiry() {
-        let cred = CachedCredential::new(Counting {
-            lifetime: Duration::from_millis(500),
-            ..Default::default()
-        });
+        let cred = CachedCredential::new(Counting { lifetime: Duration::from_millis(500), ..Default::default() });
         cred.token().await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(cred.token().await.unwrap().token.expose(), "t1");

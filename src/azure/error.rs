@@ -6,28 +6,13 @@ use std::time::Duration;
 pub enum ArmError {
     /// ARM answered with an error body.
     #[error("{code}: {message} (HTTP {status}{})", request_id.as_deref().map(|r| format!(", x-ms-request-id {r}")).unwrap_or_default())]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-        request_id: Option<String>,
-        retry_after: Option<Duration>,
-    },
+    Api { status: u16, code: String, message: String, request_id: Option<String>, retry_after: Option<Duration> },
     /// A long-running operation ended `Failed` or `Canceled`.
     #[error("operation {status}: {code}: {message}")]
-    OperationFailed {
-        status: String,
-        code: String,
-        message: String,
-        request_id: Option<String>,
-    },
+    OperationFailed { status: String, code: String, message: String, request_id: Option<String> },
     /// The token endpoint refused us.
     #[error("authentication failed: {code}: {message} (HTTP {status})")]
-    Authentication {
-        status: u16,
-        code: String,
-        message: String,
-    },
+    Authentication { status: u16, code: String, message: String },
     /// Connection refused/reset, DNS, TLS, or a request timeout.
     #[error("cannot reach Azure: {0}")]
     Transport(String),
@@ -70,18 +55,14 @@ impl ArmError {
 
     pub fn message(&self) -> String {
         match self {
-            ArmError::Api { message, .. } | ArmError::OperationFailed { message, .. } => {
-                message.clone()
-            }
+            ArmError::Api { message, .. } | ArmError::OperationFailed { message, .. } => message.clone(),
             other => other.to_string(),
         }
     }
 
     pub fn request_id(&self) -> Option<&str> {
         match self {
-            ArmError::Api { request_id, .. } | ArmError::OperationFailed { request_id, .. } => {
-                request_id.as_deref()
-            }
+            ArmError::Api { request_id, .. } | ArmError::OperationFailed { request_id, .. } => request_id.as_deref(),
             _ => None,
         }
     }
@@ -91,10 +72,7 @@ impl ArmError {
     pub fn is_transient(&self) -> bool {
         match self {
             ArmError::Api { status, code, .. } => {
-                *status == 429
-                    || *status >= 500
-                    || *status == 408
-                    || code == "AnotherOperationInProgress"
+                *status == 429 || *status >= 500 || *status == 408 || code == "AnotherOperationInProgress"
             }
             ArmError::OperationFailed { code, .. } => {
                 code == "InternalServerError" || code == "AnotherOperationInProgress"
@@ -143,9 +121,6 @@ mod tests {
     #[test]
     fn message_names_code_and_request_id() {
         let shown = api(400, "NsgFlowLogCreationBlocked").to_string();
-        assert!(
-            shown.contains("NsgFlowLogCreationBlocked") && shown.contains("rid"),
-            "{shown}"
-        );
+        assert!(shown.contains("NsgFlowLogCreationBlocked") && shown.contains("rid"), "{shown}");
     }
 }

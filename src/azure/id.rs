@@ -24,34 +24,22 @@ pub struct ParseIdError {
 
 impl ResourceId {
     pub fn parse(id: &str) -> Result<Self, ParseIdError> {
-        let err = |why| ParseIdError {
-            id: id.to_string(),
-            why,
-        };
-        let rest = id
-            .strip_prefix('/')
-            .ok_or_else(|| err("must start with '/'"))?;
+        let err = |why| ParseIdError { id: id.to_string(), why };
+        let rest = id.strip_prefix('/').ok_or_else(|| err("must start with '/'"))?;
         let parts: Vec<&str> = rest.split('/').collect();
         if parts.iter().any(|p| p.is_empty()) {
             return Err(err("empty path segment"));
         }
         if parts.len() < 8 || !parts.len().is_multiple_of(2) {
-            return Err(err(
-                "expected /subscriptions/{id}/resourceGroups/{rg}/providers/{namespace}/{type}/{name}",
-            ));
+            return Err(err("expected /subscriptions/{id}/resourceGroups/{rg}/providers/{namespace}/{type}/{name}"));
         }
         if !parts[0].eq_ignore_ascii_case("subscriptions")
             || !parts[2].eq_ignore_ascii_case("resourceGroups")
             || !parts[4].eq_ignore_ascii_case("providers")
         {
-            return Err(err(
-                "expected /subscriptions/{id}/resourceGroups/{rg}/providers/...",
-            ));
+            return Err(err("expected /subscriptions/{id}/resourceGroups/{rg}/providers/..."));
         }
-        let segments = parts[6..]
-            .chunks(2)
-            .map(|c| (c[0].to_string(), c[1].to_string()))
-            .collect();
+        let segments = parts[6..].chunks(2).map(|c| (c[0].to_string(), c[1].to_string())).collect();
         Ok(Self {
             raw: id.to_string(),
             subscription: parts[1].to_string(),
@@ -78,11 +66,7 @@ impl ResourceId {
 
     /// The last name segment.
     pub fn name(&self) -> &str {
-        &self
-            .segments
-            .last()
-            .expect("parse guarantees one segment")
-            .1
+        &self.segments.last().expect("parse guarantees one segment").1
     }
 
     pub fn as_str(&self) -> &str {
@@ -115,8 +99,7 @@ impl fmt::Display for ResourceId {
 
 /// Compares two ARM IDs as ARM does: case-insensitively, ignoring a trailing slash.
 pub fn same_id(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/')
-        .eq_ignore_ascii_case(b.trim_end_matches('/'))
+    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 pub const NSG_TYPE: &str = "Microsoft.Network/networkSecurityGroups";
@@ -146,10 +129,7 @@ mod tests {
             "/subscriptions/s/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/nw/FlowLogs/fl",
         )
         .unwrap();
-        assert_eq!(
-            id.resource_type(),
-            "Microsoft.Network/networkWatchers/FlowLogs"
-        );
+        assert_eq!(id.resource_type(), "Microsoft.Network/networkWatchers/FlowLogs");
         assert_eq!(id.name(), "fl");
     }
 
@@ -168,13 +148,7 @@ mod tests {
 
     #[test]
     fn compares_case_insensitively() {
-        assert!(same_id(
-            "/subscriptions/A/resourceGroups/RG",
-            "/SUBSCRIPTIONS/a/resourcegroups/rg/"
-        ));
-        assert!(!same_id(
-            "/subscriptions/a/resourceGroups/rg1",
-            "/subscriptions/a/resourceGroups/rg2"
-        ));
+        assert!(same_id("/subscriptions/A/resourceGroups/RG", "/SUBSCRIPTIONS/a/resourcegroups/rg/"));
+        assert!(!same_id("/subscriptions/a/resourceGroups/rg1", "/subscriptions/a/resourceGroups/rg2"));
     }
 }

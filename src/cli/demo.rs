@@ -13,22 +13,10 @@ use crate::simulator::{self, Inventory, Simulator};
 
 /// The example policies of `deploy/examples/`, built in so that the demo runs anywhere.
 pub const EXAMPLES: [(&str, &str); 4] = [
-    (
-        "web-nsg.yaml",
-        include_str!("../../deploy/examples/web-nsg.yaml"),
-    ),
-    (
-        "db-nsg.yaml",
-        include_str!("../../deploy/examples/db-nsg.yaml"),
-    ),
-    (
-        "web-dr-nsg.yaml",
-        include_str!("../../deploy/examples/web-dr-nsg.yaml"),
-    ),
-    (
-        "new-nsg.yaml",
-        include_str!("../../deploy/examples/new-nsg.yaml"),
-    ),
+    ("web-nsg.yaml", include_str!("../../deploy/examples/web-nsg.yaml")),
+    ("db-nsg.yaml", include_str!("../../deploy/examples/db-nsg.yaml")),
+    ("web-dr-nsg.yaml", include_str!("../../deploy/examples/web-dr-nsg.yaml")),
+    ("new-nsg.yaml", include_str!("../../deploy/examples/new-nsg.yaml")),
 ];
 
 #[derive(clap::Args)]
@@ -47,15 +35,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         inventory.behaviour.lro.mode = LroMode::Sync;
     }
     let sim = Simulator::new(inventory);
-    let url = sim
-        .clone()
-        .spawn_local()
-        .await
-        .context("starting the simulator")?;
+    let url = sim.clone().spawn_local().await.context("starting the simulator")?;
     let base = Url::parse(&format!("{url}/"))?;
-    println!(
-        "Network Watcher simulator at {url} (built-in inventory; no Azure account, no cluster)\n"
-    );
+    println!("Network Watcher simulator at {url} (built-in inventory; no Azure account, no cluster)\n");
 
     let http = super::run::http_client()?;
     let credential = ClientSecretCredential::new(
@@ -66,19 +48,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Secret::new(simulator::DEFAULT_CLIENT_SECRET),
         "https://management.azure.com/.default",
     )?;
-    let arm = ArmClient::new(
-        http,
-        base,
-        CachedCredential::new(credential),
-        PollSettings::default(),
-    );
+    let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
 
     let policies = EXAMPLES
         .iter()
         .map(|(file, text)| {
-            serde_saphyr::from_str::<FlowLogPolicy>(text)
-                .with_context(|| format!("example {file}"))
-                .map(|p| (*file, p))
+            serde_saphyr::from_str::<FlowLogPolicy>(text).with_context(|| format!("example {file}")).map(|p| (*file, p))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
@@ -86,38 +61,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for (file, policy) in &policies {
         let target = &policy.spec.target.resource_id;
         println!("\n  {file}  →  {}", short(target));
-        println!(
-            "    before: {}",
-            describe(sim.flow_log_status(target).as_ref())
-        );
+        println!("    before: {}", describe(sim.flow_log_status(target).as_ref()));
         report(&sync(&arm, &policy.spec).await);
-        println!(
-            "    after:  {}",
-            describe(sim.flow_log_status(target).as_ref())
-        );
+        println!("    after:  {}", describe(sim.flow_log_status(target).as_ref()));
     }
 
     let (file, policy) = &policies[0];
     let target = &policy.spec.target.resource_id;
-    println!(
-        "\n2. Drift: someone switches the flow log of {} off behind the operator's back",
-        short(target)
-    );
-    let mut drifted = sim
-        .flow_log_status(target)
-        .context("the example target exists in the built-in inventory")?;
+    println!("\n2. Drift: someone switches the flow log of {} off behind the operator's back", short(target));
+    let mut drifted = sim.flow_log_status(target).context("the example target exists in the built-in inventory")?;
     drifted.properties.enabled = false;
     sim.set_flow_log(drifted).map_err(anyhow::Error::msg)?;
-    println!(
-        "    Azure now: {}",
-        describe(sim.flow_log_status(target).as_ref())
-    );
+    println!("    Azure now: {}", describe(sim.flow_log_status(target).as_ref()));
     println!("  next drift check of {file}:");
     report(&sync(&arm, &policy.spec).await);
-    println!(
-        "    after:  {}",
-        describe(sim.flow_log_status(target).as_ref())
-    );
+    println!("    after:  {}", describe(sim.flow_log_status(target).as_ref()));
 
     println!("\n3. Steady state: one more drift check of every policy");
     sim.reset_counters();
@@ -131,10 +89,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         count("queryFlowLogStatus"),
         count("configureFlowLog")
     );
-    println!(
-        "\nDone in {:.1} s. Run the operator on a cluster: see README.md.",
-        started.elapsed().as_secs_f64()
-    );
+    println!("\nDone in {:.1} s. Run the operator on a cluster: see README.md.", started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -147,14 +102,7 @@ fn report(result: &Result<Synced, SyncError>) {
                 println!("      - {d}");
             }
         }
-        Err(e) => println!(
-            "    operator: {} → {e}",
-            if e.is_transient() {
-                "will retry"
-            } else {
-                "stalled"
-            }
-        ),
+        Err(e) => println!("    operator: {} → {e}", if e.is_transient() { "will retry" } else { "stalled" }),
     }
 }
 
@@ -170,15 +118,8 @@ fn describe(info: Option<&FlowLogInformation>) -> String {
         Some(r) if r.enabled => format!("{} days", r.days),
         _ => "forever".into(),
     };
-    let format = p
-        .format
-        .as_ref()
-        .map(|f| format!("v{}", f.version))
-        .unwrap_or_else(|| "-".into());
-    format!(
-        "on → {}, retention {retention}, format {format}",
-        short(&p.storage_id)
-    )
+    let format = p.format.as_ref().map(|f| format!("v{}", f.version)).unwrap_or_else(|| "-".into());
+    format!("on → {}, retention {retention}, format {format}", short(&p.storage_id))
 }
 
 /// The last path segment of an ARM ID: enough to tell resources apart in a demo.

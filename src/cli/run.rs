@@ -12,18 +12,10 @@ use crate::controller::{self, Context, Settings};
 #[derive(clap::Args)]
 pub struct Args {
     /// ARM endpoint (Azure public cloud by default; the simulator's URL to try it out).
-    #[arg(
-        long,
-        env = "FLOWLOG_ARM_ENDPOINT",
-        default_value = "https://management.azure.com/"
-    )]
+    #[arg(long, env = "FLOWLOG_ARM_ENDPOINT", default_value = "https://management.azure.com/")]
     pub arm_endpoint: Url,
     /// Microsoft Entra authority host; the token URL is `{host}{tenant}/oauth2/v2.0/token`.
-    #[arg(
-        long,
-        env = "AZURE_AUTHORITY_HOST",
-        default_value = "https://login.microsoftonline.com/"
-    )]
+    #[arg(long, env = "AZURE_AUTHORITY_HOST", default_value = "https://login.microsoftonline.com/")]
     pub authority_host: Url,
     /// Entra tenant of the service principal.
     #[arg(long, env = "AZURE_TENANT_ID")]
@@ -36,11 +28,7 @@ pub struct Args {
     #[arg(long, env = "AZURE_CLIENT_SECRET_FILE")]
     pub client_secret_file: Option<PathBuf>,
     /// OAuth scope of the ARM token.
-    #[arg(
-        long,
-        env = "FLOWLOG_TOKEN_SCOPE",
-        default_value = "https://management.azure.com/.default"
-    )]
+    #[arg(long, env = "FLOWLOG_TOKEN_SCOPE", default_value = "https://management.azure.com/.default")]
     pub token_scope: String,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "FLOWLOG_NAMESPACE")]
@@ -75,17 +63,9 @@ impl Args {
             Secret::new(secret),
             &self.token_scope,
         )?;
-        let poll = PollSettings {
-            default_interval: self.lro_poll_interval,
-            timeout: self.lro_timeout,
-            ..Default::default()
-        };
-        Ok(ArmClient::new(
-            http,
-            self.arm_endpoint.clone(),
-            CachedCredential::new(credential),
-            poll,
-        ))
+        let poll =
+            PollSettings { default_interval: self.lro_poll_interval, timeout: self.lro_timeout, ..Default::default() };
+        Ok(ArmClient::new(http, self.arm_endpoint.clone(), CachedCredential::new(credential), poll))
     }
 }
 
@@ -100,16 +80,11 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let arm = args.arm_client()?;
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let client = kube::Client::try_default().await.context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
     tracing::info!(arm = %args.arm_endpoint, namespace = args.namespace.as_deref().unwrap_or("<all>"), "starting controller");
     controller::run(
         Context::new(client, arm),
-        Settings {
-            namespace: args.namespace,
-            concurrency: args.concurrency,
-        },
+        Settings { namespace: args.namespace, concurrency: args.concurrency, handle_signals: true },
     )
     .await;
     Ok(())

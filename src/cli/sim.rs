@@ -22,8 +22,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let inventory = match &args.inventory {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             Inventory::from_yaml(&text).with_context(|| format!("inventory {}", path.display()))?
         }
         None => Inventory::builtin(),
@@ -32,14 +31,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         print!("{}", inventory.to_yaml());
         return Ok(());
     }
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("listening on {}", args.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
     eprintln!("Network Watcher simulator listening on http://{addr}");
     eprintln!("  ARM endpoint and authority host: http://{addr}/   admin API: http://{addr}/_sim/");
-    Simulator::new(inventory)
-        .serve(listener)
-        .await
-        .context("serving")
+    Simulator::new(inventory).serve(listener).await.context("serving")
 }

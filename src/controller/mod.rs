@@ -41,11 +41,7 @@ pub struct Context {
 
 impl Context {
     pub fn new(client: Client, arm: ArmClient) -> Arc<Self> {
-        Arc::new(Self {
-            client,
-            arm,
-            failures: Mutex::default(),
-        })
+        Arc::new(Self { client, arm, failures: Mutex::default() })
     }
 }
 
@@ -56,6 +52,8 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Policies reconciled at once.
     pub concurrency: u16,
+    /// Stop gracefully on SIGINT/SIGTERM (the binary); embedders and tests stop by dropping the future.
+    pub handle_signals: bool,
 }
 
 /// Runs the controller until a shutdown signal.
@@ -72,9 +70,12 @@ pub async fn run(ctx: Arc<Context>, settings: Settings) {
         .reflect(writer)
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
-    Controller::for_stream(trigger, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
-        .shutdown_on_signal()
+    let mut controller = Controller::for_stream(trigger, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency));
+    if settings.handle_signals {
+        controller = controller.shutdown_on_signal();
+    }
+    controller
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -91,34 +92,20 @@ async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Acti
     let generation = policy.metadata.generation;
     let previous = policy.status.as_ref();
 
-    let interval = policy
-        .spec
-        .interval
-        .parse::<kube::core::Duration>()
-        .map(Duration::from);
+    let interval = policy.spec.interval.parse::<kube::core::Duration>().map(Duration::from);
     let (outcome, requeue) = match (interval, sync(&ctx.arm, &policy.spec).await) {
         (Err(e), _) => {
-            let error = LastError {
-                code: "InvalidSpec".into(),
-                message: format!("interval: {e}"),
-                request_id: None,
-            };
+            let error = LastError { code: "InvalidSpec".into(), message: format!("interval: {e}"), request_id: None };
             (Outcome::Failed { error }, None)
         }
         (Ok(interval), Ok(synced)) => {
             ctx.failures.lock().expect("not poisoned").remove(&uid);
             let outcome = if synced.corrected.is_empty() {
-                Outcome::InSync {
-                    observed: synced.observed,
-                }
+                Outcome::InSync { observed: synced.observed }
             } else {
                 let drift = is_drift(previous, generation);
                 info!(policy = %format!("{namespace}/{name}"), drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
-                Outcome::Corrected {
-                    observed: synced.observed,
-                    differences: synced.corrected,
-                    drift,
-                }
+                Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift }
             };
             (outcome, Some(jitter(interval)))
         }
@@ -155,16 +142,9 @@ async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Acti
     if previous != Some(&status) {
         let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
-        api.patch_status(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        api.patch_status(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
     }
-    Ok(requeue
-        .map(Action::requeue)
-        .unwrap_or_else(Action::await_change))
+    Ok(requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
 }
 
 fn error_policy(_policy: Arc<FlowLogPolicy>, error: &Error, _ctx: Arc<Context>) -> Action {

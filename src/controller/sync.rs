@@ -42,12 +42,9 @@ impl SyncError {
 
 /// The Network Watcher named by the spec, in the target's subscription.
 pub fn network_watcher_id(spec: &FlowLogPolicySpec) -> Result<(ResourceId, ResourceId), SyncError> {
-    let target = ResourceId::parse(&spec.target.resource_id)
-        .map_err(|e| SyncError::InvalidSpec(e.to_string()))?;
+    let target = ResourceId::parse(&spec.target.resource_id).map_err(|e| SyncError::InvalidSpec(e.to_string()))?;
     if !target.is_type(NSG_TYPE) {
-        return Err(SyncError::InvalidSpec(format!(
-            "target {target} is not a network security group"
-        )));
+        return Err(SyncError::InvalidSpec(format!("target {target} is not a network security group")));
     }
     let watcher = ResourceId::network_watcher(
         &target.subscription,
@@ -61,26 +58,14 @@ pub async fn sync(arm: &ArmClient, spec: &FlowLogPolicySpec) -> Result<Synced, S
     let (target, watcher) = network_watcher_id(spec)?;
     let current = arm.query_flow_log_status(&watcher, target.as_str()).await?;
     match plan(target.as_str(), &spec.flow_log, &current) {
-        Plan::InSync => Ok(Synced {
-            observed: ObservedFlowLog::from(&current),
-            corrected: vec![],
-        }),
-        Plan::Configure {
-            request,
-            differences,
-        } => {
+        Plan::InSync => Ok(Synced { observed: ObservedFlowLog::from(&current), corrected: vec![] }),
+        Plan::Configure { request, differences } => {
             let applied = arm.configure_flow_log(&watcher, &request).await?;
             // Trust but verify: a write that Azure acknowledges but does not apply must not look like success.
-            if let Plan::Configure {
-                differences: left, ..
-            } = plan(target.as_str(), &spec.flow_log, &applied)
-            {
+            if let Plan::Configure { differences: left, .. } = plan(target.as_str(), &spec.flow_log, &applied) {
                 return Err(SyncError::NotConverged(left));
             }
-            Ok(Synced {
-                observed: ObservedFlowLog::from(&applied),
-                corrected: differences,
-            })
+            Ok(Synced { observed: ObservedFlowLog::from(&applied), corrected: differences })
         }
     }
 }

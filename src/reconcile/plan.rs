@@ -1,8 +1,6 @@
 use crate::api::{FlowLogSettings, ObservedFlowLog, ObservedFormat, ObservedRetention};
 use crate::azure::id::same_id;
-use crate::azure::model::{
-    FlowLogFormatParameters, FlowLogInformation, FlowLogProperties, RetentionPolicyParameters,
-};
+use crate::azure::model::{FlowLogFormatParameters, FlowLogInformation, FlowLogProperties, RetentionPolicyParameters};
 
 /// What has to happen to make Azure match the spec.
 #[derive(Clone, Debug, PartialEq)]
@@ -10,10 +8,7 @@ pub enum Plan {
     /// Azure already matches: no write.
     InSync,
     /// Send this `configureFlowLog` body to repair `differences`.
-    Configure {
-        request: Box<FlowLogInformation>,
-        differences: Vec<Difference>,
-    },
+    Configure { request: Box<FlowLogInformation>, differences: Vec<Difference> },
 }
 
 /// One field where Azure differs from the spec, for status messages and events.
@@ -26,11 +21,7 @@ pub struct Difference {
 
 impl std::fmt::Display for Difference {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}: {} (Azure) → {} (spec)",
-            self.field, self.observed, self.desired
-        )
+        write!(f, "{}: {} (Azure) → {} (spec)", self.field, self.observed, self.desired)
     }
 }
 
@@ -40,19 +31,12 @@ impl std::fmt::Display for Difference {
 /// case-insensitively; a disabled flow log is only checked for being disabled (Azure reports
 /// `storageId: ""` and default retention for it); retention that is off is equal whatever its days;
 /// fields the spec leaves out are not compared.
-pub fn plan(
-    target_resource_id: &str,
-    desired: &FlowLogSettings,
-    observed: &FlowLogInformation,
-) -> Plan {
+pub fn plan(target_resource_id: &str, desired: &FlowLogSettings, observed: &FlowLogInformation) -> Plan {
     let differences = differences(desired, &observed.properties);
     if differences.is_empty() {
         return Plan::InSync;
     }
-    Plan::Configure {
-        request: Box::new(request(target_resource_id, desired, observed)),
-        differences,
-    }
+    Plan::Configure { request: Box::new(request(target_resource_id, desired, observed)), differences }
 }
 
 fn differences(desired: &FlowLogSettings, observed: &FlowLogProperties) -> Vec<Difference> {
@@ -76,10 +60,8 @@ fn differences(desired: &FlowLogSettings, observed: &FlowLogProperties) -> Vec<D
             observed: display_or_none(&observed.storage_id),
         });
     }
-    let desired_retention =
-        normalise_retention(desired.retention_policy.map(|r| (r.enabled, r.days)));
-    let observed_retention =
-        normalise_retention(observed.retention_policy.map(|r| (r.enabled, r.days)));
+    let desired_retention = normalise_retention(desired.retention_policy.map(|r| (r.enabled, r.days)));
+    let observed_retention = normalise_retention(observed.retention_policy.map(|r| (r.enabled, r.days)));
     if desired_retention != observed_retention {
         out.push(Difference {
             field: "retentionPolicy",
@@ -89,10 +71,8 @@ fn differences(desired: &FlowLogSettings, observed: &FlowLogProperties) -> Vec<D
     }
     if let Some(format) = &desired.format {
         let observed_format = observed.format.clone().unwrap_or_default();
-        let type_matches = observed_format
-            .format_type
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case(format.format_type.as_arm()));
+        let type_matches =
+            observed_format.format_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(format.format_type.as_arm()));
         if !type_matches || observed_format.version != format.version {
             out.push(Difference {
                 field: "format",
@@ -117,28 +97,16 @@ fn normalise_retention(policy: Option<(bool, i32)>) -> (bool, i32) {
 }
 
 fn retention_text((enabled, days): (bool, i32)) -> String {
-    if enabled {
-        format!("{days} days")
-    } else {
-        "off".to_string()
-    }
+    if enabled { format!("{days} days") } else { "off".to_string() }
 }
 
 fn display_or_none(s: &str) -> String {
-    if s.is_empty() {
-        "none".to_string()
-    } else {
-        s.to_string()
-    }
+    if s.is_empty() { "none".to_string() } else { s.to_string() }
 }
 
 /// The `configureFlowLog` body. Settings the spec does not manage (traffic analytics, identity, filters,
 /// an unspecified format) are carried over from what Azure has, so a write never silently resets them.
-fn request(
-    target_resource_id: &str,
-    desired: &FlowLogSettings,
-    observed: &FlowLogInformation,
-) -> FlowLogInformation {
+fn request(target_resource_id: &str, desired: &FlowLogSettings, observed: &FlowLogInformation) -> FlowLogInformation {
     let properties = if desired.enabled {
         FlowLogProperties {
             storage_id: desired.storage_id.clone().unwrap_or_default(),
@@ -146,10 +114,7 @@ fn request(
             retention_policy: Some(
                 desired
                     .retention_policy
-                    .map(|r| RetentionPolicyParameters {
-                        enabled: r.enabled,
-                        days: if r.enabled { r.days } else { 0 },
-                    })
+                    .map(|r| RetentionPolicyParameters { enabled: r.enabled, days: if r.enabled { r.days } else { 0 } })
                     .unwrap_or_default(),
             ),
             format: match &desired.format {
@@ -163,10 +128,7 @@ fn request(
         }
     } else {
         // Disabling keeps the rest of the existing configuration; storageId is required by the API.
-        FlowLogProperties {
-            enabled: false,
-            ..observed.properties.clone()
-        }
+        FlowLogProperties { enabled: false, ..observed.properties.clone() }
     };
     FlowLogInformation {
         target_resource_id: target_resource_id.to_string(),
@@ -182,14 +144,11 @@ impl From<&FlowLogInformation> for ObservedFlowLog {
         ObservedFlowLog {
             enabled: p.enabled,
             storage_id: p.storage_id.clone(),
-            retention_policy: p.retention_policy.map(|r| ObservedRetention {
-                enabled: r.enabled,
-                days: r.days,
-            }),
-            format: p.format.as_ref().map(|f| ObservedFormat {
-                format_type: f.format_type.clone().unwrap_or_default(),
-                version: f.version,
-            }),
+            retention_policy: p.retention_policy.map(|r| ObservedRetention { enabled: r.enabled, days: r.days }),
+            format: p
+                .format
+                .as_ref()
+                .map(|f| ObservedFormat { format_type: f.format_type.clone().unwrap_or_default(), version: f.version }),
         }
     }
 }
@@ -206,14 +165,8 @@ mod tests {
         FlowLogSettings {
             enabled,
             storage_id: Some(ST.to_string()),
-            retention_policy: Some(RetentionPolicy {
-                enabled: true,
-                days: 5,
-            }),
-            format: Some(FlowLogFormat {
-                format_type: FormatType::Json,
-                version: 2,
-            }),
+            retention_policy: Some(RetentionPolicy { enabled: true, days: 5 }),
+            format: Some(FlowLogFormat { format_type: FormatType::Json, version: 2 }),
         }
     }
 
@@ -228,12 +181,9 @@ mod tests {
             properties: FlowLogProperties {
                 storage_id: storage.to_string(),
                 enabled,
-                retention_policy: retention
-                    .map(|(enabled, days)| RetentionPolicyParameters { enabled, days }),
-                format: format.map(|(t, version)| FlowLogFormatParameters {
-                    format_type: Some(t.to_string()),
-                    version,
-                }),
+                retention_policy: retention.map(|(enabled, days)| RetentionPolicyParameters { enabled, days }),
+                format: format
+                    .map(|(t, version)| FlowLogFormatParameters { format_type: Some(t.to_string()), version }),
                 ..Default::default()
             },
             ..Default::default()
@@ -262,10 +212,7 @@ mod tests {
     #[test]
     fn retention_off_ignores_days() {
         let mut want = desired(true);
-        want.retention_policy = Some(RetentionPolicy {
-            enabled: false,
-            days: 30,
-        });
+        want.retention_policy = Some(RetentionPolicy { enabled: false, days: 30 });
         let obs = observed(true, ST, Some((false, 0)), Some(("JSON", 2)));
         assert_eq!(plan(NSG, &want, &obs), Plan::InSync);
         want.retention_policy = None;
@@ -278,17 +225,8 @@ mod tests {
         let mut want = desired(true);
         want.format = None;
         let obs = observed(true, ST, Some((true, 1)), Some(("JSON", 1)));
-        let Plan::Configure {
-            request,
-            differences,
-        } = plan(NSG, &want, &obs)
-        else {
-            panic!("expected a write")
-        };
-        assert_eq!(
-            differences.iter().map(|d| d.field).collect::<Vec<_>>(),
-            ["retentionPolicy"]
-        );
+        let Plan::Configure { request, differences } = plan(NSG, &want, &obs) else { panic!("expected a write") };
+        assert_eq!(differences.iter().map(|d| d.field).collect::<Vec<_>>(), ["retentionPolicy"]);
         assert_eq!(request.properties.format, obs.properties.format);
     }
 
@@ -296,11 +234,7 @@ mod tests {
     fn every_drifted_field_is_reported_and_repaired() {
         let other = ST.replace("st1", "st2");
         let obs = observed(true, &other, Some((true, 30)), Some(("JSON", 1)));
-        let Plan::Configure {
-            request,
-            differences,
-        } = plan(NSG, &desired(true), &obs)
-        else {
+        let Plan::Configure { request, differences } = plan(NSG, &desired(true), &obs) else {
             panic!("expected a write")
         };
         let fields: Vec<_> = differences.iter().map(|d| d.field).collect();
@@ -308,19 +242,10 @@ mod tests {
         assert_eq!(request.target_resource_id, NSG);
         assert!(request.properties.enabled);
         assert_eq!(request.properties.storage_id, ST);
-        assert_eq!(
-            request.properties.retention_policy,
-            Some(RetentionPolicyParameters {
-                enabled: true,
-                days: 5
-            })
-        );
+        assert_eq!(request.properties.retention_policy, Some(RetentionPolicyParameters { enabled: true, days: 5 }));
         assert_eq!(
             request.properties.format,
-            Some(FlowLogFormatParameters {
-                format_type: Some("JSON".into()),
-                version: 2
-            })
+            Some(FlowLogFormatParameters { format_type: Some("JSON".into()), version: 2 })
         );
     }
 
@@ -328,27 +253,17 @@ mod tests {
     fn enabling_a_disabled_log_sets_every_field() {
         // Azure's placeholders for a disabled log differ from any enabled spec in every field.
         let obs = observed(false, "", Some((false, 0)), None);
-        let Plan::Configure { differences, .. } = plan(NSG, &desired(true), &obs) else {
-            panic!("expected a write")
-        };
+        let Plan::Configure { differences, .. } = plan(NSG, &desired(true), &obs) else { panic!("expected a write") };
         let fields: Vec<_> = differences.iter().map(|d| d.field).collect();
-        assert_eq!(
-            fields,
-            ["enabled", "storageId", "retentionPolicy", "format"]
-        );
+        assert_eq!(fields, ["enabled", "storageId", "retentionPolicy", "format"]);
     }
 
     #[test]
     fn disabling_keeps_existing_storage_and_unmanaged_settings() {
         let mut obs = observed(true, ST, Some((true, 5)), Some(("JSON", 2)));
-        let analytics =
-            serde_json::json!({"networkWatcherFlowAnalyticsConfiguration": {"enabled": true}});
+        let analytics = serde_json::json!({"networkWatcherFlowAnalyticsConfiguration": {"enabled": true}});
         obs.flow_analytics_configuration = Some(analytics.clone());
-        let Plan::Configure {
-            request,
-            differences,
-        } = plan(NSG, &desired(false), &obs)
-        else {
+        let Plan::Configure { request, differences } = plan(NSG, &desired(false), &obs) else {
             panic!("expected a write")
         };
         assert_eq!(differences.len(), 1);
@@ -368,11 +283,7 @@ mod tests {
         for want in [desired(true), desired(false)] {
             for obs in &cases {
                 if let Plan::Configure { request, .. } = plan(NSG, &want, obs) {
-                    assert_eq!(
-                        plan(NSG, &want, &request),
-                        Plan::InSync,
-                        "{want:?} from {obs:?}"
-                    );
+                    assert_eq!(plan(NSG, &want, &request), Plan::InSync, "{want:?} from {obs:?}");
                 }
             }
         }

@@ -12,11 +12,7 @@ pub enum Outcome {
     /// Azure matched the spec; nothing was written.
     InSync { observed: ObservedFlowLog },
     /// The operator wrote to Azure and Azure now matches.
-    Corrected {
-        observed: ObservedFlowLog,
-        differences: Vec<Difference>,
-        drift: bool,
-    },
+    Corrected { observed: ObservedFlowLog, differences: Vec<Difference>, drift: bool },
     /// Reading or writing failed.
     Failed { error: LastError },
 }
@@ -27,9 +23,7 @@ pub fn is_drift(previous: Option<&FlowLogPolicyStatus>, generation: Option<i64>)
     previous.is_some_and(|s| {
         s.observed_generation.is_some()
             && s.observed_generation == generation
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == READY && c.status == "True")
+            && s.conditions.iter().any(|c| c.type_ == READY && c.status == "True")
     })
 }
 
@@ -47,63 +41,31 @@ pub fn next_status(
             status.observed = Some(observed.clone());
             status.last_sync_time = Some(now.clone());
             status.last_error = None;
-            ready_condition(
-                "True",
-                "InSync",
-                "The flow log in Azure matches the spec.".to_string(),
-                generation,
-                now,
-            )
+            ready_condition("True", "InSync", "The flow log in Azure matches the spec.".to_string(), generation, now)
         }
-        Outcome::Corrected {
-            observed,
-            differences,
-            drift,
-        } => {
+        Outcome::Corrected { observed, differences, drift } => {
             status.observed = Some(observed.clone());
             status.last_sync_time = Some(now.clone());
             status.last_error = None;
-            let changed = differences
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
+            let changed = differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
             let (reason, what) = if *drift {
                 status.drift_corrections += 1;
                 ("DriftCorrected", "Repaired drift in Azure")
             } else {
                 ("Applied", "Applied the spec to Azure")
             };
-            ready_condition(
-                "True",
-                reason,
-                format!("{what}: {changed}."),
-                generation,
-                now,
-            )
+            ready_condition("True", reason, format!("{what}: {changed}."), generation, now)
         }
         Outcome::Failed { error } => {
             status.last_error = Some(error.clone());
-            ready_condition(
-                "False",
-                &condition_reason(&error.code),
-                error.message.clone(),
-                generation,
-                now,
-            )
+            ready_condition("False", &condition_reason(&error.code), error.message.clone(), generation, now)
         }
     };
     set_condition(&mut status.conditions, ready);
     status
 }
 
-fn ready_condition(
-    status: &str,
-    reason: &str,
-    message: String,
-    generation: Option<i64>,
-    now: &Time,
-) -> Condition {
+fn ready_condition(status: &str, reason: &str, message: String, generation: Option<i64>, now: &Time) -> Condition {
     Condition {
         type_: READY.to_string(),
         status: status.to_string(),
@@ -131,10 +93,7 @@ pub fn set_condition(conditions: &mut Vec<Condition>, mut new: Condition) {
 /// Condition reasons must match `^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$`; ARM codes usually do,
 /// anything else is reduced to the allowed characters.
 fn condition_reason(code: &str) -> String {
-    let cleaned: String = code
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .collect();
+    let cleaned: String = code.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     match cleaned.chars().next() {
         Some(c) if c.is_ascii_alphabetic() => cleaned,
         _ => format!("Error{cleaned}"),
@@ -162,10 +121,7 @@ mod tests {
     }
 
     fn observed() -> ObservedFlowLog {
-        ObservedFlowLog {
-            enabled: true,
-            ..Default::default()
-        }
+        ObservedFlowLog { enabled: true, ..Default::default() }
     }
 
     fn ready(s: &FlowLogPolicyStatus) -> &Condition {
@@ -174,22 +130,8 @@ mod tests {
 
     #[test]
     fn transition_time_changes_only_when_status_flips() {
-        let s1 = next_status(
-            None,
-            Some(1),
-            &Outcome::InSync {
-                observed: observed(),
-            },
-            &at(100),
-        );
-        let s2 = next_status(
-            Some(&s1),
-            Some(1),
-            &Outcome::InSync {
-                observed: observed(),
-            },
-            &at(200),
-        );
+        let s1 = next_status(None, Some(1), &Outcome::InSync { observed: observed() }, &at(100));
+        let s2 = next_status(Some(&s1), Some(1), &Outcome::InSync { observed: observed() }, &at(200));
         assert_eq!(ready(&s2).last_transition_time, at(100));
         assert_eq!(s2.last_sync_time, Some(at(200)));
         let err = LastError {
@@ -197,49 +139,26 @@ mod tests {
             message: "blocked".into(),
             request_id: Some("r".into()),
         };
-        let s3 = next_status(
-            Some(&s2),
-            Some(1),
-            &Outcome::Failed { error: err },
-            &at(300),
-        );
+        let s3 = next_status(Some(&s2), Some(1), &Outcome::Failed { error: err }, &at(300));
         assert_eq!(ready(&s3).status, "False");
         assert_eq!(ready(&s3).reason, "NsgFlowLogCreationBlocked");
         assert_eq!(ready(&s3).last_transition_time, at(300));
         assert_eq!(s3.last_sync_time, Some(at(200)), "a failure is not a sync");
-        let s4 = next_status(
-            Some(&s3),
-            Some(1),
-            &Outcome::InSync {
-                observed: observed(),
-            },
-            &at(400),
-        );
+        let s4 = next_status(Some(&s3), Some(1), &Outcome::InSync { observed: observed() }, &at(400));
         assert_eq!(s4.last_error, None);
         assert_eq!(ready(&s4).last_transition_time, at(400));
     }
 
     #[test]
     fn only_drift_on_an_applied_generation_counts() {
-        let applied = Outcome::Corrected {
-            observed: observed(),
-            differences: vec![],
-            drift: false,
-        };
+        let applied = Outcome::Corrected { observed: observed(), differences: vec![], drift: false };
         let s1 = next_status(None, Some(1), &applied, &at(1));
         assert_eq!(s1.drift_corrections, 0);
         assert_eq!(ready(&s1).reason, "Applied");
         assert!(is_drift(Some(&s1), Some(1)));
-        assert!(
-            !is_drift(Some(&s1), Some(2)),
-            "a new generation is applied, not repaired"
-        );
+        assert!(!is_drift(Some(&s1), Some(2)), "a new generation is applied, not repaired");
         assert!(!is_drift(None, Some(1)));
-        let drift = Outcome::Corrected {
-            observed: observed(),
-            differences: vec![],
-            drift: true,
-        };
+        let drift = Outcome::Corrected { observed: observed(), differences: vec![], drift: true };
         let s2 = next_status(Some(&s1), Some(1), &drift, &at(2));
         assert_eq!(s2.drift_corrections, 1);
         assert_eq!(ready(&s2).reason, "DriftCorrected");
@@ -247,21 +166,14 @@ mod tests {
 
     #[test]
     fn failed_generation_is_not_drift() {
-        let err = LastError {
-            code: "X".into(),
-            message: "m".into(),
-            request_id: None,
-        };
+        let err = LastError { code: "X".into(), message: "m".into(), request_id: None };
         let s = next_status(None, Some(1), &Outcome::Failed { error: err }, &at(1));
         assert!(!is_drift(Some(&s), Some(1)));
     }
 
     #[test]
     fn reasons_are_valid_condition_reasons() {
-        assert_eq!(
-            condition_reason("AnotherOperationInProgress"),
-            "AnotherOperationInProgress"
-        );
+        assert_eq!(condition_reason("AnotherOperationInProgress"), "AnotherOperationInProgress");
         assert_eq!(condition_reason("429"), "Error429");
         assert_eq!(condition_reason("bad-code.x"), "badcodex");
         assert_eq!(condition_reason(""), "Error");

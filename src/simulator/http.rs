@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::header::{
-    AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
-};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,8 +15,8 @@ use uuid::Uuid;
 
 use super::Simulator;
 use super::state::{
-    ArmError, CONFIGURE_FLOW_LOG, Ctx, OPERATION_RESULT, OPERATION_STATUS, Outcome, Poll,
-    QUERY_FLOW_LOG_STATUS, State as SimState, TOKEN, WatcherRef,
+    ArmError, CONFIGURE_FLOW_LOG, Ctx, OPERATION_RESULT, OPERATION_STATUS, Outcome, Poll, QUERY_FLOW_LOG_STATUS,
+    State as SimState, TOKEN, WatcherRef,
 };
 use crate::azure::model::{AsyncOperationResult, ErrorResponse, FlowLogInformation};
 
@@ -29,10 +27,7 @@ pub(super) fn router(sim: Simulator) -> Router {
         .route("/{tenant}/oauth2/v2.0/token", post(token))
         .route("/_sim/counters", get(admin_counters))
         .route("/_sim/counters/reset", post(admin_reset_counters))
-        .route(
-            "/_sim/flowLogs",
-            get(admin_flow_logs).put(admin_set_flow_log),
-        )
+        .route("/_sim/flowLogs", get(admin_flow_logs).put(admin_set_flow_log))
         .route("/_sim/inventory", get(admin_inventory))
         .fallback(arm)
         .with_state(sim)
@@ -79,12 +74,7 @@ enum Route<'a> {
     /// `POST /subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Network/networkWatchers/{nw}/{action}`
     Action { at: WatcherRef<'a>, configure: bool },
     /// `GET /subscriptions/{s}/providers/Microsoft.Network/locations/{l}/{operations|operationResults}/{id}`
-    Operation {
-        subscription: &'a str,
-        location: &'a str,
-        id: &'a str,
-        result: bool,
-    },
+    Operation { subscription: &'a str, location: &'a str, id: &'a str, result: bool },
 }
 
 impl<'a> Route<'a> {
@@ -100,15 +90,8 @@ impl<'a> Route<'a> {
             && is(6, "networkWatchers")
             && (is(8, "configureFlowLog") || is(8, "queryFlowLogStatus"))
         {
-            let at = WatcherRef {
-                subscription: s[1],
-                resource_group: s[3],
-                name: s[7],
-            };
-            return Some(Route::Action {
-                at,
-                configure: is(8, "configureFlowLog"),
-            });
+            let at = WatcherRef { subscription: s[1], resource_group: s[3], name: s[7] };
+            return Some(Route::Action { at, configure: is(8, "configureFlowLog") });
         }
         if *method == Method::GET
             && s.len() == 8
@@ -130,12 +113,8 @@ impl<'a> Route<'a> {
 
     fn operation(&self) -> &'static str {
         match self {
-            Route::Action {
-                configure: true, ..
-            } => CONFIGURE_FLOW_LOG,
-            Route::Action {
-                configure: false, ..
-            } => QUERY_FLOW_LOG_STATUS,
+            Route::Action { configure: true, .. } => CONFIGURE_FLOW_LOG,
+            Route::Action { configure: false, .. } => QUERY_FLOW_LOG_STATUS,
             Route::Operation { result: false, .. } => OPERATION_STATUS,
             Route::Operation { result: true, .. } => OPERATION_RESULT,
         }
@@ -149,13 +128,7 @@ impl IntoResponse for ArmError {
 }
 
 /// Every ARM request: route, count, authenticate, check api-version, serve; then the ARM headers.
-async fn arm(
-    State(sim): State<Simulator>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn arm(State(sim): State<Simulator>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let request_id = Uuid::new_v4().to_string();
     let correlation_id = headers
         .get("x-ms-correlation-request-id")
@@ -176,10 +149,7 @@ async fn arm(
     } else {
         "x-ms-ratelimit-remaining-subscription-reads"
     };
-    h.insert(
-        HeaderName::from_static(limit),
-        header_value(&remaining.to_string()),
-    );
+    h.insert(HeaderName::from_static(limit), header_value(&remaining.to_string()));
     h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
     response
 }
@@ -206,9 +176,7 @@ fn serve_arm(
             e.error.message.replace('"', "'")
         );
         let mut response = e.into_response();
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, header_value(&challenge));
+        response.headers_mut().insert(WWW_AUTHENTICATE, header_value(&challenge));
         return response;
     }
     let api_version = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
@@ -222,26 +190,13 @@ fn serve_arm(
         )
         .into_response();
     };
-    let ctx = Ctx {
-        base: &base,
-        api_version: &api_version,
-        request_id,
-    };
+    let ctx = Ctx { base: &base, api_version: &api_version, request_id };
     match route {
         Route::Action { at, configure } => {
-            let outcome = if configure {
-                state.configure(&ctx, &at, body)
-            } else {
-                state.query(&ctx, &at, body)
-            };
+            let outcome = if configure { state.configure(&ctx, &at, body) } else { state.query(&ctx, &at, body) };
             match outcome {
                 Ok(Outcome::Done(info)) => json_response(StatusCode::OK, &info),
-                Ok(Outcome::Accepted {
-                    body,
-                    location_url,
-                    status_url,
-                    retry_after,
-                }) => {
+                Ok(Outcome::Accepted { body, location_url, status_url, retry_after }) => {
                     let mut response = json_response(StatusCode::ACCEPTED, &body);
                     let h = response.headers_mut();
                     h.insert(LOCATION, header_value(&location_url));
@@ -252,16 +207,8 @@ fn serve_arm(
                 Err(e) => e.into_response(),
             }
         }
-        Route::Operation {
-            subscription,
-            location,
-            id,
-            result,
-        } => match state.poll(subscription, location, id) {
-            Ok(Poll::InProgress {
-                location_url,
-                retry_after,
-            }) if result => {
+        Route::Operation { subscription, location, id, result } => match state.poll(subscription, location, id) {
+            Ok(Poll::InProgress { location_url, retry_after }) if result => {
                 let mut response = StatusCode::ACCEPTED.into_response();
                 let h = response.headers_mut();
                 h.insert(LOCATION, header_value(&location_url));
@@ -271,9 +218,7 @@ fn serve_arm(
             Ok(Poll::InProgress { retry_after, .. }) => {
                 // Network RP status URLs carry Retry-After too; without it clients fall back to long defaults.
                 let mut response = json_response(StatusCode::OK, &status("InProgress"));
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, header_value(&retry_after.to_string()));
+                response.headers_mut().insert(RETRY_AFTER, header_value(&retry_after.to_string()));
                 response
             }
             Ok(Poll::Done(info)) if result => json_response(StatusCode::OK, &info),
@@ -284,10 +229,7 @@ fn serve_arm(
 }
 
 fn status(status: &str) -> AsyncOperationResult {
-    AsyncOperationResult {
-        status: status.into(),
-        error: None,
-    }
+    AsyncOperationResult { status: status.into(), error: None }
 }
 
 /// Values built from request input may hold bytes a header cannot; those become empty rather than panic.
@@ -300,12 +242,7 @@ fn base_url(uri: &Uri, headers: &HeaderMap) -> String {
     let host = uri
         .authority()
         .map(|a| a.as_str().to_owned())
-        .or_else(|| {
-            headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
+        .or_else(|| headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))
         .unwrap_or_else(|| "localhost".into());
     format!("http://{host}")
 }
@@ -327,10 +264,7 @@ async fn admin_set_flow_log(State(sim): State<Simulator>, body: Bytes) -> Respon
     let info: FlowLogInformation = match serde_json::from_slice(&body) {
         Ok(info) => info,
         Err(e) => {
-            return text_response(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not a FlowLogInformation: {e}\n"),
-            );
+            return text_response(StatusCode::BAD_REQUEST, format!("the body is not a FlowLogInformation: {e}\n"));
         }
     };
     let target = info.target_resource_id.clone();
@@ -352,44 +286,21 @@ mod tests {
     #[test]
     fn routes_match_case_insensitively() {
         let path = "/SUBSCRIPTIONS/s/resourcegroups/rg/PROVIDERS/microsoft.network/NetworkWatchers/nw/configureflowlog";
-        let Some(Route::Action {
-            at,
-            configure: true,
-        }) = Route::parse(&Method::POST, path)
-        else {
-            panic!("no match")
-        };
-        assert_eq!(
-            (at.subscription, at.resource_group, at.name),
-            ("s", "rg", "nw")
-        );
-        let path =
-            "/subscriptions/s/providers/Microsoft.Network/locations/westeurope/operationresults/id";
-        assert!(matches!(
-            Route::parse(&Method::GET, path),
-            Some(Route::Operation {
-                result: true,
-                id: "id",
-                ..
-            })
-        ));
+        let Some(Route::Action { at, configure: true }) = Route::parse(&Method::POST, path) else { panic!("no match") };
+        assert_eq!((at.subscription, at.resource_group, at.name), ("s", "rg", "nw"));
+        let path = "/subscriptions/s/providers/Microsoft.Network/locations/westeurope/operationresults/id";
+        assert!(matches!(Route::parse(&Method::GET, path), Some(Route::Operation { result: true, id: "id", .. })));
         for (method, path) in [
             (
                 Method::GET,
                 "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkWatchers/nw/configureFlowLog",
             ),
-            (
-                Method::POST,
-                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkWatchers/nw/other",
-            ),
+            (Method::POST, "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkWatchers/nw/other"),
             (
                 Method::POST,
                 "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/networkWatchers/nw/queryFlowLogStatus",
             ),
-            (
-                Method::GET,
-                "/subscriptions/s/providers/Microsoft.Network/locations/l/operations",
-            ),
+            (Method::GET, "/subscriptions/s/providers/Microsoft.Network/locations/l/operations"),
             (Method::GET, "/"),
         ] {
             assert!(Route::parse(&method, path).is_none(), "{method} {path}");

@@ -145,12 +145,7 @@ impl Inventory {
             location: location.into(),
             flow_log,
         };
-        let json = |version| {
-            Some(FlowLogFormatParameters {
-                format_type: Some("JSON".into()),
-                version,
-            })
-        };
+        let json = |version| Some(FlowLogFormatParameters { format_type: Some("JSON".into()), version });
         Inventory {
             service_principals: vec![ServicePrincipal {
                 tenant_id: DEFAULT_TENANT_ID.into(),
@@ -161,16 +156,8 @@ impl Inventory {
                 id: sub.into(),
                 locations: vec!["westeurope".into(), "northeurope".into()],
                 network_watchers: vec![
-                    res(
-                        "NetworkWatcher_westeurope",
-                        "NetworkWatcherRG",
-                        "westeurope",
-                    ),
-                    res(
-                        "NetworkWatcher_northeurope",
-                        "NetworkWatcherRG",
-                        "northeurope",
-                    ),
+                    res("NetworkWatcher_westeurope", "NetworkWatcherRG", "westeurope"),
+                    res("NetworkWatcher_northeurope", "NetworkWatcherRG", "northeurope"),
                 ],
                 storage_accounts: vec![
                     res("flowlogsweu001", "logging-rg", "westeurope"),
@@ -184,10 +171,7 @@ impl Inventory {
                         Some(FlowLog {
                             enabled: true,
                             storage_account: Some("flowlogsweu001".into()),
-                            retention_policy: Some(RetentionPolicyParameters {
-                                days: 7,
-                                enabled: true,
-                            }),
+                            retention_policy: Some(RetentionPolicyParameters { days: 7, enabled: true }),
                             format: json(2),
                             user_assigned_identities: vec![],
                         }),
@@ -212,10 +196,7 @@ impl Inventory {
                         Some(FlowLog {
                             enabled: true,
                             storage_account: Some("flowlogsneu001".into()),
-                            retention_policy: Some(RetentionPolicyParameters {
-                                days: 0,
-                                enabled: false,
-                            }),
+                            retention_policy: Some(RetentionPolicyParameters { days: 0, enabled: false }),
                             format: json(1),
                             user_assigned_identities: vec![],
                         }),
@@ -229,8 +210,7 @@ impl Inventory {
 
     /// Parses and validates an inventory; every problem found is reported, not only the first.
     pub fn from_yaml(text: &str) -> Result<Inventory, InventoryError> {
-        let inventory: Inventory =
-            serde_saphyr::from_str(text).map_err(|e| InventoryError::Parse(e.to_string()))?;
+        let inventory: Inventory = serde_saphyr::from_str(text).map_err(|e| InventoryError::Parse(e.to_string()))?;
         inventory.validate()?;
         Ok(inventory)
     }
@@ -246,23 +226,12 @@ impl Inventory {
             check_segment(&mut problems, "service principal tenantId", &sp.tenant_id);
             check_segment(&mut problems, "service principal clientId", &sp.client_id);
             if sp.client_secret.is_empty() {
-                problems.push(format!(
-                    "service principal {} has an empty clientSecret",
-                    sp.client_id
-                ));
+                problems.push(format!("service principal {} has an empty clientSecret", sp.client_id));
             }
-            seen.once(
-                &mut problems,
-                "service principal",
-                format!("{}/{}", sp.tenant_id, sp.client_id),
-            );
+            seen.once(&mut problems, "service principal", format!("{}/{}", sp.tenant_id, sp.client_id));
         }
         // Storage account names are global in Azure, so flow logs may refer to any subscription's.
-        let storage: Vec<&Resource> = self
-            .subscriptions
-            .iter()
-            .flat_map(|s| &s.storage_accounts)
-            .collect();
+        let storage: Vec<&Resource> = self.subscriptions.iter().flat_map(|s| &s.storage_accounts).collect();
         for sub in &self.subscriptions {
             check_segment(&mut problems, "subscription id", &sub.id);
             seen.once(&mut problems, "subscription", sub.id.clone());
@@ -270,46 +239,17 @@ impl Inventory {
                 problems.push(format!("subscription {} lists no locations", sub.id));
             }
             for w in &sub.network_watchers {
-                check_resource(
-                    &mut problems,
-                    sub,
-                    "network watcher",
-                    &w.name,
-                    &w.resource_group,
-                    &w.location,
-                );
-                seen.once(
-                    &mut problems,
-                    "network watcher",
-                    format!("{}/{}/{}", sub.id, w.resource_group, w.name),
-                );
+                check_resource(&mut problems, sub, "network watcher", &w.name, &w.resource_group, &w.location);
+                seen.once(&mut problems, "network watcher", format!("{}/{}/{}", sub.id, w.resource_group, w.name));
                 // Azure allows one watcher per subscription and region (NetworkWatcherCountLimitReached).
-                seen.once(
-                    &mut problems,
-                    "network watcher in location",
-                    format!("{}/{}", sub.id, w.location),
-                );
+                seen.once(&mut problems, "network watcher in location", format!("{}/{}", sub.id, w.location));
             }
             for s in &sub.storage_accounts {
-                check_resource(
-                    &mut problems,
-                    sub,
-                    "storage account",
-                    &s.name,
-                    &s.resource_group,
-                    &s.location,
-                );
+                check_resource(&mut problems, sub, "storage account", &s.name, &s.resource_group, &s.location);
                 seen.once(&mut problems, "storage account", s.name.clone());
             }
             for n in &sub.network_security_groups {
-                check_resource(
-                    &mut problems,
-                    sub,
-                    "network security group",
-                    &n.name,
-                    &n.resource_group,
-                    &n.location,
-                );
+                check_resource(&mut problems, sub, "network security group", &n.name, &n.resource_group, &n.location);
                 seen.once(
                     &mut problems,
                     "network security group",
@@ -320,42 +260,20 @@ impl Inventory {
                 }
             }
         }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(InventoryError::Invalid(problems))
-        }
+        if problems.is_empty() { Ok(()) } else { Err(InventoryError::Invalid(problems)) }
     }
 }
 
-fn check_resource(
-    problems: &mut Vec<String>,
-    sub: &Subscription,
-    kind: &str,
-    name: &str,
-    rg: &str,
-    location: &str,
-) {
+fn check_resource(problems: &mut Vec<String>, sub: &Subscription, kind: &str, name: &str, rg: &str, location: &str) {
     check_segment(problems, &format!("{kind} name"), name);
     check_segment(problems, &format!("resource group of {kind} {name}"), rg);
-    if !sub
-        .locations
-        .iter()
-        .any(|l| l.eq_ignore_ascii_case(location))
-    {
-        problems.push(format!(
-            "{kind} {name} is in location {location:?}, which subscription {} does not list",
-            sub.id
-        ));
+    if !sub.locations.iter().any(|l| l.eq_ignore_ascii_case(location)) {
+        problems
+            .push(format!("{kind} {name} is in location {location:?}, which subscription {} does not list", sub.id));
     }
 }
 
-fn check_flow_log(
-    problems: &mut Vec<String>,
-    nsg: &NetworkSecurityGroup,
-    fl: &FlowLog,
-    storage: &[&Resource],
-) {
+fn check_flow_log(problems: &mut Vec<String>, nsg: &NetworkSecurityGroup, fl: &FlowLog, storage: &[&Resource]) {
     let at = format!("flow log of network security group {}", nsg.name);
     match &fl.storage_account {
         None if fl.enabled => problems.push(format!("{at} is enabled but names no storageAccount")),
@@ -369,11 +287,7 @@ fn check_flow_log(
             Some(_) => {}
         },
     }
-    if let Some(why) = fl
-        .retention_policy
-        .as_ref()
-        .and_then(super::state::retention_problem)
-    {
+    if let Some(why) = fl.retention_policy.as_ref().and_then(super::state::retention_problem) {
         problems.push(format!("{at}: {why}"));
     }
     if let Some(why) = fl.format.as_ref().and_then(super::state::format_problem) {
@@ -388,8 +302,7 @@ fn check_flow_log(
 
 /// A name must be usable as one segment of an ARM ID.
 fn check_segment(problems: &mut Vec<String>, what: &str, value: &str) {
-    if value.is_empty() || value.contains(['/', '?', '#']) || value.chars().any(char::is_whitespace)
-    {
+    if value.is_empty() || value.contains(['/', '?', '#']) || value.chars().any(char::is_whitespace) {
         problems.push(format!("{what} {value:?} is not a valid ARM ID segment"));
     }
 }
@@ -400,10 +313,7 @@ struct Seen(std::collections::HashSet<String>);
 
 impl Seen {
     fn once(&mut self, problems: &mut Vec<String>, kind: &str, key: String) {
-        if !self
-            .0
-            .insert(format!("{kind}:{}", key.to_ascii_lowercase()))
-        {
+        if !self.0.insert(format!("{kind}:{}", key.to_ascii_lowercase())) {
             problems.push(format!("duplicate {kind} {key}"));
         }
     }
@@ -425,16 +335,8 @@ mod tests {
 
     #[test]
     fn defaults_apply_to_a_minimal_inventory() {
-        let inv = Inventory::from_yaml("subscriptions:\n  - id: subid\n    locations: [westus]\n")
-            .unwrap();
-        assert_eq!(
-            inv.behaviour.lro,
-            Lro {
-                mode: LroMode::Async,
-                retry_after_seconds: 1,
-                in_progress_polls: 1
-            }
-        );
+        let inv = Inventory::from_yaml("subscriptions:\n  - id: subid\n    locations: [westus]\n").unwrap();
+        assert_eq!(inv.behaviour.lro, Lro { mode: LroMode::Async, retry_after_seconds: 1, in_progress_polls: 1 });
         assert!(inv.service_principals.is_empty());
     }
 
@@ -463,9 +365,7 @@ subscriptions:
         location: westeurope
         flowLog: { enabled: true, retentionPolicy: { days: 400, enabled: true }, format: { type: CSV, version: 1 } }
 "#;
-        let Err(InventoryError::Invalid(problems)) = Inventory::from_yaml(yaml) else {
-            panic!("must be invalid")
-        };
+        let Err(InventoryError::Invalid(problems)) = Inventory::from_yaml(yaml) else { panic!("must be invalid") };
         let all = problems.join("\n");
         for expected in [
             "duplicate network watcher s1/RG/NW1",
@@ -484,13 +384,7 @@ subscriptions:
 
     #[test]
     fn rejects_unknown_fields_and_bad_yaml() {
-        assert!(matches!(
-            Inventory::from_yaml("subscriptions: []\nbehavior: {}\n"),
-            Err(InventoryError::Parse(_))
-        ));
-        assert!(matches!(
-            Inventory::from_yaml("subscriptions: [\n"),
-            Err(InventoryError::Parse(_))
-        ));
+        assert!(matches!(Inventory::from_yaml("subscriptions: []\nbehavior: {}\n"), Err(InventoryError::Parse(_))));
+        assert!(matches!(Inventory::from_yaml("subscriptions: [\n"), Err(InventoryError::Parse(_))));
     }
 }

@@ -9,8 +9,8 @@
 //!   `client_secret`, `scope` ending in `/.default`). Tokens live 3599 s. Client assertions (workload identity) are
 //!   not supported. Errors carry Entra ID's codes: AADSTS90002 (unknown tenant), 900144 (missing parameter),
 //!   70003 (grant type), 700016 (unknown client), 70011 (scope), 7000218 (no secret), 7000215 (wrong secret).
-//! - `POST /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/networkWatchers/{nw}/queryFlowLogStatus`
-//!   and `.../configureFlowLog`: long-running. In `async` mode they answer 202 with the `FlowLogInformation` body
+//! - `POST /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/networkWatchers/{nw}/configureFlowLog`
+//!   and `.../queryFlowLogStatus`: long-running. In `async` mode they answer 202 with the `FlowLogInformation` body
 //!   (as the official example does) and `Location`, `Azure-AsyncOperation` and `Retry-After` headers; in `sync`
 //!   mode 200 with the body.
 //! - `GET /subscriptions/{sub}/providers/Microsoft.Network/locations/{region}/operations/{id}` (always 200,
@@ -36,8 +36,8 @@
 //!   create one: `enabled: true` on an NSG without flow log is 400 `NsgFlowLogCreationBlocked`, while
 //!   `enabled: false` there succeeds and creates nothing. The request replaces the whole configuration.
 //! - A disabled flow log is reported with `storageId: ""` and `retentionPolicy: {"days":0,"enabled":false}`.
-//!   Assumption: an NSG without flow log is reported like a disabled one, i.e.
-//!   `{"targetResourceId":…,"properties":{"storageId":"","enabled":false,"retentionPolicy":{"days":0,"enabled":false}}}`.
+//!   Assumption: an NSG without flow log is reported like a disabled one, i.e. `{"targetResourceId":…,
+//!   "properties":{"storageId":"","enabled":false,"retentionPolicy":{"days":0,"enabled":false}}}`.
 //! - User-assigned identities are echoed with `clientId`/`principalId` GUIDs derived from the identity's ID.
 //! - Checks, in order: subscription (404 `SubscriptionNotFound`), resource group (404 `ResourceGroupNotFound`),
 //!   watcher (404 `ResourceNotFound`), body (400 `InvalidRequestFormat`), target NSG (400
@@ -129,9 +129,7 @@ pub struct Simulator {
 impl Simulator {
     /// Serves `inventory` as given; use [`Inventory::from_yaml`] or [`Inventory::validate`] to check it first.
     pub fn new(inventory: Inventory) -> Simulator {
-        Simulator {
-            state: Arc::new(Mutex::new(state::State::new(inventory))),
-        }
+        Simulator { state: Arc::new(Mutex::new(state::State::new(inventory))) }
     }
 
     pub fn router(&self) -> axum::Router {

@@ -1,0 +1,244 @@
+//! The ARM client against the simulator, plus a scripted server for long-running-operation shapes the
+//! simulator does not produce (Location-only polling, failed operations, never-ending operations).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
+use flowlog_operator::azure::id::ResourceId;
+use flowlog_operator::azure::model::{FlowLogInformation, FlowLogProperties};
+use flowlog_operator::azure::{ArmClient, ArmError, PollSettings};
+use flowlog_operator::simulator::inventory::LroMode;
+use flowlog_operator::simulator::{self, Inventory, Simulator};
+use serde_json::json;
+use url::Url;
+
+const SUB: &str = simulator::DEFAULT_SUBSCRIPTION_ID;
+
+fn watcher() -> ResourceId {
+    ResourceId::network_watcher(SUB, "NetworkWatcherRG", "NetworkWatcher_westeurope")
+}
+
+fn nsg(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/app-prod-rg/providers/Microsoft.Network/networkSecurityGroups/{name}")
+}
+
+fn client(base: &str, secret: &str, poll: PollSettings) -> ArmClient {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let base = Url::parse(&format!("{}/", base.trim_end_matches('/'))).unwrap();
+    let http = reqwest::Client::new();
+    let credential = ClientSecretCredential::new(
+        http.clone(),
+        &base,
+        simulator::DEFAULT_TENANT_ID,
+        simulator::DEFAULT_CLIENT_ID,
+        Secret::new(secret),
+        "https://management.azure.com/.default",
+    )
+    .unwrap();
+    ArmClient::new(http, base, CachedCredential::new(credential), poll)
+}
+
+fn fast_poll() -> PollSettings {
+    PollSettings { default_interval: Duration::from_millis(10), timeout: Duration::from_secs(5), ..Default::default() }
+}
+
+async fn simulator(mode: LroMode, retry_after_seconds: u32, in_progress_polls: u32) -> (Simulator, String) {
+    let mut inventory = Inventory::builtin();
+    inventory.behaviour.lro.mode = mode;
+    inventory.behaviour.lro.retry_after_seconds = retry_after_seconds;
+    inventory.behaviour.lro.in_progress_polls = in_progress_polls;
+    let sim = Simulator::new(inventory);
+    let url = sim.clone().spawn_local().await.unwrap();
+    (sim, url)
+}
+
+fn count(sim: &Simulator, op: &str) -> u64 {
+    sim.counters().get(op).copied().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn synchronous_answers_need_no_polling() {
+    let (sim, url) = simulator(LroMode::Sync, 0, 0).await;
+    let arm = client(&url, simulator::DEFAULT_CLIENT_SECRET, fast_poll());
+    let info = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap();
+    assert!(info.properties.enabled);
+    assert_eq!(info.properties.retention_policy.unwrap().days, 7);
+    assert_eq!(count(&sim, "operationStatus") + count(&sim, "operationResult"), 0);
+    assert_eq!(count(&sim, "token"), 1);
+}
+
+#[tokio::test]
+async fn accepted_operations_are_polled_to_their_result() {
+    let (sim, url) = simulator(LroMode::Async, 0, 3).await;
+    let arm = client(&url, simulator::DEFAULT_CLIENT_SECRET, fast_poll());
+    let mut wanted = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap();
+    wanted.properties.retention_policy.as_mut().unwrap().days = 30;
+    let result = arm.configure_flow_log(&watcher(), &wanted).await.unwrap();
+    assert_eq!(result.properties.retention_policy.unwrap().days, 30);
+    assert_eq!(sim.flow_log_status(&nsg("web-nsg")).unwrap().properties.retention_policy.unwrap().days, 30);
+    // 3 "InProgress" polls each for two operations, then the status and the result of each.
+    assert!(count(&sim, "operationStatus") >= 6, "{:?}", sim.counters());
+    assert_eq!(count(&sim, "operationResult"), 2, "{:?}", sim.counters());
+    assert_eq!(count(&sim, "token"), 1, "the token is cached across calls");
+}
+
+#[tokio::test]
+async fn retry_after_is_honoured() {
+    let (_sim, url) = simulator(LroMode::Async, 1, 1).await;
+    let arm = client(&url, simulator::DEFAULT_CLIENT_SECRET, fast_poll());
+    let started = Instant::now();
+    arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap();
+    // 202 says Retry-After: 1, the in-progress status says it again: two waits of one second.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "took {took:?}");
+}
+
+#[tokio::test]
+async fn arm_errors_keep_code_message_and_request_id() {
+    let (_sim, url) = simulator(LroMode::Async, 0, 1).await;
+    let arm = client(&url, simulator::DEFAULT_CLIENT_SECRET, fast_poll());
+    let mut info = arm.query_flow_log_status(&watcher(), &nsg("new-nsg")).await.unwrap();
+    info.properties = FlowLogProperties {
+        enabled: true,
+        storage_id: format!(
+            "/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/flowlogsweu001"
+        ),
+        ..Default::default()
+    };
+    let err = arm.configure_flow_log(&watcher(), &info).await.unwrap_err();
+    match &err {
+        ArmError::Api { status, code, message, request_id, .. } => {
+            assert_eq!((*status, code.as_str()), (400, "NsgFlowLogCreationBlocked"));
+            assert!(message.contains("virtual network flow logs"), "{message}");
+            assert!(request_id.is_some());
+        }
+        other => panic!("expected an ARM error, got {other:?}"),
+    }
+    assert!(!err.is_transient());
+
+    let missing = ResourceId::network_watcher(SUB, "NetworkWatcherRG", "NetworkWatcher_nowhere");
+    let err = arm.query_flow_log_status(&missing, &nsg("web-nsg")).await.unwrap_err();
+    assert_eq!((err.code(), err.is_transient()), ("ResourceNotFound", false), "{err}");
+}
+
+#[tokio::test]
+async fn a_wrong_secret_fails_with_entra_code_and_never_shows_the_secret() {
+    let (sim, url) = simulator(LroMode::Sync, 0, 0).await;
+    let arm = client(&url, "not-the-secret-xyzzy", fast_poll());
+    let err = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(matches!(err, ArmError::Authentication { status: 401, .. }), "{shown}");
+    assert!(shown.contains("AADSTS7000215"), "{shown}");
+    assert!(!shown.contains("xyzzy"), "the secret leaked: {shown}");
+    assert_eq!(count(&sim, "queryFlowLogStatus"), 0, "no ARM call without a token");
+}
+
+/// A server that answers the token endpoint and one action with a scripted long-running operation.
+#[derive(Clone)]
+struct Script {
+    polls: Arc<AtomicU32>,
+    base: String,
+    kind: ScriptKind,
+}
+
+#[derive(Clone, Copy)]
+enum ScriptKind {
+    /// 202 with only `Location`; two more 202s, then 200.
+    LocationOnly,
+    /// 202 with `Azure-AsyncOperation`, which ends `Failed`.
+    Failed,
+    /// 202 with `Azure-AsyncOperation`, forever `InProgress`.
+    Endless,
+}
+
+fn result_body() -> serde_json::Value {
+    json!({"targetResourceId": nsg("web-nsg"), "properties": {"storageId": "", "enabled": false}})
+}
+
+async fn scripted(kind: ScriptKind) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let script = Script { polls: Arc::default(), base: base.clone(), kind };
+    let app = axum::Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/token",
+            post(|| async { axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "t"})) }),
+        )
+        .route("/subscriptions/{*path}", post(action))
+        .route("/results/{id}", get(poll))
+        .route("/operations/{id}", get(poll))
+        .with_state(script);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+async fn action(State(s): State<Script>) -> impl IntoResponse {
+    let mut headers = HeaderMap::new();
+    headers.insert("retry-after", "0".parse().unwrap());
+    match s.kind {
+        ScriptKind::LocationOnly => {
+            headers.insert("location", format!("{}/results/1", s.base).parse().unwrap());
+        }
+        ScriptKind::Failed | ScriptKind::Endless => {
+            headers.insert("azure-asyncoperation", format!("{}/operations/1", s.base).parse().unwrap());
+        }
+    }
+    (StatusCode::ACCEPTED, headers)
+}
+
+async fn poll(State(s): State<Script>) -> axum::response::Response {
+    let n = s.polls.fetch_add(1, Ordering::SeqCst);
+    match s.kind {
+        ScriptKind::LocationOnly if n < 2 => {
+            let mut headers = HeaderMap::new();
+            headers.insert("location", format!("{}/results/1", s.base).parse().unwrap());
+            (StatusCode::ACCEPTED, headers).into_response()
+        }
+        ScriptKind::LocationOnly => axum::Json(result_body()).into_response(),
+        ScriptKind::Failed if n < 1 => axum::Json(json!({"status": "InProgress"})).into_response(),
+        ScriptKind::Failed => axum::Json(json!({
+            "status": "Failed",
+            "error": {"code": "InternalServerError", "message": "An error occurred."}
+        }))
+        .into_response(),
+        ScriptKind::Endless => axum::Json(json!({"status": "InProgress"})).into_response(),
+    }
+}
+
+#[tokio::test]
+async fn location_only_operations_are_polled_until_200() {
+    let base = scripted(ScriptKind::LocationOnly).await;
+    let arm = client(&base, "s", fast_poll());
+    let info: FlowLogInformation = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap();
+    assert_eq!(info.target_resource_id, nsg("web-nsg"));
+}
+
+#[tokio::test]
+async fn failed_operations_surface_their_error() {
+    let base = scripted(ScriptKind::Failed).await;
+    let arm = client(&base, "s", fast_poll());
+    let err = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap_err();
+    assert!(matches!(&err, ArmError::OperationFailed { code, .. } if code == "InternalServerError"), "{err:?}");
+    assert!(err.is_transient(), "an internal error may succeed on retry");
+}
+
+#[tokio::test]
+async fn operations_that_never_finish_time_out() {
+    let base = scripted(ScriptKind::Endless).await;
+    let poll = PollSettings {
+        default_interval: Duration::from_millis(50),
+        timeout: Duration::from_millis(400),
+        ..Default::default()
+    };
+    let arm = client(&base, "s", poll);
+    let started = Instant::now();
+    let err = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap_err();
+    assert!(matches!(err, ArmError::Timeout(_)), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
