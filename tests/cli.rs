@@ -69,3 +69,23 @@ fn run_without_credentials_explains_what_is_missing() {
     assert!(!out.status.success());
     assert!(stderr.contains("AZURE_CLIENT_SECRET"), "{stderr}");
 }
+
+/// Every flag of every command is documented in the README.
+#[test]
+fn readme_documents_every_flag() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for command in ["run", "sim", "demo"] {
+        let help = bin().args([command, "--help"]).output().unwrap();
+        let help = String::from_utf8(help.stdout).unwrap();
+        let flags: Vec<&str> = help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(|w| w.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()))
+            .filter(|f| *f != "--help")
+            .collect();
+        assert!(!flags.is_empty() || command == "demo", "no flags found in `{command} --help`");
+        for flag in flags {
+            assert!(readme.contains(&format!("{flag}`")), "README.md does not document `{command} {flag}`");
+        }
+    }
+}

@@ -422,7 +422,8 @@ async fn operator_and_simulator_binaries_work_together() {
     // SIGTERM stops it gracefully.
     let pid = operator.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let exit = tokio::time::timeout(Duration::from_secs(15), operator.wait()).await.expect("exits after SIGTERM").unwrap();
+    let exit =
+        tokio::time::timeout(Duration::from_secs(15), operator.wait()).await.expect("exits after SIGTERM").unwrap();
     assert!(exit.success(), "{exit:?}");
 
     let log = std::fs::read_to_string(&log_path).unwrap();
