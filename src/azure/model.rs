@@ -109,3 +109,142 @@ pub struct TokenErrorResponse {
     #[serde(default)]
     pub error_codes: Vec<u64>,
 }
+
+/// `FlowLog`: the `flowLogs` child resource of a Network Watcher (VNet, subnet, NIC and NSG flow logs).
+/// `PUT`/`GET`/`DELETE .../networkWatchers/{nw}/flowLogs/{name}`; the returned `id` spells `FlowLogs`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowLog {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<String>,
+    /// Required on PUT: the target's (and watcher's) region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<ManagedServiceIdentity>,
+    pub properties: FlowLogPropertiesFormat,
+}
+
+/// `FlowLogPropertiesFormat`. Unlike `FlowLogInformation`, traffic analytics sits inside the properties.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowLogPropertiesFormat {
+    pub target_resource_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_resource_guid: Option<String>,
+    #[serde(default)]
+    pub storage_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled_filtering_criteria: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_types: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_policy: Option<RetentionPolicyParameters>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<FlowLogFormatParameters>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_analytics_configuration: Option<TrafficAnalyticsProperties>,
+    /// `Succeeded | Updating | Deleting | Failed` (read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_state: Option<String>,
+}
+
+/// `TrafficAnalyticsProperties`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficAnalyticsProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_watcher_flow_analytics_configuration: Option<TrafficAnalyticsConfigurationProperties>,
+}
+
+/// `TrafficAnalyticsConfigurationProperties`. Azure reports a disabled configuration with
+/// `workspaceId: "-"` and `workspaceRegion: "-"`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficAnalyticsConfigurationProperties {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// The workspace's GUID (customer ID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_resource_id: Option<String>,
+    /// Minutes: 10 or 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_analytics_interval: Option<i32>,
+}
+
+/// `ManagedServiceIdentity`. Requests send `{}` per user-assigned identity; responses fill the IDs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManagedServiceIdentity {
+    /// `SystemAssigned | UserAssigned | "SystemAssigned, UserAssigned" | None`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub identity_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_assigned_identities: Option<std::collections::BTreeMap<String, UserAssignedIdentity>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserAssignedIdentity {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// A page of an ARM list operation; follow `nextLink` until it is absent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResult<T> {
+    pub value: Vec<T>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_link: Option<String>,
+}
+
+/// The common ARM envelope of tracked resources the operator only reads (network watchers, NSGs, virtual
+/// networks, subnets, NICs, workspaces): identity and region, properties kept as JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArmResource {
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub resource_type: String,
+    /// Absent on child resources such as subnets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub properties: serde_json::Value,
+}
+
+/// `GET /subscriptions/{sub}/providers/{namespace}` (Resource Manager `Provider`, trimmed to what is read).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Provider {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub namespace: String,
+    /// `NotRegistered | Registering | Registered | Unregistering`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_state: Option<String>,
+}
