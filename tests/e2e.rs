@@ -2,9 +2,10 @@
 //! simulator and the controller. Each test has its own namespace, simulator and controller.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flowlog_operator::api::{
+use flowlog_operator::api::{DeletionPolicy, Mode, 
     FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType, NetworkWatcherRef, RetentionPolicy,
     Target,
 };
@@ -12,6 +13,8 @@ use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredenti
 use flowlog_operator::azure::id::same_id;
 use flowlog_operator::azure::model::FlowLogInformation;
 use flowlog_operator::azure::{ArmClient, PollSettings};
+use flowlog_operator::controller::metrics::Metrics;
+use flowlog_operator::controller::server::Health;
 use flowlog_operator::controller::{self, Context, Settings};
 use flowlog_operator::simulator::{self, Inventory, Simulator};
 use k8s_openapi::api::core::v1::Namespace;
@@ -45,6 +48,8 @@ fn web_nsg_spec(days: i32, interval: &str) -> FlowLogPolicySpec {
             retention_policy: Some(RetentionPolicy { enabled: true, days }),
             format: Some(FlowLogFormat { format_type: FormatType::Json, version: 2 }),
         },
+        mode: Mode::Enforce,
+        deletion_policy: DeletionPolicy::Disable,
         interval: interval.into(),
     }
 }
@@ -55,6 +60,7 @@ struct Harness {
     sim: Simulator,
     api: Api<FlowLogPolicy>,
     controller: tokio::task::JoinHandle<()>,
+    metrics: Arc<Metrics>,
 }
 
 impl Drop for Harness {
@@ -82,11 +88,12 @@ impl Harness {
         )
         .unwrap();
         let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
-        let ctx = Context::new(client.clone(), arm);
-        let settings = Settings { namespace: Some(namespace.clone()), concurrency: 4, handle_signals: false };
-        let controller = tokio::spawn(controller::run(ctx, settings));
+        let settings = Settings { namespace: Some(namespace.clone()), concurrency: 4, ..Default::default() };
+        let metrics = Arc::new(Metrics::default());
+        let ctx = Context::new(client.clone(), arm, metrics.clone(), Arc::new(Health::default()), settings);
+        let controller = tokio::spawn(controller::run(ctx));
         let api = Api::namespaced(client.clone(), &namespace);
-        Harness { client, namespace, sim, api, controller }
+        Harness { client, namespace, sim, api, controller, metrics }
     }
 
     async fn apply(&self, name: &str, spec: FlowLogPolicySpec) -> FlowLogPolicy {

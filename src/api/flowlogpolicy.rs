@@ -23,6 +23,7 @@ macro_rules! arm_prefix {
     status = "FlowLogPolicyStatus",
     printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.target.resourceId","priority":1}"#,
     printcolumn = r#"{"name":"Enabled","type":"boolean","jsonPath":".spec.flowLog.enabled"}"#,
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
@@ -36,6 +37,15 @@ pub struct FlowLogPolicySpec {
     pub network_watcher: NetworkWatcherRef,
     /// The flow-log settings to keep in Azure.
     pub flow_log: FlowLogSettings,
+    /// `Enforce` (default) repairs drift; `Audit` never writes to Azure and only reports drift (status
+    /// `Ready=False` with reason `Drifted`, a Warning event and the drift metric).
+    #[serde(default)]
+    pub mode: Mode,
+    /// What happens in Azure when this policy is deleted: `Disable` (default) switches the flow log off,
+    /// `Orphan` leaves Azure as it is. Changing it to `Orphan` while a deletion waits for an unreachable Azure
+    /// lets the deletion finish.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
     /// How often the operator re-reads Azure to detect and repair drift, as a Go duration
     /// (for example `30s`, `10m`, `1h`). At least `1s`. Spec changes are applied at once, whatever the interval.
     #[serde(default = "default_interval")]
@@ -62,9 +72,31 @@ fn interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
-/// The Azure resource whose flow log is managed.
+/// Whether the operator repairs drift or only reports it.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Repair drift with the smallest write.
+    #[default]
+    Enforce,
+    /// Never write to Azure; report drift.
+    Audit,
+}
+
+/// What deleting the policy does in Azure.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Switch the flow log off (it stays in Azure, disabled).
+    #[default]
+    Disable,
+    /// Leave the flow log in Azure as it is.
+    Orphan,
+}
+
+/// The Azure resource whose flow log is managed. Immutable: to manage another resource, create another
+/// policy (changing the target in place would leave the old one configured and unmanaged).
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.resourceId == oldSelf.resourceId").message("target is immutable: create a new FlowLogPolicy for another resource"))]
 pub struct Target {
     /// ARM ID of the network security group, for example
     /// `/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Network/networkSecurityGroups/<name>`.

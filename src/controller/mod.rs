@@ -1,52 +1,56 @@
-//! The Kubernetes edge: watches `FlowLogPolicy` objects, runs [`sync`] for each, and writes the outcome
-//! into status by server-side apply.
+//! The Kubernetes edge: watches `FlowLogPolicy` objects, runs the Azure sync for each, writes the outcome into
+//! status by server-side apply, publishes events on transitions, and carries out the deletion policy behind a
+//! finalizer.
 
+pub mod metrics;
+pub mod server;
 mod sync;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use futures::channel::mpsc;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::{WatchStreamExt, predicates, reflector, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{Event as Finalized, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
-pub use sync::{SyncError, Synced, network_watcher_id, sync};
+pub use sync::{Observation, SyncError, Synced, apply, disable, network_watcher_id, observe, sync};
 
-use crate::api::{FlowLogPolicy, LastError, MANAGER};
+use crate::api::{DeletionPolicy, FlowLogPolicy, FlowLogPolicyStatus, LastError, MANAGER, Mode};
 use crate::azure::ArmClient;
-use crate::reconcile::{Outcome, is_drift, next_status};
+use crate::reconcile::{Outcome, Plan, PolicyKey, STALLED, is_drift, needs_write, next_status, owner_of, reason};
+use metrics::Metrics;
+use server::Health;
 
-/// Errors that stop one reconcile; Azure errors are not among them (they end up in status).
+/// The finalizer that makes deletion carry out `spec.deletionPolicy` before the object goes.
+pub const FINALIZER: &str = "flowlog.dev/cleanup";
+
+/// Errors that end one reconcile with a retry; Azure errors during normal sync end up in status instead.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("writing status: {0}")]
+    #[error("writing to Kubernetes: {0}")]
     Kube(#[from] kube::Error),
     #[error("object has no namespace")]
     NoNamespace,
+    #[error("deletion waits for Azure: {message}")]
+    DeletionBlocked { message: String, retry_in: Duration },
+    #[error("{0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
-pub struct Context {
-    pub client: Client,
-    pub arm: ArmClient,
-    /// Consecutive transient failures per object UID, for exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
-}
-
-impl Context {
-    pub fn new(client: Client, arm: ArmClient) -> Arc<Self> {
-        Arc::new(Self { client, arm, failures: Mutex::default() })
-    }
-}
-
-/// Where the controller watches.
-#[derive(Clone, Debug, Default)]
+/// Controller settings.
+#[derive(Clone, Debug)]
 pub struct Settings {
     /// Only this namespace; all namespaces when `None`.
     pub namespace: Option<String>,
@@ -54,25 +58,87 @@ pub struct Settings {
     pub concurrency: u16,
     /// Stop gracefully on SIGINT/SIGTERM (the binary); embedders and tests stop by dropping the future.
     pub handle_signals: bool,
+    /// `lastSyncTime` alone is rewritten at most this often (status writes are watch events for everyone).
+    pub status_heartbeat: Duration,
 }
 
-/// Runs the controller until a shutdown signal.
-pub async fn run(ctx: Arc<Context>, settings: Settings) {
-    let api: Api<FlowLogPolicy> = match &settings.namespace {
+impl Default for Settings {
+    fn default() -> Self {
+        Self { namespace: None, concurrency: 4, handle_signals: false, status_heartbeat: Duration::from_secs(3600) }
+    }
+}
+
+pub struct Context {
+    pub client: Client,
+    pub arm: ArmClient,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    recorder: Recorder,
+    settings: Settings,
+    /// Consecutive transient failures per object UID, for exponential backoff.
+    failures: Mutex<HashMap<String, u32>>,
+    /// Re-run policies whose conflict may have been resolved by a deletion.
+    retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
+    retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
+    store: OnceLock<Store<FlowLogPolicy>>,
+}
+
+impl Context {
+    pub fn new(client: Client, arm: ArmClient, metrics: Arc<Metrics>, health: Arc<Health>, settings: Settings) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
+        let (retrigger, rx) = mpsc::unbounded();
+        Arc::new(Self {
+            client,
+            arm,
+            metrics,
+            health,
+            recorder,
+            settings,
+            failures: Mutex::default(),
+            retrigger,
+            retrigger_rx: Mutex::new(Some(rx)),
+            store: OnceLock::new(),
+        })
+    }
+
+    fn policies(&self) -> Vec<Arc<FlowLogPolicy>> {
+        self.store.get().map(Store::state).unwrap_or_default()
+    }
+}
+
+/// Runs the controller until a shutdown signal (or until the future is dropped).
+pub async fn run(ctx: Arc<Context>) {
+    let api: Api<FlowLogPolicy> = match &ctx.settings.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
     let (reader, writer) = reflector::store();
-    // Status writes bump resourceVersion but not generation: filtering on generation keeps our own
-    // status updates from triggering another round of Azure calls. Drift checks run on the requeue timer.
+    let _ = ctx.store.set(reader.clone());
+    let _ = ctx.health.store.set(reader.clone());
+    let synced = reader.clone();
+    let health = ctx.health.clone();
+    tokio::spawn(async move {
+        if synced.wait_until_ready().await.is_ok() {
+            health.cache_synced.store(true, Ordering::Relaxed);
+        }
+    });
+    // Status writes bump resourceVersion but not generation: filtering on generation keeps our own status
+    // updates from triggering another round of Azure calls (drift checks run on the requeue timer). Finalizer
+    // changes pass too, so that the update adding the finalizer starts the first sync.
     let trigger = watcher(api, watcher::Config::default())
         .default_backoff()
         .reflect(writer)
         .applied_objects()
-        .predicate_filter(predicates::generation, Default::default());
+        .predicate_filter(predicates::generation::<FlowLogPolicy>.combine(predicates::finalizers::<FlowLogPolicy>), Default::default());
+    let retrigger = ctx.retrigger_rx.lock().expect("not poisoned").take().expect("run is called once per context");
     let mut controller = Controller::for_stream(trigger, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency));
-    if settings.handle_signals {
+        .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
+        .reconcile_on(retrigger);
+    if ctx.settings.handle_signals {
         controller = controller.shutdown_on_signal();
     }
     controller
@@ -87,69 +153,234 @@ pub async fn run(ctx: Arc<Context>, settings: Settings) {
 
 async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = policy.namespace().ok_or(Error::NoNamespace)?;
-    let name = policy.name_any();
-    let uid = policy.uid().unwrap_or_default();
-    let generation = policy.metadata.generation;
-    let previous = policy.status.as_ref();
-
-    let interval = policy.spec.interval.parse::<kube::core::Duration>().map(Duration::from);
-    let (outcome, requeue) = match (interval, sync(&ctx.arm, &policy.spec).await) {
-        (Err(e), _) => {
-            let error = LastError { code: "InvalidSpec".into(), message: format!("interval: {e}"), request_id: None };
-            (Outcome::Failed { error }, None)
+    let span = info_span!("reconcile", policy = %format!("{namespace}/{}", policy.name_any()));
+    let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    finalizer(&api, FINALIZER, policy, |event| async {
+        match event {
+            Finalized::Apply(policy) => enforce(&policy, &ctx).await,
+            Finalized::Cleanup(policy) => cleanup(&policy, &ctx).await,
         }
-        (Ok(interval), Ok(synced)) => {
-            ctx.failures.lock().expect("not poisoned").remove(&uid);
-            let outcome = if synced.corrected.is_empty() {
-                Outcome::InSync { observed: synced.observed }
-            } else {
-                let drift = is_drift(previous, generation);
-                info!(policy = %format!("{namespace}/{name}"), drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
-                Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift }
-            };
-            (outcome, Some(jitter(interval)))
-        }
-        (Ok(interval), Err(e)) => {
-            warn!(policy = %format!("{namespace}/{name}"), code = e.code(), "sync failed: {e}");
-            let retry = if e.is_transient() {
-                let mut failures = ctx.failures.lock().expect("not poisoned");
-                let n = failures.entry(uid.clone()).or_insert(0);
-                *n += 1;
-                let backoff = transient_backoff(*n);
-                let server_says = match &e {
-                    SyncError::Azure(arm) => arm.retry_after(),
-                    _ => None,
-                };
-                backoff.max(server_says.unwrap_or_default())
-            } else {
-                // Terminal: retrying cannot help until the spec (or Azure) changes; a spec change
-                // triggers at once, and the interval catches changes made in Azure.
-                jitter(interval)
-            };
-            let error = LastError {
-                code: e.code().to_string(),
-                message: e.to_string(),
-                request_id: match &e {
-                    SyncError::Azure(arm) => arm.request_id().map(str::to_string),
-                    _ => None,
-                },
-            };
-            (Outcome::Failed { error }, Some(retry))
-        }
-    };
-
-    let status = next_status(previous, generation, &outcome, &Time(Timestamp::now()));
-    if previous != Some(&status) {
-        let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
-        let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
-        api.patch_status(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
-    }
-    Ok(requeue.map(Action::requeue).unwrap_or_else(Action::await_change))
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
 fn error_policy(_policy: Arc<FlowLogPolicy>, error: &Error, _ctx: Arc<Context>) -> Action {
-    warn!("{error}; retrying in 15s");
-    Action::requeue(Duration::from_secs(15))
+    let retry_in = match error {
+        Error::Finalizer(e) => match e.as_ref() {
+            kube::runtime::finalizer::Error::CleanupFailed(Error::DeletionBlocked { retry_in, .. }) => Some(*retry_in),
+            _ => None,
+        },
+        _ => None,
+    }
+    .unwrap_or(Duration::from_secs(15));
+    warn!("{error}; retrying in {}s", retry_in.as_secs());
+    Action::requeue(retry_in)
+}
+
+fn policy_key(p: &FlowLogPolicy) -> PolicyKey {
+    PolicyKey {
+        namespace: p.namespace().unwrap_or_default(),
+        name: p.name_any(),
+        created: p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+        target: p.spec.target.resource_id.clone(),
+        deleting: p.metadata.deletion_timestamp.is_some(),
+    }
+}
+
+/// The policy that keeps this one's target, if another one does.
+fn conflicting_owner(policy: &FlowLogPolicy, ctx: &Context) -> Option<String> {
+    let me = policy_key(policy);
+    let all: Vec<PolicyKey> = ctx.policies().iter().map(|p| policy_key(p)).collect();
+    owner_of(&me, &all).map(PolicyKey::display)
+}
+
+/// Apply: make Azure match the spec (or, in Audit mode, report how it differs).
+async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error> {
+    let started = Instant::now();
+    let uid = policy.uid().unwrap_or_default();
+    let generation = policy.metadata.generation;
+    let previous = policy.status.as_ref();
+    let interval = match policy.spec.interval.parse::<kube::core::Duration>() {
+        Ok(d) => Duration::from(d),
+        Err(e) => {
+            // The CRD rejects such intervals; this only guards against an object stored before that rule.
+            let error = LastError { code: "InvalidSpec".into(), message: format!("interval: {e}"), request_id: None };
+            write_status(policy, previous, ctx, &Outcome::Failed { error, retry_in: None }).await?;
+            ctx.metrics.reconciled("invalid_spec", started);
+            return Ok(Action::await_change());
+        }
+    };
+
+    if let Some(owner) = conflicting_owner(policy, ctx) {
+        write_status(policy, previous, ctx, &Outcome::Conflict { owner }).await?;
+        ctx.metrics.reconciled("conflict", started);
+        return Ok(Action::requeue(jitter(interval)));
+    }
+
+    let drift = is_drift(previous, generation);
+    let mut latest = previous.cloned();
+    let result = match observe(&ctx.arm, &policy.spec, &policy.spec.flow_log).await {
+        Ok(observation) => match (&observation.plan, policy.spec.mode) {
+            (Plan::InSync, _) => Ok(Outcome::InSync { observed: (&observation.current).into() }),
+            (Plan::Configure { differences, .. }, Mode::Audit) => {
+                if drift || previous.is_none_or(|s| s.observed.is_none()) {
+                    ctx.metrics.drift_detected.inc();
+                }
+                Ok(Outcome::Drifted { observed: (&observation.current).into(), differences: differences.clone() })
+            }
+            (Plan::Configure { differences, .. }, Mode::Enforce) => {
+                if drift {
+                    ctx.metrics.drift_detected.inc();
+                }
+                // Long-running writes can take minutes in Azure: say so before starting.
+                let applying = Outcome::Applying { differences: differences.clone(), drift };
+                latest = Some(write_status(policy, latest.as_ref(), ctx, &applying).await?);
+                apply(&ctx.arm, observation, &policy.spec.flow_log).await.map(|synced| {
+                    if drift {
+                        ctx.metrics.drift_corrected.inc();
+                    }
+                    info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
+                    Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift }
+                })
+            }
+        },
+        Err(e) => Err(e),
+    };
+
+    let (outcome, requeue, result_label) = match result {
+        Ok(outcome) => {
+            ctx.failures.lock().expect("not poisoned").remove(&uid);
+            let label = match &outcome {
+                Outcome::Corrected { drift: true, .. } => "drift_corrected",
+                Outcome::Corrected { .. } => "applied",
+                Outcome::Drifted { .. } => "drifted",
+                _ => "in_sync",
+            };
+            (outcome, jitter(interval), label)
+        }
+        Err(e) => {
+            warn!(code = e.code(), request_id = e.request_id().unwrap_or(""), "sync failed: {e}");
+            let error = LastError { code: e.code().to_string(), message: e.to_string(), request_id: e.request_id().map(str::to_string) };
+            if e.is_transient() {
+                let failures = {
+                    let mut map = ctx.failures.lock().expect("not poisoned");
+                    let n = map.entry(uid.clone()).or_insert(0);
+                    *n += 1;
+                    *n
+                };
+                let retry_in = transient_backoff(failures).max(e.retry_after().unwrap_or_default());
+                (Outcome::Failed { error, retry_in: Some(retry_in) }, retry_in, "transient_error")
+            } else {
+                // Terminal: retrying cannot help until the spec (or Azure) changes; a spec change triggers at
+                // once, and the interval catches changes made in Azure.
+                (Outcome::Failed { error, retry_in: None }, jitter(interval), "terminal_error")
+            }
+        }
+    };
+    write_status(policy, latest.as_ref(), ctx, &outcome).await?;
+    ctx.metrics.reconciled(result_label, started);
+    Ok(Action::requeue(requeue))
+}
+
+/// Cleanup: carry out the deletion policy, then let the finalizer go.
+async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error> {
+    let started = Instant::now();
+    let others = same_target(policy, ctx);
+    let owned = conflicting_owner(policy, ctx).is_none();
+    // A policy that never owned its target (conflict) or only audits it must not change Azure on deletion.
+    let leave_azure = !owned || policy.spec.mode == Mode::Audit || policy.spec.deletion_policy == DeletionPolicy::Orphan;
+    if !leave_azure {
+        let deleting = Outcome::Deleting { what: "switching the flow log off in Azure (deletionPolicy Disable)".into() };
+        let latest = write_status(policy, policy.status.as_ref(), ctx, &deleting).await?;
+        if let Err(e) = disable(&ctx.arm, &policy.spec).await {
+            let retry_in = if e.is_transient() { transient_backoff(2).max(e.retry_after().unwrap_or_default()) } else { Duration::from_secs(60) };
+            let error = LastError { code: e.code().to_string(), message: e.to_string(), request_id: e.request_id().map(str::to_string) };
+            write_status(policy, Some(&latest), ctx, &Outcome::DeletionBlocked { error, retry_in }).await?;
+            ctx.metrics.reconciled("deletion_blocked", started);
+            return Err(Error::DeletionBlocked { message: e.to_string(), retry_in });
+        }
+        publish(ctx, policy, EventType::Normal, "Disabled", "Switched the flow log off in Azure before deletion.".into()).await;
+    }
+    for other in others {
+        let _ = ctx.retrigger.unbounded_send(other);
+    }
+    ctx.failures.lock().expect("not poisoned").remove(&policy.uid().unwrap_or_default());
+    ctx.metrics.reconciled("deleted", started);
+    Ok(Action::await_change())
+}
+
+fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<FlowLogPolicy>> {
+    ctx.policies()
+        .iter()
+        .filter(|p| p.uid() != policy.uid())
+        .filter(|p| crate::azure::id::same_id(&p.spec.target.resource_id, &policy.spec.target.resource_id))
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// Writes the status for `outcome` when it changed, and publishes an event when a condition transition
+/// deserves one (events on transitions only: a stuck policy does not spam the namespace).
+async fn write_status(
+    policy: &FlowLogPolicy,
+    previous: Option<&FlowLogPolicyStatus>,
+    ctx: &Context,
+    outcome: &Outcome,
+) -> Result<FlowLogPolicyStatus, Error> {
+    let now = Time(Timestamp::now());
+    let status = next_status(previous, policy.metadata.generation, outcome, &now);
+    if needs_write(previous, &status, &now, ctx.settings.status_heartbeat) {
+        let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
+        let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
+        api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+    }
+    if let Some((kind, reason, note)) = event_for(previous, &status, outcome) {
+        publish(ctx, policy, kind, &reason, note).await;
+    }
+    Ok(status)
+}
+
+fn event_for(previous: Option<&FlowLogPolicyStatus>, new: &FlowLogPolicyStatus, outcome: &Outcome) -> Option<(EventType, String, String)> {
+    let ready_reason = |s: Option<&FlowLogPolicyStatus>| {
+        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == crate::reconcile::READY)).map(|c| c.reason.clone())
+    };
+    let stalled = |s: Option<&FlowLogPolicyStatus>| s.is_some_and(|s| s.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True"));
+    let message = |s: &FlowLogPolicyStatus, type_: &str| {
+        s.conditions.iter().find(|c| c.type_ == type_).map(|c| c.message.clone()).unwrap_or_default()
+    };
+    match outcome {
+        Outcome::Corrected { drift: true, .. } => Some((EventType::Normal, reason::DRIFT_CORRECTED.into(), message(new, crate::reconcile::READY))),
+        Outcome::Corrected { drift: false, .. } => Some((EventType::Normal, reason::APPLIED.into(), message(new, crate::reconcile::READY))),
+        Outcome::Drifted { .. } if ready_reason(previous).as_deref() != Some(reason::DRIFTED) => {
+            Some((EventType::Warning, reason::DRIFTED.into(), message(new, crate::reconcile::READY)))
+        }
+        Outcome::Failed { .. } | Outcome::Conflict { .. } if stalled(Some(new)) && !stalled(previous) => {
+            let why = new.conditions.iter().find(|c| c.type_ == STALLED).map(|c| c.reason.clone()).unwrap_or_default();
+            Some((EventType::Warning, why, message(new, STALLED)))
+        }
+        Outcome::DeletionBlocked { .. } if ready_reason(previous).as_deref() != Some(reason::DELETION_BLOCKED) => {
+            Some((EventType::Warning, reason::DELETION_BLOCKED.into(), message(new, crate::reconcile::READY)))
+        }
+        _ => None,
+    }
+}
+
+/// Events carry the cause chain in `note`, truncated to the 1 KiB the API allows.
+async fn publish(ctx: &Context, policy: &FlowLogPolicy, type_: EventType, reason: &str, note: String) {
+    let mut note = note;
+    if note.len() > 1000 {
+        let mut cut = 997;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+        note.push_str("...");
+    }
+    let event = KubeEvent { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
+        warn!("publishing event {reason}: {e}");
+    }
 }
 
 /// ±10 % so that policies created together do not hit ARM together forever.

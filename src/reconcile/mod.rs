@@ -1,8 +1,10 @@
 //! The pure reconcile core: desired (spec) vs observed (Azure) → plan, and outcome → status.
 //! No I/O here; everything is a function of its arguments so it can be tested exhaustively.
 
+mod conflict;
 mod plan;
 mod status;
 
+pub use conflict::{PolicyKey, owner_of};
 pub use plan::{Difference, Plan, plan};
-pub use status::{Outcome, READY, is_drift, next_status, set_condition};
+pub use status::{Outcome, READY, RECONCILING, STALLED, is_drift, needs_write, next_status, reason, set_condition};

@@ -1,0 +1,121 @@
+//! Prometheus metrics, served with the probes on one port (see [`super::server`]).
+
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::{EncodeLabelSet, text::encode};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::api::FlowLogPolicy;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ArmLabels {
+    pub operation: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    pub condition: String,
+    pub status: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub reconciles: Family<ResultLabels, Counter>,
+    pub reconcile_duration: Histogram,
+    pub drift_detected: Counter,
+    pub drift_corrected: Counter,
+    pub arm_requests: Family<ArmLabels, Counter>,
+    pub arm_request_duration: Histogram,
+    pub throttle_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
+    pub policies: Family<ConditionLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("flowlog");
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles by result", reconciles.clone());
+        let reconcile_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        registry.register("reconcile_duration_seconds", "Duration of one reconcile", reconcile_duration.clone());
+        let drift_detected = Counter::default();
+        registry.register("drift_detected", "Times Azure was found to differ from an applied spec", drift_detected.clone());
+        let drift_corrected = Counter::default();
+        registry.register("drift_corrected", "Times drift was repaired in Azure", drift_corrected.clone());
+        let arm_requests = Family::<ArmLabels, Counter>::default();
+        registry.register("arm_requests", "ARM and token requests by operation and HTTP status (0: no answer)", arm_requests.clone());
+        let arm_request_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        registry.register("arm_request_duration_seconds", "Duration of one ARM or token request", arm_request_duration.clone());
+        let throttle_wait_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register("arm_throttle_wait_seconds", "Time spent waiting for ARM throttling budgets", throttle_wait_seconds.clone());
+        let policies = Family::<ConditionLabels, Gauge>::default();
+        registry.register("policies", "FlowLogPolicies by condition and status", policies.clone());
+        Self {
+            registry,
+            reconciles,
+            reconcile_duration,
+            drift_detected,
+            drift_corrected,
+            arm_requests,
+            arm_request_duration,
+            throttle_wait_seconds,
+            policies,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn reconciled(&self, result: &str, started: Instant) {
+        self.reconciles.get_or_create(&ResultLabels { result: result.to_string() }).inc();
+        self.reconcile_duration.observe(started.elapsed().as_secs_f64());
+    }
+
+    pub fn arm_request(&self, operation: &str, status: u16, elapsed: Duration) {
+        let labels = ArmLabels { operation: operation.to_string(), code: status.to_string() };
+        self.arm_requests.get_or_create(&labels).inc();
+        self.arm_request_duration.observe(elapsed.as_secs_f64());
+    }
+
+    pub fn throttled(&self, waited: Duration) {
+        self.throttle_wait_seconds.inc_by(waited.as_secs_f64());
+    }
+
+    /// The text exposition, with the per-condition policy gauge computed from `policies` now.
+    pub fn render<'a>(&self, policies: impl IntoIterator<Item = &'a FlowLogPolicy>) -> String {
+        self.policies.clear();
+        for policy in policies {
+            for c in policy.status.iter().flat_map(|s| &s.conditions) {
+                self.policies.get_or_create(&ConditionLabels { condition: c.type_.clone(), status: c.status.clone() }).inc();
+            }
+        }
+        let mut out = String::new();
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_policy_gauges() {
+        let m = Metrics::default();
+        m.reconciled("in_sync", Instant::now());
+        m.arm_request("configureFlowLog", 202, Duration::from_millis(3));
+        m.drift_corrected.inc();
+        let text = m.render(std::iter::empty());
+        assert!(text.contains(r#"flowlog_reconciles_total{result="in_sync"} 1"#), "{text}");
+        assert!(text.contains(r#"flowlog_arm_requests_total{operation="configureFlowLog",code="202"} 1"#), "{text}");
+        assert!(text.contains("flowlog_drift_corrected_total 1"), "{text}");
+    }
+}
