@@ -93,7 +93,8 @@ impl Args {
             Secret::new(secret),
             &self.token_scope,
         )?);
-        let poll = PollSettings { default_interval: self.lro_poll_interval, timeout: self.lro_timeout, ..Default::default() };
+        let poll =
+            PollSettings { default_interval: self.lro_poll_interval, timeout: self.lro_timeout, ..Default::default() };
         Ok((credential.clone(), ArmClient::new(http, self.arm_endpoint.clone(), credential, poll)))
     }
 }
@@ -195,7 +196,8 @@ async fn check_token(credential: Arc<dyn TokenCredential>, health: Arc<Health>) 
 }
 
 async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -48,15 +48,31 @@ impl Default for Metrics {
         let reconcile_duration = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         registry.register("reconcile_duration_seconds", "Duration of one reconcile", reconcile_duration.clone());
         let drift_detected = Counter::default();
-        registry.register("drift_detected", "Times Azure was found to differ from an applied spec", drift_detected.clone());
+        registry.register(
+            "drift_detected",
+            "Times Azure was found to differ from an applied spec",
+            drift_detected.clone(),
+        );
         let drift_corrected = Counter::default();
         registry.register("drift_corrected", "Times drift was repaired in Azure", drift_corrected.clone());
         let arm_requests = Family::<ArmLabels, Counter>::default();
-        registry.register("arm_requests", "ARM and token requests by operation and HTTP status (0: no answer)", arm_requests.clone());
+        registry.register(
+            "arm_requests",
+            "ARM and token requests by operation and HTTP status (0: no answer)",
+            arm_requests.clone(),
+        );
         let arm_request_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
-        registry.register("arm_request_duration_seconds", "Duration of one ARM or token request", arm_request_duration.clone());
+        registry.register(
+            "arm_request_duration_seconds",
+            "Duration of one ARM or token request",
+            arm_request_duration.clone(),
+        );
         let throttle_wait_seconds = Counter::<f64, std::sync::atomic::AtomicU64>::default();
-        registry.register("arm_throttle_wait_seconds", "Time spent waiting for ARM throttling budgets", throttle_wait_seconds.clone());
+        registry.register(
+            "arm_throttle_wait_seconds",
+            "Time spent waiting for ARM throttling budgets",
+            throttle_wait_seconds.clone(),
+        );
         let policies = Family::<ConditionLabels, Gauge>::default();
         registry.register("policies", "FlowLogPolicies by condition and status", policies.clone());
         Self {
@@ -94,7 +110,9 @@ impl Metrics {
         self.policies.clear();
         for policy in policies {
             for c in policy.status.iter().flat_map(|s| &s.conditions) {
-                self.policies.get_or_create(&ConditionLabels { condition: c.type_.clone(), status: c.status.clone() }).inc();
+                self.policies
+                    .get_or_create(&ConditionLabels { condition: c.type_.clone(), status: c.status.clone() })
+                    .inc();
             }
         }
         let mut out = String::new();

@@ -84,7 +84,13 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: Client, arm: ArmClient, metrics: Arc<Metrics>, health: Arc<Health>, settings: Settings) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        arm: ArmClient,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        settings: Settings,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
@@ -129,11 +135,11 @@ pub async fn run(ctx: Arc<Context>) {
     // Status writes bump resourceVersion but not generation: filtering on generation keeps our own status
     // updates from triggering another round of Azure calls (drift checks run on the requeue timer). Finalizer
     // changes pass too, so that the update adding the finalizer starts the first sync.
-    let trigger = watcher(api, watcher::Config::default())
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(predicates::generation::<FlowLogPolicy>.combine(predicates::finalizers::<FlowLogPolicy>), Default::default());
+    let trigger =
+        watcher(api, watcher::Config::default()).default_backoff().reflect(writer).applied_objects().predicate_filter(
+            predicates::generation::<FlowLogPolicy>.combine(predicates::finalizers::<FlowLogPolicy>),
+            Default::default(),
+        );
     let retrigger = ctx.retrigger_rx.lock().expect("not poisoned").take().expect("run is called once per context");
     let mut controller = Controller::for_stream(trigger, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
@@ -262,7 +268,11 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         }
         Err(e) => {
             warn!(code = e.code(), request_id = e.request_id().unwrap_or(""), "sync failed: {e}");
-            let error = LastError { code: e.code().to_string(), message: e.to_string(), request_id: e.request_id().map(str::to_string) };
+            let error = LastError {
+                code: e.code().to_string(),
+                message: e.to_string(),
+                request_id: e.request_id().map(str::to_string),
+            };
             if e.is_transient() {
                 let failures = {
                     let mut map = ctx.failures.lock().expect("not poisoned");
@@ -290,18 +300,35 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
     let others = same_target(policy, ctx);
     let owned = conflicting_owner(policy, ctx).is_none();
     // A policy that never owned its target (conflict) or only audits it must not change Azure on deletion.
-    let leave_azure = !owned || policy.spec.mode == Mode::Audit || policy.spec.deletion_policy == DeletionPolicy::Orphan;
+    let leave_azure =
+        !owned || policy.spec.mode == Mode::Audit || policy.spec.deletion_policy == DeletionPolicy::Orphan;
     if !leave_azure {
-        let deleting = Outcome::Deleting { what: "switching the flow log off in Azure (deletionPolicy Disable)".into() };
+        let deleting =
+            Outcome::Deleting { what: "switching the flow log off in Azure (deletionPolicy Disable)".into() };
         let latest = write_status(policy, policy.status.as_ref(), ctx, &deleting).await?;
         if let Err(e) = disable(&ctx.arm, &policy.spec).await {
-            let retry_in = if e.is_transient() { transient_backoff(2).max(e.retry_after().unwrap_or_default()) } else { Duration::from_secs(60) };
-            let error = LastError { code: e.code().to_string(), message: e.to_string(), request_id: e.request_id().map(str::to_string) };
+            let retry_in = if e.is_transient() {
+                transient_backoff(2).max(e.retry_after().unwrap_or_default())
+            } else {
+                Duration::from_secs(60)
+            };
+            let error = LastError {
+                code: e.code().to_string(),
+                message: e.to_string(),
+                request_id: e.request_id().map(str::to_string),
+            };
             write_status(policy, Some(&latest), ctx, &Outcome::DeletionBlocked { error, retry_in }).await?;
             ctx.metrics.reconciled("deletion_blocked", started);
             return Err(Error::DeletionBlocked { message: e.to_string(), retry_in });
         }
-        publish(ctx, policy, EventType::Normal, "Disabled", "Switched the flow log off in Azure before deletion.".into()).await;
+        publish(
+            ctx,
+            policy,
+            EventType::Normal,
+            "Disabled",
+            "Switched the flow log off in Azure before deletion.".into(),
+        )
+        .await;
     }
     for other in others {
         let _ = ctx.retrigger.unbounded_send(other);
@@ -331,7 +358,8 @@ async fn write_status(
     let now = Time(Timestamp::now());
     let status = next_status(previous, policy.metadata.generation, outcome, &now);
     if needs_write(previous, &status, &now, ctx.settings.status_heartbeat) {
-        let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
+        let api: Api<FlowLogPolicy> =
+            Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
         let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
         api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
     }
@@ -341,17 +369,27 @@ async fn write_status(
     Ok(status)
 }
 
-fn event_for(previous: Option<&FlowLogPolicyStatus>, new: &FlowLogPolicyStatus, outcome: &Outcome) -> Option<(EventType, String, String)> {
+fn event_for(
+    previous: Option<&FlowLogPolicyStatus>,
+    new: &FlowLogPolicyStatus,
+    outcome: &Outcome,
+) -> Option<(EventType, String, String)> {
     let ready_reason = |s: Option<&FlowLogPolicyStatus>| {
         s.and_then(|s| s.conditions.iter().find(|c| c.type_ == crate::reconcile::READY)).map(|c| c.reason.clone())
     };
-    let stalled = |s: Option<&FlowLogPolicyStatus>| s.is_some_and(|s| s.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True"));
+    let stalled = |s: Option<&FlowLogPolicyStatus>| {
+        s.is_some_and(|s| s.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True"))
+    };
     let message = |s: &FlowLogPolicyStatus, type_: &str| {
         s.conditions.iter().find(|c| c.type_ == type_).map(|c| c.message.clone()).unwrap_or_default()
     };
     match outcome {
-        Outcome::Corrected { drift: true, .. } => Some((EventType::Normal, reason::DRIFT_CORRECTED.into(), message(new, crate::reconcile::READY))),
-        Outcome::Corrected { drift: false, .. } => Some((EventType::Normal, reason::APPLIED.into(), message(new, crate::reconcile::READY))),
+        Outcome::Corrected { drift: true, .. } => {
+            Some((EventType::Normal, reason::DRIFT_CORRECTED.into(), message(new, crate::reconcile::READY)))
+        }
+        Outcome::Corrected { drift: false, .. } => {
+            Some((EventType::Normal, reason::APPLIED.into(), message(new, crate::reconcile::READY)))
+        }
         Outcome::Drifted { .. } if ready_reason(previous).as_deref() != Some(reason::DRIFTED) => {
             Some((EventType::Warning, reason::DRIFTED.into(), message(new, crate::reconcile::READY)))
         }
@@ -377,7 +415,8 @@ async fn publish(ctx: &Context, policy: &FlowLogPolicy, type_: EventType, reason
         note.truncate(cut);
         note.push_str("...");
     }
-    let event = KubeEvent { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
+    let event =
+        KubeEvent { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
     if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
         warn!("publishing event {reason}: {e}");
     }

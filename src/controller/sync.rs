@@ -71,12 +71,20 @@ pub fn network_watcher_id(spec: &FlowLogPolicySpec) -> Result<(ResourceId, Resou
     if !target.is_type(NSG_TYPE) {
         return Err(SyncError::InvalidSpec(format!("target {target} is not a network security group")));
     }
-    let watcher = ResourceId::network_watcher(&target.subscription, &spec.network_watcher.resource_group, &spec.network_watcher.name);
+    let watcher = ResourceId::network_watcher(
+        &target.subscription,
+        &spec.network_watcher.resource_group,
+        &spec.network_watcher.name,
+    );
     Ok((target, watcher))
 }
 
 /// Reads the flow log from Azure and plans what would make it match `desired`.
-pub async fn observe(arm: &ArmClient, spec: &FlowLogPolicySpec, desired: &FlowLogSettings) -> Result<Observation, SyncError> {
+pub async fn observe(
+    arm: &ArmClient,
+    spec: &FlowLogPolicySpec,
+    desired: &FlowLogSettings,
+) -> Result<Observation, SyncError> {
     let (target, watcher) = network_watcher_id(spec)?;
     let current = arm.query_flow_log_status(&watcher, target.as_str()).await?;
     let plan = plan(target.as_str(), desired, &current);

@@ -92,7 +92,11 @@ pub fn next_status(
             let ready = previous_condition(previous, READY)
                 .map(|r| Condition { observed_generation: generation, ..r.clone() })
                 .unwrap_or_else(|| c(READY, false, reason::APPLYING, message.clone()));
-            [ready, c(RECONCILING, true, reason::APPLYING, message.clone()), c(STALLED, false, reason::APPLYING, message)]
+            [
+                ready,
+                c(RECONCILING, true, reason::APPLYING, message.clone()),
+                c(STALLED, false, reason::APPLYING, message),
+            ]
         }
         Outcome::Corrected { observed, differences, drift } => {
             synced(&mut status, observed, now);
@@ -103,7 +107,11 @@ pub fn next_status(
                 (reason::APPLIED, "Applied the spec to Azure")
             };
             let message = format!("{what}: {}.", list(differences));
-            [c(READY, true, why, message.clone()), c(RECONCILING, false, why, message.clone()), c(STALLED, false, why, message)]
+            [
+                c(READY, true, why, message.clone()),
+                c(RECONCILING, false, why, message.clone()),
+                c(STALLED, false, why, message),
+            ]
         }
         Outcome::Drifted { observed, differences } => {
             synced(&mut status, observed, now);
@@ -134,8 +142,11 @@ pub fn next_status(
             ]
         }
         Outcome::Conflict { owner } => {
-            let message = format!("{owner} already manages this target; this policy is ignored until that one is deleted or retargeted.");
-            status.last_error = Some(LastError { code: reason::CONFLICT.into(), message: message.clone(), request_id: None });
+            let message = format!(
+                "{owner} already manages this target; this policy is ignored until that one is deleted or retargeted."
+            );
+            status.last_error =
+                Some(LastError { code: reason::CONFLICT.into(), message: message.clone(), request_id: None });
             [
                 c(READY, false, reason::CONFLICT, message.clone()),
                 c(RECONCILING, false, reason::CONFLICT, message.clone()),
@@ -144,8 +155,14 @@ pub fn next_status(
         }
         Outcome::Deleting { what } => {
             let message = format!("Deleting: {what}.");
-            let ready = previous_condition(previous, READY).cloned().unwrap_or_else(|| c(READY, false, reason::DELETING, message.clone()));
-            [ready, c(RECONCILING, true, reason::DELETING, message.clone()), c(STALLED, false, reason::DELETING, message)]
+            let ready = previous_condition(previous, READY)
+                .cloned()
+                .unwrap_or_else(|| c(READY, false, reason::DELETING, message.clone()));
+            [
+                ready,
+                c(RECONCILING, true, reason::DELETING, message.clone()),
+                c(STALLED, false, reason::DELETING, message),
+            ]
         }
         Outcome::DeletionBlocked { error, retry_in } => {
             status.last_error = Some(error.clone());
@@ -183,20 +200,23 @@ fn list(differences: &[Difference]) -> String {
 
 /// Whether `new` must be written. A status that did not change is not rewritten (no watch-event churn for
 /// GitOps tools); `lastSyncTime` alone is refreshed only once it is older than `heartbeat`.
-pub fn needs_write(previous: Option<&FlowLogPolicyStatus>, new: &FlowLogPolicyStatus, now: &Time, heartbeat: Duration) -> bool {
+pub fn needs_write(
+    previous: Option<&FlowLogPolicyStatus>,
+    new: &FlowLogPolicyStatus,
+    now: &Time,
+    heartbeat: Duration,
+) -> bool {
     let Some(previous) = previous else { return true };
     if previous == new {
         return false;
     }
-    let same_but_sync_time = FlowLogPolicyStatus { last_sync_time: previous.last_sync_time.clone(), ..new.clone() } == *previous;
+    let same_but_sync_time =
+        FlowLogPolicyStatus { last_sync_time: previous.last_sync_time.clone(), ..new.clone() } == *previous;
     if !same_but_sync_time {
         return true;
     }
-    let age = previous
-        .last_sync_time
-        .as_ref()
-        .map(|t| now.0.duration_since(t.0).unsigned_abs())
-        .unwrap_or(Duration::MAX);
+    let age =
+        previous.last_sync_time.as_ref().map(|t| now.0.duration_since(t.0).unsigned_abs()).unwrap_or(Duration::MAX);
     age >= heartbeat
 }
 
@@ -266,7 +286,12 @@ mod tests {
         let s2 = next_status(Some(&s1), Some(1), &Outcome::InSync { observed: observed() }, &at(200));
         assert_eq!(cond(&s2, READY).last_transition_time, at(100));
         assert_eq!(s2.last_sync_time, Some(at(200)));
-        let s3 = next_status(Some(&s2), Some(1), &Outcome::Failed { error: error("NsgFlowLogCreationBlocked"), retry_in: None }, &at(300));
+        let s3 = next_status(
+            Some(&s2),
+            Some(1),
+            &Outcome::Failed { error: error("NsgFlowLogCreationBlocked"), retry_in: None },
+            &at(300),
+        );
         assert_eq!(cond(&s3, READY).reason, "NsgFlowLogCreationBlocked");
         assert_eq!(cond(&s3, READY).last_transition_time, at(300));
         assert_eq!(cond(&s3, RECONCILING).last_transition_time, at(100), "Reconciling stayed False");
@@ -282,14 +307,30 @@ mod tests {
         let d = vec![Difference { field: "enabled", desired: "true".into(), observed: "false".into() }];
         let cases: Vec<(Outcome, (&str, &str, &str), &str)> = vec![
             (Outcome::InSync { observed: o.clone() }, ("True", "False", "False"), "InSync"),
-            (Outcome::Corrected { observed: o.clone(), differences: d.clone(), drift: false }, ("True", "False", "False"), "Applied"),
+            (
+                Outcome::Corrected { observed: o.clone(), differences: d.clone(), drift: false },
+                ("True", "False", "False"),
+                "Applied",
+            ),
             (Outcome::Drifted { observed: o.clone(), differences: d.clone() }, ("False", "False", "False"), "Drifted"),
             (Outcome::Applying { differences: d.clone(), drift: false }, ("False", "True", "False"), "Applying"),
-            (Outcome::Failed { error: error("InternalServerError"), retry_in: Some(Duration::from_secs(5)) }, ("False", "True", "False"), "InternalServerError"),
-            (Outcome::Failed { error: error("InvalidResourceReference"), retry_in: None }, ("False", "False", "True"), "InvalidResourceReference"),
+            (
+                Outcome::Failed { error: error("InternalServerError"), retry_in: Some(Duration::from_secs(5)) },
+                ("False", "True", "False"),
+                "InternalServerError",
+            ),
+            (
+                Outcome::Failed { error: error("InvalidResourceReference"), retry_in: None },
+                ("False", "False", "True"),
+                "InvalidResourceReference",
+            ),
             (Outcome::Conflict { owner: "ns/other".into() }, ("False", "False", "True"), "Conflict"),
             (Outcome::Deleting { what: "disabling".into() }, ("False", "True", "False"), "Deleting"),
-            (Outcome::DeletionBlocked { error: error("AzureUnreachable"), retry_in: Duration::from_secs(5) }, ("False", "True", "False"), "DeletionBlocked"),
+            (
+                Outcome::DeletionBlocked { error: error("AzureUnreachable"), retry_in: Duration::from_secs(5) },
+                ("False", "True", "False"),
+                "DeletionBlocked",
+            ),
         ];
         for (outcome, expected, ready_reason) in cases {
             let s = next_status(None, Some(3), &outcome, &at(1));
@@ -301,7 +342,12 @@ mod tests {
 
     #[test]
     fn throttling_is_a_reason_of_its_own() {
-        let s = next_status(None, Some(1), &Outcome::Failed { error: error("SubscriptionRequestsThrottled"), retry_in: Some(Duration::from_secs(30)) }, &at(1));
+        let s = next_status(
+            None,
+            Some(1),
+            &Outcome::Failed { error: error("SubscriptionRequestsThrottled"), retry_in: Some(Duration::from_secs(30)) },
+            &at(1),
+        );
         assert_eq!(cond(&s, RECONCILING).reason, "Throttled");
         assert!(cond(&s, RECONCILING).message.contains("retrying in 30s"));
     }

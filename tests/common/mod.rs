@@ -1,0 +1,227 @@
+//! Shared harness of the end-to-end tests: a client of the test control plane (`tests/run.sh` starts it),
+//! a fresh namespace, the simulator and an in-process controller per test.
+#![allow(dead_code)] // each test binary uses its own part of the harness
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use flowlog_operator::api::{
+    DeletionPolicy, FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType, Mode,
+    NetworkWatcherRef, RetentionPolicy, Target,
+};
+use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
+use flowlog_operator::azure::id::same_id;
+use flowlog_operator::azure::model::FlowLogInformation;
+use flowlog_operator::azure::{ArmClient, PollSettings};
+use flowlog_operator::controller::metrics::Metrics;
+use flowlog_operator::controller::server::Health;
+use flowlog_operator::controller::{self, Context, Settings};
+use flowlog_operator::simulator::{self, Inventory, Simulator};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt, ResourceExt};
+use serde_json::json;
+
+pub const SUB: &str = simulator::DEFAULT_SUBSCRIPTION_ID;
+
+pub fn nsg(rg: &str, name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}")
+}
+
+pub fn storage(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/{name}")
+}
+
+/// web-nsg in westeurope: in the built-in inventory it has an enabled flow log with 7 days retention.
+pub fn web_nsg_spec(days: i32, interval: &str) -> FlowLogPolicySpec {
+    FlowLogPolicySpec {
+        target: Target { resource_id: nsg("app-prod-rg", "web-nsg") },
+        network_watcher: NetworkWatcherRef {
+            resource_group: "NetworkWatcherRG".into(),
+            name: "NetworkWatcher_westeurope".into(),
+        },
+        flow_log: FlowLogSettings {
+            enabled: true,
+            // Lower-case on purpose: ARM IDs are case-insensitive and must not cause writes.
+            storage_id: Some(storage("flowlogsweu001").to_lowercase()),
+            retention_policy: Some(RetentionPolicy { enabled: true, days }),
+            format: Some(FlowLogFormat { format_type: FormatType::Json, version: 2 }),
+        },
+        mode: Mode::Enforce,
+        deletion_policy: DeletionPolicy::Disable,
+        interval: interval.into(),
+    }
+}
+
+pub struct Harness {
+    pub client: Client,
+    pub namespace: String,
+    pub sim: Simulator,
+    pub api: Api<FlowLogPolicy>,
+    pub controller: tokio::task::JoinHandle<()>,
+    pub metrics: Arc<Metrics>,
+    pub metrics_url: String,
+    pub sim_url: String,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.controller.abort();
+    }
+}
+
+impl Harness {
+    pub async fn start(test: &str) -> Harness {
+        let (client, namespace) = cluster(test).await;
+        let mut inventory = Inventory::builtin();
+        inventory.behaviour.lro.retry_after_seconds = 0;
+        let sim = Simulator::new(inventory);
+        let url = sim.clone().spawn_local().await.expect("simulator starts");
+        let base = url::Url::parse(&format!("{url}/")).unwrap();
+        let http = reqwest::Client::new();
+        let credential = ClientSecretCredential::new(
+            http.clone(),
+            &base,
+            simulator::DEFAULT_TENANT_ID,
+            simulator::DEFAULT_CLIENT_ID,
+            Secret::new(simulator::DEFAULT_CLIENT_SECRET),
+            "https://management.azure.com/.default",
+        )
+        .unwrap();
+        let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
+        let settings = Settings { namespace: Some(namespace.clone()), concurrency: 4, ..Default::default() };
+        let metrics = Arc::new(Metrics::default());
+        let health = Arc::new(Health::default());
+        let (metrics_addr, _) = flowlog_operator::controller::server::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            metrics.clone(),
+            health.clone(),
+        )
+        .await
+        .expect("metrics server starts");
+        let ctx = Context::new(client.clone(), arm, metrics.clone(), health, settings);
+        let controller = tokio::spawn(controller::run(ctx));
+        let api = Api::namespaced(client.clone(), &namespace);
+        Harness {
+            client,
+            namespace,
+            sim,
+            api,
+            controller,
+            metrics,
+            metrics_url: format!("http://{metrics_addr}/metrics"),
+            sim_url: url,
+        }
+    }
+
+    pub async fn apply(&self, name: &str, spec: FlowLogPolicySpec) -> FlowLogPolicy {
+        let policy = FlowLogPolicy::new(name, spec);
+        self.api.create(&PostParams::default(), &policy).await.expect("policy accepted")
+    }
+
+    /// The `reason`s of the events about `name`, oldest first.
+    pub async fn event_reasons(&self, name: &str) -> Vec<(String, String)> {
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut list: Vec<_> = events
+            .list(&Default::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect();
+        list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
+        list.into_iter().map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default())).collect()
+    }
+
+    /// The condition `type_` of `name` as (status, reason, message).
+    pub async fn condition(&self, name: &str, type_: &str) -> Option<(String, String, String)> {
+        let p = self.get(name).await;
+        let c = p.status?.conditions.into_iter().find(|c| c.type_ == type_)?;
+        Some((c.status, c.reason, c.message))
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(&self.metrics_url).await.expect("metrics answer").text().await.unwrap()
+    }
+
+    pub async fn get(&self, name: &str) -> FlowLogPolicy {
+        self.api.get(name).await.expect("policy exists")
+    }
+
+    /// Waits until the policy's Ready condition has `status` for its current generation.
+    pub async fn wait_ready(&self, name: &str, status: &str) -> FlowLogPolicy {
+        wait_for(&format!("{name} Ready={status}"), Duration::from_secs(30), || async {
+            let p = self.get(name).await;
+            let s = p.status.as_ref()?;
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?;
+            (ready.status == status && s.observed_generation == p.metadata.generation).then_some(p)
+        })
+        .await
+    }
+}
+
+/// A client of the test control plane, the CRD installed, and a fresh namespace for one test.
+pub async fn cluster(test: &str) -> (Client, String) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let client = Client::try_default().await.expect("KUBECONFIG points at the test control plane (run tests/run.sh)");
+    install_crd(&client).await;
+    let namespace = format!("{test}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": namespace}})).unwrap();
+    namespaces.create(&PostParams::default(), &ns).await.expect("create namespace");
+    (client, namespace)
+}
+
+pub async fn install_crd(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = FlowLogPolicy::crd();
+    crds.patch(&crd.name_any(), &PatchParams::apply("e2e-tests").force(), &Patch::Apply(&crd))
+        .await
+        .expect("CRD applies");
+    wait_for("CRD established", Duration::from_secs(30), || async {
+        let crd = crds.get("flowlogpolicies.flowlog.dev").await.ok()?;
+        let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
+        established.then_some(())
+    })
+    .await;
+}
+
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn assert_matches_spec(azure: &FlowLogInformation, spec: &FlowLogPolicySpec) {
+    let p = &azure.properties;
+    let want = &spec.flow_log;
+    assert_eq!(p.enabled, want.enabled);
+    assert!(
+        same_id(&p.storage_id, want.storage_id.as_deref().unwrap()),
+        "storage {} vs {:?}",
+        p.storage_id,
+        want.storage_id
+    );
+    let retention = p.retention_policy.expect("retention reported");
+    let wanted = want.retention_policy.unwrap();
+    assert_eq!((retention.enabled, retention.days), (wanted.enabled, wanted.days));
+    let format = p.format.as_ref().expect("format reported");
+    let wanted = want.format.as_ref().unwrap();
+    assert_eq!((format.format_type.as_deref(), format.version), (Some("JSON"), wanted.version));
+}
+
+pub fn count(sim: &Simulator, op: &str) -> u64 {
+    sim.counters().get(op).copied().unwrap_or(0)
+}
