@@ -207,37 +207,12 @@ fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run.sh"]
 async fn operator_and_simulator_binaries_work_together() {
-    use tokio::io::AsyncBufReadExt;
-    use tokio::process::Command;
-
     let (client, namespace) = cluster("binaries").await;
-    let bin = env!("CARGO_BIN_EXE_flowlog-operator");
-    let mut sim = Command::new(bin)
-        .args(["sim", "--listen", "127.0.0.1:0"])
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(sim.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines.next_line().await.unwrap().expect("the simulator prints its address");
-        if let Some(at) = line.split("listening on ").nth(1) {
-            break at.trim().to_string();
-        }
-    };
-
+    let (_sim, url) = spawn_simulator_binary().await;
     let log_dir = tempfile::tempdir().unwrap();
     let log_path = log_dir.path().join("operator.log");
-    let mut operator = Command::new(bin)
-        .args(["run", "--namespace", &namespace, "--log-format", "json"])
-        .env("FLOWLOG_ARM_ENDPOINT", &url)
-        .env("AZURE_AUTHORITY_HOST", format!("{url}/"))
-        .env("AZURE_TENANT_ID", simulator::DEFAULT_TENANT_ID)
-        .env("AZURE_CLIENT_ID", simulator::DEFAULT_CLIENT_ID)
-        .env("AZURE_CLIENT_SECRET", simulator::DEFAULT_CLIENT_SECRET)
-        .env("RUST_LOG", "debug")
-        .stderr(std::fs::File::create(&log_path).unwrap())
-        .kill_on_drop(true)
+    let mut operator = operator_command(&url, &namespace, &log_path)
+        .args(["--lease-namespace", &namespace, "--metrics-addr", "127.0.0.1:0"])
         .spawn()
         .unwrap();
 

@@ -125,9 +125,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         handle_signals: true,
         status_heartbeat: args.status_heartbeat,
     };
-    let ctx = Context::new(client.clone(), arm, metrics, health.clone(), settings);
+    let ctx = Context::new(client.clone(), arm, metrics.clone(), health.clone(), settings);
     if !args.leader_elect {
         health.leading.store(true, Ordering::Relaxed);
+        metrics.leader.set(1);
         controller::run(ctx).await;
         return Ok(());
     }
@@ -157,6 +158,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     info!(%identity, "became leader");
     health.leading.store(true, Ordering::Relaxed);
+    metrics.leader.set(1);
     // Only the leader writes to Azure and to status. If the lease is lost or its task dies, exit at once: a
     // new leader re-reads Azure before writing, so nothing is lost, but two writers must never overlap.
     tokio::select! {

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub arm_request_duration: Histogram,
     pub throttle_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub policies: Family<ConditionLabels, Gauge>,
+    /// 1 while this replica holds the leader lease (or runs without leader election).
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -75,6 +77,8 @@ impl Default for Metrics {
         );
         let policies = Family::<ConditionLabels, Gauge>::default();
         registry.register("policies", "FlowLogPolicies by condition and status", policies.clone());
+        let leader = Gauge::default();
+        registry.register("leader", "1 while this replica is the leader", leader.clone());
         Self {
             registry,
             reconciles,
@@ -85,6 +89,7 @@ impl Default for Metrics {
             arm_request_duration,
             throttle_wait_seconds,
             policies,
+            leader,
         }
     }
 }

@@ -225,3 +225,45 @@ pub fn assert_matches_spec(azure: &FlowLogInformation, spec: &FlowLogPolicySpec)
 pub fn count(sim: &Simulator, op: &str) -> u64 {
     sim.counters().get(op).copied().unwrap_or(0)
 }
+
+/// `flowlog-operator sim` as a process on a free port; returns it and its base URL.
+pub async fn spawn_simulator_binary() -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut sim = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowlog-operator"))
+        .args(["sim", "--listen", "127.0.0.1:0"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(sim.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines.next_line().await.unwrap().expect("the simulator prints its address");
+        if let Some(at) = line.split("listening on ").nth(1) {
+            break at.trim().to_string();
+        }
+    };
+    // Keep draining its stderr: a closed pipe would break its logging.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (sim, url)
+}
+
+/// `flowlog-operator run` as a process against the simulator at `sim_url`, configured as a user would.
+pub fn operator_command(sim_url: &str, namespace: &str, log: &std::path::Path) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowlog-operator"));
+    command
+        .args(["run", "--namespace", namespace, "--log-format", "json"])
+        .env("FLOWLOG_ARM_ENDPOINT", sim_url)
+        .env("AZURE_AUTHORITY_HOST", format!("{sim_url}/"))
+        .env("AZURE_TENANT_ID", simulator::DEFAULT_TENANT_ID)
+        .env("AZURE_CLIENT_ID", simulator::DEFAULT_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", simulator::DEFAULT_CLIENT_SECRET)
+        .env("RUST_LOG", "debug")
+        .stderr(std::fs::File::create(log).unwrap())
+        .kill_on_drop(true);
+    command
+}
+
+/// A free TCP port on loopback (bound and released; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
