@@ -251,3 +251,30 @@ async fn metrics_endpoint_exposes_real_values() {
     })
     .await;
 }
+
+/// An operator that dies in the middle of a long-running write and restarts re-reads Azure first: the write is
+/// neither lost nor applied twice.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_restart_in_the_middle_of_a_write_neither_loses_nor_repeats_it() {
+    let mut inventory = flowlog_operator::simulator::Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = 1;
+    inventory.behaviour.lro.in_progress_polls = 4; // each operation takes ~4 s
+    let mut h = Harness::start_with("restart", inventory).await;
+    let spec = web_nsg_spec(30, "10m");
+    let target = spec.target.resource_id.clone();
+    h.apply("web", spec).await;
+
+    wait_for("the write started", Duration::from_secs(30), || async {
+        let (status, reason, _) = h.condition("web", "Reconciling").await?;
+        (status == "True" && reason == "Applying").then_some(())
+    })
+    .await;
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1);
+    h.restart_controller();
+
+    let p = h.wait_ready("web", "True").await;
+    assert_eq!(retention(&h, &target), (true, 30));
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1, "the restarted operator wrote again");
+    assert_eq!(p.status.unwrap().drift_corrections, 0);
+}

@@ -74,46 +74,30 @@ impl Drop for Harness {
 
 impl Harness {
     pub async fn start(test: &str) -> Harness {
-        let (client, namespace) = cluster(test).await;
         let mut inventory = Inventory::builtin();
         inventory.behaviour.lro.retry_after_seconds = 0;
+        Harness::start_with(test, inventory).await
+    }
+
+    /// Starts with this simulator inventory.
+    pub async fn start_with(test: &str, inventory: Inventory) -> Harness {
+        let (client, namespace) = cluster(test).await;
         let sim = Simulator::new(inventory);
         let url = sim.clone().spawn_local().await.expect("simulator starts");
-        let base = url::Url::parse(&format!("{url}/")).unwrap();
-        let http = reqwest::Client::new();
-        let credential = ClientSecretCredential::new(
-            http.clone(),
-            &base,
-            simulator::DEFAULT_TENANT_ID,
-            simulator::DEFAULT_CLIENT_ID,
-            Secret::new(simulator::DEFAULT_CLIENT_SECRET),
-            "https://management.azure.com/.default",
-        )
-        .unwrap();
-        let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
-        let settings = Settings { namespace: Some(namespace.clone()), concurrency: 4, ..Default::default() };
         let metrics = Arc::new(Metrics::default());
         let health = Arc::new(Health::default());
-        let (metrics_addr, _) = flowlog_operator::controller::server::serve(
-            "127.0.0.1:0".parse().unwrap(),
-            metrics.clone(),
-            health.clone(),
-        )
-        .await
-        .expect("metrics server starts");
-        let ctx = Context::new(client.clone(), arm, metrics.clone(), health, settings);
-        let controller = tokio::spawn(controller::run(ctx));
+        let (metrics_addr, _) = flowlog_operator::controller::server::serve("127.0.0.1:0".parse().unwrap(), metrics.clone(), health.clone())
+            .await
+            .expect("metrics server starts");
+        let controller = spawn_controller(&client, &namespace, &url, metrics.clone(), health);
         let api = Api::namespaced(client.clone(), &namespace);
-        Harness {
-            client,
-            namespace,
-            sim,
-            api,
-            controller,
-            metrics,
-            metrics_url: format!("http://{metrics_addr}/metrics"),
-            sim_url: url,
-        }
+        Harness { client, namespace, sim, api, controller, metrics, metrics_url: format!("http://{metrics_addr}/metrics"), sim_url: url }
+    }
+
+    /// Kills the controller abruptly (as a crash would, in the middle of whatever it does) and starts a new one.
+    pub fn restart_controller(&mut self) {
+        self.controller.abort();
+        self.controller = spawn_controller(&self.client, &self.namespace, &self.sim_url, self.metrics.clone(), Arc::new(Health::default()));
     }
 
     pub async fn apply(&self, name: &str, spec: FlowLogPolicySpec) -> FlowLogPolicy {
@@ -161,6 +145,26 @@ impl Harness {
         })
         .await
     }
+}
+
+/// An in-process controller for `namespace`, talking to the simulator at `sim_url`.
+pub fn spawn_controller(client: &Client, namespace: &str, sim_url: &str, metrics: Arc<Metrics>, health: Arc<Health>) -> tokio::task::JoinHandle<()> {
+    let base = url::Url::parse(&format!("{sim_url}/")).unwrap();
+    let http = reqwest::Client::new();
+    let credential = ClientSecretCredential::new(
+        http.clone(),
+        &base,
+        simulator::DEFAULT_TENANT_ID,
+        simulator::DEFAULT_CLIENT_ID,
+        Secret::new(simulator::DEFAULT_CLIENT_SECRET),
+        "https://management.azure.com/.default",
+    )
+    .unwrap();
+    let poll = PollSettings { default_interval: Duration::from_millis(200), ..Default::default() };
+    let arm = ArmClient::new(http, base, CachedCredential::new(credential), poll);
+    let settings = Settings { namespace: Some(namespace.to_string()), concurrency: 4, ..Default::default() };
+    let ctx = Context::new(client.clone(), arm, metrics, health, settings);
+    tokio::spawn(controller::run(ctx))
 }
 
 /// A client of the test control plane, the CRD installed, and a fresh namespace for one test.
