@@ -1,16 +1,25 @@
-use std::sync::Arc;
+//! The ARM client: authenticated requests with a per-subscription budget, bounded retries of transient
+//! failures, long-running operations, and a per-target lock around every write. The calls themselves are in
+//! `calls.rs` (Network Watcher, flow logs, resources, providers) and `discovery.rs`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode, header::HeaderMap};
 use serde::{Serialize, de::DeserializeOwned};
+use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
 use tracing::debug;
 use url::Url;
 
 use super::credential::TokenCredential;
+use super::discovery::Discovery;
 use super::error::ArmError;
-use super::id::ResourceId;
-use super::model::{API_VERSION, AsyncOperationResult, ErrorResponse, FlowLogInformation, FlowLogStatusParameters};
+use super::model::{AsyncOperationResult, ErrorDetails, ErrorResponse};
+use super::observer::{ArmObserver, NoopObserver};
+use super::throttle::{Budgets, RequestClass, ThrottleSettings};
 
 /// How long-running operations are polled.
 #[derive(Clone, Debug)]
@@ -33,149 +42,294 @@ impl Default for PollSettings {
     }
 }
 
-/// The Network Watcher calls the operator makes against one ARM endpoint.
-#[derive(Clone, Debug)]
+/// In-client retries of one HTTP request that failed transiently (429, 5xx, 408, connection trouble,
+/// `AnotherOperationInProgress`, `RetryableErrorDueToAnotherOperation`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Requests in all, the first included (1 = no retries).
+    pub max_attempts: u32,
+    /// Backoff before the first retry when the server sends no `Retry-After`; doubled each time, with jitter.
+    pub initial_backoff: Duration,
+    /// Upper bound of the exponential backoff.
+    pub max_backoff: Duration,
+    /// The longest the client sleeps at once, for a `Retry-After` or its own budget. A longer wait is not
+    /// slept: the error is returned with [`ArmError::retry_after`] so that the caller can requeue instead of
+    /// holding a worker.
+    pub max_wait: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(8),
+            max_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What clients derived from one another share: connections, budgets, the watcher cache, the write locks.
+pub(super) struct Shared {
+    pub(super) http: reqwest::Client,
+    pub(super) endpoint: Url,
+    pub(super) poll: PollSettings,
+    pub(super) retry: RetrySettings,
+    pub(super) budgets: Budgets,
+    pub(super) discovery: Discovery,
+    locks: WriteLocks,
+    pub(super) observer: Arc<dyn ArmObserver>,
+}
+
+/// The calls the operator makes against one ARM endpoint. Cloning is cheap and shares everything;
+/// [`ArmClient::with_credential`] shares everything but the credential.
+#[derive(Clone)]
 pub struct ArmClient {
+    pub(super) shared: Arc<Shared>,
+    pub(super) credential: Arc<dyn TokenCredential>,
+}
+
+impl fmt::Debug for ArmClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArmClient")
+            .field("endpoint", &self.shared.endpoint.as_str())
+            .field("credential", &self.credential)
+            .field("poll", &self.shared.poll)
+            .field("retry", &self.shared.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`ArmClient`]; every setting has a default.
+pub struct ArmClientBuilder {
     http: reqwest::Client,
     endpoint: Url,
     credential: Arc<dyn TokenCredential>,
     poll: PollSettings,
+    retry: RetrySettings,
+    throttle: ThrottleSettings,
+    observer: Arc<dyn ArmObserver>,
+    discovery_ttl: Duration,
+}
+
+impl ArmClientBuilder {
+    pub fn poll(mut self, poll: PollSettings) -> Self {
+        self.poll = poll;
+        self
+    }
+    pub fn retry(mut self, retry: RetrySettings) -> Self {
+        self.retry = retry;
+        self
+    }
+    pub fn throttle(mut self, throttle: ThrottleSettings) -> Self {
+        self.throttle = throttle;
+        self
+    }
+    pub fn observer(mut self, observer: Arc<dyn ArmObserver>) -> Self {
+        self.observer = observer;
+        self
+    }
+    /// How long the list of a subscription's Network Watchers is reused (default 10 minutes).
+    pub fn discovery_ttl(mut self, ttl: Duration) -> Self {
+        self.discovery_ttl = ttl;
+        self
+    }
+    pub fn build(self) -> ArmClient {
+        ArmClient {
+            shared: Arc::new(Shared {
+                http: self.http,
+                endpoint: super::credential::with_trailing_slash(&self.endpoint),
+                poll: self.poll,
+                retry: self.retry,
+                budgets: Budgets::new(self.throttle),
+                discovery: Discovery::new(self.discovery_ttl),
+                locks: WriteLocks::default(),
+                observer: self.observer,
+            }),
+            credential: self.credential,
+        }
+    }
+}
+
+/// How the result of a long-running operation is read once it has finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum FinalState {
+    /// POST actions (and DELETE): the `Location` URL answers with the result.
+    Location,
+    /// PUT: the resource itself (`final-state-via: azure-async-operation`, then GET the original URL, reported
+    /// to the observer as `get_operation`).
+    OriginalUri { get_operation: &'static str },
 }
 
 impl ArmClient {
+    /// A client with default retry, throttle and discovery settings and no observer.
     pub fn new(http: reqwest::Client, endpoint: Url, credential: Arc<dyn TokenCredential>, poll: PollSettings) -> Self {
-        Self { http, endpoint, credential, poll }
+        Self::builder(http, endpoint, credential).poll(poll).build()
     }
 
-    /// `POST .../networkWatchers/{nw}/queryFlowLogStatus` (long-running).
-    pub async fn query_flow_log_status(
+    pub fn builder(http: reqwest::Client, endpoint: Url, credential: Arc<dyn TokenCredential>) -> ArmClientBuilder {
+        ArmClientBuilder {
+            http,
+            endpoint,
+            credential,
+            poll: PollSettings::default(),
+            retry: RetrySettings::default(),
+            throttle: ThrottleSettings::default(),
+            observer: Arc::new(NoopObserver),
+            discovery_ttl: Duration::from_secs(600),
+        }
+    }
+
+    /// The same client with another credential (a policy's `credentialsRef`): it shares the HTTP client,
+    /// request budgets, Network Watcher cache and per-target write locks with `self`.
+    pub fn with_credential(&self, credential: Arc<dyn TokenCredential>) -> ArmClient {
+        ArmClient { shared: self.shared.clone(), credential }
+    }
+
+    pub fn credential(&self) -> &Arc<dyn TokenCredential> {
+        &self.credential
+    }
+
+    pub fn endpoint(&self) -> &Url {
+        &self.shared.endpoint
+    }
+
+    /// Holds the process-wide write lock of a target (keyed by its lower-cased ARM ID) while `write` runs:
+    /// never two writes to one target at once, whichever client or task makes them.
+    pub(super) async fn lock_target(&self, target_resource_id: &str) -> OwnedMutexGuard<()> {
+        self.shared.locks.lock(target_resource_id).await
+    }
+
+    /// `{endpoint}{path}?api-version=…`, each segment of `path` (an ARM ID or route) percent-encoded as needed.
+    pub(super) fn url<'a>(
         &self,
-        watcher: &ResourceId,
-        target_resource_id: &str,
-    ) -> Result<FlowLogInformation, ArmError> {
-        let body = FlowLogStatusParameters { target_resource_id: target_resource_id.to_string() };
-        self.post_long_running(&self.action_url(watcher, "queryFlowLogStatus")?, &body).await
-    }
-
-    /// `POST .../networkWatchers/{nw}/configureFlowLog` (long-running). Returns the configuration Azure
-    /// reports once the operation finished.
-    pub async fn configure_flow_log(
-        &self,
-        watcher: &ResourceId,
-        info: &FlowLogInformation,
-    ) -> Result<FlowLogInformation, ArmError> {
-        self.post_long_running(&self.action_url(watcher, "configureFlowLog")?, info).await
-    }
-
-    fn action_url(&self, resource: &ResourceId, action: &str) -> Result<Url, ArmError> {
-        let base = self.endpoint.as_str().trim_end_matches('/');
-        let mut url = Url::parse(&format!("{base}{resource}/{action}"))
-            .map_err(|e| ArmError::Config(format!("ARM endpoint {base}: {e}")))?;
-        url.query_pairs_mut().append_pair("api-version", API_VERSION);
+        path: &str,
+        extra: impl IntoIterator<Item = &'a str>,
+        api_version: &str,
+    ) -> Result<Url, ArmError> {
+        let mut url = self.shared.endpoint.clone();
+        {
+            let mut segments = url
+                .path_segments_mut()
+                .map_err(|_| ArmError::Config(format!("ARM endpoint {} cannot take a path", self.shared.endpoint)))?;
+            segments.pop_if_empty();
+            segments.extend(path.trim_matches('/').split('/').filter(|s| !s.is_empty()));
+            segments.extend(extra);
+        }
+        url.query_pairs_mut().append_pair("api-version", api_version);
         Ok(url)
     }
 
-    /// ARM's long-running POST: 200 with the result, or 202 then poll `Azure-AsyncOperation` (status) and
-    /// `Location` (result), honouring `Retry-After` (final-state-via: location, per the spec).
-    async fn post_long_running<B: Serialize, T: DeserializeOwned>(&self, url: &Url, body: &B) -> Result<T, ArmError> {
-        let response = self.send(Method::POST, url.clone(), Some(body)).await?;
-        match response.status() {
-            StatusCode::OK => read_json(response).await,
-            StatusCode::CREATED | StatusCode::ACCEPTED => self.poll(response).await,
-            other => Err(ArmError::InvalidResponse(format!("HTTP {other} from {}", url.path()))),
+    /// A URL that Azure handed us (`Location`, `Azure-AsyncOperation`, `nextLink`). The bearer token goes
+    /// only to the ARM endpoint's origin, wherever a response points.
+    pub(super) fn followable(&self, what: &str, value: &str) -> Result<Url, ArmError> {
+        let url = Url::parse(value).map_err(|e| ArmError::InvalidResponse(format!("{what} {value:?}: {e}")))?;
+        if url.origin() != self.shared.endpoint.origin() {
+            return Err(ArmError::InvalidResponse(format!(
+                "{what} {value:?} points away from the ARM endpoint {}; not following it",
+                self.shared.endpoint
+            )));
         }
+        Ok(url)
     }
 
-    async fn poll<T: DeserializeOwned>(&self, accepted: Response) -> Result<T, ArmError> {
-        let deadline = Instant::now() + self.poll.timeout;
-        let headers = accepted.headers().clone();
-        let status_url = header_url(&headers, "azure-asyncoperation")?;
-        let mut location = header_url(&headers, "location")?;
-        let mut wait = self.retry_after(&headers);
-        let request_id = header(&headers, "x-ms-request-id");
+    fn header_url(&self, headers: &HeaderMap, name: &str) -> Result<Option<Url>, ArmError> {
+        header(headers, name).map(|v| self.followable(name, &v)).transpose()
+    }
 
-        if let Some(status_url) = status_url {
-            loop {
-                self.sleep_until_due(wait, deadline).await?;
-                let response = self.send::<()>(Method::GET, status_url.clone(), None).await?;
-                wait = self.retry_after(response.headers());
-                let operation: AsyncOperationResult = read_json(response).await?;
-                match operation.status.as_str() {
-                    "Succeeded" => break,
-                    "Failed" | "Canceled" => {
-                        let error = operation.error.unwrap_or_else(|| super::model::ErrorDetails {
-                            code: operation.status.clone(),
-                            message: "the operation ended without an error body".into(),
-                            target: None,
-                            details: vec![],
-                        });
-                        return Err(ArmError::OperationFailed {
-                            status: operation.status,
-                            code: error.code,
-                            message: error.message,
-                            request_id: request_id.clone(),
-                        });
-                    }
-                    _ => {}
-                }
-            }
-            if location.is_none() {
-                // No result URL: the 202 body is the best description of the outcome.
-                return read_json(accepted).await;
-            }
-            wait = Duration::ZERO;
-        }
-        let Some(mut url) = location.take() else {
-            return Err(ArmError::InvalidResponse(
-                "202 Accepted without Azure-AsyncOperation or Location header".into(),
-            ));
-        };
+    /// One ARM request with the client's retries: transient failures are retried up to
+    /// `retry.max_attempts` times, after the server's `Retry-After` or an exponential backoff with jitter;
+    /// a wait longer than `retry.max_wait` is not slept but returned in the error.
+    pub(super) async fn send<B: Serialize + ?Sized>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: &Url,
+        body: Option<&B>,
+    ) -> Result<Response, ArmError> {
+        let subscription = subscription_of(url);
+        let retry = &self.shared.retry;
+        let mut backoff = retry.initial_backoff.min(retry.max_backoff);
+        let mut attempt = 1;
         loop {
-            self.sleep_until_due(wait, deadline).await?;
-            let response = self.send::<()>(Method::GET, url.clone(), None).await?;
-            match response.status() {
-                StatusCode::OK => return read_json(response).await,
-                StatusCode::ACCEPTED => {
-                    wait = self.retry_after(response.headers());
-                    if let Some(next) = header_url(response.headers(), "location")? {
-                        url = next;
+            let error = match self.send_once(operation, &method, url, body, &subscription).await {
+                Ok(response) => return Ok(response),
+                Err(error) => error,
+            };
+            if !error.is_retryable_request() || attempt >= retry.max_attempts.max(1) {
+                return Err(error);
+            }
+            let wait = match error.retry_after() {
+                Some(wait) => wait,
+                None => backoff.mul_f64(0.5 + fastrand::f64() * 0.5),
+            };
+            if wait > retry.max_wait {
+                debug!(operation, ?wait, "not sleeping through a long Retry-After; returning it to the caller");
+                return Err(match error {
+                    ArmError::Api { retry_after: None, status, code, message, request_id } => {
+                        ArmError::Api { status, code, message, request_id, retry_after: Some(wait) }
                     }
-                }
-                other => {
-                    return Err(ArmError::InvalidResponse(format!("HTTP {other} while polling {}", url.path())));
-                }
+                    other => other,
+                });
+            }
+            if error.status() == Some(429) {
+                self.shared.observer.throttled(&subscription, wait);
+            }
+            debug!(operation, attempt, ?wait, "transient ARM failure; retrying: {error}");
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(retry.max_backoff);
+            attempt += 1;
+        }
+    }
+
+    async fn send_once<B: Serialize + ?Sized>(
+        &self,
+        operation: &'static str,
+        method: &Method,
+        url: &Url,
+        body: Option<&B>,
+        subscription: &str,
+    ) -> Result<Response, ArmError> {
+        let shared = &self.shared;
+        let class = RequestClass::of(method);
+        match shared.budgets.reserve(subscription, class, shared.retry.max_wait) {
+            Ok(wait) if wait.is_zero() => {}
+            Ok(wait) => {
+                shared.observer.throttled(subscription, wait);
+                debug!(operation, subscription, ?wait, "waiting for the ARM request budget");
+                tokio::time::sleep(wait).await;
+            }
+            Err(retry_after) => {
+                return Err(ArmError::Throttled { subscription: subscription.to_string(), retry_after });
             }
         }
-    }
-
-    async fn sleep_until_due(&self, wait: Duration, deadline: Instant) -> Result<(), ArmError> {
-        if Instant::now() + wait > deadline {
-            return Err(ArmError::Timeout(self.poll.timeout));
-        }
-        tokio::time::sleep(wait).await;
-        Ok(())
-    }
-
-    fn retry_after(&self, headers: &HeaderMap) -> Duration {
-        parse_retry_after(headers).unwrap_or(self.poll.default_interval).min(self.poll.max_interval)
-    }
-
-    /// One authenticated ARM request; non-success answers become [`ArmError::Api`].
-    async fn send<B: Serialize>(&self, method: Method, url: Url, body: Option<&B>) -> Result<Response, ArmError> {
-        let token = self.credential.token().await?;
+        let token = self.credential.token_with(shared.observer.as_ref()).await?;
         let client_request_id = uuid::Uuid::new_v4().to_string();
-        let mut request = self
+        let mut request = shared
             .http
             .request(method.clone(), url.clone())
             .bearer_auth(token.token.expose())
             .header("x-ms-client-request-id", &client_request_id);
         if let Some(body) = body {
             request = request.json(body);
+        } else if *method != Method::GET && *method != Method::DELETE {
+            // ARM answers 411 to a POST without Content-Length.
+            request = request.header(reqwest::header::CONTENT_LENGTH, "0");
         }
-        let response = request.send().await.map_err(ArmError::transport)?;
+        let started = Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                shared.observer.request(operation, 0, started.elapsed());
+                debug!(operation, %method, path = url.path(), "ARM call failed: {e}");
+                return Err(ArmError::transport(e));
+            }
+        };
         let status = response.status();
+        shared.observer.request(operation, status.as_u16(), started.elapsed());
+        shared.budgets.observe(subscription, class, response.headers());
         let request_id = header(response.headers(), "x-ms-request-id");
-        debug!(%method, path = url.path(), status = status.as_u16(), request_id = request_id.as_deref().unwrap_or(""), "ARM call");
+        debug!(operation, %method, path = url.path(), status = status.as_u16(), request_id = request_id.as_deref().unwrap_or(""), "ARM call");
         if status.is_success() {
             return Ok(response);
         }
@@ -190,24 +344,249 @@ impl ArmClient {
         };
         Err(ArmError::Api { status: status.as_u16(), code, message, request_id, retry_after })
     }
+
+    /// ARM's long-running request: 200/204 is the result; 201/202 (or 200 with `Azure-AsyncOperation`) is
+    /// polled — the `Azure-AsyncOperation` status URL until `Succeeded` (`Failed`/`Canceled` end in
+    /// [`ArmError::OperationFailed`]), then the result is read as `final_state` says — honouring `Retry-After`
+    /// within `poll.timeout`. Returns the final response (its body not yet read).
+    pub(super) async fn long_running<B: Serialize + ?Sized>(
+        &self,
+        operation: &'static str,
+        method: Method,
+        url: &Url,
+        body: Option<&B>,
+        final_state: FinalState,
+    ) -> Result<Response, ArmError> {
+        let deadline = Instant::now() + self.shared.poll.timeout;
+        let first = self.send(operation, method.clone(), url, body).await?;
+        let headers = first.headers().clone();
+        let status_url = self.header_url(&headers, "azure-asyncoperation")?;
+        let location = self.header_url(&headers, "location")?;
+        let request_id = header(&headers, "x-ms-request-id");
+        let accepted = matches!(first.status(), StatusCode::CREATED | StatusCode::ACCEPTED);
+        if !accepted && status_url.is_none() {
+            return Ok(first);
+        }
+        let mut wait = self.poll_wait(&headers);
+        if let Some(status_url) = &status_url {
+            self.poll_status(status_url, wait, deadline, request_id.clone()).await?;
+            wait = Duration::ZERO;
+        }
+        match final_state {
+            FinalState::OriginalUri { get_operation } => {
+                if status_url.is_none() {
+                    match location {
+                        Some(location) if accepted => {
+                            self.poll_location(location, wait, deadline).await?;
+                            wait = Duration::ZERO;
+                        }
+                        // A 201 with the resource and no URL to poll: its provisioningState tells the rest
+                        // (the caller polls the resource).
+                        _ => return Ok(first),
+                    }
+                }
+                self.sleep_until_due(wait, deadline).await?;
+                self.send::<()>(get_operation, Method::GET, url, None).await
+            }
+            FinalState::Location => match location {
+                Some(location) => self.poll_location(location, wait, deadline).await,
+                // The status URL said Succeeded and there is nothing else to read: the first answer stands.
+                None if status_url.is_some() => Ok(first),
+                None => Err(ArmError::InvalidResponse(format!(
+                    "HTTP {} without Azure-AsyncOperation or Location header from {}",
+                    first.status(),
+                    url.path()
+                ))),
+            },
+        }
+    }
+
+    /// Polls an `Azure-AsyncOperation` URL until the operation is `Succeeded`.
+    async fn poll_status(
+        &self,
+        status_url: &Url,
+        mut wait: Duration,
+        deadline: Instant,
+        request_id: Option<String>,
+    ) -> Result<(), ArmError> {
+        loop {
+            self.sleep_until_due(wait, deadline).await?;
+            let response = self.send::<()>("operationStatus", Method::GET, status_url, None).await?;
+            wait = self.poll_wait(response.headers());
+            let operation: AsyncOperationResult = read_json(response).await?;
+            match operation.status.as_str() {
+                s if s.eq_ignore_ascii_case("Succeeded") => return Ok(()),
+                s if s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled") => {
+                    let error = operation.error.unwrap_or_else(|| ErrorDetails {
+                        code: operation.status.clone(),
+                        message: "the operation ended without an error body".into(),
+                        target: None,
+                        details: vec![],
+                    });
+                    return Err(ArmError::OperationFailed {
+                        status: operation.status,
+                        code: error.code,
+                        message: error.message,
+                        request_id,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Polls a `Location` URL: 202 while running (possibly with a new `Location`), then the final answer.
+    async fn poll_location(&self, mut url: Url, mut wait: Duration, deadline: Instant) -> Result<Response, ArmError> {
+        loop {
+            self.sleep_until_due(wait, deadline).await?;
+            let response = self.send::<()>("operationResult", Method::GET, &url, None).await?;
+            if response.status() != StatusCode::ACCEPTED {
+                return Ok(response);
+            }
+            wait = self.poll_wait(response.headers());
+            if let Some(next) = self.header_url(response.headers(), "location")? {
+                url = next;
+            }
+        }
+    }
+
+    /// GETs a resource until its `provisioningState` is terminal (a PUT answered without a status URL).
+    pub(super) async fn poll_provisioning<T: DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        url: &Url,
+        state: impl Fn(&T) -> Option<String>,
+        first: T,
+    ) -> Result<T, ArmError> {
+        let deadline = Instant::now() + self.shared.poll.timeout;
+        let mut current = first;
+        loop {
+            match state(&current) {
+                None => return Ok(current),
+                Some(s) if ["Succeeded", "Failed", "Canceled"].iter().any(|t| t.eq_ignore_ascii_case(&s)) => {
+                    return Ok(current);
+                }
+                Some(_) => {}
+            }
+            self.sleep_until_due(self.shared.poll.default_interval.min(self.shared.poll.max_interval), deadline)
+                .await?;
+            current = read_json(self.send::<()>(operation, Method::GET, url, None).await?).await?;
+        }
+    }
+
+    async fn sleep_until_due(&self, wait: Duration, deadline: Instant) -> Result<(), ArmError> {
+        if Instant::now() + wait > deadline {
+            return Err(ArmError::Timeout(self.shared.poll.timeout));
+        }
+        tokio::time::sleep(wait).await;
+        Ok(())
+    }
+
+    fn poll_wait(&self, headers: &HeaderMap) -> Duration {
+        let poll = &self.shared.poll;
+        parse_retry_after(headers).unwrap_or(poll.default_interval).min(poll.max_interval)
+    }
 }
 
-async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ArmError> {
+pub(super) async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ArmError> {
     let bytes = response.bytes().await.map_err(ArmError::transport)?;
     serde_json::from_slice(&bytes).map_err(|e| ArmError::InvalidResponse(format!("unreadable body: {e}")))
 }
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
-fn header_url(headers: &HeaderMap, name: &str) -> Result<Option<Url>, ArmError> {
-    header(headers, name)
-        .map(|v| Url::parse(&v).map_err(|e| ArmError::InvalidResponse(format!("{name} header {v:?}: {e}"))))
-        .transpose()
+/// `Retry-After` in delta-seconds (what ARM sends), or Azure's `retry-after-ms` / `x-ms-retry-after-ms`.
+fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let number = |name: &str| header(headers, name).and_then(|v| v.trim().parse::<u64>().ok());
+    number("retry-after-ms")
+        .or_else(|| number("x-ms-retry-after-ms"))
+        .map(Duration::from_millis)
+        .or_else(|| number("retry-after").map(Duration::from_secs))
 }
 
-/// `Retry-After` in delta-seconds (what ARM sends).
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
-    header(headers, "retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs)
+/// The subscription a URL addresses (lower-cased), the key of the request budget.
+fn subscription_of(url: &Url) -> String {
+    let mut segments = url.path_segments().into_iter().flatten();
+    while let Some(segment) = segments.next() {
+        if segment.eq_ignore_ascii_case("subscriptions") {
+            return segments.next().unwrap_or_default().to_ascii_lowercase();
+        }
+    }
+    String::new()
+}
+
+/// One async mutex per target, created on demand and dropped when nobody holds or waits for it.
+#[derive(Default)]
+struct WriteLocks {
+    locks: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+impl WriteLocks {
+    async fn lock(&self, target: &str) -> OwnedMutexGuard<()> {
+        let key = target.trim_end_matches('/').to_ascii_lowercase();
+        let lock = {
+            let mut locks = self.locks.lock().expect("not poisoned");
+            match locks.get(&key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    locks.retain(|_, weak| weak.strong_count() > 0);
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(key, Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_subscription_of_a_url() {
+        let url = Url::parse("https://management.azure.com/subscriptions/ABC/resourceGroups/rg?api-version=1").unwrap();
+        assert_eq!(subscription_of(&url), "abc");
+        let url = Url::parse("http://127.0.0.1/prefix/SUBSCRIPTIONS/x/providers/y").unwrap();
+        assert_eq!(subscription_of(&url), "x");
+        assert_eq!(subscription_of(&Url::parse("https://h/providers/x").unwrap()), "");
+    }
+
+    #[test]
+    fn reads_retry_after_in_seconds_or_milliseconds() {
+        let mut h = HeaderMap::new();
+        assert_eq!(parse_retry_after(&h), None);
+        h.insert("retry-after", "7".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_secs(7)));
+        h.insert("retry-after-ms", "250".parse().unwrap());
+        assert_eq!(parse_retry_after(&h), Some(Duration::from_millis(250)));
+    }
+
+    #[tokio::test]
+    async fn write_locks_serialise_one_target_and_ignore_case() {
+        let locks = Arc::new(WriteLocks::default());
+        let held = locks.lock("/subscriptions/S/x/NSG").await;
+        // Another target is free.
+        let other = tokio::time::timeout(Duration::from_millis(50), locks.lock("/subscriptions/s/x/other")).await;
+        assert!(other.is_ok());
+        // The same target in other casing waits.
+        let same = tokio::time::timeout(Duration::from_millis(50), locks.lock("/subscriptions/s/x/nsg/")).await;
+        assert!(same.is_err(), "a second writer got the lock of a held target");
+        drop(held);
+        let same = tokio::time::timeout(Duration::from_millis(50), locks.lock("/subscriptions/s/x/nsg")).await;
+        assert!(same.is_ok());
+    }
+
+    #[tokio::test]
+    async fn unused_locks_are_forgotten() {
+        let locks = WriteLocks::default();
+        for i in 0..10 {
+            drop(locks.lock(&format!("/t/{i}")).await);
+        }
+        let _held = locks.lock("/t/held").await;
+        assert_eq!(locks.locks.lock().unwrap().len(), 1);
+    }
 }

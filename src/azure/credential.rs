@@ -1,7 +1,14 @@
-//! Access tokens for ARM. One trait, one cache; the client-credentials flow with a client secret is the
-//! first source (workload identity and managed identity plug in behind the same trait).
+//! Access tokens for ARM. One trait ([`TokenCredential`]), one cache ([`CachedCredential`]) and three sources:
+//! the client-credentials flow with a client secret ([`ClientSecretCredential`]) or with a federated token
+//! file (workload identity, [`WorkloadIdentityCredential`]), and the instance metadata service (managed
+//! identity, [`ManagedIdentityCredential`]). [`CredentialConfig`] builds one from the environment or flags,
+//! [`credential_from_secret_data`] from a Kubernetes Secret.
+
+mod config;
+mod managed_identity;
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +18,13 @@ use url::Url;
 
 use super::error::ArmError;
 use super::model::{TokenErrorResponse, TokenResponse};
+use super::observer::{ArmObserver, NoopObserver};
+
+pub use config::{
+    CredentialConfig, CredentialKind, SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
+    credential_from_secret_data,
+};
+pub use managed_identity::{DEFAULT_IMDS_ENDPOINT, ImdsRetry, ManagedIdentityCredential, ManagedIdentityId};
 
 /// A value that must never reach logs, events, status or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]
@@ -40,16 +54,26 @@ pub struct AccessToken {
 }
 
 /// Something that produces ARM access tokens.
+///
+/// Implementations that make HTTP requests override [`TokenCredential::token_with`] to report them to the
+/// client's [`ArmObserver`] (operation `token`); `token()` is what everything else calls.
 #[async_trait]
 pub trait TokenCredential: Send + Sync + fmt::Debug {
     async fn token(&self) -> Result<AccessToken, ArmError>;
+
+    /// Like [`TokenCredential::token`], reporting every HTTP request made to `observer`.
+    async fn token_with(&self, observer: &dyn ArmObserver) -> Result<AccessToken, ArmError> {
+        let _ = observer;
+        self.token().await
+    }
 }
 
 /// Refresh this long before expiry so that a token never expires in flight.
 const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
-/// Wraps a credential with a cache: the token is reused until shortly before it expires, and only one
-/// refresh runs at a time (callers wait on the lock instead of stampeding the token endpoint).
+/// Wraps a credential with a cache: the token is reused until shortly before it expires (five minutes, or
+/// half its lifetime for short-lived tokens), and only one refresh runs at a time (callers wait on the lock
+/// instead of stampeding the token endpoint).
 #[derive(Debug)]
 pub struct CachedCredential<C> {
     inner: C,
@@ -60,11 +84,20 @@ impl<C: TokenCredential> CachedCredential<C> {
     pub fn new(inner: C) -> Arc<Self> {
         Arc::new(Self { inner, cached: Mutex::new(None) })
     }
+
+    /// The wrapped credential.
+    pub fn inner(&self) -> &C {
+        &self.inner
+    }
 }
 
 #[async_trait]
 impl<C: TokenCredential> TokenCredential for CachedCredential<C> {
     async fn token(&self) -> Result<AccessToken, ArmError> {
+        self.token_with(&NoopObserver).await
+    }
+
+    async fn token_with(&self, observer: &dyn ArmObserver) -> Result<AccessToken, ArmError> {
         let mut cached = self.cached.lock().await;
         if let Some(token) = cached.as_ref() {
             let lifetime_left = token.expires_at.saturating_duration_since(Instant::now());
@@ -72,14 +105,33 @@ impl<C: TokenCredential> TokenCredential for CachedCredential<C> {
                 return Ok(token.clone());
             }
         }
-        let fresh = self.inner.token().await?;
+        let fresh = self.inner.token_with(observer).await?;
         *cached = Some(fresh.clone());
         Ok(fresh)
     }
 }
 
+/// `{authority_host}{tenant}/oauth2/v2.0/token`, whether or not the host ends with `/`.
+pub fn token_url(authority_host: &Url, tenant_id: &str) -> Result<Url, ArmError> {
+    if tenant_id.is_empty() || tenant_id.contains(['/', '?', '#']) || tenant_id.trim() != tenant_id {
+        return Err(ArmError::Config(format!("tenant ID {tenant_id:?} is not a tenant ID or domain")));
+    }
+    with_trailing_slash(authority_host)
+        .join(&format!("{tenant_id}/oauth2/v2.0/token"))
+        .map_err(|e| ArmError::Config(format!("authority host {authority_host} with tenant {tenant_id:?}: {e}")))
+}
+
+pub(crate) fn with_trailing_slash(url: &Url) -> Url {
+    let mut url = url.clone();
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
 /// The OAuth 2.0 client-credentials flow with a client secret against
-/// `{authority_host}/{tenant}/oauth2/v2.0/token`.
+/// `{authority_host}{tenant}/oauth2/v2.0/token`.
 pub struct ClientSecretCredential {
     http: reqwest::Client,
     token_url: Url,
@@ -94,6 +146,7 @@ impl fmt::Debug for ClientSecretCredential {
             .field("token_url", &self.token_url.as_str())
             .field("client_id", &self.client_id)
             .field("client_secret", &self.client_secret)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -107,42 +160,173 @@ impl ClientSecretCredential {
         client_secret: Secret,
         scope: &str,
     ) -> Result<Self, ArmError> {
-        let token_url = authority_host
-            .join(&format!("{tenant_id}/oauth2/v2.0/token"))
-            .map_err(|e| ArmError::Config(format!("authority host {authority_host} with tenant {tenant_id:?}: {e}")))?;
+        let token_url = token_url(authority_host, tenant_id)?;
         Ok(Self { http, token_url, client_id: client_id.to_string(), client_secret, scope: scope.to_string() })
+    }
+
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    pub fn scope(&self) -> &str {
+        &self.scope
     }
 }
 
 #[async_trait]
 impl TokenCredential for ClientSecretCredential {
     async fn token(&self) -> Result<AccessToken, ArmError> {
+        self.token_with(&NoopObserver).await
+    }
+
+    async fn token_with(&self, observer: &dyn ArmObserver) -> Result<AccessToken, ArmError> {
         let form = [
             ("grant_type", "client_credentials"),
             ("client_id", self.client_id.as_str()),
             ("client_secret", self.client_secret.expose()),
             ("scope", self.scope.as_str()),
         ];
-        let started = Instant::now();
-        let response = self.http.post(self.token_url.clone()).form(&form).send().await.map_err(ArmError::transport)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(ArmError::transport)?;
-        if !status.is_success() {
-            // AAD's error body names the cause (AADSTS code) without echoing the secret.
-            let (code, message) = match serde_json::from_slice::<TokenErrorResponse>(&body) {
-                Ok(e) => (e.error, e.error_description),
-                Err(_) => {
-                    ("token_request_failed".to_string(), String::from_utf8_lossy(&body).chars().take(512).collect())
-                }
-            };
-            return Err(ArmError::Authentication { status: status.as_u16(), code, message });
-        }
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| ArmError::InvalidResponse(format!("token endpoint answered an unreadable body: {e}")))?;
-        Ok(AccessToken {
-            token: Secret::new(parsed.access_token),
-            expires_at: started + Duration::from_secs(parsed.expires_in),
+        request_token(&self.http, &self.token_url, &form, &self.client_secret, observer).await
+    }
+}
+
+/// The `client_assertion_type` of a federated (workload identity) token.
+pub const JWT_BEARER_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+/// Workload identity: the client-credentials flow with the Kubernetes service-account token that the
+/// workload identity webhook projects into the pod (`AZURE_FEDERATED_TOKEN_FILE`) as `client_assertion`.
+/// The kubelet rotates that file, so it is read again on every refresh.
+pub struct WorkloadIdentityCredential {
+    http: reqwest::Client,
+    token_url: Url,
+    client_id: String,
+    token_file: PathBuf,
+    scope: String,
+}
+
+impl fmt::Debug for WorkloadIdentityCredential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkloadIdentityCredential")
+            .field("token_url", &self.token_url.as_str())
+            .field("client_id", &self.client_id)
+            .field("token_file", &self.token_file)
+            .field("scope", &self.scope)
+            .finish()
+    }
+}
+
+impl WorkloadIdentityCredential {
+    pub fn new(
+        http: reqwest::Client,
+        authority_host: &Url,
+        tenant_id: &str,
+        client_id: &str,
+        token_file: impl Into<PathBuf>,
+        scope: &str,
+    ) -> Result<Self, ArmError> {
+        let token_url = token_url(authority_host, tenant_id)?;
+        Ok(Self {
+            http,
+            token_url,
+            client_id: client_id.to_string(),
+            token_file: token_file.into(),
+            scope: scope.to_string(),
         })
+    }
+
+    pub fn token_url(&self) -> &Url {
+        &self.token_url
+    }
+
+    pub fn token_file(&self) -> &Path {
+        &self.token_file
+    }
+
+    async fn assertion(&self) -> Result<Secret, ArmError> {
+        let text = tokio::fs::read_to_string(&self.token_file).await.map_err(|e| {
+            ArmError::Config(format!("reading the federated token file {}: {e}", self.token_file.display()))
+        })?;
+        let assertion = text.trim();
+        if assertion.is_empty() {
+            return Err(ArmError::Config(format!("the federated token file {} is empty", self.token_file.display())));
+        }
+        Ok(Secret::new(assertion))
+    }
+}
+
+#[async_trait]
+impl TokenCredential for WorkloadIdentityCredential {
+    async fn token(&self) -> Result<AccessToken, ArmError> {
+        self.token_with(&NoopObserver).await
+    }
+
+    async fn token_with(&self, observer: &dyn ArmObserver) -> Result<AccessToken, ArmError> {
+        let assertion = self.assertion().await?;
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", self.client_id.as_str()),
+            ("client_assertion_type", JWT_BEARER_ASSERTION_TYPE),
+            ("client_assertion", assertion.expose()),
+            ("scope", self.scope.as_str()),
+        ];
+        request_token(&self.http, &self.token_url, &form, &assertion, observer).await
+    }
+}
+
+/// One request to an Entra token endpoint. `secret` is scrubbed from anything that reaches an error.
+async fn request_token(
+    http: &reqwest::Client,
+    token_url: &Url,
+    form: &[(&str, &str)],
+    secret: &Secret,
+    observer: &dyn ArmObserver,
+) -> Result<AccessToken, ArmError> {
+    let started = Instant::now();
+    let response = match http.post(token_url.clone()).form(form).send().await {
+        Ok(response) => response,
+        Err(e) => {
+            observer.request("token", 0, started.elapsed());
+            return Err(redact_error(ArmError::transport(e), secret));
+        }
+    };
+    let status = response.status();
+    observer.request("token", status.as_u16(), started.elapsed());
+    let body = response.bytes().await.map_err(|e| redact_error(ArmError::transport(e), secret))?;
+    if !status.is_success() {
+        // Entra's error body names the cause (AADSTS code); a body that is not Entra's is shown trimmed, and
+        // scrubbed in case something between us and Entra echoes the request.
+        let (code, message) = match serde_json::from_slice::<TokenErrorResponse>(&body) {
+            Ok(e) => (e.error, e.error_description),
+            Err(_) => ("token_request_failed".to_string(), String::from_utf8_lossy(&body).chars().take(512).collect()),
+        };
+        return Err(ArmError::Authentication {
+            status: status.as_u16(),
+            code: redact(&code, secret),
+            message: redact(&message, secret),
+        });
+    }
+    let parsed: TokenResponse = serde_json::from_slice(&body)
+        .map_err(|e| ArmError::InvalidResponse(format!("token endpoint answered an unreadable body: {e}")))?;
+    Ok(AccessToken {
+        token: Secret::new(parsed.access_token),
+        expires_at: started + Duration::from_secs(parsed.expires_in),
+    })
+}
+
+/// Replaces every occurrence of the secret (and its URL-encoded form) by `[redacted]`.
+pub(crate) fn redact(text: &str, secret: &Secret) -> String {
+    let value = secret.expose();
+    if value.is_empty() {
+        return text.to_string();
+    }
+    let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+    text.replace(value, "[redacted]").replace(&encoded, "[redacted]")
+}
+
+fn redact_error(error: ArmError, secret: &Secret) -> ArmError {
+    match error {
+        ArmError::Transport(message) => ArmError::Transport(redact(&message, secret)),
+        other => other,
     }
 }
 
@@ -196,5 +380,45 @@ mod tests {
         let shown = format!("{cred:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("client"));
+        let cached = CachedCredential::new(cred);
+        let shown = format!("{cached:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn token_url_tolerates_hosts_with_and_without_a_trailing_slash() {
+        for host in ["https://login.microsoftonline.us", "https://login.microsoftonline.us/"] {
+            let url = token_url(&Url::parse(host).unwrap(), "contoso.onmicrosoft.com").unwrap();
+            assert_eq!(url.as_str(), "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token");
+        }
+        let url = token_url(&Url::parse("http://127.0.0.1:8480/sim").unwrap(), "t").unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:8480/sim/t/oauth2/v2.0/token");
+        assert!(token_url(&Url::parse("https://login.example/").unwrap(), "a/b").is_err());
+        assert!(token_url(&Url::parse("https://login.example/").unwrap(), "").is_err());
+    }
+
+    #[test]
+    fn redaction_covers_plain_and_url_encoded_forms() {
+        let secret = Secret::new("p@ss word+1");
+        let text = "client_secret=p%40ss+word%2B1&x=p@ss word+1";
+        let shown = redact(text, &secret);
+        assert!(!shown.contains("p@ss") && !shown.contains("p%40ss"), "{shown}");
+        assert_eq!(shown.matches("[redacted]").count(), 2);
+    }
+
+    #[test]
+    fn workload_identity_debug_shows_the_file_not_its_contents() {
+        let cred = WorkloadIdentityCredential::new(
+            reqwest::Client::new(),
+            &Url::parse("https://login.microsoftonline.com/").unwrap(),
+            "tenant",
+            "client",
+            "/var/run/secrets/azure/tokens/azure-identity-token",
+            "https://management.azure.com/.default",
+        )
+        .unwrap();
+        let shown = format!("{cred:?}");
+        assert!(shown.contains("azure-identity-token") && shown.contains("client"), "{shown}");
+        assert_eq!(cred.token_url().as_str(), "https://login.microsoftonline.com/tenant/oauth2/v2.0/token");
     }
 }

@@ -25,7 +25,20 @@ pub enum ArmError {
     /// The operator's own configuration is wrong.
     #[error("configuration error: {0}")]
     Config(String),
+    /// The client's own request budget for the subscription would make this request wait longer than the
+    /// client may sleep; nothing was sent. Retry after `retry_after`.
+    #[error("ARM request budget of subscription {subscription} exhausted; retry in {retry_after:?}")]
+    Throttled { subscription: String, retry_after: Duration },
 }
+
+/// ARM and Network RP error codes that mean "try again shortly", whatever the HTTP status.
+const TRANSIENT_CODES: [&str; 5] = [
+    "AnotherOperationInProgress",
+    "RetryableErrorDueToAnotherOperation",
+    "RetryableError",
+    "InternalServerError",
+    "ServerTimeout",
+];
 
 impl ArmError {
     pub(crate) fn transport(e: reqwest::Error) -> Self {
@@ -50,6 +63,7 @@ impl ArmError {
             ArmError::Timeout(_) => "OperationTimeout",
             ArmError::InvalidResponse(_) => "InvalidAzureResponse",
             ArmError::Config(_) => "InvalidConfiguration",
+            ArmError::Throttled { .. } => "RequestBudgetExhausted",
         }
     }
 
@@ -67,26 +81,43 @@ impl ArmError {
         }
     }
 
-    /// Worth retrying soon without any change by the user: throttling, server errors, a conflicting
-    /// operation in flight, network trouble.
+    /// Worth retrying soon without any change by the user: throttling (429), server errors (5xx), request
+    /// timeouts (408), a conflicting operation in flight (`AnotherOperationInProgress`,
+    /// `RetryableErrorDueToAnotherOperation`), network trouble, the client's own budget. Everything else —
+    /// validation errors (`InvalidResourceReference`, `NsgFlowLogCreationBlocked`, …), not found, 401/403 —
+    /// waits for a change of the spec or the credentials.
     pub fn is_transient(&self) -> bool {
         match self {
             ArmError::Api { status, code, .. } => {
-                *status == 429 || *status >= 500 || *status == 408 || code == "AnotherOperationInProgress"
+                *status == 429 || *status >= 500 || *status == 408 || TRANSIENT_CODES.contains(&code.as_str())
             }
-            ArmError::OperationFailed { code, .. } => {
-                code == "InternalServerError" || code == "AnotherOperationInProgress"
-            }
-            ArmError::Authentication { status, .. } => *status >= 500 || *status == 429,
-            ArmError::Transport(_) | ArmError::Timeout(_) => true,
+            ArmError::OperationFailed { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
+            ArmError::Authentication { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            ArmError::Transport(_) | ArmError::Timeout(_) | ArmError::Throttled { .. } => true,
             ArmError::InvalidResponse(_) | ArmError::Config(_) => false,
         }
     }
 
-    /// The server's `Retry-After`, when it sent one.
+    /// Whether the client itself may resend the request that failed so: transient, and produced by one HTTP
+    /// request (not a whole operation, nor the client's own budget).
+    pub(crate) fn is_retryable_request(&self) -> bool {
+        self.is_transient()
+            && !matches!(self, ArmError::Timeout(_) | ArmError::OperationFailed { .. } | ArmError::Throttled { .. })
+    }
+
+    /// When to try again: the server's `Retry-After` (429, 503), or the wait the client's budget asks for.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             ArmError::Api { retry_after, .. } => *retry_after,
+            ArmError::Throttled { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status Azure answered with, if it answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ArmError::Api { status, .. } | ArmError::Authentication { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -116,6 +147,26 @@ mod tests {
         assert!(!api(403, "AuthorizationFailed").is_transient());
         assert!(!api(404, "ResourceNotFound").is_transient());
         assert!(ArmError::Transport("reset".into()).is_transient());
+        assert!(api(429, "RetryableErrorDueToAnotherOperation").is_transient());
+        assert!(api(400, "RetryableErrorDueToAnotherOperation").is_transient());
+        assert!(api(503, "ServiceUnavailable").is_transient());
+        assert!(api(408, "RequestTimeout").is_transient());
+        assert!(!api(401, "InvalidAuthenticationToken").is_transient());
+        assert!(!api(404, "SubscriptionNotFound").is_transient());
+        assert!(!api(409, "Conflict").is_transient());
+        let failed = |code: &str| ArmError::OperationFailed {
+            status: "Failed".into(),
+            code: code.into(),
+            message: "m".into(),
+            request_id: None,
+        };
+        assert!(failed("RetryableErrorDueToAnotherOperation").is_transient());
+        assert!(!failed("InvalidResourceReference").is_transient());
+        let throttled = ArmError::Throttled { subscription: "s".into(), retry_after: Duration::from_secs(3) };
+        assert!(throttled.is_transient() && !throttled.is_retryable_request());
+        assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
+        assert!(api(500, "InternalServerError").is_retryable_request());
+        assert!(!ArmError::Timeout(Duration::from_secs(1)).is_retryable_request());
     }
 
     #[test]

@@ -82,6 +82,15 @@ impl ResourceId {
         self.raw.to_ascii_lowercase()
     }
 
+    /// The resource a child resource belongs to (a subnet's virtual network); `None` for top-level resources.
+    pub fn parent(&self) -> Option<ResourceId> {
+        if self.segments.len() < 2 {
+            return None;
+        }
+        let parts: Vec<&str> = self.raw.split('/').collect();
+        ResourceId::parse(&parts[..parts.len() - 2].join("/")).ok()
+    }
+
     /// The ID of a Network Watcher in this ID's subscription.
     pub fn network_watcher(subscription: &str, resource_group: &str, name: &str) -> ResourceId {
         let raw = format!(
@@ -105,6 +114,12 @@ pub fn same_id(a: &str, b: &str) -> bool {
 pub const NSG_TYPE: &str = "Microsoft.Network/networkSecurityGroups";
 pub const STORAGE_ACCOUNT_TYPE: &str = "Microsoft.Storage/storageAccounts";
 pub const NETWORK_WATCHER_TYPE: &str = "Microsoft.Network/networkWatchers";
+pub const VIRTUAL_NETWORK_TYPE: &str = "Microsoft.Network/virtualNetworks";
+pub const SUBNET_TYPE: &str = "Microsoft.Network/virtualNetworks/subnets";
+pub const NETWORK_INTERFACE_TYPE: &str = "Microsoft.Network/networkInterfaces";
+/// The `flowLogs` child resource; Azure spells it `FlowLogs` in the IDs it returns.
+pub const FLOW_LOG_TYPE: &str = "Microsoft.Network/networkWatchers/flowLogs";
+pub const WORKSPACE_TYPE: &str = "Microsoft.OperationalInsights/workspaces";
 
 #[cfg(test)]
 mod tests {
@@ -131,6 +146,22 @@ mod tests {
         .unwrap();
         assert_eq!(id.resource_type(), "Microsoft.Network/networkWatchers/FlowLogs");
         assert_eq!(id.name(), "fl");
+    }
+
+    #[test]
+    fn finds_the_parent_of_a_child_resource() {
+        let subnet = ResourceId::parse(
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet1/subnets/default",
+        )
+        .unwrap();
+        assert!(subnet.is_type(SUBNET_TYPE));
+        let vnet = subnet.parent().unwrap();
+        assert_eq!(
+            vnet.as_str(),
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet1"
+        );
+        assert!(vnet.is_type(VIRTUAL_NETWORK_TYPE));
+        assert_eq!(vnet.parent(), None);
     }
 
     #[test]

@@ -1,10 +1,23 @@
-//! The Azure Resource Manager edge: tokens, long-running operations and the Network Watcher calls.
+//! The Azure Resource Manager edge: clouds, credentials, the client (request budgets, retries, long-running
+//! operations, per-target write locks), the Network Watcher and flow-log calls, watcher discovery, provider
+//! registration, and the errors they classify.
 
+mod calls;
 mod client;
+pub mod cloud;
 pub mod credential;
+mod discovery;
 mod error;
 pub mod id;
 pub mod model;
+mod observer;
+mod throttle;
 
-pub use client::{ArmClient, PollSettings};
+pub use calls::{RegistrationState, api_version_for};
+pub use client::{ArmClient, ArmClientBuilder, PollSettings, RetrySettings};
+pub use cloud::Cloud;
+pub use credential::{CredentialConfig, CredentialKind, credential_from_secret_data};
+pub use discovery::{NetworkWatcher, normalize_region, same_region};
 pub use error::ArmError;
+pub use observer::{ArmObserver, NoopObserver};
+pub use throttle::{BucketSettings, ThrottleSettings};

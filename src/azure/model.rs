@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// The api-version the client sends and the simulator echoes in its operation URLs.
 pub const API_VERSION: &str = "2025-07-01";
 
+/// The api-version of Microsoft.Resources calls (`/subscriptions/{sub}/providers/{namespace}`).
+pub const PROVIDERS_API_VERSION: &str = "2021-04-01";
+
 /// `FlowLogStatusParameters`: body of `queryFlowLogStatus`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -99,6 +102,29 @@ pub struct TokenResponse {
     #[serde(default)]
     pub ext_expires_in: Option<u64>,
     pub access_token: String,
+}
+
+/// IMDS token body: like [`TokenResponse`], but every field is a string (`"expires_in": "3599"`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImdsTokenResponse {
+    pub access_token: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub expires_in: String,
+    #[serde(default, deserialize_with = "string_or_number")]
+    pub expires_on: String,
+    #[serde(default)]
+    pub resource: String,
+    #[serde(default)]
+    pub token_type: String,
+}
+
+/// Accepts `"3599"` as IMDS sends it, and `3599` as some IMDS look-alikes do.
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected a string or a number, got {other}"))),
+    }
 }
 
 /// Token endpoint error body (`AADSTS…` codes).
