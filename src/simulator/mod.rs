@@ -1,124 +1,324 @@
-//! ARM-faithful Network Watcher simulator: an HTTP server that answers the token endpoint and the two legacy
-//! flow-log actions (`configureFlowLog`, `queryFlowLogStatus`) the way Azure does, following the published spec
-//! (`networkWatcher.json`, 2025-07-01), its official examples and the facts in `shared/notes/azure-api.md`.
-//! One base URL serves both Entra ID and ARM, so the operator points its authority host and its ARM endpoint at it.
+//! ARM-faithful Network Watcher simulator: an HTTP server that answers like Entra ID, the instance metadata service
+//! (IMDS) and Azure Resource Manager for everything the operator uses — the legacy flow-log actions
+//! (`configureFlowLog`, `queryFlowLogStatus`), the `flowLogs` resource, the network watchers, NSGs, virtual networks,
+//! subnets, NICs and Log Analytics workspaces around it, and resource-provider registration — following the published
+//! spec (`networkWatcher.json`, 2025-07-01), its official examples and the facts in `shared/notes/azure-api.md`.
+//! One base URL serves all of them, so the operator points its authority host, IMDS endpoint and ARM endpoint at it.
 //!
 //! # Routes
 //!
+//! Tokens:
 //! - `POST /{tenant}/oauth2/v2.0/token`: client-credentials grant (`grant_type=client_credentials`, `client_id`,
-//!   `client_secret`, `scope` ending in `/.default`). Tokens live 3599 s. Client assertions (workload identity) are
-//!   not supported. Errors carry Entra ID's codes: AADSTS90002 (unknown tenant), 900144 (missing parameter),
-//!   70003 (grant type), 700016 (unknown client), 70011 (scope), 7000218 (no secret), 7000215 (wrong secret).
-//! - `POST /subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/networkWatchers/{nw}/configureFlowLog`
-//!   and `.../queryFlowLogStatus`: long-running. In `async` mode they answer 202 with the `FlowLogInformation` body
-//!   (as the official example does) and `Location`, `Azure-AsyncOperation` and `Retry-After` headers; in `sync`
-//!   mode 200 with the body.
-//! - `GET /subscriptions/{sub}/providers/Microsoft.Network/locations/{region}/operations/{id}` (always 200,
-//!   `{"status":"InProgress"|"Succeeded"}`) and `.../operationResults/{id}` (202 with `Location` and `Retry-After`
-//!   while in progress, then 200 with the final `FlowLogInformation`).
+//!   `scope` = `{resource}/.default`) with either `client_secret`, or `client_assertion_type=urn:ietf:params:oauth:
+//!   client-assertion-type:jwt-bearer` and `client_assertion=<JWT>` (workload identity). The assertion must be a
+//!   three-part JWT whose payload has `iss` and `sub` matching a federated credential of the principal, `aud`
+//!   containing `api://AzureADTokenExchange`, `exp` in the future and `nbf` (if present) in the past. **Signatures
+//!   are not verified**: the simulator has no issuer keys. Tokens live `tokenLifetimeSeconds` (3599). Errors carry
+//!   Entra ID's codes: AADSTS90002 (unknown tenant), 900144 (missing parameter), 70003 (grant type), 700016 (unknown
+//!   client), 70011 (scope), 7000218 (no secret or assertion), 7000215 (wrong secret), 90014 (assertion type missing
+//!   or not jwt-bearer), 50027 (not a JWT, or `iss`/`sub`/`aud`/`exp` missing), 70021 (no matching federated
+//!   credential, including a wrong audience), 700024 (assertion expired or not yet valid).
+//! - `GET /metadata/identity/oauth2/token?api-version=…&resource=…[&client_id=…|&object_id=…|&mi_res_id=…]`: IMDS.
+//!   Needs the header `Metadata: true` (400 `bad_request_102` "Required metadata header not specified"). Without a
+//!   selector it serves the first managed identity of the inventory; an unknown one is 400 `invalid_request`
+//!   "Identity not found"; a missing `api-version` or `resource`, or two selectors, are 400 `invalid_request` with
+//!   IMDS's documented description. Success: every value a string (`access_token`, `refresh_token: ""`,
+//!   `expires_in`, `expires_on`, `not_before`, `resource`, `token_type: "Bearer"`). IMDS's transient answers (429,
+//!   500, 503, …) come from fault rules on `imds`.
 //!
-//! Every ARM route needs `?api-version=` (any value; it is echoed in operation URLs) and a bearer token the
-//! simulator issued. Subscription IDs are any string (the examples use `subid`); IDs, names and path literals
-//! are compared case-insensitively, and answers carry IDs in the inventory's casing. Every ARM answer has
-//! `x-ms-request-id` (a long-running operation's ID), `x-ms-correlation-request-id` (echoed or generated),
-//! `x-ms-ratelimit-remaining-subscription-reads` (GET) or `-writes` (POST) and
-//! `Content-Type: application/json; charset=utf-8`. Errors are `{"error":{"code","message","details":[]}}`.
+//! ARM (prefix `/subscriptions/{sub}`; names and path literals are matched case-insensitively):
+//! - `POST /resourceGroups/{rg}/providers/Microsoft.Network/networkWatchers/{nw}/configureFlowLog` and
+//!   `.../queryFlowLogStatus`: long-running. `async` mode: 202 with the `FlowLogInformation` body (as the official
+//!   example does) and `Location`, `Azure-AsyncOperation`, `Retry-After`; `sync` mode: 200 with the body.
+//! - `GET|PUT|PATCH|DELETE .../networkWatchers/{nw}/flowLogs/{name}` and `GET .../networkWatchers/{nw}/flowLogs`:
+//!   the `flowLogs` resource (below). Any api-version from 2019-07-01 on (400 `NoRegisteredProviderFound` before).
+//! - `GET /providers/Microsoft.Network/locations/{region}/operations/{id}`: always 200,
+//!   `{"status":"InProgress"|"Succeeded"|"Failed"|"Canceled"}` (+ `error` when failed or canceled, + `Retry-After`
+//!   while in progress). `.../operationResults/{id}`: 202 with `Location` and `Retry-After` while in progress, then
+//!   what the synchronous call would have answered: 200 with the `FlowLogInformation` or `FlowLog`, 204 after a
+//!   delete, or the operation's error with its HTTP status.
+//! - `GET /providers/Microsoft.Network/networkWatchers` (ListAll), `GET /resourceGroups/{rg}/providers/
+//!   Microsoft.Network/networkWatchers` (List), `GET .../networkWatchers/{nw}` (Get): one page, `value` only, as the
+//!   examples show; `{name, id, etag, type, location, tags, properties: {provisioningState}}`.
+//! - `GET /providers/Microsoft.Network/networkSecurityGroups`, `GET /resourceGroups/{rg}/providers/
+//!   Microsoft.Network/networkSecurityGroups`, `GET .../networkSecurityGroups/{nsg}`: with `resourceGuid`,
+//!   `securityRules`, Azure's six `defaultSecurityRules` and, when any exist, `flowLogs: [{"id"}]` (the flow logs
+//!   targeting it). No `etag`, as in the examples.
+//! - `GET .../virtualNetworks/{vnet}` (`addressSpace`, `subnets`, `virtualNetworkPeerings: []`, `resourceGuid`,
+//!   `flowLogs` when any), `GET .../virtualNetworks/{vnet}/subnets/{subnet}` (`addressPrefix`, `ipConfigurations`
+//!   of the NICs in it), `GET .../networkInterfaces/{nic}` (`ipConfigurations[0]` with `subnet` and
+//!   `privateIPAddress`), `GET .../providers/Microsoft.OperationalInsights/workspaces/{name}` (`customerId`).
+//! - `GET /providers/{namespace}` → `{id, namespace, registrationState}`; `POST /providers/{namespace}/register` →
+//!   200 `Registering`, then `Registered` after `providerRegistrationReads` further reads. Unknown namespace: 404
+//!   `InvalidResourceNamespace`.
+//!
+//! Every ARM route needs `?api-version=` (400 `MissingApiVersionParameter`) and a bearer token the simulator issued
+//! for an ARM audience (`armAudiences`): 401 `AuthenticationFailed` (no header),
+//! `AuthenticationFailedInvalidHeader`, `InvalidAuthenticationToken` (not issued), `ExpiredAuthenticationToken`
+//! ("The access token expiry UTC time '…' is earlier than current UTC time '…'."),
+//! `InvalidAuthenticationTokenAudience` (issued for another resource), each with a `WWW-Authenticate` challenge.
+//! Subscription IDs are any string (the examples use `subid`). Every ARM answer has `x-ms-request-id` (a long-running
+//! operation's ID), `x-ms-correlation-request-id` (echoed or generated), `x-ms-ratelimit-remaining-subscription-
+//! reads|writes|deletes` (GET | PUT/POST/PATCH | DELETE: the tokens left in the caller's bucket) and
+//! `Content-Type: application/json; charset=utf-8`. Errors are `{"error":{"code","message","details":[]}}`; unknown
+//! resources are 404 `SubscriptionNotFound`, `ResourceGroupNotFound` ("Resource group '{rg}' could not be found.")
+//! or `ResourceNotFound` ("The Resource '{type}/{name}' under resource group '{rg}' was not found. For more details
+//! please go to <https://aka.ms/ARMResourceNotFoundFix>").
 //!
 //! # Behaviour
 //!
-//! - The state change of `configureFlowLog` is applied when the request is accepted; validation errors are
-//!   synchronous 4xx answers and operations always succeed. Operation results are the answer computed at that
-//!   moment.
-//! - An operation is in progress for `inProgressPolls` polls (of either URL; each poll answers "InProgress" and
-//!   moves it one step on), then done: no clocks are involved. While a `configureFlowLog` operation on an NSG is
-//!   in progress, another `configureFlowLog` on it gets 409 `AnotherOperationInProgress`.
-//! - As in today's Azure, `configureFlowLog` may modify, enable or disable an NSG flow log that exists but not
-//!   create one: `enabled: true` on an NSG without flow log is 400 `NsgFlowLogCreationBlocked`, while
-//!   `enabled: false` there succeeds and creates nothing. The request replaces the whole configuration.
-//! - A disabled flow log is reported with `storageId: ""` and `retentionPolicy: {"days":0,"enabled":false}`.
-//!   Assumption: an NSG without flow log is reported like a disabled one, i.e. `{"targetResourceId":…,
-//!   "properties":{"storageId":"","enabled":false,"retentionPolicy":{"days":0,"enabled":false}}}`.
-//! - User-assigned identities are echoed with `clientId`/`principalId` GUIDs derived from the identity's ID.
-//! - Checks, in order: subscription (404 `SubscriptionNotFound`), resource group (404 `ResourceGroupNotFound`),
-//!   watcher (404 `ResourceNotFound`), body (400 `InvalidRequestFormat`), target NSG (400
-//!   `InvalidResourceReference`), watcher region (400 `NetworkWatcherLocationMismatch`); then for
-//!   `configureFlowLog`: operation in flight (409), creation blocked (400), retention days 0..=365 (400
-//!   `InvalidRetentionPolicy`), format `JSON` version 1 or 2 (400 `InvalidFlowLogFormat`), and when enabling, the
-//!   storage account (400 `InvalidResourceReference`, 400 `StorageAccountLocationMismatch`).
+//! - **One store.** Every flow log is a `flowLogs` resource held by a watcher; `configureFlowLog` and
+//!   `queryFlowLogStatus` read and write the one targeting the NSG, and a flow log `configureFlowLog` creates is named
+//!   `Microsoft.Network{nsgResourceGroup}{nsgName}`, as Azure names it. A change through either API shows through
+//!   the other, in NSG and VNet reads, and in [`Simulator::flow_log_status`] / [`Simulator::flow_log_resources`].
+//! - **Long-running operations.** A change is applied when the request is accepted; its operation then stays
+//!   `InProgress` for `inProgressPolls` polls (of either URL; each poll moves it one step) — no clocks. A GET of a
+//!   flow log whose operation is in flight counts as a poll too, so a client that lost the URL still sees it end.
+//!   While in flight the flow log's `provisioningState` is `Updating` (`Deleting` for a delete), else `Succeeded`. An
+//!   operation a fault ends `Failed`/`Canceled` restores the flow log as it was before the request (a failed create
+//!   leaves none). In `sync` mode answers are final at once (200/201; 204 for a delete).
+//! - **configureFlowLog** replaces the whole configuration of the NSG's flow log (storage, enabled, retention, format,
+//!   `recordTypes`, `enabledFilteringCriteria`, traffic analytics beside `properties`, identity). It may modify,
+//!   enable or disable a flow log that exists; `enabled: true` on an NSG without one is 400
+//!   `NsgFlowLogCreationBlocked` (quirk); `enabled: false` there succeeds and creates nothing.
+//! - **flowLogs PUT** (201 create / 200 update, `Azure-AsyncOperation` + `Retry-After`, body with `provisioningState:
+//!   "Updating"`) needs `location` (400 `LocationRequired`, ARM's code), `properties.targetResourceId` and
+//!   `properties.storageId`. The target may be an NSG, virtual network, subnet or NIC; Azure allows one flow log per
+//!   target, and a flow log's target cannot change. Answers spell `.../FlowLogs/{name}` and type
+//!   `Microsoft.Network/networkWatchers/FlowLogs`, always carry `retentionPolicy` and `targetResourceGuid`, and show
+//!   `flowAnalyticsConfiguration` as `{}` when never set and with `workspaceId`/`workspaceRegion` `"-"` when
+//!   disabled. `PATCH` replaces `tags` synchronously (200). `DELETE`: 202 with `Location`, `Azure-AsyncOperation`
+//!   and `Retry-After` (the `Location` then answers 202, then 204); 204 when there is no such flow log. `GET` of a
+//!   missing flow log: 404 `ResourceNotFound`. Lists come in pages of `pageSize`, ordered by name, linked by
+//!   `nextLink` (`$skipToken`).
+//! - **Checks**, in order: subscription, resource group, watcher (404s); api-version (flowLogs); body (400
+//!   `InvalidRequestFormat`, `LocationRequired`); flow-log location = watcher's; target exists (400
+//!   `InvalidResourceReference` with Azure's message and a `NotFound` detail; legacy actions: NSGs only); watcher in
+//!   the target's region; target unchanged, one flow log per target (flowLogs); no write in flight on the target (409
+//!   `AnotherOperationInProgress` with the operation's status URL, quirk); creation blocked (quirk); retention days
+//!   0..=365; format `JSON` version 1 or 2; `recordTypes` a comma list of `B`, `C`, `E`, `D`; when enabled, the
+//!   storage account exists and is in the target's region; traffic analytics: interval 10 or 60, and when enabled the
+//!   workspace exists, `workspaceRegion` (if given) is its region and it is in the flow log's region (400
+//!   `InvalidTAWorkspaceRegion`: "The specified region {region} for workspace is invalid. Workspace {id} located in
+//!   {location} region."), `workspaceId` (if given) is its GUID; the answer fills in GUID, region and ID; and when
+//!   enabling, `Microsoft.Insights` is registered in the watcher's subscription (409
+//!   `MissingSubscriptionRegistration`, ARM's code and text for an unregistered namespace — an assumption: Azure's
+//!   docs only say flow logs fail then).
+//! - **Identities.** User-assigned identities are echoed with `clientId`/`principalId`: those of the inventory's
+//!   managed identity with that `resourceId`, else GUIDs derived from the identity's ID (stable across answers).
+//! - **Quirks** (`behaviour.quirks`, all on by default): `upperCaseResourceGroups` — `targetResourceId`s and flow-log
+//!   IDs (also in NSG/VNet `flowLogs`) answer with the resource group upper-cased (`/resourceGroups/NETWORKWATCHERRG/
+//!   ...`) while the inventory's casing is stored and other IDs keep it; `disabledFlowLogDefaults` — a disabled flow
+//!   log reports `storageId: ""` and `retentionPolicy: {"days":0,"enabled":false}`; `anotherOperationInProgress`;
+//!   `nsgFlowLogCreationBlocked`. Assumption: an NSG without flow log is reported by `queryFlowLogStatus` like a
+//!   disabled one.
+//! - **Throttling** (`behaviour.throttling`): ARM's token buckets per subscription, principal (the token's client ID)
+//!   and kind — reads 250 tokens refilled at 25/s, writes and deletes 200 at 10/s by default, in real time. An empty
+//!   bucket answers 429 `SubscriptionRequestsThrottled` ("Number of 'read' requests for subscription '{sub}' actor
+//!   '{client id}' exceeded. Please try again after '{n}' seconds after the additional tokens are available. Refer
+//!   to <https://aka.ms/arm-throttling>") with `Retry-After: {n}` (seconds until a token is back, at least 1).
 //!
-//! Invented error codes (Azure's codes for these are not published):
-//! - `InvalidRequestFormat` (400): the body is not JSON, lacks a required property or has a wrong type;
-//! - `NetworkWatcherLocationMismatch` (400): the watcher is not in the target's region;
-//! - `StorageAccountLocationMismatch` (400): the storage account is not in the target's region;
-//! - `InvalidRetentionPolicy` (400): retention days outside 0..=365;
-//! - `InvalidFlowLogFormat` (400): format type other than `JSON` or version other than 1 or 2;
-//! - `OperationNotFound` (404): unknown operation ID (or wrong subscription/region in its URL);
-//! - `NotFound` (404): a path the simulator does not implement.
+//! # Faults
+//!
+//! Rules (admin API or `behaviour.faults`), JSON or YAML; the first rule that fires on a call decides:
+//!
+//! ```json
+//! [
+//!   {"operation": "configureFlowLog", "count": 2,
+//!    "effect": {"error": {"status": 429, "code": "TooManyRequests", "message": "…", "retryAfterSeconds": 3}}},
+//!   {"operation": "*", "rate": 0.1, "seed": 7, "effect": {"latencyMs": 500}},
+//!   {"operation": "imds", "count": 1, "effect": "drop"},
+//!   {"operation": "flowLogsCreateOrUpdate", "count": 1,
+//!    "effect": {"lro": {"inProgressPolls": 5, "end": "Failed", "code": "InternalServerError",
+//!                       "message": "An error occurred.", "status": 500}}}
+//! ]
+//! ```
+//!
+//! `operation` is a counter name or `*` (every operation, token and IMDS included). `count` fires on the next N
+//! matching calls (and counts down); `rate` (0..=1) on that fraction, drawn from an RNG seeded with `seed` (default 0),
+//! one per rule, so a run repeats exactly; neither: every matching call. Effects: `error` answers the status
+//! (400..=599) with the endpoint's error shape (ARM `{"error":{code,message,details}}`, Entra `{error,
+//! error_description,error_codes,…}`, IMDS `{error,error_description}`) and `Retry-After` if given; `latencyMs`
+//! serves the call after that delay; `drop` closes the connection without an answer (served through
+//! [`Simulator::serve`] / [`Simulator::spawn_local`]; a router served otherwise breaks off the body instead); `lro`
+//! (only `configureFlowLog`, `queryFlowLogStatus`, `flowLogsCreateOrUpdate`, `flowLogsDelete`) accepts the operation
+//! normally, keeps it in progress for `inProgressPolls` polls and/or ends it `Failed` or `Canceled` with that error
+//! (defaults `InternalServerError`, "An error occurred.", HTTP 500 on the `Location` URL); in `sync` mode such a
+//! failure is the request's answer and nothing changes. Calls a fault answers are counted.
 //!
 //! # Admin API
 //!
 //! Under `/_sim/`, without bearer token, not counted:
-//! - `GET /_sim/counters`: JSON map from operation (`token`, `queryFlowLogStatus`, `configureFlowLog`,
-//!   `operationStatus`, `operationResult`) to the number of requests received, failed ones included;
+//! - `GET /_sim/counters`: JSON map from operation to the number of requests received, failed ones included.
+//!   Operations: `token`, `imds`, `queryFlowLogStatus`, `configureFlowLog`, `operationStatus`, `operationResult`,
+//!   `flowLogsCreateOrUpdate`, `flowLogsGet`, `flowLogsList`, `flowLogsUpdateTags`, `flowLogsDelete`,
+//!   `networkWatchersGet`, `networkWatchersList`, `networkWatchersListAll`, `networkSecurityGroupsGet`,
+//!   `networkSecurityGroupsList`, `networkSecurityGroupsListAll`, `virtualNetworksGet`, `subnetsGet`,
+//!   `networkInterfacesGet`, `workspacesGet`, `providersGet`, `providersRegister`;
 //! - `POST /_sim/counters/reset`: sets them to 0 (204);
 //! - `GET /_sim/flowLogs`: JSON list with every NSG's status, as `queryFlowLogStatus` would answer;
-//! - `PUT /_sim/flowLogs` with a `FlowLogInformation` body: drift, i.e. replaces (or creates) the NSG's flow log
-//!   without the API's checks and answers 200 with the new status; 400 with a text message if the body is not a
-//!   `FlowLogInformation` or the NSG is unknown;
+//! - `PUT /_sim/flowLogs` with a `FlowLogInformation`: drift — replaces (or creates) the NSG's flow log without the
+//!   API's checks; 200 with the new status, 400 with a text message if the body or the NSG is wrong;
+//! - `GET /_sim/flowLogResources`: JSON list of every `flowLogs` resource, as GET answers it;
+//! - `PUT /_sim/flowLogResources` with a `FlowLog` whose `id` names watcher and flow log: drift of any flow log
+//!   (target must exist, one per target); 200 with the stored resource, 400 with a text message;
+//! - `GET /_sim/faults` (the rules, counts as they stand), `PUT /_sim/faults` (replaces the list; 200 with it, 400 and
+//!   a message naming the bad rule), `DELETE /_sim/faults` (204);
+//! - `GET /_sim/throttling`: `{"config": {…}, "buckets": [{subscription, actor, kind, remaining}]}`;
+//!   `PUT /_sim/throttling` with a `throttling` config (replaces it, all buckets full again);
+//!   `POST /_sim/throttling/reset` (all buckets full, 204);
 //! - `GET /_sim/inventory`: the inventory the simulator started with, as YAML.
 //!
 //! # Inventory
 //!
-//! YAML (or JSON), camelCase; [`Inventory::builtin`] is the default:
+//! YAML (or JSON), camelCase, unknown fields refused, every problem reported; [`Inventory::builtin`] is the default.
+//! A resource group exists when some resource of the inventory (or a managed identity's `resourceId`) is in it.
 //!
 //! ```yaml
-//! servicePrincipals:            # who may get tokens
+//! servicePrincipals:            # who may get tokens from /{tenant}/oauth2/v2.0/token
 //!   - tenantId: 11111111-1111-1111-1111-111111111111
 //!     clientId: 22222222-2222-2222-2222-222222222222
-//!     clientSecret: simulator-secret
+//!     clientSecret: simulator-secret          # optional when federatedCredentials are given
+//!     federatedCredentials:                   # workload identity: trusted issuer and subject
+//!       - { issuer: "https://kubernetes.default.svc.cluster.local",
+//!           subject: "system:serviceaccount:flowlog-system:flowlog-operator" }
+//! managedIdentities:            # IMDS identities; the first is the default
+//!   - clientId: 33333333-3333-3333-3333-333333333333
+//!     principalId: 44444444-4444-4444-4444-444444444443
+//!     resourceId: /subscriptions/…/resourceGroups/platform-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/flowlog-operator
 //! subscriptions:
 //!   - id: 00000000-0000-0000-0000-000000000001
 //!     locations: [westeurope, northeurope]   # every resource must be in one of these
+//!     registeredProviders: [Microsoft.Network, Microsoft.Insights]   # the default; others are NotRegistered
 //!     networkWatchers:                       # at most one per location
-//!       - { name: NetworkWatcher_westeurope, resourceGroup: NetworkWatcherRG, location: westeurope }
+//!       - name: NetworkWatcher_westeurope
+//!         resourceGroup: NetworkWatcherRG
+//!         location: westeurope
+//!         tags: {}                           # optional
+//!         flowLogs:                          # optional: flowLogs resources that exist (any target)
+//!           - name: shared-vnet-flowlog
+//!             targetResourceId: /subscriptions/…/resourceGroups/shared-net-rg/providers/Microsoft.Network/virtualNetworks/shared-vnet
+//!             enabled: true
+//!             storageAccount: flowlogsweu001 # a storage account name; required when enabled; target's region
+//!             retentionPolicy: { enabled: true, days: 30 }   # optional, days 0..=365
+//!             format: { type: JSON, version: 2 }             # optional, version 1 or 2
+//!             recordTypes: "B,C,E,D"                         # optional
+//!             enabledFilteringCriteria: "dstPort=443"        # optional
+//!             trafficAnalytics: { enabled: true, workspace: flowlogs-law-weu, intervalMinutes: 60 }  # optional
+//!             userAssignedIdentities: [/subscriptions/…/userAssignedIdentities/flowlog-storage-writer]  # optional
+//!             tags: {}                                       # optional
 //!     storageAccounts:                       # names are unique across the inventory
 //!       - { name: flowlogsweu001, resourceGroup: logging-rg, location: westeurope }
 //!     networkSecurityGroups:
 //!       - name: web-nsg
 //!         resourceGroup: app-prod-rg
 //!         location: westeurope
-//!         flowLog:                           # optional: the flow log that already exists
-//!           enabled: true
-//!           storageAccount: flowlogsweu001   # required when enabled; same location as the NSG
-//!           retentionPolicy: { enabled: true, days: 7 }   # optional, days 0..=365
-//!           format: { type: JSON, version: 2 }            # optional, version 1 or 2
-//!           userAssignedIdentities: []       # optional ARM IDs of user-assigned identities
+//!         securityRules:                     # optional; protocol, port ranges and prefixes default to "*"
+//!           - { name: https, priority: 100, direction: Inbound, access: Allow, destinationPortRange: "443" }
+//!         flowLog:                           # optional: the NSG flow log that exists (same fields as above,
+//!           enabled: true                    # without targetResourceId; name defaults to
+//!           storageAccount: flowlogsweu001   # Microsoft.Network{resourceGroup}{name}; held by the watcher of
+//!                                            # the NSG's region, which must exist)
 //!       - { name: new-nsg, resourceGroup: app-prod-rg, location: westeurope }   # no flow log
-//! behaviour:
+//!     virtualNetworks:
+//!       - name: app-vnet
+//!         resourceGroup: app-prod-rg
+//!         location: westeurope
+//!         addressPrefixes: [10.1.0.0/16]
+//!         subnets: [{ name: web, addressPrefix: 10.1.1.0/24 }]
+//!     networkInterfaces:
+//!       - name: web-vm-nic
+//!         resourceGroup: app-prod-rg
+//!         location: westeurope
+//!         subnet: { virtualNetwork: app-vnet, name: web }   # optional; resourceGroup defaults to the NIC's
+//!         privateIpAddress: 10.1.1.4                        # optional
+//!     workspaces:                            # Log Analytics; names unique across the inventory
+//!       - { name: flowlogs-law-weu, resourceGroup: logging-rg, location: westeurope,
+//!           customerId: 55555555-5555-5555-5555-555555555551 }
+//! behaviour:                     # every field optional
 //!   lro:
-//!     mode: async            # async (202 + polling) or sync (200 at once)
+//!     mode: async                # async (202/201 + polling) or sync (final answers at once)
 //!     retryAfterSeconds: 1
-//!     inProgressPolls: 1     # polls answered "InProgress" before an operation is done
+//!     inProgressPolls: 1         # polls answered "InProgress" before an operation is done
+//!   throttling:
+//!     enabled: true
+//!     reads: { size: 250, refillPerSecond: 25.0 }
+//!     writes: { size: 200, refillPerSecond: 10.0 }
+//!     deletes: { size: 200, refillPerSecond: 10.0 }
+//!   faults: []                   # fault rules active from the start (format above)
+//!   quirks:
+//!     upperCaseResourceGroups: true
+//!     disabledFlowLogDefaults: true
+//!     anotherOperationInProgress: true
+//!     nsgFlowLogCreationBlocked: true
+//!   pageSize: 2                  # flow logs per list page
+//!   tokenLifetimeSeconds: 3599   # 0 issues tokens that are already expired
+//!   providerRegistrationReads: 2
+//!   armAudiences: ["https://management.core.windows.net/", "https://management.core.windows.net",
+//!                  "https://management.azure.com/", "https://management.azure.com"]
 //! ```
 //!
-//! A resource group exists when some resource of the inventory is in it.
+//! The built-in inventory: subscription `…0001` (westeurope, northeurope; Microsoft.Insights registered) with the
+//! watchers `NetworkWatcher_westeurope`/`_northeurope` in `NetworkWatcherRG`; storage `flowlogsweu001`,
+//! `flowlogsneu001` and workspaces `flowlogs-law-weu`, `flowlogs-law-neu` in `logging-rg`; NSGs `web-nsg` (flow log
+//! on, 7 days), `db-nsg` (flow log off), `new-nsg` (none) in `app-prod-rg`, `web-dr-nsg` (on) and `batch-nsg` (none)
+//! in `app-dr-rg`; VNets `app-vnet` (subnets `web`, `db`; no flow log) in `app-prod-rg`, `shared-vnet` (flow log
+//! `shared-vnet-flowlog` on, traffic analytics to `flowlogs-law-weu`, identity `flowlog-storage-writer`) in
+//! `shared-net-rg`, `dr-vnet` (subnet `app`) in `app-dr-rg`; NIC `web-vm-nic` in `app-vnet/web`. Subscription
+//! `…0002` ([`SECOND_SUBSCRIPTION_ID`], westeurope, Microsoft.Insights **not** registered): watcher
+//! `NetworkWatcher_westeurope`, storage `flowlogsweu002` (`edge-logging-rg`), NSG `edge-nsg` (`edge-rg`, flow log
+//! off). Managed identities: `flowlog-operator` (the IMDS default) and `flowlog-storage-writer`.
+//!
+//! # Invented error codes
+//!
+//! Azure documents these rules but not their codes, so the simulator uses plausible ones (marked `// invented:` in the
+//! code):
+//! - `InvalidRequestFormat` (400): the body is not JSON, lacks a required property or has a wrong type;
+//! - `NetworkWatcherLocationMismatch` (400): the watcher is not in the target's region, or a flow log's `location`
+//!   is not the watcher's;
+//! - `StorageAccountLocationMismatch` (400): the storage account is not in the target's region;
+//! - `InvalidRetentionPolicy` (400): retention days outside 0..=365;
+//! - `InvalidFlowLogFormat` (400): format type other than `JSON` or version other than 1 or 2;
+//! - `InvalidRecordTypes` (400): `recordTypes` not a comma list of `B`, `C`, `E`, `D`;
+//! - `InvalidTrafficAnalyticsInterval` (400): traffic-analytics interval other than 10 or 60;
+//! - `TrafficAnalyticsWorkspaceIdMismatch` (400): `workspaceId` is not the workspace's GUID;
+//! - `FlowLogAlreadyExistsForTarget` (400): a second flow log for a target (Azure allows one);
+//! - `FlowLogTargetChangeNotAllowed` (400): a PUT that changes an existing flow log's target;
+//! - `OperationNotFound` (404): unknown operation ID (or wrong subscription/region in its URL);
+//! - `NotFound` (404): a path the simulator does not implement.
+//!
+//! Codes whose text is only partly known: `NoRegisteredProviderFound` (the list of api-versions is abridged),
+//! `InvalidResourceNamespace`, AADSTS90014 (used for an assertion type other than jwt-bearer too).
 
+mod auth;
+pub mod faults;
+mod flowlogs;
 mod http;
 pub mod inventory;
 mod state;
+mod throttle;
+mod world;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use faults::FaultRule;
 pub use inventory::{Inventory, InventoryError};
 
-use crate::azure::model::FlowLogInformation;
+use crate::azure::model::{FlowLog, FlowLogInformation};
 
 pub const DEFAULT_TENANT_ID: &str = "11111111-1111-1111-1111-111111111111";
 pub const DEFAULT_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
 /// A public test credential, valid only against the simulator.
 pub const DEFAULT_CLIENT_SECRET: &str = "simulator-secret";
 pub const DEFAULT_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000001";
+/// The built-in subscription where `Microsoft.Insights` is not registered.
+pub const SECOND_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000002";
+/// Issuer and subject of the built-in principal's federated credential (workload identity).
+pub const DEFAULT_FEDERATED_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+pub const DEFAULT_FEDERATED_SUBJECT: &str = "system:serviceaccount:flowlog-system:flowlog-operator";
+/// The managed identity IMDS serves when no identity is named.
+pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: &str = "33333333-3333-3333-3333-333333333333";
 
 /// A running simulator's shared state; clones share it.
 #[derive(Clone)]
@@ -132,12 +332,14 @@ impl Simulator {
         Simulator { state: Arc::new(Mutex::new(state::State::new(inventory))) }
     }
 
+    /// The routes; served by [`Simulator::serve`], whose connections `drop` faults can close without an answer
+    /// (elsewhere such a fault breaks off the answer's body instead).
     pub fn router(&self) -> axum::Router {
         http::router(self.clone())
     }
 
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        axum::serve(listener, self.router()).await
+        http::serve(listener, self.router()).await
     }
 
     /// Binds 127.0.0.1:0, serves in a background tokio task, returns the base URL like "http://127.0.0.1:PORT".
@@ -166,9 +368,45 @@ impl Simulator {
         self.lock().flow_log_status(target_resource_id)
     }
 
-    /// Change a flow log behind the operator's back (drift); creates it if none exists.
+    /// Change an NSG's flow log behind the operator's back (drift); creates it if none exists.
     pub fn set_flow_log(&self, info: FlowLogInformation) -> Result<(), String> {
         self.lock().set_flow_log(info)
+    }
+
+    /// Every `flowLogs` resource (NSG, VNet, subnet and NIC flow logs), as `GET .../flowLogs/{name}` answers it.
+    pub fn flow_log_resources(&self) -> Vec<FlowLog> {
+        self.lock().flow_log_resources()
+    }
+
+    /// Drift of a `flowLogs` resource named by its `id`: replaces or creates it without the API's checks.
+    pub fn set_flow_log_resource(&self, flow_log: FlowLog) -> Result<(), String> {
+        self.lock().set_flow_log_resource(flow_log)
+    }
+
+    /// The fault rules, counts as they stand.
+    pub fn faults(&self) -> Vec<FaultRule> {
+        self.lock().faults.rules()
+    }
+
+    /// Replaces the fault rules (all validated first; none is taken if one is invalid).
+    pub fn set_faults(&self, rules: Vec<FaultRule>) -> Result<(), String> {
+        for (i, rule) in rules.iter().enumerate() {
+            rule.validate().map_err(|why| format!("fault {}: {why}", i + 1))?;
+        }
+        self.lock().faults = faults::Faults::new(rules);
+        Ok(())
+    }
+
+    /// New throttling limits; every bucket starts full.
+    pub fn set_throttling(&self, config: inventory::Throttling) -> Result<(), String> {
+        config.validate()?;
+        self.lock().throttle.configure(config);
+        Ok(())
+    }
+
+    /// Fills every throttling bucket.
+    pub fn reset_throttling(&self) {
+        self.lock().throttle.reset();
     }
 
     /// No code path panics while holding the lock, but a poisoned lock still holds consistent state.

@@ -1,35 +1,94 @@
-//! The simulator's state and the Network Watcher rules, kept free of HTTP so unit tests can drive them.
+//! The simulator's state and the Network Watcher rules, kept free of HTTP so unit tests can drive them: the one
+//! flow-log store behind both APIs, the legacy actions (`configureFlowLog`, `queryFlowLogStatus`), long-running
+//! operations, provider registration, counters, throttling and faults. The `flowLogs` resource is in
+//! [`super::flowlogs`], the read-only resources in [`super::world`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::inventory::{Inventory, Lro, LroMode};
+use super::auth::Tokens;
+use super::faults::{Faults, LroEnd, LroFault};
+use super::inventory::{Inventory, LroMode, MICROSOFT_INSIGHTS, MICROSOFT_NETWORK};
+use super::throttle::Throttle;
+use super::world::{ResourcePath, TargetKind, WATCHER_TYPE, World};
 use crate::azure::id::{ResourceId, same_id};
 use crate::azure::model::{
-    ErrorDetails, FlowLogFormatParameters, FlowLogInformation, FlowLogProperties, FlowLogStatusParameters,
-    RetentionPolicyParameters, TokenResponse,
+    AsyncOperationResult, ErrorDetails, FlowLog, FlowLogFormatParameters, FlowLogInformation, FlowLogProperties,
+    FlowLogPropertiesFormat, FlowLogStatusParameters, ManagedServiceIdentity, Provider, RetentionPolicyParameters,
+    TrafficAnalyticsConfigurationProperties, TrafficAnalyticsProperties, UserAssignedIdentity,
 };
 
-/// Operation names used by the counters.
+/// Operation names used by the counters and the fault rules.
 pub(super) const TOKEN: &str = "token";
+pub(super) const IMDS: &str = "imds";
 pub(super) const QUERY_FLOW_LOG_STATUS: &str = "queryFlowLogStatus";
 pub(super) const CONFIGURE_FLOW_LOG: &str = "configureFlowLog";
 pub(super) const OPERATION_STATUS: &str = "operationStatus";
 pub(super) const OPERATION_RESULT: &str = "operationResult";
-const OPERATIONS: [&str; 5] = [TOKEN, QUERY_FLOW_LOG_STATUS, CONFIGURE_FLOW_LOG, OPERATION_STATUS, OPERATION_RESULT];
+pub(super) const FLOW_LOGS_CREATE_OR_UPDATE: &str = "flowLogsCreateOrUpdate";
+pub(super) const FLOW_LOGS_GET: &str = "flowLogsGet";
+pub(super) const FLOW_LOGS_LIST: &str = "flowLogsList";
+pub(super) const FLOW_LOGS_UPDATE_TAGS: &str = "flowLogsUpdateTags";
+pub(super) const FLOW_LOGS_DELETE: &str = "flowLogsDelete";
+pub(super) const NETWORK_WATCHERS_GET: &str = "networkWatchersGet";
+pub(super) const NETWORK_WATCHERS_LIST: &str = "networkWatchersList";
+pub(super) const NETWORK_WATCHERS_LIST_ALL: &str = "networkWatchersListAll";
+pub(super) const NSGS_GET: &str = "networkSecurityGroupsGet";
+pub(super) const NSGS_LIST: &str = "networkSecurityGroupsList";
+pub(super) const NSGS_LIST_ALL: &str = "networkSecurityGroupsListAll";
+pub(super) const VIRTUAL_NETWORKS_GET: &str = "virtualNetworksGet";
+pub(super) const SUBNETS_GET: &str = "subnetsGet";
+pub(super) const NETWORK_INTERFACES_GET: &str = "networkInterfacesGet";
+pub(super) const WORKSPACES_GET: &str = "workspacesGet";
+pub(super) const PROVIDERS_GET: &str = "providersGet";
+pub(super) const PROVIDERS_REGISTER: &str = "providersRegister";
+pub(super) const OPERATIONS: [&str; 23] = [
+    TOKEN,
+    IMDS,
+    QUERY_FLOW_LOG_STATUS,
+    CONFIGURE_FLOW_LOG,
+    OPERATION_STATUS,
+    OPERATION_RESULT,
+    FLOW_LOGS_CREATE_OR_UPDATE,
+    FLOW_LOGS_GET,
+    FLOW_LOGS_LIST,
+    FLOW_LOGS_UPDATE_TAGS,
+    FLOW_LOGS_DELETE,
+    NETWORK_WATCHERS_GET,
+    NETWORK_WATCHERS_LIST,
+    NETWORK_WATCHERS_LIST_ALL,
+    NSGS_GET,
+    NSGS_LIST,
+    NSGS_LIST_ALL,
+    VIRTUAL_NETWORKS_GET,
+    SUBNETS_GET,
+    NETWORK_INTERFACES_GET,
+    WORKSPACES_GET,
+    PROVIDERS_GET,
+    PROVIDERS_REGISTER,
+];
+/// The operations that start long-running operations (targets of `lro` faults).
+pub(super) const LRO_OPERATIONS: [&str; 4] =
+    [QUERY_FLOW_LOG_STATUS, CONFIGURE_FLOW_LOG, FLOW_LOGS_CREATE_OR_UPDATE, FLOW_LOGS_DELETE];
 
-/// Entra ID issues client-credential tokens valid for about an hour.
-pub(super) const TOKEN_LIFETIME_SECS: u64 = 3599;
+/// Namespaces the simulator knows; others are 404 `InvalidResourceNamespace`.
+const KNOWN_NAMESPACES: [&str; 5] = [
+    MICROSOFT_NETWORK,
+    MICROSOFT_INSIGHTS,
+    "Microsoft.Storage",
+    "Microsoft.OperationalInsights",
+    "Microsoft.ManagedIdentity",
+];
 
 /// An ARM error: HTTP status and the `ErrorResponse` body.
 #[derive(Debug)]
 pub(super) struct ArmError {
     pub status: StatusCode,
     pub error: ErrorDetails,
+    pub retry_after: Option<u64>,
 }
 
 impl ArmError {
@@ -37,15 +96,16 @@ impl ArmError {
         ArmError {
             status,
             error: ErrorDetails { code: code.into(), message: message.into(), target: None, details: vec![] },
+            retry_after: None,
         }
     }
 
-    fn invalid_request(why: impl std::fmt::Display) -> Self {
+    pub(super) fn invalid_request(why: impl std::fmt::Display) -> Self {
         // invented: Azure's code for this is not published
         ArmError::new(StatusCode::BAD_REQUEST, "InvalidRequestFormat", format!("Cannot parse the request: {why}."))
     }
 
-    fn invalid_reference(referenced: &str, by: &str) -> Self {
+    pub(super) fn invalid_reference(referenced: &str, by: &str) -> Self {
         let mut e = ArmError::new(
             StatusCode::BAD_REQUEST,
             "InvalidResourceReference",
@@ -64,23 +124,24 @@ impl ArmError {
     }
 }
 
-/// A token-endpoint (Entra ID) error.
+/// An answer of the ARM API, before the common headers.
 #[derive(Debug)]
-pub(super) struct AadError {
+pub(super) struct Reply {
     pub status: StatusCode,
-    pub error: &'static str,
-    pub code: u64,
-    pub description: String,
+    pub body: Option<Value>,
+    pub location: Option<String>,
+    pub async_operation: Option<String>,
+    pub retry_after: Option<u32>,
 }
 
-impl AadError {
-    fn new(status: StatusCode, error: &'static str, code: u64, text: String) -> Self {
-        AadError { status, error, code, description: format!("AADSTS{code}: {text}") }
+impl Reply {
+    pub(super) fn json(status: StatusCode, body: &impl serde::Serialize) -> Reply {
+        let body = serde_json::to_value(body).expect("wire types always serialize to JSON");
+        Reply { status, body: Some(body), location: None, async_operation: None, retry_after: None }
     }
 
-    fn missing(parameter: &str) -> Self {
-        let text = format!("The request body must contain the following parameter: '{parameter}'.");
-        AadError::new(StatusCode::BAD_REQUEST, "invalid_request", 900144, text)
+    pub(super) fn empty(status: StatusCode) -> Reply {
+        Reply { status, body: None, location: None, async_operation: None, retry_after: None }
     }
 }
 
@@ -91,6 +152,8 @@ pub(super) struct Ctx<'a> {
     pub api_version: &'a str,
     /// `x-ms-request-id`; a long-running operation takes it as its ID.
     pub request_id: &'a str,
+    /// The counter name of the operation, for `lro` faults.
+    pub operation: &'static str,
 }
 
 /// `/subscriptions/{subscription}/resourceGroups/{resource_group}/.../networkWatchers/{name}` as sent.
@@ -100,163 +163,243 @@ pub(super) struct WatcherRef<'a> {
     pub name: &'a str,
 }
 
-/// How an accepted long-running action answers.
-#[derive(Debug)]
-pub(super) enum Outcome {
-    /// `sync` mode: 200 with the final body.
-    Done(FlowLogInformation),
-    /// `async` mode: 202 with the body, then poll the URLs.
-    Accepted { body: FlowLogInformation, location_url: String, status_url: String, retry_after: u32 },
+impl WatcherRef<'_> {
+    pub(super) fn path(&self) -> ResourcePath<'_> {
+        ResourcePath {
+            subscription: self.subscription,
+            resource_group: self.resource_group,
+            resource_type: WATCHER_TYPE.into(),
+            name: self.name,
+        }
+    }
 }
 
-/// One poll of an operation.
-#[derive(Debug)]
-pub(super) enum Poll {
-    InProgress { location_url: String, retry_after: u32 },
-    Done(FlowLogInformation),
+/// A flow-log resource: held by a watcher, targeting an NSG, virtual network, subnet or NIC. Both APIs read and
+/// write these.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct StoredFlowLog {
+    pub watcher: usize,
+    pub name: String,
+    pub location: String,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub etag: String,
+    pub identity: Option<ManagedServiceIdentity>,
+    /// The target's ID in the inventory's casing.
+    pub target: String,
+    pub storage_id: String,
+    pub enabled: bool,
+    pub enabled_filtering_criteria: Option<String>,
+    pub record_types: Option<String>,
+    pub retention_policy: Option<RetentionPolicyParameters>,
+    pub format: Option<FlowLogFormatParameters>,
+    /// As validated: workspace GUID, region and ID filled in when enabled.
+    pub traffic_analytics: Option<TrafficAnalyticsConfigurationProperties>,
 }
 
-#[derive(Clone)]
-struct Watcher {
-    id: String,
-    subscription: String,
-    location: String,
+impl StoredFlowLog {
+    /// A flow log with nothing configured yet; [`Settings::apply`] fills it in.
+    pub(super) fn new(watcher: usize, name: String, location: String, target: String) -> StoredFlowLog {
+        StoredFlowLog {
+            watcher,
+            name,
+            location,
+            tags: None,
+            etag: String::new(),
+            identity: None,
+            target,
+            storage_id: String::new(),
+            enabled: false,
+            enabled_filtering_criteria: None,
+            record_types: None,
+            retention_policy: None,
+            format: None,
+            traffic_analytics: None,
+        }
+    }
+
+    pub(super) fn is(&self, watcher: usize, name: &str) -> bool {
+        self.watcher == watcher && self.name.eq_ignore_ascii_case(name)
+    }
 }
 
-struct Storage {
-    id: String,
-    name: String,
-    location: String,
+/// What the `Location` URL answers once an operation succeeded.
+#[derive(Clone, Debug)]
+pub(super) enum OpResult {
+    Info(Box<FlowLogInformation>),
+    Resource(Box<FlowLog>),
+    NoContent,
 }
 
-struct Nsg {
-    id: String,
-    resource_group: String,
-    name: String,
-    location: String,
-    flow_log: Option<StoredFlowLog>,
-}
-
-struct StoredFlowLog {
-    /// The flowLogs child resource Azure materialises: `Microsoft.Network{nsgResourceGroup}{nsgName}`.
-    name: String,
-    info: FlowLogInformation,
+struct Failure {
+    end: LroEnd,
+    error: ErrorDetails,
+    http: StatusCode,
 }
 
 struct Operation {
     subscription: String,
     location: String,
-    /// Lower-cased ID of the NSG a write operation holds.
+    /// Lower-cased ID of the target a write holds.
     lock: Option<String>,
+    /// The flow log whose `provisioningState` it drives: (watcher, lower-cased name).
+    flow_log: Option<(usize, String)>,
+    deleting: bool,
     /// Polls that will still answer "InProgress".
     remaining: u32,
     retry_after: u32,
     status_url: String,
     location_url: String,
-    result: FlowLogInformation,
+    result: OpResult,
+    failure: Option<Failure>,
+    /// The flow log as it was before, restored if the operation fails.
+    undo: Option<(usize, String, Option<StoredFlowLog>)>,
+}
+
+/// A long-running operation about to start.
+pub(super) struct NewOperation {
+    pub subscription: String,
+    pub location: String,
+    pub lock: Option<String>,
+    pub flow_log: Option<(usize, String)>,
+    pub deleting: bool,
+    pub result: OpResult,
+    pub undo: Option<(usize, String, Option<StoredFlowLog>)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Registration {
+    NotRegistered,
+    /// Reads that will still answer "Registering".
+    Registering(u32),
+    Registered,
 }
 
 pub(super) struct State {
-    inventory: Inventory,
-    lro: Lro,
-    watchers: Vec<Watcher>,
-    storage: Vec<Storage>,
-    nsgs: Vec<Nsg>,
+    pub inventory: Inventory,
+    pub world: World,
+    pub flow_logs: Vec<StoredFlowLog>,
     operations: HashMap<String, Operation>,
-    tokens: HashMap<String, Instant>,
+    /// (lower-cased subscription, lower-cased namespace) → canonical namespace and state.
+    providers: BTreeMap<(String, String), (String, Registration)>,
+    pub tokens: Tokens,
     counters: BTreeMap<String, u64>,
-    reads: u64,
-    writes: u64,
+    pub throttle: Throttle,
+    pub faults: Faults,
 }
 
 impl State {
+    /// The inventory must be valid ([`Inventory::validate`]); invalid references are skipped.
     pub(super) fn new(inventory: Inventory) -> State {
-        let mut watchers = Vec::new();
-        let mut storage = Vec::new();
+        let world = World::new(&inventory);
+        let mut providers = BTreeMap::new();
         for sub in &inventory.subscriptions {
-            for w in &sub.network_watchers {
-                watchers.push(Watcher {
-                    id: format!(
-                        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkWatchers/{}",
-                        sub.id, w.resource_group, w.name
-                    ),
-                    subscription: sub.id.clone(),
-                    location: w.location.clone(),
-                });
-            }
-            for s in &sub.storage_accounts {
-                storage.push(Storage {
-                    id: format!(
-                        "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Storage/storageAccounts/{}",
-                        sub.id, s.resource_group, s.name
-                    ),
-                    name: s.name.clone(),
-                    location: s.location.clone(),
-                });
+            for ns in KNOWN_NAMESPACES.iter().copied().chain(sub.registered_providers.iter().map(String::as_str)) {
+                let registered = sub.registered_providers.iter().any(|p| p.eq_ignore_ascii_case(ns));
+                let state = if registered { Registration::Registered } else { Registration::NotRegistered };
+                providers
+                    .entry((sub.id.to_ascii_lowercase(), ns.to_ascii_lowercase()))
+                    .or_insert((ns.to_string(), state));
             }
         }
-        let mut nsgs = Vec::new();
-        for sub in &inventory.subscriptions {
-            for n in &sub.network_security_groups {
-                let id = format!(
-                    "/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkSecurityGroups/{}",
-                    sub.id, n.resource_group, n.name
-                );
-                let flow_log = n.flow_log.as_ref().map(|fl| {
-                    let storage_id = fl
-                        .storage_account
-                        .as_ref()
-                        .and_then(|name| storage.iter().find(|s| s.name.eq_ignore_ascii_case(name)))
-                        .map(|s| s.id.clone())
-                        .unwrap_or_default();
-                    let identity = (!fl.user_assigned_identities.is_empty()).then(|| {
-                        let uais: serde_json::Map<String, Value> =
-                            fl.user_assigned_identities.iter().map(|id| (id.clone(), json!({}))).collect();
-                        let mut identity = json!({"type": "UserAssigned", "userAssignedIdentities": uais});
-                        fill_identity(&mut identity);
-                        identity
-                    });
-                    StoredFlowLog {
-                        name: flow_log_name(&n.resource_group, &n.name),
-                        info: FlowLogInformation {
-                            target_resource_id: id.clone(),
-                            properties: FlowLogProperties {
-                                storage_id,
-                                enabled: fl.enabled,
-                                retention_policy: fl.retention_policy,
-                                format: fl.format.clone(),
-                                ..Default::default()
-                            },
-                            flow_analytics_configuration: None,
-                            identity,
-                        },
-                    }
-                });
-                nsgs.push(Nsg {
-                    id,
-                    resource_group: n.resource_group.clone(),
-                    name: n.name.clone(),
-                    location: n.location.clone(),
-                    flow_log,
-                });
-            }
-        }
-        State {
-            lro: inventory.behaviour.lro.clone(),
-            inventory,
-            watchers,
-            storage,
-            nsgs,
+        let mut state = State {
+            throttle: Throttle::new(inventory.behaviour.throttling.clone()),
+            faults: Faults::new(inventory.behaviour.faults.clone()),
+            world,
+            flow_logs: Vec::new(),
             operations: HashMap::new(),
-            tokens: HashMap::new(),
+            providers,
+            tokens: Tokens::default(),
             counters: OPERATIONS.iter().map(|op| (op.to_string(), 0)).collect(),
-            reads: 0,
-            writes: 0,
-        }
+            inventory,
+        };
+        state.load_flow_logs();
+        state
     }
 
-    pub(super) fn inventory(&self) -> &Inventory {
-        &self.inventory
+    /// The flow logs of the inventory: NSGs' `flowLog`s and watchers' `flowLogs`.
+    fn load_flow_logs(&mut self) {
+        let inventory = self.inventory.clone();
+        let add = |state: &mut State, watcher: usize, name: String, target: String, fl: &super::inventory::FlowLog| {
+            let storage_id = fl
+                .storage_account
+                .as_ref()
+                .and_then(|name| state.world.storage.iter().find(|s| s.name.eq_ignore_ascii_case(name)))
+                .map(|s| s.id.clone())
+                .unwrap_or_default();
+            let traffic_analytics = fl.traffic_analytics.as_ref().map(|ta| {
+                let ws = ta
+                    .workspace
+                    .as_ref()
+                    .and_then(|name| state.world.workspaces.iter().find(|w| w.name.eq_ignore_ascii_case(name)));
+                TrafficAnalyticsConfigurationProperties {
+                    enabled: Some(ta.enabled),
+                    workspace_id: ws.map(|w| w.customer_id.clone()),
+                    workspace_region: ws.map(|w| w.location.clone()),
+                    workspace_resource_id: ws.map(|w| w.id.clone()),
+                    traffic_analytics_interval: Some(ta.interval_minutes),
+                }
+            });
+            let identity = (!fl.user_assigned_identities.is_empty()).then(|| {
+                let mut identity = ManagedServiceIdentity {
+                    identity_type: Some("UserAssigned".into()),
+                    user_assigned_identities: Some(
+                        fl.user_assigned_identities
+                            .iter()
+                            .map(|id| (id.clone(), UserAssignedIdentity::default()))
+                            .collect(),
+                    ),
+                    ..Default::default()
+                };
+                state.fill_identity(&mut identity);
+                identity
+            });
+            state.flow_logs.push(StoredFlowLog {
+                location: state.world.watchers[watcher].location.clone(),
+                watcher,
+                name,
+                tags: (!fl.tags.is_empty()).then(|| fl.tags.clone()),
+                etag: new_etag(),
+                identity,
+                target,
+                storage_id,
+                enabled: fl.enabled,
+                enabled_filtering_criteria: fl.enabled_filtering_criteria.clone(),
+                record_types: fl.record_types.clone(),
+                retention_policy: fl.retention_policy,
+                format: fl.format.clone(),
+                traffic_analytics,
+            });
+        };
+        for sub in &inventory.subscriptions {
+            for n in &sub.network_security_groups {
+                let Some(fl) = &n.flow_log else { continue };
+                let watcher = self.world.watchers.iter().position(|w| {
+                    w.subscription.eq_ignore_ascii_case(&sub.id) && w.location.eq_ignore_ascii_case(&n.location)
+                });
+                let target = self.world.target(&super::inventory::arm_id(
+                    &sub.id,
+                    &n.resource_group,
+                    super::world::NSG_TYPE,
+                    &n.name,
+                ));
+                if let (Some(watcher), Some(target)) = (watcher, target) {
+                    let name = fl.name.clone().unwrap_or_else(|| flow_log_name(&n.resource_group, &n.name));
+                    let target = target.id.to_string();
+                    add(self, watcher, name, target, fl);
+                }
+            }
+            for w in &sub.network_watchers {
+                let id = super::inventory::arm_id(&sub.id, &w.resource_group, WATCHER_TYPE, &w.name);
+                let Some(watcher) = self.world.watchers.iter().position(|x| same_id(&x.id, &id)) else { continue };
+                for fl in &w.flow_logs {
+                    let target =
+                        fl.target_resource_id.as_deref().and_then(|t| self.world.target(t)).map(|t| t.id.to_string());
+                    if let (Some(name), Some(target)) = (fl.name.clone(), target) {
+                        add(self, watcher, name, target, fl);
+                    }
+                }
+            }
+        }
     }
 
     pub(super) fn count(&mut self, operation: &str) {
@@ -271,128 +414,433 @@ impl State {
         self.counters.values_mut().for_each(|n| *n = 0);
     }
 
-    /// A plain countdown for `x-ms-ratelimit-remaining-subscription-{reads|writes}`, using the legacy hourly
-    /// limits (12,000 reads, 1,200 writes) and starting over instead of throttling.
-    pub(super) fn rate_limit_remaining(&mut self, write: bool) -> u64 {
-        let (used, limit) = if write { (&mut self.writes, 1200) } else { (&mut self.reads, 12000) };
-        *used += 1;
-        limit - 1 - (*used - 1) % limit
+    // ---- the legacy actions ------------------------------------------------------------------------------------
+
+    /// `POST .../networkWatchers/{nw}/queryFlowLogStatus`.
+    pub(super) fn query(&mut self, ctx: &Ctx, at: &WatcherRef, body: &[u8]) -> Result<Reply, ArmError> {
+        let w = self.world.watcher_index(&at.path())?;
+        let params: FlowLogStatusParameters = parse_body(body, &["/targetResourceId"])?;
+        let watcher_id = self.world.watchers[w].id.clone();
+        let nsg = self.legacy_target(w, &params.target_resource_id, &watcher_id)?;
+        let result = self.legacy_status(nsg);
+        let fault = self.lro_fault(ctx)?;
+        Ok(self.answer_action(ctx, w, None, result, None, fault))
     }
 
-    /// The client-credentials grant. Checks run in the order Entra ID reports them.
-    pub(super) fn issue_token(
-        &mut self,
-        tenant: &str,
-        form: &HashMap<String, String>,
-    ) -> Result<TokenResponse, AadError> {
-        let principals = &self.inventory.service_principals;
-        if !principals.iter().any(|p| p.tenant_id.eq_ignore_ascii_case(tenant)) {
-            let text = format!(
-                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into \
-                 the correct cloud. Check with your subscription administrator, this may happen if there are no active \
-                 subscriptions for the tenant."
-            );
-            return Err(AadError::new(StatusCode::BAD_REQUEST, "invalid_request", 90002, text));
-        }
-        let param = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-        let grant_type = param("grant_type").ok_or_else(|| AadError::missing("grant_type"))?;
-        if grant_type != "client_credentials" {
-            let text = format!("The app requested an unsupported grant type '{grant_type}'.");
-            return Err(AadError::new(StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003, text));
-        }
-        let client_id = param("client_id").ok_or_else(|| AadError::missing("client_id"))?;
-        let Some(principal) = principals
-            .iter()
-            .find(|p| p.tenant_id.eq_ignore_ascii_case(tenant) && p.client_id.eq_ignore_ascii_case(client_id))
-        else {
-            let text = format!(
-                "Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen \
-                 if the application has not been installed by the administrator of the tenant or consented to by any \
-                 user in the tenant. You may have sent your authentication request to the wrong tenant."
-            );
-            return Err(AadError::new(StatusCode::BAD_REQUEST, "unauthorized_client", 700016, text));
+    /// `POST .../networkWatchers/{nw}/configureFlowLog`: replaces the NSG's flow-log configuration. The change is
+    /// applied when the request is accepted.
+    pub(super) fn configure(&mut self, ctx: &Ctx, at: &WatcherRef, body: &[u8]) -> Result<Reply, ArmError> {
+        let w = self.world.watcher_index(&at.path())?;
+        let request: FlowLogInformation =
+            parse_body(body, &["/targetResourceId", "/properties", "/properties/storageId", "/properties/enabled"])?;
+        let watcher = &self.world.watchers[w];
+        let (watcher_id, subscription, location) =
+            (watcher.id.clone(), watcher.subscription.clone(), watcher.location.clone());
+        let flow_log_id = match ResourceId::parse(&request.target_resource_id) {
+            Ok(t) => format!("{watcher_id}/FlowLogs/{}", flow_log_name(&t.resource_group, t.name())),
+            Err(_) => watcher_id.clone(),
         };
-        let scope = param("scope").ok_or_else(|| AadError::missing("scope"))?;
-        if !scope.ends_with("/.default") || scope.contains(' ') {
-            let text = format!(
-                "The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."
-            );
-            return Err(AadError::new(StatusCode::BAD_REQUEST, "invalid_scope", 70011, text));
-        }
-        let Some(secret) = param("client_secret") else {
-            let text = "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.";
-            return Err(AadError::new(StatusCode::UNAUTHORIZED, "invalid_client", 7000218, text.into()));
-        };
-        if secret != principal.client_secret {
-            let text = format!(
-                "Invalid client secret provided. Ensure the secret being sent in the request is the client secret \
-                 value, not the client secret ID, for a secret added to app '{client_id}'."
-            );
-            return Err(AadError::new(StatusCode::UNAUTHORIZED, "invalid_client", 7000215, text));
-        }
-        let now = Instant::now();
-        self.tokens.retain(|_, expiry| *expiry > now);
-        let token: String = std::iter::repeat_with(fastrand::alphanumeric).take(64).collect();
-        self.tokens.insert(token.clone(), now + Duration::from_secs(TOKEN_LIFETIME_SECS));
-        Ok(TokenResponse {
-            token_type: "Bearer".into(),
-            expires_in: TOKEN_LIFETIME_SECS,
-            ext_expires_in: Some(TOKEN_LIFETIME_SECS),
-            access_token: token,
-        })
-    }
-
-    /// Checks an `Authorization` header value as ARM does: an issued, unexpired bearer token.
-    pub(super) fn check_bearer(&self, authorization: Option<&str>) -> Result<(), ArmError> {
-        let Some(value) = authorization else {
+        let nsg = self.legacy_target(w, &request.target_resource_id, &flow_log_id)?;
+        let target = self.world.nsgs[nsg].id.clone();
+        let lock = target.to_ascii_lowercase();
+        self.check_lock(&lock)?;
+        let props = request.properties;
+        let existing = self.flow_log_of_target(&target);
+        if props.enabled && existing.is_none() && self.inventory.behaviour.quirks.nsg_flow_log_creation_blocked {
             return Err(ArmError::new(
-                StatusCode::UNAUTHORIZED,
-                "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing.",
+                StatusCode::BAD_REQUEST,
+                "NsgFlowLogCreationBlocked",
+                NSG_FLOW_LOG_CREATION_BLOCKED,
+            ));
+        }
+        let mut settings = Settings {
+            storage_id: props.storage_id,
+            enabled: props.enabled,
+            enabled_filtering_criteria: props.enabled_filtering_criteria,
+            record_types: props.record_types,
+            retention_policy: props.retention_policy,
+            format: props.format,
+            traffic_analytics: None,
+            identity: None,
+        };
+        let analytics = request
+            .flow_analytics_configuration
+            .map(serde_json::from_value::<TrafficAnalyticsProperties>)
+            .transpose()
+            .map_err(ArmError::invalid_request)?;
+        let identity = request
+            .identity
+            .map(serde_json::from_value::<ManagedServiceIdentity>)
+            .transpose()
+            .map_err(ArmError::invalid_request)?;
+        self.check_settings(&mut settings, &target, &location, &flow_log_id)?;
+        settings.traffic_analytics = self.check_traffic_analytics(analytics, &location, &flow_log_id)?;
+        settings.identity = identity.map(|mut i| {
+            self.fill_identity(&mut i);
+            i
+        });
+        if settings.enabled {
+            self.check_insights_registered(&subscription)?;
+        }
+        let name = flow_log_name(&self.world.nsgs[nsg].resource_group, &self.world.nsgs[nsg].name);
+        if existing.is_none() && self.flow_logs.iter().any(|f| f.is(w, &name)) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "FlowLogTargetChangeNotAllowed",
+                format!("Flow log {flow_log_id} targets another resource; its target cannot be changed to {target}."),
+            ));
+        }
+        let fault = self.lro_fault(ctx)?;
+        // Disabling where no flow log exists succeeds and creates nothing.
+        let undo = match existing {
+            Some(i) => {
+                let before = self.flow_logs[i].clone();
+                settings.apply(&mut self.flow_logs[i]);
+                Some((before.watcher, before.name.to_ascii_lowercase(), Some(before)))
+            }
+            None if settings.enabled => {
+                let mut created = StoredFlowLog::new(w, name.clone(), location.clone(), target.clone());
+                settings.apply(&mut created);
+                self.flow_logs.push(created);
+                Some((w, name.to_ascii_lowercase(), None))
+            }
+            None => None,
+        };
+        tracing::info!(target = %target, enabled = settings.enabled, "flow log configured");
+        let result = self.legacy_status(nsg);
+        Ok(self.answer_action(ctx, w, Some(lock), result, undo, fault))
+    }
+
+    /// 200 at once (`sync`) or 202 with the operation URLs (`async`) for a legacy action; `undo` is the change it
+    /// made (the flow log before it).
+    fn answer_action(
+        &mut self,
+        ctx: &Ctx,
+        w: usize,
+        lock: Option<String>,
+        result: FlowLogInformation,
+        undo: Option<(usize, String, Option<StoredFlowLog>)>,
+        fault: Option<LroFault>,
+    ) -> Reply {
+        let mut reply = Reply::json(StatusCode::OK, &result);
+        if self.inventory.behaviour.lro.mode == LroMode::Sync {
+            return reply;
+        }
+        let watcher = &self.world.watchers[w];
+        let op = NewOperation {
+            subscription: watcher.subscription.clone(),
+            location: watcher.location.clone(),
+            lock,
+            flow_log: undo.as_ref().map(|(w, name, _)| (*w, name.clone())),
+            deleting: false,
+            result: OpResult::Info(Box::new(result)),
+            undo,
+        };
+        let (status_url, location_url, retry_after) = self.start(ctx, op, fault);
+        reply.status = StatusCode::ACCEPTED;
+        reply.location = Some(location_url);
+        reply.async_operation = Some(status_url);
+        reply.retry_after = Some(retry_after);
+        reply
+    }
+
+    /// The NSG (its index) a legacy action targets, which `watcher` must serve.
+    fn legacy_target(&self, watcher: usize, target_id: &str, referrer: &str) -> Result<usize, ArmError> {
+        let i = match self.world.target(target_id) {
+            Some(t) => match t.kind {
+                TargetKind::Nsg(i) => i,
+                _ => return Err(ArmError::invalid_reference(target_id, referrer)),
+            },
+            None => return Err(ArmError::invalid_reference(target_id, referrer)),
+        };
+        let (nsg, w) = (&self.world.nsgs[i], &self.world.watchers[watcher]);
+        check_region(w, &nsg.id, &nsg.location)?;
+        Ok(i)
+    }
+
+    /// What queryFlowLogStatus answers for an NSG: its flow log, or the disabled shape when it has none.
+    pub(super) fn legacy_status(&self, nsg: usize) -> FlowLogInformation {
+        let id = &self.world.nsgs[nsg].id;
+        match self.flow_log_of_target(id) {
+            Some(i) => self.legacy_view(&self.flow_logs[i]),
+            // Assumption: Azure reports an NSG without flow log like a disabled one.
+            None => FlowLogInformation {
+                target_resource_id: self.reference_id(id),
+                properties: FlowLogProperties {
+                    retention_policy: Some(RetentionPolicyParameters::default()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        }
+    }
+
+    /// A flow log as the legacy actions answer it.
+    pub(super) fn legacy_view(&self, fl: &StoredFlowLog) -> FlowLogInformation {
+        let mut properties = FlowLogProperties {
+            storage_id: fl.storage_id.clone(),
+            enabled: fl.enabled,
+            enabled_filtering_criteria: fl.enabled_filtering_criteria.clone(),
+            record_types: fl.record_types.clone(),
+            retention_policy: fl.retention_policy,
+            format: fl.format.clone(),
+        };
+        if !fl.enabled && self.inventory.behaviour.quirks.disabled_flow_log_defaults {
+            properties.storage_id.clear();
+            properties.retention_policy = Some(RetentionPolicyParameters::default());
+        }
+        FlowLogInformation {
+            target_resource_id: self.reference_id(&fl.target),
+            properties,
+            flow_analytics_configuration: fl
+                .traffic_analytics
+                .as_ref()
+                .map(|ta| json!({"networkWatcherFlowAnalyticsConfiguration": traffic_analytics_view(ta)})),
+            identity: fl.identity.as_ref().map(|i| serde_json::to_value(i).expect("plain struct")),
+        }
+    }
+
+    // ---- the flow-log store ------------------------------------------------------------------------------------
+
+    pub(super) fn flow_log_of_target(&self, target: &str) -> Option<usize> {
+        self.flow_logs.iter().position(|f| same_id(&f.target, target))
+    }
+
+    /// `{watcher}/FlowLogs/{name}`, with the resource-group quirk.
+    pub(super) fn flow_log_id(&self, fl: &StoredFlowLog) -> String {
+        self.reference_id(&format!("{}/FlowLogs/{}", self.world.watchers[fl.watcher].id, fl.name))
+    }
+
+    /// IDs of the flow logs targeting `target`, as NSGs and virtual networks list them.
+    pub(super) fn flow_log_refs(&self, target: &str) -> Vec<String> {
+        self.flow_logs.iter().filter(|f| same_id(&f.target, target)).map(|f| self.flow_log_id(f)).collect()
+    }
+
+    /// An ID as answers carry it: with the resource group upper-cased when that quirk is on.
+    pub(super) fn reference_id(&self, id: &str) -> String {
+        if !self.inventory.behaviour.quirks.upper_case_resource_groups {
+            return id.to_string();
+        }
+        let mut parts: Vec<String> = id.split('/').map(str::to_owned).collect();
+        if let Some(i) = parts.iter().position(|p| p.eq_ignore_ascii_case("resourceGroups"))
+            && let Some(rg) = parts.get_mut(i + 1)
+        {
+            *rg = rg.to_ascii_uppercase();
+        }
+        parts.join("/")
+    }
+
+    /// A flow log as the `flowLogs` resource answers it.
+    pub(super) fn resource_view(&self, fl: &StoredFlowLog, provisioning_state: &str) -> FlowLog {
+        let legacy = self.legacy_view(fl);
+        let guid = derived_guid(&format!("resourceGuid:{}", fl.target.to_ascii_lowercase()));
+        FlowLog {
+            id: Some(self.flow_log_id(fl)),
+            name: Some(fl.name.clone()),
+            resource_type: Some(format!("{WATCHER_TYPE}/FlowLogs")),
+            location: Some(fl.location.clone()),
+            tags: fl.tags.clone(),
+            etag: Some(fl.etag.clone()),
+            identity: fl.identity.clone(),
+            properties: FlowLogPropertiesFormat {
+                target_resource_id: legacy.target_resource_id,
+                target_resource_guid: Some(guid),
+                storage_id: legacy.properties.storage_id,
+                enabled: Some(fl.enabled),
+                enabled_filtering_criteria: fl.enabled_filtering_criteria.clone(),
+                record_types: fl.record_types.clone(),
+                retention_policy: Some(legacy.properties.retention_policy.unwrap_or_default()),
+                format: fl.format.clone(),
+                flow_analytics_configuration: Some(TrafficAnalyticsProperties {
+                    network_watcher_flow_analytics_configuration: fl
+                        .traffic_analytics
+                        .as_ref()
+                        .map(traffic_analytics_view),
+                }),
+                provisioning_state: Some(provisioning_state.into()),
+            },
+        }
+    }
+
+    /// `Updating` or `Deleting` while an operation on the flow log is in flight, else `Succeeded`.
+    pub(super) fn provisioning_state(&self, fl: &StoredFlowLog) -> &'static str {
+        match self.in_flight(fl) {
+            Some((_, op)) if op.deleting => "Deleting",
+            Some(_) => "Updating",
+            None => "Succeeded",
+        }
+    }
+
+    fn in_flight(&self, fl: &StoredFlowLog) -> Option<(&String, &Operation)> {
+        self.operations
+            .iter()
+            .find(|(_, op)| op.remaining > 0 && op.flow_log.as_ref().is_some_and(|(w, name)| fl.is(*w, name)))
+    }
+
+    /// Moves the operation in flight on this flow log one step on, as a poll would.
+    pub(super) fn advance_flow_log_operation(&mut self, fl: usize) {
+        if let Some((id, _)) = self.in_flight(&self.flow_logs[fl]) {
+            let id = id.clone();
+            self.step(&id);
+        }
+    }
+
+    /// Validates and normalises the settings both APIs share.
+    pub(super) fn check_settings(
+        &self,
+        s: &mut Settings,
+        target: &str,
+        target_location: &str,
+        referrer: &str,
+    ) -> Result<(), ArmError> {
+        if let Some(why) = s.retention_policy.as_ref().and_then(retention_problem) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidRetentionPolicy", why));
+        }
+        if let Some(format) = s.format.as_mut() {
+            if let Some(why) = format_problem(format) {
+                // invented: Azure's code for this is not published
+                return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidFlowLogFormat", why));
+            }
+            format.format_type = format.format_type.as_ref().map(|_| "JSON".into());
+        }
+        if let Some(why) = s.record_types.as_deref().and_then(record_types_problem) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidRecordTypes", why));
+        }
+        match self.world.storage.iter().find(|st| same_id(&st.id, &s.storage_id)) {
+            Some(st) if s.enabled && !st.location.eq_ignore_ascii_case(target_location) => {
+                // invented: Azure's code for this is not published
+                Err(ArmError::new(
+                    StatusCode::BAD_REQUEST,
+                    "StorageAccountLocationMismatch",
+                    format!(
+                        "Storage account {} is in region {}, but the flow log target {target} is in region \
+                         {target_location}. The storage account must be in the same region as the target.",
+                        st.id, st.location
+                    ),
+                ))
+            }
+            Some(st) => {
+                s.storage_id = st.id.clone();
+                Ok(())
+            }
+            None if s.enabled => Err(ArmError::invalid_reference(&s.storage_id, referrer)),
+            None => Ok(()),
+        }
+    }
+
+    /// Validates traffic analytics and fills in the workspace's GUID, region and ID.
+    pub(super) fn check_traffic_analytics(
+        &self,
+        analytics: Option<TrafficAnalyticsProperties>,
+        location: &str,
+        referrer: &str,
+    ) -> Result<Option<TrafficAnalyticsConfigurationProperties>, ArmError> {
+        let Some(mut ta) = analytics.and_then(|a| a.network_watcher_flow_analytics_configuration) else {
+            return Ok(None);
+        };
+        if let Some(interval) = ta.traffic_analytics_interval.filter(|i| !matches!(i, 10 | 60)) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidTrafficAnalyticsInterval",
+                format!("Traffic analytics interval {interval} is not supported; use 10 or 60 minutes."),
+            ));
+        }
+        ta.traffic_analytics_interval.get_or_insert(60);
+        if !ta.enabled.unwrap_or(false) {
+            ta.enabled = Some(false);
+            return Ok(Some(ta));
+        }
+        let Some(ws_id) = ta.workspace_resource_id.clone() else {
+            return Err(ArmError::invalid_request(
+                "required property 'flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration.\
+                 workspaceResourceId' is missing",
             ));
         };
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("Bearer") && !token.trim().is_empty() => token.trim(),
-            _ => {
-                return Err(ArmError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "AuthenticationFailedInvalidHeader",
-                    "Authentication failed. The 'Authorization' header is provided in an invalid format.",
-                ));
-            }
+        let ws = self
+            .world
+            .workspaces
+            .iter()
+            .find(|w| same_id(&w.id, &ws_id))
+            .ok_or_else(|| ArmError::invalid_reference(&ws_id, referrer))?;
+        let region_error = |region: &str| {
+            ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "InvalidTAWorkspaceRegion",
+                format!(
+                    "The specified region {region} for workspace is invalid. Workspace {} located in {} region.",
+                    ws.id, ws.location
+                ),
+            )
         };
-        match self.tokens.get(token) {
-            Some(expiry) if *expiry > Instant::now() => Ok(()),
+        if let Some(region) = ta.workspace_region.as_deref().filter(|r| !r.eq_ignore_ascii_case(&ws.location)) {
+            return Err(region_error(region));
+        }
+        if !ws.location.eq_ignore_ascii_case(location) {
+            return Err(region_error(location));
+        }
+        if let Some(given) = ta.workspace_id.as_deref().filter(|g| !g.eq_ignore_ascii_case(&ws.customer_id)) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "TrafficAnalyticsWorkspaceIdMismatch",
+                format!("Workspace ID {given} does not match workspace {}, whose ID is {}.", ws.id, ws.customer_id),
+            ));
+        }
+        ta.workspace_id = Some(ws.customer_id.clone());
+        ta.workspace_region = Some(ws.location.clone());
+        ta.workspace_resource_id = Some(ws.id.clone());
+        Ok(Some(ta))
+    }
+
+    /// Fills `clientId`/`principalId` of each user-assigned identity, as Azure's responses do: the inventory's
+    /// managed identity with that resource ID, or GUIDs derived from the ID so that every answer is the same.
+    pub(super) fn fill_identity(&self, identity: &mut ManagedServiceIdentity) {
+        for (id, value) in identity.user_assigned_identities.iter_mut().flatten() {
+            let known = self
+                .inventory
+                .managed_identities
+                .iter()
+                .find(|m| m.resource_id.as_deref().is_some_and(|r| same_id(r, id)));
+            let lower = id.to_ascii_lowercase();
+            *value = UserAssignedIdentity {
+                client_id: Some(
+                    known.map_or_else(|| derived_guid(&format!("clientId:{lower}")), |m| m.client_id.clone()),
+                ),
+                principal_id: Some(
+                    known.map_or_else(|| derived_guid(&format!("principalId:{lower}")), |m| m.principal_id.clone()),
+                ),
+            };
+        }
+    }
+
+    /// Enabling a flow log needs Microsoft.Insights in the watcher's subscription.
+    pub(super) fn check_insights_registered(&self, subscription: &str) -> Result<(), ArmError> {
+        let key = (subscription.to_ascii_lowercase(), MICROSOFT_INSIGHTS.to_ascii_lowercase());
+        match self.providers.get(&key) {
+            Some((_, Registration::Registered)) => Ok(()),
+            // Assumption: ARM's code and message for an unregistered namespace; Azure's docs only say flow logs fail.
             _ => Err(ArmError::new(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                "The access token is invalid.",
+                StatusCode::CONFLICT,
+                "MissingSubscriptionRegistration",
+                format!(
+                    "The subscription is not registered to use namespace '{MICROSOFT_INSIGHTS}'. See \
+                     https://aka.ms/rps-not-found for how to register subscriptions."
+                ),
             )),
         }
     }
 
-    /// `POST .../networkWatchers/{nw}/queryFlowLogStatus`.
-    pub(super) fn query(&mut self, ctx: &Ctx, at: &WatcherRef, body: &[u8]) -> Result<Outcome, ArmError> {
-        let watcher = self.watcher(at)?;
-        let params: FlowLogStatusParameters = parse_body(body, &["/targetResourceId"])?;
-        let i = self.target(&watcher, &params.target_resource_id, &watcher.id)?;
-        let result = report(&self.nsgs[i]);
-        Ok(self.accept(ctx, &watcher, None, result))
-    }
-
-    /// `POST .../networkWatchers/{nw}/configureFlowLog`. The change is applied when the request is accepted.
-    pub(super) fn configure(&mut self, ctx: &Ctx, at: &WatcherRef, body: &[u8]) -> Result<Outcome, ArmError> {
-        let watcher = self.watcher(at)?;
-        let mut request: FlowLogInformation =
-            parse_body(body, &["/targetResourceId", "/properties", "/properties/storageId", "/properties/enabled"])?;
-        let flow_log_id = match ResourceId::parse(&request.target_resource_id) {
-            Ok(t) => format!("{}/FlowLogs/{}", watcher.id, flow_log_name(&t.resource_group, t.name())),
-            Err(_) => watcher.id.clone(),
-        };
-        let i = self.target(&watcher, &request.target_resource_id, &flow_log_id)?;
-        let lock = self.nsgs[i].id.to_ascii_lowercase();
-        if let Some(op) = self.operations.values().find(|op| op.remaining > 0 && op.lock.as_ref() == Some(&lock)) {
-            return Err(ArmError::new(
+    /// 409 while another write to the same target is in flight (when that quirk is on).
+    pub(super) fn check_lock(&self, lock: &str) -> Result<(), ArmError> {
+        if !self.inventory.behaviour.quirks.another_operation_in_progress {
+            return Ok(());
+        }
+        match self.operations.values().find(|op| op.remaining > 0 && op.lock.as_deref() == Some(lock)) {
+            Some(op) => Err(ArmError::new(
                 StatusCode::CONFLICT,
                 "AnotherOperationInProgress",
                 format!(
@@ -400,65 +848,73 @@ impl State {
                      operation use uri: {}",
                     op.status_url
                 ),
-            ));
+            )),
+            None => Ok(()),
         }
-        let props = &mut request.properties;
-        if props.enabled && self.nsgs[i].flow_log.is_none() {
-            return Err(ArmError::new(
-                StatusCode::BAD_REQUEST,
-                "NsgFlowLogCreationBlocked",
-                NSG_FLOW_LOG_CREATION_BLOCKED,
-            ));
+    }
+
+    // ---- long-running operations -------------------------------------------------------------------------------
+
+    /// The `lro` fault for the operation starting now; in `sync` mode one that fails the operation fails the request.
+    pub(super) fn lro_fault(&mut self, ctx: &Ctx) -> Result<Option<LroFault>, ArmError> {
+        let fault = self.faults.lro(ctx.operation);
+        if self.inventory.behaviour.lro.mode == LroMode::Sync
+            && let Some(f) = fault.as_ref().and_then(failure)
+        {
+            let mut e = ArmError::new(f.http, &f.error.code, f.error.message);
+            e.error.details = f.error.details;
+            return Err(e);
         }
-        if let Some(why) = props.retention_policy.as_ref().and_then(retention_problem) {
-            // invented: Azure's code for this is not published
-            return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidRetentionPolicy", why));
+        Ok(fault)
+    }
+
+    /// Registers an operation; answers its status URL, result URL and Retry-After.
+    pub(super) fn start(&mut self, ctx: &Ctx, op: NewOperation, fault: Option<LroFault>) -> (String, String, u32) {
+        let url = |kind: &str| {
+            format!(
+                "{}/subscriptions/{}/providers/Microsoft.Network/locations/{}/{kind}/{}?api-version={}",
+                ctx.base, op.subscription, op.location, ctx.request_id, ctx.api_version
+            )
+        };
+        let (status_url, location_url) = (url("operations"), url("operationResults"));
+        let lro = &self.inventory.behaviour.lro;
+        let retry_after = lro.retry_after_seconds;
+        let remaining = fault.as_ref().and_then(|f| f.in_progress_polls).unwrap_or(lro.in_progress_polls);
+        let id = ctx.request_id.to_ascii_lowercase();
+        self.operations.insert(
+            id.clone(),
+            Operation {
+                subscription: op.subscription,
+                location: op.location,
+                lock: op.lock,
+                flow_log: op.flow_log,
+                deleting: op.deleting,
+                remaining,
+                retry_after,
+                status_url: status_url.clone(),
+                location_url: location_url.clone(),
+                result: op.result,
+                failure: fault.as_ref().and_then(failure),
+                undo: op.undo,
+            },
+        );
+        if remaining == 0 {
+            self.finish(&id);
         }
-        if let Some(format) = props.format.as_mut() {
-            if let Some(why) = format_problem(format) {
-                // invented: Azure's code for this is not published
-                return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidFlowLogFormat", why));
-            }
-            format.format_type = format.format_type.as_ref().map(|_| "JSON".into());
-        }
-        match self.storage.iter().find(|s| same_id(&s.id, &props.storage_id)) {
-            Some(s) if props.enabled && !s.location.eq_ignore_ascii_case(&self.nsgs[i].location) => {
-                // invented: Azure's code for this is not published
-                return Err(ArmError::new(
-                    StatusCode::BAD_REQUEST,
-                    "StorageAccountLocationMismatch",
-                    format!(
-                        "Storage account {} is in region {}, but the flow log target {} is in region {}. The storage \
-                         account must be in the same region as the target.",
-                        s.id, s.location, self.nsgs[i].id, self.nsgs[i].location
-                    ),
-                ));
-            }
-            Some(s) => props.storage_id = s.id.clone(),
-            None if props.enabled => {
-                return Err(ArmError::invalid_reference(&props.storage_id, &flow_log_id));
-            }
-            None => {}
-        }
-        let nsg = &mut self.nsgs[i];
-        // Disabling where no flow log exists succeeds and creates nothing.
-        if let Some(fl) = nsg.flow_log.as_mut() {
-            request.target_resource_id = nsg.id.clone();
-            if let Some(identity) = request.identity.as_mut() {
-                fill_identity(identity);
-            }
-            let enabled = request.properties.enabled;
-            tracing::info!(flow_log = %fl.name, target = %nsg.id, enabled, "flow log configured");
-            fl.info = request;
-        }
-        let result = report(nsg);
-        Ok(self.accept(ctx, &watcher, Some(lock), result))
+        (status_url, location_url, retry_after)
     }
 
     /// One poll of either operation URL. Each poll of an operation in progress answers "InProgress" and moves it
-    /// one step on; after `inProgressPolls` such polls it is done.
-    pub(super) fn poll(&mut self, subscription: &str, location: &str, operation_id: &str) -> Result<Poll, ArmError> {
-        let op = self.operations.get_mut(&operation_id.to_ascii_lowercase()).filter(|op| {
+    /// one step on; after that many polls it is done.
+    pub(super) fn poll(
+        &mut self,
+        subscription: &str,
+        location: &str,
+        operation_id: &str,
+        result: bool,
+    ) -> Result<Reply, ArmError> {
+        let key = operation_id.to_ascii_lowercase();
+        let op = self.operations.get(&key).filter(|op| {
             op.subscription.eq_ignore_ascii_case(subscription) && op.location.eq_ignore_ascii_case(location)
         });
         let Some(op) = op else {
@@ -472,160 +928,263 @@ impl State {
             ));
         };
         if op.remaining > 0 {
-            op.remaining -= 1;
-            return Ok(Poll::InProgress { location_url: op.location_url.clone(), retry_after: op.retry_after });
+            let (location_url, retry_after) = (op.location_url.clone(), op.retry_after);
+            self.step(&key);
+            let mut reply = if result {
+                let mut reply = Reply::empty(StatusCode::ACCEPTED);
+                reply.location = Some(location_url);
+                reply
+            } else {
+                Reply::json(StatusCode::OK, &AsyncOperationResult { status: "InProgress".into(), error: None })
+            };
+            // Network RP status URLs carry Retry-After too; without it clients fall back to long defaults.
+            reply.retry_after = Some(retry_after);
+            return Ok(reply);
         }
-        Ok(Poll::Done(op.result.clone()))
+        Ok(match (&op.failure, result) {
+            (Some(f), false) => Reply::json(
+                StatusCode::OK,
+                &AsyncOperationResult { status: format!("{:?}", f.end), error: Some(f.error.clone()) },
+            ),
+            (Some(f), true) => Reply::json(f.http, &json!({"error": f.error})),
+            (None, false) => {
+                Reply::json(StatusCode::OK, &AsyncOperationResult { status: "Succeeded".into(), error: None })
+            }
+            (None, true) => match &op.result {
+                OpResult::Info(info) => Reply::json(StatusCode::OK, info),
+                OpResult::Resource(fl) => Reply::json(StatusCode::OK, fl),
+                OpResult::NoContent => Reply::empty(StatusCode::NO_CONTENT),
+            },
+        })
     }
 
-    /// What queryFlowLogStatus answers for this NSG now.
+    fn step(&mut self, id: &str) {
+        let Some(op) = self.operations.get_mut(id) else { return };
+        op.remaining = op.remaining.saturating_sub(1);
+        if op.remaining == 0 {
+            self.finish(id);
+        }
+    }
+
+    /// Applies the end of an operation: undo on failure, removal after a delete.
+    fn finish(&mut self, id: &str) {
+        let Some(op) = self.operations.get_mut(id) else { return };
+        let (failed, deleting) = (op.failure.is_some(), op.deleting);
+        let undo = op.undo.take();
+        let flow_log = op.flow_log.clone();
+        if failed {
+            if let Some((w, name, before)) = undo {
+                self.flow_logs.retain(|f| !f.is(w, &name));
+                self.flow_logs.extend(before);
+            }
+        } else if deleting && let Some((w, name)) = flow_log {
+            self.flow_logs.retain(|f| !f.is(w, &name));
+        }
+    }
+
+    // ---- provider registration ---------------------------------------------------------------------------------
+
+    /// `GET /subscriptions/{sub}/providers/{namespace}` (`register: false`) or `POST .../register`.
+    pub(super) fn provider(&mut self, subscription: &str, namespace: &str, register: bool) -> Result<Reply, ArmError> {
+        let sub = self.world.sub(subscription)?.id.clone();
+        let key = (sub.to_ascii_lowercase(), namespace.to_ascii_lowercase());
+        let reads = self.inventory.behaviour.provider_registration_reads;
+        let Some((canonical, state)) = self.providers.get_mut(&key) else {
+            // Real ARM code; the message as far as known.
+            return Err(ArmError::new(
+                StatusCode::NOT_FOUND,
+                "InvalidResourceNamespace",
+                format!("The resource namespace '{namespace}' is invalid."),
+            ));
+        };
+        let shown = match (*state, register) {
+            (Registration::NotRegistered, true) => {
+                *state = Registration::Registering(reads);
+                "Registering"
+            }
+            (Registration::Registering(_), true) => "Registering",
+            (Registration::Registering(0), false) => {
+                *state = Registration::Registered;
+                "Registered"
+            }
+            (Registration::Registering(n), false) => {
+                *state = Registration::Registering(n - 1);
+                "Registering"
+            }
+            (Registration::NotRegistered, false) => "NotRegistered",
+            (Registration::Registered, _) => "Registered",
+        };
+        if register && shown == "Registering" {
+            tracing::info!(subscription = %sub, namespace = %canonical, "provider registering");
+        }
+        Ok(Reply::json(
+            StatusCode::OK,
+            &Provider {
+                id: Some(format!("/subscriptions/{sub}/providers/{canonical}")),
+                namespace: canonical.clone(),
+                registration_state: Some(shown.into()),
+            },
+        ))
+    }
+
+    // ---- drift (admin API) -------------------------------------------------------------------------------------
+
+    /// What queryFlowLogStatus would answer for this NSG now.
     pub(super) fn flow_log_status(&self, target_resource_id: &str) -> Option<FlowLogInformation> {
-        self.nsgs.iter().find(|n| same_id(&n.id, target_resource_id)).map(report)
+        self.world.nsgs.iter().position(|n| same_id(&n.id, target_resource_id)).map(|i| self.legacy_status(i))
     }
 
     pub(super) fn all_flow_log_statuses(&self) -> Vec<FlowLogInformation> {
-        self.nsgs.iter().map(report).collect()
+        (0..self.world.nsgs.len()).map(|i| self.legacy_status(i)).collect()
     }
 
     /// Drift: stores `info` as the NSG's flow log, creating one if needed, without the API's checks.
-    pub(super) fn set_flow_log(&mut self, mut info: FlowLogInformation) -> Result<(), String> {
+    pub(super) fn set_flow_log(&mut self, info: FlowLogInformation) -> Result<(), String> {
         let nsg = self
+            .world
             .nsgs
-            .iter_mut()
-            .find(|n| same_id(&n.id, &info.target_resource_id))
+            .iter()
+            .position(|n| same_id(&n.id, &info.target_resource_id))
             .ok_or_else(|| format!("no network security group {:?} in the inventory", info.target_resource_id))?;
-        info.target_resource_id = nsg.id.clone();
-        if let Some(identity) = info.identity.as_mut() {
-            fill_identity(identity);
+        let mut identity = match info.identity {
+            Some(v) => Some(serde_json::from_value::<ManagedServiceIdentity>(v).map_err(|e| format!("identity: {e}"))?),
+            None => None,
+        };
+        if let Some(i) = identity.as_mut() {
+            self.fill_identity(i);
         }
-        match nsg.flow_log.as_mut() {
-            Some(fl) => fl.info = info,
+        let traffic_analytics = match info.flow_analytics_configuration {
+            Some(v) => {
+                serde_json::from_value::<TrafficAnalyticsProperties>(v)
+                    .map_err(|e| format!("flowAnalyticsConfiguration: {e}"))?
+                    .network_watcher_flow_analytics_configuration
+            }
+            None => None,
+        };
+        let settings = Settings {
+            storage_id: info.properties.storage_id,
+            enabled: info.properties.enabled,
+            enabled_filtering_criteria: info.properties.enabled_filtering_criteria,
+            record_types: info.properties.record_types,
+            retention_policy: info.properties.retention_policy,
+            format: info.properties.format,
+            traffic_analytics,
+            identity,
+        };
+        let n = &self.world.nsgs[nsg];
+        let target = n.id.clone();
+        match self.flow_log_of_target(&target) {
+            Some(i) => settings.apply(&mut self.flow_logs[i]),
             None => {
-                nsg.flow_log = Some(StoredFlowLog { name: flow_log_name(&nsg.resource_group, &nsg.name), info });
+                let w = self
+                    .world
+                    .watchers
+                    .iter()
+                    .position(|w| {
+                        ResourceId::parse(&target).is_ok_and(|t| w.subscription.eq_ignore_ascii_case(&t.subscription))
+                            && w.location.eq_ignore_ascii_case(&n.location)
+                    })
+                    .ok_or_else(|| format!("no network watcher in {} to hold a flow log of {target}", n.location))?;
+                let name = flow_log_name(&n.resource_group, &n.name);
+                if self.flow_logs.iter().any(|f| f.is(w, &name)) {
+                    return Err(format!("flow log {name} of the watcher in {} targets another resource", n.location));
+                }
+                let mut created = StoredFlowLog::new(w, name, self.world.watchers[w].location.clone(), target);
+                settings.apply(&mut created);
+                self.flow_logs.push(created);
             }
         }
         Ok(())
     }
+}
 
-    fn watcher(&self, at: &WatcherRef) -> Result<Watcher, ArmError> {
-        let Some(sub) = self.inventory.subscriptions.iter().find(|s| s.id.eq_ignore_ascii_case(at.subscription)) else {
-            return Err(ArmError::new(
-                StatusCode::NOT_FOUND,
-                "SubscriptionNotFound",
-                format!("The subscription '{}' could not be found.", at.subscription),
-            ));
-        };
-        let rg = at.resource_group;
-        let rg_exists =
-            sub.network_watchers.iter().chain(&sub.storage_accounts).any(|r| r.resource_group.eq_ignore_ascii_case(rg))
-                || sub.network_security_groups.iter().any(|n| n.resource_group.eq_ignore_ascii_case(rg));
-        if !rg_exists {
-            return Err(ArmError::new(
-                StatusCode::NOT_FOUND,
-                "ResourceGroupNotFound",
-                format!("Resource group '{rg}' could not be found."),
-            ));
-        }
-        let id = format!(
-            "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network/networkWatchers/{}",
-            at.subscription, at.name
-        );
-        self.watchers.iter().find(|w| same_id(&w.id, &id)).cloned().ok_or_else(|| {
-            ArmError::new(
-                StatusCode::NOT_FOUND,
-                "ResourceNotFound",
-                format!(
-                    "The Resource 'Microsoft.Network/networkWatchers/{}' under resource group '{rg}' was not found. \
-                     For more details please go to https://aka.ms/ARMResourceNotFoundFix",
-                    at.name
-                ),
-            )
-        })
+/// The configuration a write replaces; name, location and tags stay.
+pub(super) struct Settings {
+    pub storage_id: String,
+    pub enabled: bool,
+    pub enabled_filtering_criteria: Option<String>,
+    pub record_types: Option<String>,
+    pub retention_policy: Option<RetentionPolicyParameters>,
+    pub format: Option<FlowLogFormatParameters>,
+    pub traffic_analytics: Option<TrafficAnalyticsConfigurationProperties>,
+    pub identity: Option<ManagedServiceIdentity>,
+}
+
+impl Settings {
+    pub(super) fn apply(&self, fl: &mut StoredFlowLog) {
+        fl.storage_id = self.storage_id.clone();
+        fl.enabled = self.enabled;
+        fl.enabled_filtering_criteria = self.enabled_filtering_criteria.clone();
+        fl.record_types = self.record_types.clone();
+        fl.retention_policy = self.retention_policy;
+        fl.format = self.format.clone();
+        fl.traffic_analytics = self.traffic_analytics.clone();
+        fl.identity = self.identity.clone();
+        fl.etag = new_etag();
     }
+}
 
-    /// Finds the target NSG (its index) that `watcher` may handle.
-    fn target(&self, watcher: &Watcher, target_id: &str, referrer: &str) -> Result<usize, ArmError> {
-        let i = self
-            .nsgs
-            .iter()
-            .position(|n| same_id(&n.id, target_id))
-            .ok_or_else(|| ArmError::invalid_reference(target_id, referrer))?;
-        let nsg = &self.nsgs[i];
-        if !nsg.location.eq_ignore_ascii_case(&watcher.location) {
-            // invented: Azure's code for this is not published
-            return Err(ArmError::new(
-                StatusCode::BAD_REQUEST,
-                "NetworkWatcherLocationMismatch",
-                format!(
-                    "Network watcher {} is in region {}, but the target {} is in region {}. Use the network watcher \
-                     of the target's region.",
-                    watcher.id, watcher.location, nsg.id, nsg.location
-                ),
-            ));
-        }
-        Ok(i)
+/// The watcher must be in the target's region.
+pub(super) fn check_region(watcher: &super::world::Watcher, target: &str, location: &str) -> Result<(), ArmError> {
+    if watcher.location.eq_ignore_ascii_case(location) {
+        return Ok(());
     }
+    // invented: Azure's code for this is not published
+    Err(ArmError::new(
+        StatusCode::BAD_REQUEST,
+        "NetworkWatcherLocationMismatch",
+        format!(
+            "Network watcher {} is in region {}, but the target {target} is in region {location}. Use the network \
+             watcher of the target's region.",
+            watcher.id, watcher.location
+        ),
+    ))
+}
 
-    fn accept(&mut self, ctx: &Ctx, watcher: &Watcher, lock: Option<String>, result: FlowLogInformation) -> Outcome {
-        if self.lro.mode == LroMode::Sync {
-            return Outcome::Done(result);
-        }
-        let url = |kind: &str| {
-            format!(
-                "{}/subscriptions/{}/providers/Microsoft.Network/locations/{}/{kind}/{}?api-version={}",
-                ctx.base, watcher.subscription, watcher.location, ctx.request_id, ctx.api_version
-            )
-        };
-        let (status_url, location_url) = (url("operations"), url("operationResults"));
-        let retry_after = self.lro.retry_after_seconds;
-        self.operations.insert(
-            ctx.request_id.to_ascii_lowercase(),
-            Operation {
-                subscription: watcher.subscription.clone(),
-                location: watcher.location.clone(),
-                lock,
-                remaining: self.lro.in_progress_polls,
-                retry_after,
-                status_url: status_url.clone(),
-                location_url: location_url.clone(),
-                result: result.clone(),
-            },
-        );
-        Outcome::Accepted { body: result, location_url, status_url, retry_after }
+fn failure(fault: &LroFault) -> Option<Failure> {
+    let end = fault.end?;
+    Some(Failure {
+        end,
+        error: ErrorDetails {
+            code: fault.code.clone().unwrap_or_else(|| "InternalServerError".into()),
+            // The Network RP's text for an internal error.
+            message: fault.message.clone().unwrap_or_else(|| "An error occurred.".into()),
+            target: None,
+            details: vec![],
+        },
+        http: fault.status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    })
+}
+
+/// Traffic analytics as answers carry it: a disabled configuration shows `-` for the workspace.
+fn traffic_analytics_view(ta: &TrafficAnalyticsConfigurationProperties) -> TrafficAnalyticsConfigurationProperties {
+    if ta.enabled == Some(true) {
+        return ta.clone();
+    }
+    TrafficAnalyticsConfigurationProperties {
+        enabled: Some(false),
+        workspace_id: Some("-".into()),
+        workspace_region: Some("-".into()),
+        workspace_resource_id: None,
+        traffic_analytics_interval: ta.traffic_analytics_interval,
     }
 }
 
 /// Azure's message for `NsgFlowLogCreationBlocked` (quoted in Azure/bicep-registry-modules PR #6049).
-const NSG_FLOW_LOG_CREATION_BLOCKED: &str = "On September 30, 2027, Network Security Group (NSG) flow logs will be \
-retired. As part of this retirement, creation of new NSG flow logs is blocked starting June 30, 2025, but you will be \
-able to continue using and modifying settings for existing NSG flow logs that are previously deployed/configured until \
-Sept 30th 2027. We recommend migrating to virtual network flow logs, which overcome the limitations of NSG flow logs. \
-For migration, please refer to https://learn.microsoft.com/en-us/azure/network-watcher/nsg-flow-logs-migrate.";
+pub(super) const NSG_FLOW_LOG_CREATION_BLOCKED: &str = "On September 30, 2027, Network Security Group (NSG) flow logs \
+will be retired. As part of this retirement, creation of new NSG flow logs is blocked starting June 30, 2025, but you \
+will be able to continue using and modifying settings for existing NSG flow logs that are previously \
+deployed/configured until Sept 30th 2027. We recommend migrating to virtual network flow logs, which overcome the \
+limitations of NSG flow logs. For migration, please refer to \
+https://learn.microsoft.com/en-us/azure/network-watcher/nsg-flow-logs-migrate.";
 
-/// The status Azure reports, in the IDs' stored casing: a disabled flow log has no storage and default retention;
-/// an NSG without flow log looks like a disabled one (an assumption, see the module documentation).
-fn report(nsg: &Nsg) -> FlowLogInformation {
-    match &nsg.flow_log {
-        Some(fl) if fl.info.properties.enabled => fl.info.clone(),
-        Some(fl) => {
-            let mut info = fl.info.clone();
-            info.properties.storage_id.clear();
-            info.properties.retention_policy = Some(RetentionPolicyParameters::default());
-            info
-        }
-        None => FlowLogInformation {
-            target_resource_id: nsg.id.clone(),
-            properties: FlowLogProperties {
-                retention_policy: Some(RetentionPolicyParameters::default()),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    }
+/// The name Azure gives the flow-log resource `configureFlowLog` materialises.
+pub(super) fn flow_log_name(resource_group: &str, nsg: &str) -> String {
+    format!("Microsoft.Network{resource_group}{nsg}")
 }
 
-fn flow_log_name(resource_group: &str, nsg: &str) -> String {
-    format!("Microsoft.Network{resource_group}{nsg}")
+pub(super) fn new_etag() -> String {
+    format!("W/\"{}\"", uuid::Uuid::new_v4())
 }
 
 pub(super) fn retention_problem(retention: &RetentionPolicyParameters) -> Option<String> {
@@ -641,8 +1200,15 @@ pub(super) fn format_problem(format: &FlowLogFormatParameters) -> Option<String>
         .then(|| format!("Flow log format version {} is not supported; use 1 or 2.", format.version))
 }
 
+pub(super) fn record_types_problem(record_types: &str) -> Option<String> {
+    let valid = record_types.split(',').all(|t| matches!(t.trim(), "B" | "C" | "E" | "D"));
+    (!valid).then(|| {
+        format!("Record types '{record_types}' are not supported; use a comma-separated list of B, C, E and D.")
+    })
+}
+
 /// Parses a JSON body after checking the properties the spec marks required (JSON pointers).
-fn parse_body<T: DeserializeOwned>(body: &[u8], required: &[&str]) -> Result<T, ArmError> {
+pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8], required: &[&str]) -> Result<T, ArmError> {
     let value: Value =
         serde_json::from_slice(body).map_err(|e| ArmError::invalid_request(format!("invalid JSON ({e})")))?;
     if let Some(missing) = required.iter().find(|p| value.pointer(p).is_none_or(Value::is_null)) {
@@ -652,21 +1218,8 @@ fn parse_body<T: DeserializeOwned>(body: &[u8], required: &[&str]) -> Result<T, 
     serde_json::from_value(value).map_err(ArmError::invalid_request)
 }
 
-/// Fills `clientId`/`principalId` of each user-assigned identity, as Azure's responses do; derived from the
-/// identity's ID so that every answer is the same.
-fn fill_identity(identity: &mut Value) {
-    if let Some(identities) = identity.get_mut("userAssignedIdentities").and_then(Value::as_object_mut) {
-        for (id, value) in identities.iter_mut() {
-            let id = id.to_ascii_lowercase();
-            *value = json!({
-                "clientId": derived_guid(&format!("clientId:{id}")),
-                "principalId": derived_guid(&format!("principalId:{id}")),
-            });
-        }
-    }
-}
-
-fn derived_guid(seed: &str) -> String {
+/// A GUID derived from `seed`: stable across runs, so generated IDs compare in tests.
+pub(super) fn derived_guid(seed: &str) -> String {
     // FNV-1a from two offsets: stable and distinct enough for test GUIDs.
     let hash = |offset: u64| seed.bytes().fold(offset, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
     let mut bytes = [0u8; 16];
@@ -678,9 +1231,8 @@ fn derived_guid(seed: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::{
-        DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_SUBSCRIPTION_ID as SUB, DEFAULT_TENANT_ID,
-    };
+    use crate::simulator::faults::FaultRule;
+    use crate::simulator::{DEFAULT_SUBSCRIPTION_ID as SUB, SECOND_SUBSCRIPTION_ID};
 
     const WEU: WatcherRef =
         WatcherRef { subscription: SUB, resource_group: "NetworkWatcherRG", name: "NetworkWatcher_westeurope" };
@@ -693,23 +1245,24 @@ mod tests {
         format!("/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/{name}")
     }
 
+    /// The built-in inventory with IDs answered in stored casing.
     fn state(mode: LroMode, in_progress_polls: u32) -> State {
         let mut inventory = Inventory::builtin();
         inventory.behaviour.lro.mode = mode;
         inventory.behaviour.lro.in_progress_polls = in_progress_polls;
+        inventory.behaviour.quirks.upper_case_resource_groups = false;
         State::new(inventory)
     }
 
     fn ctx(request_id: &str) -> Ctx<'_> {
-        Ctx { base: "http://sim", api_version: "2025-07-01", request_id }
+        Ctx { base: "http://sim", api_version: "2025-07-01", request_id, operation: CONFIGURE_FLOW_LOG }
     }
 
     /// configureFlowLog in sync mode.
     fn configure(state: &mut State, at: &WatcherRef, body: Value) -> Result<Value, ArmError> {
-        match state.configure(&ctx("op"), at, body.to_string().as_bytes())? {
-            Outcome::Done(info) => Ok(serde_json::to_value(info).unwrap()),
-            other => panic!("sync mode answered {other:?}"),
-        }
+        let reply = state.configure(&ctx("op"), at, body.to_string().as_bytes())?;
+        assert_eq!(reply.status, StatusCode::OK, "sync mode answers 200");
+        Ok(reply.body.unwrap())
     }
 
     fn status(state: &State, rg: &str, nsg: &str) -> Value {
@@ -735,6 +1288,11 @@ mod tests {
         (e.status.as_u16(), e.error.code)
     }
 
+    fn faults(state: &mut State, rules: Value) {
+        let rules: Vec<FaultRule> = serde_json::from_value(rules).unwrap();
+        state.faults = Faults::new(rules);
+    }
+
     #[test]
     fn reports_the_inventory_and_the_quirks() {
         let state = state(LroMode::Sync, 1);
@@ -746,8 +1304,38 @@ mod tests {
         );
         assert_eq!(status(&state, "app-prod-rg", "db-nsg"), disabled_shape(&nsg_id("app-prod-rg", "db-nsg")));
         assert_eq!(status(&state, "app-prod-rg", "new-nsg"), disabled_shape(&nsg_id("app-prod-rg", "new-nsg")));
-        assert_eq!(state.all_flow_log_statuses().len(), 5);
+        assert_eq!(state.all_flow_log_statuses().len(), 6, "five NSGs in the first subscription, one in the second");
         assert!(state.flow_log_status(&nsg_id("app-prod-rg", "nope")).is_none());
+
+        let mut inventory = Inventory::builtin();
+        inventory.behaviour.quirks.disabled_flow_log_defaults = false;
+        let mut without = State::new(inventory);
+        let mut body = enable("web-nsg", "flowlogsweu001");
+        body["properties"]["enabled"] = json!(false);
+        without.configure(&ctx("x"), &WEU, body.to_string().as_bytes()).unwrap();
+        let reported =
+            serde_json::to_value(without.flow_log_status(&nsg_id("app-prod-rg", "web-nsg")).unwrap()).unwrap();
+        assert_eq!(reported["properties"]["storageId"], storage_id("flowlogsweu001"), "quirk off: kept");
+    }
+
+    #[test]
+    fn answers_carry_upper_cased_resource_groups_by_default() {
+        let mut state = State::new(Inventory::builtin());
+        let info = state.flow_log_status(&nsg_id("app-prod-rg", "web-nsg")).unwrap();
+        assert_eq!(info.target_resource_id, nsg_id("APP-PROD-RG", "web-nsg"));
+        assert_eq!(info.properties.storage_id, storage_id("flowlogsweu001"), "other IDs keep the inventory's casing");
+        let fl = state.flow_log_of_target(&info.target_resource_id).unwrap();
+        assert_eq!(
+            state.flow_log_id(&state.flow_logs[fl]),
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/NETWORKWATCHERRG/providers/Microsoft.Network/networkWatchers/\
+                 NetworkWatcher_westeurope/FlowLogs/Microsoft.Networkapp-prod-rgweb-nsg"
+            )
+        );
+        // Requests in any casing still match.
+        let mut body = enable("web-nsg", "flowlogsweu001");
+        body["targetResourceId"] = json!(info.target_resource_id.to_lowercase());
+        assert!(state.configure(&ctx("x"), &WEU, body.to_string().as_bytes()).is_ok());
     }
 
     #[test]
@@ -757,15 +1345,40 @@ mod tests {
         assert_eq!((e.status.as_u16(), e.error.code.as_str()), (400, "NsgFlowLogCreationBlocked"));
         assert!(e.error.message.contains("creation of new NSG flow logs is blocked starting June 30, 2025"));
         assert_eq!(status(&state, "app-prod-rg", "new-nsg"), disabled_shape(&nsg_id("app-prod-rg", "new-nsg")));
+
+        // Before the retirement, configureFlowLog created the flow-log resource Azure names after the NSG.
+        state.inventory.behaviour.quirks.nsg_flow_log_creation_blocked = false;
+        configure(&mut state, &WEU, enable("new-nsg", "flowlogsweu001")).unwrap();
+        assert_eq!(status(&state, "app-prod-rg", "new-nsg"), enable("new-nsg", "flowlogsweu001"));
+        let fl = &state.flow_logs[state.flow_log_of_target(&nsg_id("app-prod-rg", "new-nsg")).unwrap()];
+        assert_eq!((fl.name.as_str(), fl.watcher), ("Microsoft.Networkapp-prod-rgnew-nsg", 0));
+
+        // That name taken by a flow log of another target (web-nsg's here): nothing is overwritten.
+        let db = state.flow_log_of_target(&nsg_id("app-prod-rg", "db-nsg")).unwrap();
+        state.flow_logs.remove(db);
+        state.flow_logs[0].name = "Microsoft.Networkapp-prod-rgdb-nsg".into();
+        let taken = state.flow_logs[0].target.clone();
+        assert_eq!(
+            code(configure(&mut state, &WEU, enable("db-nsg", "flowlogsweu001"))),
+            (400, "FlowLogTargetChangeNotAllowed".into())
+        );
+        assert!(
+            state
+                .set_flow_log(serde_json::from_value(enable("db-nsg", "flowlogsweu001")).unwrap())
+                .unwrap_err()
+                .contains("targets another resource")
+        );
+        assert_eq!(state.flow_logs[0].target, taken);
     }
 
     #[test]
     fn disabling_where_none_exists_succeeds_and_creates_nothing() {
         let mut state = state(LroMode::Sync, 1);
         let target = nsg_id("app-prod-rg", "new-nsg");
+        let count = state.flow_logs.len();
         let body = json!({"targetResourceId": target, "properties": {"storageId": "", "enabled": false}});
         assert_eq!(configure(&mut state, &WEU, body).unwrap(), disabled_shape(&target));
-        // Still nothing to enable.
+        assert_eq!(state.flow_logs.len(), count);
         assert_eq!(
             code(configure(&mut state, &WEU, enable("new-nsg", "flowlogsweu001"))),
             (400, "NsgFlowLogCreationBlocked".into())
@@ -783,14 +1396,15 @@ mod tests {
 
         let mut body = enable("web-nsg", "flowlogsweu001");
         body["properties"]["retentionPolicy"] = json!({"days": 30, "enabled": true});
+        body["properties"]["recordTypes"] = json!("B,E");
+        body["properties"]["enabledFilteringCriteria"] = json!("dstPort=443");
         let answer = configure(&mut state, &WEU, body.clone()).unwrap();
         assert_eq!(answer, body, "the whole configuration is replaced and echoed");
         assert_eq!(status(&state, "app-prod-rg", "web-nsg"), body);
-
-        // The disabled one in the inventory can be enabled too.
         assert_eq!(
             configure(&mut state, &WEU, enable("db-nsg", "flowlogsweu001")).unwrap()["properties"]["enabled"],
-            true
+            true,
+            "the disabled one in the inventory can be enabled too"
         );
     }
 
@@ -823,6 +1437,14 @@ mod tests {
             let mut body = enable("web-nsg", "flowlogsweu001");
             f(&mut body);
             body
+        };
+        let workspace = |name: &str| {
+            format!(
+                "/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.OperationalInsights/workspaces/{name}"
+            )
+        };
+        let analytics = |config: Value| {
+            with(&|b| b["flowAnalyticsConfiguration"] = json!({"networkWatcherFlowAnalyticsConfiguration": config}))
         };
         let cases: Vec<(&str, WatcherRef, Value, u16, &str)> = vec![
             (
@@ -900,6 +1522,7 @@ mod tests {
                 400,
                 "InvalidFlowLogFormat",
             ),
+            ("record types", WEU, with(&|b| b["properties"]["recordTypes"] = json!("B,X")), 400, "InvalidRecordTypes"),
             ("unknown storage", WEU, enable("web-nsg", "nope"), 400, "InvalidResourceReference"),
             (
                 "storage in another region",
@@ -907,6 +1530,53 @@ mod tests {
                 enable("web-nsg", "flowlogsneu001"),
                 400,
                 "StorageAccountLocationMismatch",
+            ),
+            (
+                "analytics not an object",
+                WEU,
+                with(&|b| b["flowAnalyticsConfiguration"] = json!(3)),
+                400,
+                "InvalidRequestFormat",
+            ),
+            (
+                "analytics interval",
+                WEU,
+                analytics(json!({"enabled": false, "trafficAnalyticsInterval": 30})),
+                400,
+                "InvalidTrafficAnalyticsInterval",
+            ),
+            ("analytics without workspace", WEU, analytics(json!({"enabled": true})), 400, "InvalidRequestFormat"),
+            (
+                "unknown workspace",
+                WEU,
+                analytics(json!({"enabled": true, "workspaceResourceId": workspace("nope")})),
+                400,
+                "InvalidResourceReference",
+            ),
+            (
+                "workspace in another region",
+                WEU,
+                analytics(json!({"enabled": true, "workspaceResourceId": workspace("flowlogs-law-neu")})),
+                400,
+                "InvalidTAWorkspaceRegion",
+            ),
+            (
+                "wrong workspace region",
+                WEU,
+                analytics(
+                    json!({"enabled": true, "workspaceResourceId": workspace("flowlogs-law-weu"), "workspaceRegion": "eastus2"}),
+                ),
+                400,
+                "InvalidTAWorkspaceRegion",
+            ),
+            (
+                "wrong workspace id",
+                WEU,
+                analytics(
+                    json!({"enabled": true, "workspaceResourceId": workspace("flowlogs-law-weu"), "workspaceId": "55555555-5555-5555-5555-555555555552"}),
+                ),
+                400,
+                "TrafficAnalyticsWorkspaceIdMismatch",
             ),
         ];
         for (what, at, body, status_code, error_code) in cases {
@@ -924,6 +1594,96 @@ mod tests {
             "The Resource 'Microsoft.Network/networkWatchers/nw9' under resource group 'NetworkWatcherRG' was not found. \
              For more details please go to https://aka.ms/ARMResourceNotFoundFix"
         );
+        let e = configure(
+            &mut state,
+            &WEU,
+            with(&|b| {
+                b["flowAnalyticsConfiguration"] = json!({"networkWatcherFlowAnalyticsConfiguration": {
+                "enabled": true, "workspaceResourceId": workspace("flowlogs-law-weu"), "workspaceRegion": "eastus2"}});
+            }),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.error.message,
+            format!(
+                "The specified region eastus2 for workspace is invalid. Workspace {} located in westeurope region.",
+                workspace("flowlogs-law-weu")
+            )
+        );
+    }
+
+    #[test]
+    fn traffic_analytics_is_completed_from_the_workspace() {
+        let mut state = state(LroMode::Sync, 1);
+        let workspace = format!(
+            "/subscriptions/{SUB}/resourceGroups/LOGGING-RG/providers/Microsoft.OperationalInsights/workspaces/flowlogs-law-weu"
+        );
+        let mut body = enable("web-nsg", "flowlogsweu001");
+        body["flowAnalyticsConfiguration"] =
+            json!({"networkWatcherFlowAnalyticsConfiguration": {"enabled": true, "workspaceResourceId": workspace}});
+        let answer = configure(&mut state, &WEU, body.clone()).unwrap();
+        assert_eq!(
+            answer["flowAnalyticsConfiguration"],
+            json!({"networkWatcherFlowAnalyticsConfiguration": {
+                "enabled": true, "workspaceId": "55555555-5555-5555-5555-555555555551", "workspaceRegion": "westeurope",
+                "workspaceResourceId": workspace.replace("LOGGING-RG", "logging-rg"), "trafficAnalyticsInterval": 60}})
+        );
+        body["flowAnalyticsConfiguration"]["networkWatcherFlowAnalyticsConfiguration"] =
+            json!({"enabled": false, "trafficAnalyticsInterval": 10});
+        let answer = configure(&mut state, &WEU, body).unwrap();
+        assert_eq!(
+            answer["flowAnalyticsConfiguration"],
+            json!({"networkWatcherFlowAnalyticsConfiguration": {
+                "enabled": false, "workspaceId": "-", "workspaceRegion": "-", "trafficAnalyticsInterval": 10}})
+        );
+    }
+
+    #[test]
+    fn enabling_needs_microsoft_insights_registered() {
+        let mut state = state(LroMode::Sync, 1);
+        let at = WatcherRef { subscription: SECOND_SUBSCRIPTION_ID, ..WEU };
+        let nsg = format!(
+            "/subscriptions/{SECOND_SUBSCRIPTION_ID}/resourceGroups/edge-rg/providers/Microsoft.Network/networkSecurityGroups/edge-nsg"
+        );
+        let storage = format!(
+            "/subscriptions/{SECOND_SUBSCRIPTION_ID}/resourceGroups/edge-logging-rg/providers/Microsoft.Storage/storageAccounts/flowlogsweu002"
+        );
+        let mut body = json!({"targetResourceId": nsg, "properties": {"storageId": storage, "enabled": true}});
+        let e = configure(&mut state, &at, body.clone()).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.error.code.as_str()), (409, "MissingSubscriptionRegistration"));
+        assert!(e.error.message.contains("'Microsoft.Insights'"));
+        body["properties"]["enabled"] = json!(false);
+        assert!(configure(&mut state, &at, body.clone()).is_ok(), "disabling needs no registration");
+
+        let provider = |state: &mut State, register: bool| {
+            let reply = state.provider(&SECOND_SUBSCRIPTION_ID.to_uppercase(), "microsoft.insights", register).unwrap();
+            reply.body.unwrap()["registrationState"].as_str().unwrap().to_string()
+        };
+        assert_eq!(provider(&mut state, false), "NotRegistered");
+        let registered = state.provider(SECOND_SUBSCRIPTION_ID, "microsoft.insights", true).unwrap().body.unwrap();
+        assert_eq!(
+            registered,
+            json!({"id": format!("/subscriptions/{SECOND_SUBSCRIPTION_ID}/providers/Microsoft.Insights"),
+                   "namespace": "Microsoft.Insights", "registrationState": "Registering"})
+        );
+        body["properties"]["enabled"] = json!(true);
+        assert_eq!(code(configure(&mut state, &at, body.clone())).1, "MissingSubscriptionRegistration", "not yet");
+        // providerRegistrationReads: 2
+        assert_eq!(provider(&mut state, false), "Registering");
+        assert_eq!(provider(&mut state, true), "Registering", "registering again changes nothing");
+        assert_eq!(provider(&mut state, false), "Registering");
+        assert_eq!(provider(&mut state, false), "Registered");
+        assert_eq!(provider(&mut state, true), "Registered");
+        assert!(configure(&mut state, &at, body).is_ok());
+
+        assert_eq!(code(state.provider(SUB, "Microsoft.Nope", false)), (404, "InvalidResourceNamespace".into()));
+        assert_eq!(code(state.provider("nope", "Microsoft.Insights", false)), (404, "SubscriptionNotFound".into()));
+        assert_eq!(provider_state(&mut state, SUB, "Microsoft.Storage"), "NotRegistered");
+        assert_eq!(provider_state(&mut state, SUB, "Microsoft.Insights"), "Registered");
+    }
+
+    fn provider_state(state: &mut State, sub: &str, namespace: &str) -> String {
+        state.provider(sub, namespace, false).unwrap().body.unwrap()["registrationState"].as_str().unwrap().into()
     }
 
     #[test]
@@ -935,39 +1695,32 @@ mod tests {
             code(query(&mut state, json!({"targetResourceId": nsg_id("app-dr-rg", "web-dr-nsg")}))),
             (400, "NetworkWatcherLocationMismatch".into())
         );
-        let Outcome::Done(info) =
-            query(&mut state, json!({"targetResourceId": nsg_id("APP-PROD-RG", "web-nsg")})).unwrap()
-        else {
-            panic!("sync")
-        };
-        assert_eq!(info.target_resource_id, nsg_id("app-prod-rg", "web-nsg"));
+        let reply = query(&mut state, json!({"targetResourceId": nsg_id("APP-PROD-RG", "web-nsg")})).unwrap();
+        assert_eq!(reply.body.unwrap()["targetResourceId"], nsg_id("app-prod-rg", "web-nsg"));
     }
 
     #[test]
     fn async_writes_lock_the_target_until_polled_through() {
         let mut state = state(LroMode::Async, 1);
         let body = enable("web-nsg", "flowlogsweu001").to_string();
-        let Outcome::Accepted { body: accepted, location_url, status_url, retry_after } =
-            state.configure(&ctx("op-1"), &WEU, body.as_bytes()).unwrap()
-        else {
-            panic!("async mode must accept")
-        };
-        assert_eq!(retry_after, 1);
+        let accepted = state.configure(&ctx("op-1"), &WEU, body.as_bytes()).unwrap();
+        assert_eq!((accepted.status, accepted.retry_after), (StatusCode::ACCEPTED, Some(1)));
+        let location_url = accepted.location.clone().unwrap();
+        let status_url = accepted.async_operation.clone().unwrap();
         assert_eq!(
             location_url,
             format!(
                 "http://sim/subscriptions/{SUB}/providers/Microsoft.Network/locations/westeurope/operationResults/op-1?api-version=2025-07-01"
             )
         );
+        assert_eq!(status_url, location_url.replace("/operationResults/", "/operations/"));
+        let body_202 = accepted.body.unwrap();
+        assert_eq!(body_202["targetResourceId"], nsg_id("app-prod-rg", "web-nsg"));
         assert_eq!(
-            status_url,
-            format!(
-                "http://sim/subscriptions/{SUB}/providers/Microsoft.Network/locations/westeurope/operations/op-1?api-version=2025-07-01"
-            )
+            status(&state, "app-prod-rg", "web-nsg")["properties"]["retentionPolicy"],
+            Value::Null,
+            "applied at acceptance"
         );
-        assert_eq!(accepted.target_resource_id, nsg_id("app-prod-rg", "web-nsg"));
-        // Applied at acceptance.
-        assert_eq!(status(&state, "app-prod-rg", "web-nsg")["properties"]["retentionPolicy"], Value::Null);
 
         let e = state.configure(&ctx("op-2"), &WEU, body.as_bytes()).unwrap_err();
         assert_eq!((e.status.as_u16(), e.error.code.as_str()), (409, "AnotherOperationInProgress"));
@@ -977,24 +1730,96 @@ mod tests {
         assert!(state.query(&ctx("op-3"), &WEU, query.as_bytes()).is_ok());
         assert!(state.configure(&ctx("op-4"), &WEU, enable("db-nsg", "flowlogsweu001").to_string().as_bytes()).is_ok());
 
-        assert_eq!(code(state.poll(SUB, "northeurope", "op-1")), (404, "OperationNotFound".into()));
-        assert!(matches!(state.poll(SUB, "WestEurope", "OP-1").unwrap(), Poll::InProgress { retry_after: 1, .. }));
+        assert_eq!(code(state.poll(SUB, "northeurope", "op-1", false)), (404, "OperationNotFound".into()));
+        let poll = state.poll(SUB, "WestEurope", "OP-1", true).unwrap();
+        assert_eq!(
+            (poll.status, poll.location.as_deref(), poll.retry_after),
+            (StatusCode::ACCEPTED, Some(location_url.as_str()), Some(1))
+        );
         assert!(state.configure(&ctx("op-5"), &WEU, body.as_bytes()).is_ok(), "done after inProgressPolls polls");
-        let Poll::Done(result) = state.poll(SUB, "westeurope", "op-1").unwrap() else { panic!("must be done") };
-        assert_eq!(result, accepted);
+        let done = state.poll(SUB, "westeurope", "op-1", true).unwrap();
+        assert_eq!((done.status, done.body.unwrap()), (StatusCode::OK, body_202));
+        let done = state.poll(SUB, "westeurope", "op-1", false).unwrap();
+        assert_eq!(done.body.unwrap(), json!({"status": "Succeeded"}));
+
+        state.inventory.behaviour.quirks.another_operation_in_progress = false;
+        assert!(state.configure(&ctx("op-6"), &WEU, body.as_bytes()).is_ok());
+        assert!(state.configure(&ctx("op-7"), &WEU, body.as_bytes()).is_ok(), "quirk off: no conflict");
     }
 
     #[test]
     fn zero_in_progress_polls_complete_at_once() {
         let mut state = state(LroMode::Async, 0);
         let body = enable("web-nsg", "flowlogsweu001").to_string();
-        assert!(matches!(state.configure(&ctx("a"), &WEU, body.as_bytes()).unwrap(), Outcome::Accepted { .. }));
-        assert!(matches!(state.poll(SUB, "westeurope", "a").unwrap(), Poll::Done(_)));
+        assert_eq!(state.configure(&ctx("a"), &WEU, body.as_bytes()).unwrap().status, StatusCode::ACCEPTED);
+        assert_eq!(state.poll(SUB, "westeurope", "a", true).unwrap().status, StatusCode::OK);
         assert!(state.configure(&ctx("b"), &WEU, body.as_bytes()).is_ok());
     }
 
     #[test]
-    fn identities_get_stable_generated_ids() {
+    fn lro_faults_stretch_fail_and_undo_operations() {
+        let mut state = state(LroMode::Async, 1);
+        faults(
+            &mut state,
+            json!([
+                {"operation": "configureFlowLog", "count": 1, "effect": {"lro": {"inProgressPolls": 3}}},
+                {"operation": "configureFlowLog", "count": 1,
+                 "effect": {"lro": {"end": "Failed", "code": "InternalServerError", "message": "An error occurred."}}},
+                {"operation": "configureFlowLog", "count": 1, "effect": {"lro": {"end": "Canceled", "status": 409}}},
+            ]),
+        );
+        let before = status(&state, "app-prod-rg", "web-nsg");
+        let mut body = enable("web-nsg", "flowlogsweu001");
+        body["properties"]["retentionPolicy"] = json!({"days": 90, "enabled": true});
+        let body = body.to_string();
+
+        state.configure(&ctx("slow"), &WEU, body.as_bytes()).unwrap();
+        for _ in 0..3 {
+            assert_eq!(state.poll(SUB, "westeurope", "slow", false).unwrap().body.unwrap()["status"], "InProgress");
+        }
+        assert_eq!(state.poll(SUB, "westeurope", "slow", false).unwrap().body.unwrap()["status"], "Succeeded");
+        let changed = status(&state, "app-prod-rg", "web-nsg");
+        assert_eq!(changed["properties"]["retentionPolicy"]["days"], 90);
+
+        let mut revert = serde_json::from_str::<Value>(&body).unwrap();
+        revert["properties"]["retentionPolicy"]["days"] = json!(1);
+        state.configure(&ctx("failing"), &WEU, revert.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            status(&state, "app-prod-rg", "web-nsg")["properties"]["retentionPolicy"]["days"],
+            1,
+            "applied while running"
+        );
+        state.poll(SUB, "westeurope", "failing", false).unwrap();
+        let failed = state.poll(SUB, "westeurope", "failing", false).unwrap();
+        assert_eq!(
+            failed.body.unwrap(),
+            json!({"status": "Failed", "error": {"code": "InternalServerError", "message": "An error occurred.", "details": []}})
+        );
+        let result = state.poll(SUB, "westeurope", "failing", true).unwrap();
+        assert_eq!(result.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(result.body.unwrap()["error"]["code"], "InternalServerError");
+        assert_eq!(
+            status(&state, "app-prod-rg", "web-nsg"),
+            changed,
+            "a failed operation leaves the flow log as before"
+        );
+
+        state.configure(&ctx("canceled"), &WEU, revert.to_string().as_bytes()).unwrap();
+        state.poll(SUB, "westeurope", "canceled", true).unwrap();
+        assert_eq!(state.poll(SUB, "westeurope", "canceled", false).unwrap().body.unwrap()["status"], "Canceled");
+        assert_eq!(state.poll(SUB, "westeurope", "canceled", true).unwrap().status, StatusCode::CONFLICT);
+        assert_ne!(before, changed);
+
+        // In sync mode a failing operation fails the request, and nothing changes.
+        let mut state = self::state(LroMode::Sync, 1);
+        faults(&mut state, json!([{"operation": "configureFlowLog", "effect": {"lro": {"end": "Failed"}}}]));
+        let e = state.configure(&ctx("sync"), &WEU, body.as_bytes()).unwrap_err();
+        assert_eq!((e.status.as_u16(), e.error.code.as_str()), (500, "InternalServerError"));
+        assert_eq!(status(&state, "app-prod-rg", "web-nsg"), before);
+    }
+
+    #[test]
+    fn identities_get_the_inventorys_or_stable_generated_ids() {
         let mut state = state(LroMode::Sync, 1);
         let uai = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/id1";
         let mut body = enable("web-nsg", "flowlogsweu001");
@@ -1005,10 +1830,26 @@ mod tests {
         assert!(uuid::Uuid::parse_str(client_id).is_ok());
         assert_ne!(first["clientId"], first["principalId"]);
         body["identity"]["userAssignedIdentities"] = json!({uai.to_uppercase(): {}});
-        let again = configure(&mut state, &WEU, body).unwrap()["identity"]["userAssignedIdentities"]
+        let again = configure(&mut state, &WEU, body.clone()).unwrap()["identity"]["userAssignedIdentities"]
             [uai.to_uppercase()]
         .clone();
         assert_eq!(again, first);
+
+        let known = state.inventory.managed_identities[1].clone();
+        let id = known.resource_id.clone().unwrap();
+        body["identity"]["userAssignedIdentities"] = json!({id.clone(): {}});
+        let answer = configure(&mut state, &WEU, body).unwrap();
+        assert_eq!(
+            answer["identity"],
+            json!({"type": "UserAssigned", "userAssignedIdentities": {id: {"clientId": known.client_id, "principalId": known.principal_id}}})
+        );
+        assert_eq!(code(configure(&mut state, &WEU, with_identity(json!("x")))), (400, "InvalidRequestFormat".into()));
+    }
+
+    fn with_identity(identity: Value) -> Value {
+        let mut body = enable("web-nsg", "flowlogsweu001");
+        body["identity"] = identity;
+        body
     }
 
     #[test]
@@ -1022,68 +1863,21 @@ mod tests {
         let drifted: FlowLogInformation = serde_json::from_value(enable("NEW-NSG", "flowlogsweu001")).unwrap();
         state.set_flow_log(drifted).unwrap();
         assert_eq!(status(&state, "app-prod-rg", "new-nsg"), enable("new-nsg", "flowlogsweu001"));
+        let fl = &state.flow_logs[state.flow_log_of_target(&nsg_id("app-prod-rg", "new-nsg")).unwrap()];
+        assert_eq!(fl.name, "Microsoft.Networkapp-prod-rgnew-nsg");
         // It exists now, so the API may change it.
         assert!(configure(&mut state, &WEU, enable("new-nsg", "flowlogsweu001")).is_ok());
     }
 
     #[test]
-    fn issues_and_checks_tokens() {
-        let mut state = state(LroMode::Sync, 1);
-        let form = |pairs: &[(&str, &str)]| {
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<HashMap<_, _>>()
-        };
-        let good = [
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
-            ("scope", "https://management.azure.com/.default"),
-        ];
-        let token = state.issue_token(DEFAULT_TENANT_ID, &form(&good)).unwrap();
-        assert_eq!((token.token_type.as_str(), token.expires_in), ("Bearer", 3599));
-        state.check_bearer(Some(&format!("Bearer {}", token.access_token))).unwrap();
-
-        let refused = |state: &mut State, tenant: &str, change: (&str, &str)| {
-            let mut f = form(&good);
-            f.insert(change.0.into(), change.1.into());
-            let e = state.issue_token(tenant, &f).unwrap_err();
-            (e.status.as_u16(), e.error, e.code)
-        };
-        assert_eq!(refused(&mut state, "other-tenant", ("x", "")), (400, "invalid_request", 90002));
-        assert_eq!(refused(&mut state, DEFAULT_TENANT_ID, ("grant_type", "")), (400, "invalid_request", 900144));
-        assert_eq!(
-            refused(&mut state, DEFAULT_TENANT_ID, ("grant_type", "password")),
-            (400, "unsupported_grant_type", 70003)
-        );
-        assert_eq!(
-            refused(&mut state, DEFAULT_TENANT_ID, ("client_id", "someone")),
-            (400, "unauthorized_client", 700016)
-        );
-        assert_eq!(
-            refused(&mut state, DEFAULT_TENANT_ID, ("scope", "https://management.azure.com")),
-            (400, "invalid_scope", 70011)
-        );
-        assert_eq!(refused(&mut state, DEFAULT_TENANT_ID, ("client_secret", "")), (401, "invalid_client", 7000218));
-        assert_eq!(
-            refused(&mut state, DEFAULT_TENANT_ID, ("client_secret", "wrong")),
-            (401, "invalid_client", 7000215)
-        );
-
-        let bearer = |value: Option<&str>| state.check_bearer(value).unwrap_err().error.code;
-        assert_eq!(bearer(None), "AuthenticationFailed");
-        assert_eq!(bearer(Some("Basic abc")), "AuthenticationFailedInvalidHeader");
-        assert_eq!(bearer(Some("Bearer not-issued")), "InvalidAuthenticationToken");
-    }
-
-    #[test]
-    fn counts_and_rate_limits() {
+    fn counts_calls() {
         let mut state = state(LroMode::Sync, 1);
         state.count(CONFIGURE_FLOW_LOG);
         state.count(CONFIGURE_FLOW_LOG);
         assert_eq!(state.counters()[CONFIGURE_FLOW_LOG], 2);
         assert_eq!(state.counters()[TOKEN], 0);
+        assert_eq!(state.counters().len(), OPERATIONS.len());
         state.reset_counters();
         assert!(state.counters().values().all(|n| *n == 0));
-        assert_eq!((state.rate_limit_remaining(true), state.rate_limit_remaining(true)), (1199, 1198));
-        assert_eq!(state.rate_limit_remaining(false), 11999);
     }
 }

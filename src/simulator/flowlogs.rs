@@ -1,0 +1,429 @@
+//! The `flowLogs` child resource of a network watcher (PUT, GET, list, PATCH tags, DELETE), on the same store as
+//! the legacy actions, and the read operations of the resources around it.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::state::{
+    ArmError, Ctx, NSG_FLOW_LOG_CREATION_BLOCKED, NewOperation, OpResult, Reply, Settings, State, StoredFlowLog,
+    WatcherRef, check_region, new_etag, parse_body,
+};
+use super::world::{ResourcePath, TargetKind, VNET_TYPE, WATCHER_TYPE};
+use crate::azure::id::same_id;
+use crate::azure::model::{API_VERSION, FlowLog, ListResult};
+
+/// The first api-version with the `flowLogs` resource.
+const FIRST_FLOW_LOGS_API_VERSION: &str = "2019-07-01";
+
+impl State {
+    /// The watcher of a `flowLogs` request, after checking that the api-version has the resource.
+    fn flow_logs_watcher(&self, ctx: &Ctx, at: &WatcherRef) -> Result<usize, ArmError> {
+        let w = self.world.watcher_index(&at.path())?;
+        let version = ctx.api_version;
+        let is_date = version.len() >= 10
+            && version
+                .bytes()
+                .take(10)
+                .enumerate()
+                .all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        if is_date && version[..10] >= *FIRST_FLOW_LOGS_API_VERSION {
+            return Ok(w);
+        }
+        // ARM's code; the list of versions in the message is abridged.
+        Err(ArmError::new(
+            StatusCode::BAD_REQUEST,
+            "NoRegisteredProviderFound",
+            format!(
+                "No registered resource provider found for location '{}' and API version '{version}' for type \
+                 'networkWatchers/flowLogs'. The supported api-versions are '{FIRST_FLOW_LOGS_API_VERSION}' to \
+                 '{API_VERSION}'.",
+                self.world.watchers[w].location
+            ),
+        ))
+    }
+
+    fn flow_log_path<'a>(at: &'a WatcherRef, name: &'a str) -> ResourcePath<'a> {
+        ResourcePath {
+            subscription: at.subscription,
+            resource_group: at.resource_group,
+            resource_type: format!("{WATCHER_TYPE}/{}/flowLogs", at.name),
+            name,
+        }
+    }
+
+    fn find_flow_log(&self, w: usize, at: &WatcherRef, name: &str) -> Result<usize, ArmError> {
+        self.flow_logs.iter().position(|f| f.is(w, name)).ok_or_else(|| Self::flow_log_path(at, name).not_found())
+    }
+
+    /// `PUT .../networkWatchers/{nw}/flowLogs/{name}`: 201 (create) or 200 (update), long-running.
+    pub(super) fn put_flow_log(
+        &mut self,
+        ctx: &Ctx,
+        at: &WatcherRef,
+        name: &str,
+        body: &[u8],
+    ) -> Result<Reply, ArmError> {
+        let w = self.flow_logs_watcher(ctx, at)?;
+        let value: Value =
+            serde_json::from_slice(body).map_err(|e| ArmError::invalid_request(format!("invalid JSON ({e})")))?;
+        if !value.is_object() {
+            return Err(ArmError::invalid_request("the body is not a JSON object"));
+        }
+        if value.get("location").is_none_or(Value::is_null) {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "LocationRequired",
+                "The location property is required for this definition.",
+            ));
+        }
+        let request: FlowLog = parse_body(
+            value.to_string().as_bytes(),
+            &["/properties", "/properties/targetResourceId", "/properties/storageId"],
+        )?;
+        let watcher = &self.world.watchers[w];
+        let (subscription, location) = (watcher.subscription.clone(), watcher.location.clone());
+        let flow_log_id = format!("{}/FlowLogs/{name}", watcher.id);
+        let requested_location = request.location.as_deref().unwrap_or_default();
+        if !requested_location.eq_ignore_ascii_case(&location) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "NetworkWatcherLocationMismatch",
+                format!(
+                    "The flow log's location {requested_location} differs from the location {location} of network \
+                     watcher {}.",
+                    watcher.id
+                ),
+            ));
+        }
+        let props = request.properties;
+        let target = self
+            .world
+            .target(&props.target_resource_id)
+            .ok_or_else(|| ArmError::invalid_reference(&props.target_resource_id, &flow_log_id))?;
+        check_region(watcher, target.id, target.location)?;
+        let (target_id, nsg) = (target.id.to_string(), matches!(target.kind, TargetKind::Nsg(_)));
+        let existing = self.flow_logs.iter().position(|f| f.is(w, name));
+        if let Some(i) = existing.filter(|i| !same_id(&self.flow_logs[*i].target, &target_id)) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "FlowLogTargetChangeNotAllowed",
+                format!(
+                    "Flow log {flow_log_id} targets {}; its target cannot be changed to {target_id}. Delete it and \
+                     create a new one.",
+                    self.flow_logs[i].target
+                ),
+            ));
+        }
+        if let Some(other) = self.flow_log_of_target(&target_id).filter(|j| Some(*j) != existing) {
+            // invented: Azure's code for this is not published
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "FlowLogAlreadyExistsForTarget",
+                format!(
+                    "Target {target_id} already has flow log {}; a target can have only one flow log.",
+                    self.flow_log_id(&self.flow_logs[other])
+                ),
+            ));
+        }
+        self.check_lock(&target_id.to_ascii_lowercase())?;
+        if nsg && existing.is_none() && self.inventory.behaviour.quirks.nsg_flow_log_creation_blocked {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "NsgFlowLogCreationBlocked",
+                NSG_FLOW_LOG_CREATION_BLOCKED,
+            ));
+        }
+        let mut settings = Settings {
+            storage_id: props.storage_id,
+            enabled: props.enabled.unwrap_or(false),
+            enabled_filtering_criteria: props.enabled_filtering_criteria,
+            record_types: props.record_types,
+            retention_policy: props.retention_policy,
+            format: props.format,
+            traffic_analytics: None,
+            identity: None,
+        };
+        self.check_settings(&mut settings, &target_id, &location, &flow_log_id)?;
+        settings.traffic_analytics =
+            self.check_traffic_analytics(props.flow_analytics_configuration, &location, &flow_log_id)?;
+        settings.identity = request.identity.map(|mut i| {
+            self.fill_identity(&mut i);
+            i
+        });
+        if settings.enabled {
+            self.check_insights_registered(&subscription)?;
+        }
+        let fault = self.lro_fault(ctx)?;
+        let before = existing.map(|i| self.flow_logs[i].clone());
+        let mut stored = StoredFlowLog::new(
+            w,
+            before.as_ref().map_or_else(|| name.to_string(), |b| b.name.clone()),
+            location.clone(),
+            target_id.clone(),
+        );
+        stored.tags = request.tags;
+        settings.apply(&mut stored);
+        self.flow_logs.retain(|f| !f.is(w, name));
+        self.flow_logs.push(stored.clone());
+        tracing::info!(flow_log = %flow_log_id, target = %target_id, enabled = settings.enabled, "flow log written");
+        let status = if before.is_some() { StatusCode::OK } else { StatusCode::CREATED };
+        if self.inventory.behaviour.lro.mode == super::inventory::LroMode::Sync {
+            return Ok(Reply::json(status, &self.resource_view(&stored, "Succeeded")));
+        }
+        let op = NewOperation {
+            subscription,
+            location,
+            lock: Some(target_id.to_ascii_lowercase()),
+            flow_log: Some((w, name.to_ascii_lowercase())),
+            deleting: false,
+            result: OpResult::Resource(Box::new(self.resource_view(&stored, "Succeeded"))),
+            undo: Some((w, name.to_ascii_lowercase(), before)),
+        };
+        let (status_url, _, retry_after) = self.start(ctx, op, fault);
+        // With no polls to wait for, the operation may have ended (and failed) already.
+        let mut reply = match self.flow_logs.iter().find(|f| f.is(w, name)) {
+            Some(now) => Reply::json(status, &self.resource_view(now, self.provisioning_state(now))),
+            None => Reply::json(status, &self.resource_view(&stored, "Failed")),
+        };
+        reply.async_operation = Some(status_url);
+        reply.retry_after = Some(retry_after);
+        Ok(reply)
+    }
+
+    /// `GET .../flowLogs/{name}`. A read of a flow log whose operation is in flight counts as a poll of it, so that
+    /// a client that lost the operation URL still sees it end.
+    pub(super) fn get_flow_log(&mut self, ctx: &Ctx, at: &WatcherRef, name: &str) -> Result<Reply, ArmError> {
+        let w = self.flow_logs_watcher(ctx, at)?;
+        let i = self.find_flow_log(w, at, name)?;
+        let view = self.resource_view(&self.flow_logs[i], self.provisioning_state(&self.flow_logs[i]));
+        self.advance_flow_log_operation(i);
+        Ok(Reply::json(StatusCode::OK, &view))
+    }
+
+    /// `GET .../flowLogs`: pages of `behaviour.pageSize`, ordered by name, linked by `nextLink`.
+    pub(super) fn list_flow_logs(
+        &self,
+        ctx: &Ctx,
+        at: &WatcherRef,
+        skip_token: Option<&str>,
+    ) -> Result<Reply, ArmError> {
+        let w = self.flow_logs_watcher(ctx, at)?;
+        let mut all: Vec<&StoredFlowLog> = self.flow_logs.iter().filter(|f| f.watcher == w).collect();
+        all.sort_by_key(|f| f.name.to_ascii_lowercase());
+        let after = skip_token.map(str::to_ascii_lowercase);
+        let rest: Vec<&StoredFlowLog> =
+            all.into_iter().filter(|f| after.as_ref().is_none_or(|a| f.name.to_ascii_lowercase() > *a)).collect();
+        let page_size = self.inventory.behaviour.page_size.max(1);
+        let page = &rest[..rest.len().min(page_size)];
+        let next_link = (rest.len() > page.len()).then(|| {
+            let last = page.last().map(|f| f.name.to_ascii_lowercase()).unwrap_or_default();
+            let token: String = url::form_urlencoded::byte_serialize(last.as_bytes()).collect();
+            format!(
+                "{}/subscriptions/{}/resourceGroups/{}/providers/Microsoft.Network/networkWatchers/{}/flowLogs\
+                 ?api-version={}&$skipToken={token}",
+                ctx.base, at.subscription, at.resource_group, at.name, ctx.api_version
+            )
+        });
+        let value: Vec<FlowLog> = page.iter().map(|f| self.resource_view(f, self.provisioning_state(f))).collect();
+        Ok(Reply::json(StatusCode::OK, &ListResult { value, next_link }))
+    }
+
+    /// `PATCH .../flowLogs/{name}` with `{"tags": {...}}`: replaces the tags, synchronously.
+    pub(super) fn patch_flow_log(
+        &mut self,
+        ctx: &Ctx,
+        at: &WatcherRef,
+        name: &str,
+        body: &[u8],
+    ) -> Result<Reply, ArmError> {
+        let w = self.flow_logs_watcher(ctx, at)?;
+        let i = self.find_flow_log(w, at, name)?;
+        #[derive(serde::Deserialize)]
+        struct TagsObject {
+            #[serde(default)]
+            tags: BTreeMap<String, String>,
+        }
+        let TagsObject { tags } = parse_body(body, &[])?;
+        self.check_lock(&self.flow_logs[i].target.to_ascii_lowercase())?;
+        let fl = &mut self.flow_logs[i];
+        fl.tags = Some(tags);
+        fl.etag = new_etag();
+        let fl = &self.flow_logs[i];
+        Ok(Reply::json(StatusCode::OK, &self.resource_view(fl, self.provisioning_state(fl))))
+    }
+
+    /// `DELETE .../flowLogs/{name}`: 202 and a `Location` to poll (204 when done), or 204 when there is none.
+    pub(super) fn delete_flow_log(&mut self, ctx: &Ctx, at: &WatcherRef, name: &str) -> Result<Reply, ArmError> {
+        let w = self.flow_logs_watcher(ctx, at)?;
+        let Some(i) = self.flow_logs.iter().position(|f| f.is(w, name)) else {
+            return Ok(Reply::empty(StatusCode::NO_CONTENT));
+        };
+        let lock = self.flow_logs[i].target.to_ascii_lowercase();
+        self.check_lock(&lock)?;
+        let fault = self.lro_fault(ctx)?;
+        tracing::info!(flow_log = %self.flow_log_id(&self.flow_logs[i]), "flow log deleted");
+        if self.inventory.behaviour.lro.mode == super::inventory::LroMode::Sync {
+            self.flow_logs.remove(i);
+            return Ok(Reply::empty(StatusCode::NO_CONTENT));
+        }
+        let watcher = &self.world.watchers[w];
+        let op = NewOperation {
+            subscription: watcher.subscription.clone(),
+            location: watcher.location.clone(),
+            lock: Some(lock),
+            flow_log: Some((w, name.to_ascii_lowercase())),
+            deleting: true,
+            result: OpResult::NoContent,
+            undo: Some((w, name.to_ascii_lowercase(), Some(self.flow_logs[i].clone()))),
+        };
+        let (status_url, location_url, retry_after) = self.start(ctx, op, fault);
+        let mut reply = Reply::empty(StatusCode::ACCEPTED);
+        reply.location = Some(location_url);
+        reply.async_operation = Some(status_url);
+        reply.retry_after = Some(retry_after);
+        Ok(reply)
+    }
+
+    /// Every flow-log resource, as `GET .../flowLogs/{name}` would answer it.
+    pub(super) fn flow_log_resources(&self) -> Vec<FlowLog> {
+        self.flow_logs.iter().map(|f| self.resource_view(f, self.provisioning_state(f))).collect()
+    }
+
+    /// Drift: stores a flow-log resource (named by its `id`) as given, creating it if needed, without the API's
+    /// checks beyond an existing watcher and target and one flow log per target.
+    pub(super) fn set_flow_log_resource(&mut self, flow_log: FlowLog) -> Result<(), String> {
+        let id = flow_log.id.as_deref().ok_or("the flow log has no id")?;
+        let (w, name) = self
+            .world
+            .watchers
+            .iter()
+            .enumerate()
+            .find_map(|(w, watcher)| {
+                let prefix = format!("{}/flowLogs/", watcher.id);
+                let name = id.get(prefix.len()..).filter(|n| !n.is_empty() && !n.contains('/'))?;
+                id[..prefix.len()].eq_ignore_ascii_case(&prefix).then(|| (w, name.to_string()))
+            })
+            .ok_or_else(|| format!("{id:?} is not the ID of a flow log of a network watcher of the inventory"))?;
+        let props = flow_log.properties;
+        let target = self
+            .world
+            .target(&props.target_resource_id)
+            .ok_or_else(|| format!("no flow-log target {:?} in the inventory", props.target_resource_id))?
+            .id
+            .to_string();
+        if let Some(other) = self.flow_log_of_target(&target).filter(|j| !self.flow_logs[*j].is(w, &name)) {
+            return Err(format!("{target} already has flow log {}", self.flow_log_id(&self.flow_logs[other])));
+        }
+        let storage_id = match self.world.storage.iter().find(|s| same_id(&s.id, &props.storage_id)) {
+            Some(s) => s.id.clone(),
+            None => props.storage_id,
+        };
+        let identity = flow_log.identity.map(|mut i| {
+            self.fill_identity(&mut i);
+            i
+        });
+        let settings = Settings {
+            storage_id,
+            enabled: props.enabled.unwrap_or(false),
+            enabled_filtering_criteria: props.enabled_filtering_criteria,
+            record_types: props.record_types,
+            retention_policy: props.retention_policy,
+            format: props.format,
+            traffic_analytics: props
+                .flow_analytics_configuration
+                .and_then(|a| a.network_watcher_flow_analytics_configuration),
+            identity,
+        };
+        let existing = self.flow_logs.iter().position(|f| f.is(w, &name));
+        let mut stored = StoredFlowLog::new(
+            w,
+            existing.map_or(name.clone(), |i| self.flow_logs[i].name.clone()),
+            self.world.watchers[w].location.clone(),
+            target,
+        );
+        stored.tags = flow_log.tags;
+        settings.apply(&mut stored);
+        self.flow_logs.retain(|f| !f.is(w, &name));
+        self.flow_logs.push(stored);
+        Ok(())
+    }
+
+    // ---- reads of the resources around flow logs ---------------------------------------------------------------
+
+    pub(super) fn get_watcher(&self, at: &WatcherRef) -> Result<Reply, ArmError> {
+        let w = self.world.watcher_index(&at.path())?;
+        Ok(Reply::json(StatusCode::OK, &self.world.watcher_json(w)))
+    }
+
+    /// NetworkWatchers_List (`resource_group`) and _ListAll: one page, `value` only, as the examples show.
+    pub(super) fn list_watchers(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ArmError> {
+        self.scope(subscription, resource_group)?;
+        let value: Vec<Value> = (0..self.world.watchers.len())
+            .filter(|w| in_scope(&self.world.watchers[*w].id, subscription, resource_group))
+            .map(|w| self.world.watcher_json(w))
+            .collect();
+        Ok(Reply::json(StatusCode::OK, &json!({"value": value})))
+    }
+
+    pub(super) fn get_nsg(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+        let (i, nsg) = self.world.find(&self.world.nsgs, |n| &n.id, at)?;
+        Ok(Reply::json(StatusCode::OK, &self.world.nsg_json(i, self.flow_log_refs(&nsg.id))))
+    }
+
+    pub(super) fn list_nsgs(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ArmError> {
+        self.scope(subscription, resource_group)?;
+        let value: Vec<Value> = (0..self.world.nsgs.len())
+            .filter(|i| in_scope(&self.world.nsgs[*i].id, subscription, resource_group))
+            .map(|i| self.world.nsg_json(i, self.flow_log_refs(&self.world.nsgs[i].id)))
+            .collect();
+        Ok(Reply::json(StatusCode::OK, &json!({"value": value})))
+    }
+
+    pub(super) fn get_vnet(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+        let (i, vnet) = self.world.find(&self.world.vnets, |v| &v.id, at)?;
+        Ok(Reply::json(StatusCode::OK, &self.world.vnet_json(i, self.flow_log_refs(&vnet.id))))
+    }
+
+    /// `at.name` is `{vnet}/subnets/{subnet}`, the virtual network's own 404 first.
+    pub(super) fn get_subnet(&self, at: &ResourcePath, vnet: &str, subnet: &str) -> Result<Reply, ArmError> {
+        let vnet_path = ResourcePath { resource_type: VNET_TYPE.into(), name: vnet, ..*at };
+        let (v, _) = self.world.find(&self.world.vnets, |v| &v.id, &vnet_path)?;
+        let i = self.world.vnets[v]
+            .subnets
+            .iter()
+            .copied()
+            .find(|s| self.world.subnets[*s].name.eq_ignore_ascii_case(subnet))
+            .ok_or_else(|| at.not_found())?;
+        Ok(Reply::json(StatusCode::OK, &self.world.subnet_json(i, true)))
+    }
+
+    pub(super) fn get_nic(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+        let (i, _) = self.world.find(&self.world.nics, |n| &n.id, at)?;
+        Ok(Reply::json(StatusCode::OK, &self.world.nic_json(i)))
+    }
+
+    pub(super) fn get_workspace(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+        let (i, _) = self.world.find(&self.world.workspaces, |w| &w.id, at)?;
+        Ok(Reply::json(StatusCode::OK, &self.world.workspace_json(i)))
+    }
+
+    fn scope(&self, subscription: &str, resource_group: Option<&str>) -> Result<(), ArmError> {
+        match resource_group {
+            Some(rg) => self.world.resource_group(subscription, rg),
+            None => self.world.sub(subscription).map(|_| ()),
+        }
+    }
+}
+
+/// Whether `id` lies in the subscription (and resource group).
+fn in_scope(id: &str, subscription: &str, resource_group: Option<&str>) -> bool {
+    let prefix = match resource_group {
+        Some(rg) => format!("/subscriptions/{subscription}/resourceGroups/{rg}/"),
+        None => format!("/subscriptions/{subscription}/"),
+    };
+    id.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
+}

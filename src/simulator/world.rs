@@ -1,0 +1,519 @@
+//! The resources that do not change while the simulator runs (subscriptions, watchers, storage accounts, NSGs,
+//! virtual networks, subnets, NICs, workspaces), their lookups, the ARM 404s, and the JSON the read operations
+//! answer with. Flow logs, which do change, live in the state.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use super::inventory::{Inventory, SecurityRule, arm_id};
+use super::state::{ArmError, derived_guid};
+use crate::azure::id::same_id;
+
+pub(super) struct Watcher {
+    pub id: String,
+    pub subscription: String,
+    pub name: String,
+    pub location: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+pub(super) struct Storage {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+}
+
+pub(super) struct Nsg {
+    pub id: String,
+    pub resource_group: String,
+    pub name: String,
+    pub location: String,
+    pub rules: Vec<SecurityRule>,
+}
+
+pub(super) struct Vnet {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+    pub prefixes: Vec<String>,
+    /// Indexes into `World::subnets`.
+    pub subnets: Vec<usize>,
+}
+
+pub(super) struct Subnet {
+    pub id: String,
+    pub name: String,
+    pub vnet: usize,
+    pub prefix: String,
+}
+
+pub(super) struct Nic {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+    pub subnet: Option<usize>,
+    pub private_ip: Option<String>,
+}
+
+pub(super) struct Workspace {
+    pub id: String,
+    pub name: String,
+    pub location: String,
+    pub customer_id: String,
+}
+
+pub(super) struct Sub {
+    pub id: String,
+    /// Lower-cased names of the resource groups that hold something.
+    pub resource_groups: BTreeSet<String>,
+}
+
+/// What a flow log may target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TargetKind {
+    Nsg(usize),
+    Vnet(usize),
+    Subnet(usize),
+    Nic(usize),
+}
+
+pub(super) struct Target<'a> {
+    pub kind: TargetKind,
+    pub id: &'a str,
+    pub location: &'a str,
+}
+
+#[derive(Default)]
+pub(super) struct World {
+    pub subs: Vec<Sub>,
+    pub watchers: Vec<Watcher>,
+    pub storage: Vec<Storage>,
+    pub nsgs: Vec<Nsg>,
+    pub vnets: Vec<Vnet>,
+    pub subnets: Vec<Subnet>,
+    pub nics: Vec<Nic>,
+    pub workspaces: Vec<Workspace>,
+}
+
+pub(super) const NSG_TYPE: &str = "Microsoft.Network/networkSecurityGroups";
+pub(super) const VNET_TYPE: &str = "Microsoft.Network/virtualNetworks";
+pub(super) const NIC_TYPE: &str = "Microsoft.Network/networkInterfaces";
+pub(super) const WATCHER_TYPE: &str = "Microsoft.Network/networkWatchers";
+pub(super) const WORKSPACE_TYPE: &str = "Microsoft.OperationalInsights/workspaces";
+
+impl World {
+    pub(super) fn new(inventory: &Inventory) -> World {
+        let mut w = World::default();
+        for sub in &inventory.subscriptions {
+            let mut groups = BTreeSet::new();
+            let mut group = |rg: &str| groups.insert(rg.to_ascii_lowercase());
+            for nw in &sub.network_watchers {
+                group(&nw.resource_group);
+                w.watchers.push(Watcher {
+                    id: arm_id(&sub.id, &nw.resource_group, WATCHER_TYPE, &nw.name),
+                    subscription: sub.id.clone(),
+                    name: nw.name.clone(),
+                    location: nw.location.clone(),
+                    tags: nw.tags.clone(),
+                });
+            }
+            for s in &sub.storage_accounts {
+                group(&s.resource_group);
+                w.storage.push(Storage {
+                    id: arm_id(&sub.id, &s.resource_group, "Microsoft.Storage/storageAccounts", &s.name),
+                    name: s.name.clone(),
+                    location: s.location.clone(),
+                });
+            }
+            for n in &sub.network_security_groups {
+                group(&n.resource_group);
+                w.nsgs.push(Nsg {
+                    id: arm_id(&sub.id, &n.resource_group, NSG_TYPE, &n.name),
+                    resource_group: n.resource_group.clone(),
+                    name: n.name.clone(),
+                    location: n.location.clone(),
+                    rules: n.security_rules.clone(),
+                });
+            }
+            for v in &sub.virtual_networks {
+                group(&v.resource_group);
+                let id = arm_id(&sub.id, &v.resource_group, VNET_TYPE, &v.name);
+                let vnet = w.vnets.len();
+                let mut subnets = Vec::new();
+                for s in &v.subnets {
+                    subnets.push(w.subnets.len());
+                    w.subnets.push(Subnet {
+                        id: format!("{id}/subnets/{}", s.name),
+                        name: s.name.clone(),
+                        vnet,
+                        prefix: s.address_prefix.clone(),
+                    });
+                }
+                w.vnets.push(Vnet {
+                    id,
+                    name: v.name.clone(),
+                    location: v.location.clone(),
+                    prefixes: v.address_prefixes.clone(),
+                    subnets,
+                });
+            }
+            for nic in &sub.network_interfaces {
+                group(&nic.resource_group);
+                let subnet = nic.subnet.as_ref().and_then(|r| {
+                    let rg = r.resource_group.as_deref().unwrap_or(&nic.resource_group);
+                    let id = format!("{}/subnets/{}", arm_id(&sub.id, rg, VNET_TYPE, &r.virtual_network), r.name);
+                    w.subnets.iter().position(|s| same_id(&s.id, &id))
+                });
+                w.nics.push(Nic {
+                    id: arm_id(&sub.id, &nic.resource_group, NIC_TYPE, &nic.name),
+                    name: nic.name.clone(),
+                    location: nic.location.clone(),
+                    subnet,
+                    private_ip: nic.private_ip_address.clone(),
+                });
+            }
+            for ws in &sub.workspaces {
+                group(&ws.resource_group);
+                w.workspaces.push(Workspace {
+                    id: arm_id(&sub.id, &ws.resource_group, WORKSPACE_TYPE, &ws.name),
+                    name: ws.name.clone(),
+                    location: ws.location.clone(),
+                    customer_id: ws.customer_id.clone(),
+                });
+            }
+            for mi in &inventory.managed_identities {
+                if let Some(id) = mi.resource_id.as_deref().and_then(|id| crate::azure::id::ResourceId::parse(id).ok())
+                    && id.subscription.eq_ignore_ascii_case(&sub.id)
+                {
+                    group(&id.resource_group);
+                }
+            }
+            w.subs.push(Sub { id: sub.id.clone(), resource_groups: groups });
+        }
+        w
+    }
+
+    /// The subscription, or ARM's 404.
+    pub(super) fn sub(&self, subscription: &str) -> Result<&Sub, ArmError> {
+        self.subs.iter().find(|s| s.id.eq_ignore_ascii_case(subscription)).ok_or_else(|| {
+            ArmError::new(
+                StatusCode::NOT_FOUND,
+                "SubscriptionNotFound",
+                format!("The subscription '{subscription}' could not be found."),
+            )
+        })
+    }
+
+    /// Checks subscription and resource group, as ARM does before the resource.
+    pub(super) fn resource_group(&self, subscription: &str, rg: &str) -> Result<(), ArmError> {
+        if self.sub(subscription)?.resource_groups.contains(&rg.to_ascii_lowercase()) {
+            Ok(())
+        } else {
+            Err(ArmError::new(
+                StatusCode::NOT_FOUND,
+                "ResourceGroupNotFound",
+                format!("Resource group '{rg}' could not be found."),
+            ))
+        }
+    }
+
+    /// Finds a resource by the ID built from the request path, after the subscription and group checks.
+    pub(super) fn find<'a, T>(
+        &self,
+        items: &'a [T],
+        id_of: impl Fn(&T) -> &str,
+        at: &ResourcePath,
+    ) -> Result<(usize, &'a T), ArmError> {
+        self.resource_group(at.subscription, at.resource_group)?;
+        let id = at.id();
+        items.iter().enumerate().find(|(_, r)| same_id(id_of(r), &id)).ok_or_else(|| at.not_found())
+    }
+
+    pub(super) fn watcher_index(&self, at: &ResourcePath) -> Result<usize, ArmError> {
+        self.find(&self.watchers, |w| &w.id, at).map(|(i, _)| i)
+    }
+
+    /// A flow-log target by ID (case-insensitive).
+    pub(super) fn target(&self, id: &str) -> Option<Target<'_>> {
+        if let Some(i) = self.nsgs.iter().position(|n| same_id(&n.id, id)) {
+            let n = &self.nsgs[i];
+            return Some(Target { kind: TargetKind::Nsg(i), id: &n.id, location: &n.location });
+        }
+        if let Some(i) = self.vnets.iter().position(|v| same_id(&v.id, id)) {
+            let v = &self.vnets[i];
+            return Some(Target { kind: TargetKind::Vnet(i), id: &v.id, location: &v.location });
+        }
+        if let Some(i) = self.subnets.iter().position(|s| same_id(&s.id, id)) {
+            let s = &self.subnets[i];
+            return Some(Target { kind: TargetKind::Subnet(i), id: &s.id, location: &self.vnets[s.vnet].location });
+        }
+        let i = self.nics.iter().position(|n| same_id(&n.id, id))?;
+        let n = &self.nics[i];
+        Some(Target { kind: TargetKind::Nic(i), id: &n.id, location: &n.location })
+    }
+
+    pub(super) fn watcher_json(&self, i: usize) -> Value {
+        let w = &self.watchers[i];
+        json!({
+            "name": w.name,
+            "id": w.id,
+            "etag": etag_of(&w.id),
+            "type": WATCHER_TYPE,
+            "location": w.location,
+            "tags": w.tags,
+            "properties": {"provisioningState": "Succeeded"},
+        })
+    }
+
+    /// `flow_logs`: references to the flow logs of this NSG (their IDs).
+    pub(super) fn nsg_json(&self, i: usize, flow_logs: Vec<String>) -> Value {
+        let n = &self.nsgs[i];
+        let rules: Vec<Value> = n
+            .rules
+            .iter()
+            .map(|r| {
+                rule_json(
+                    &n.id,
+                    "securityRules",
+                    &r.name,
+                    &RuleText {
+                        description: None,
+                        protocol: &r.protocol,
+                        source_port_range: &r.source_port_range,
+                        destination_port_range: &r.destination_port_range,
+                        source_address_prefix: &r.source_address_prefix,
+                        destination_address_prefix: &r.destination_address_prefix,
+                        access: &r.access,
+                        priority: r.priority,
+                        direction: &r.direction,
+                    },
+                )
+            })
+            .collect();
+        let defaults: Vec<Value> = DEFAULT_RULES
+            .iter()
+            .map(|(name, description, source, destination, access, priority, direction)| {
+                rule_json(
+                    &n.id,
+                    "defaultSecurityRules",
+                    name,
+                    &RuleText {
+                        description: Some(description),
+                        protocol: "*",
+                        source_port_range: "*",
+                        destination_port_range: "*",
+                        source_address_prefix: source,
+                        destination_address_prefix: destination,
+                        access,
+                        priority: *priority,
+                        direction,
+                    },
+                )
+            })
+            .collect();
+        let mut properties = json!({
+            "provisioningState": "Succeeded",
+            "resourceGuid": derived_guid(&format!("resourceGuid:{}", n.id.to_ascii_lowercase())),
+            "securityRules": rules,
+            "defaultSecurityRules": defaults,
+        });
+        with_flow_logs(&mut properties, flow_logs);
+        json!({"name": n.name, "id": n.id, "type": NSG_TYPE, "location": n.location, "properties": properties})
+    }
+
+    pub(super) fn vnet_json(&self, i: usize, flow_logs: Vec<String>) -> Value {
+        let v = &self.vnets[i];
+        let subnets: Vec<Value> = v.subnets.iter().map(|s| self.subnet_json(*s, false)).collect();
+        let mut properties = json!({
+            "provisioningState": "Succeeded",
+            "resourceGuid": derived_guid(&format!("resourceGuid:{}", v.id.to_ascii_lowercase())),
+            "addressSpace": {"addressPrefixes": v.prefixes},
+            "subnets": subnets,
+            "virtualNetworkPeerings": [],
+        });
+        with_flow_logs(&mut properties, flow_logs);
+        json!({"name": v.name, "id": v.id, "type": VNET_TYPE, "location": v.location, "properties": properties})
+    }
+
+    /// A subnet as `GET .../subnets/{name}` answers it (`typed`) or as embedded in its virtual network.
+    pub(super) fn subnet_json(&self, i: usize, typed: bool) -> Value {
+        let s = &self.subnets[i];
+        let mut properties = json!({"provisioningState": "Succeeded", "addressPrefix": s.prefix});
+        let configurations: Vec<Value> = self
+            .nics
+            .iter()
+            .filter(|n| n.subnet == Some(i))
+            .map(|n| json!({"id": format!("{}/ipConfigurations/ipconfig1", n.id)}))
+            .collect();
+        if !configurations.is_empty() {
+            properties["ipConfigurations"] = json!(configurations);
+        }
+        let mut subnet = json!({"name": s.name, "id": s.id, "properties": properties});
+        if typed {
+            subnet["type"] = json!(format!("{VNET_TYPE}/subnets"));
+        }
+        subnet
+    }
+
+    pub(super) fn nic_json(&self, i: usize) -> Value {
+        let n = &self.nics[i];
+        let mut configuration = json!({
+            "provisioningState": "Succeeded",
+            "privateIPAllocationMethod": "Dynamic",
+            "primary": true,
+        });
+        if let Some(ip) = &n.private_ip {
+            configuration["privateIPAddress"] = json!(ip);
+        }
+        if let Some(s) = n.subnet {
+            configuration["subnet"] = json!({"id": self.subnets[s].id});
+        }
+        json!({
+            "name": n.name,
+            "id": n.id,
+            "type": NIC_TYPE,
+            "location": n.location,
+            "properties": {
+                "provisioningState": "Succeeded",
+                "resourceGuid": derived_guid(&format!("resourceGuid:{}", n.id.to_ascii_lowercase())),
+                "ipConfigurations": [{
+                    "name": "ipconfig1",
+                    "id": format!("{}/ipConfigurations/ipconfig1", n.id),
+                    "type": format!("{NIC_TYPE}/ipConfigurations"),
+                    "properties": configuration,
+                }],
+            },
+        })
+    }
+
+    pub(super) fn workspace_json(&self, i: usize) -> Value {
+        let w = &self.workspaces[i];
+        json!({
+            "id": w.id,
+            "name": w.name,
+            "type": WORKSPACE_TYPE,
+            "location": w.location,
+            "properties": {
+                "customerId": w.customer_id,
+                "provisioningState": "Succeeded",
+                "sku": {"name": "PerGB2018"},
+                "retentionInDays": 30,
+            },
+        })
+    }
+}
+
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/{type}/{name}` as the request spelled it; `resource_type`
+/// may have child segments (`Microsoft.Network/networkWatchers/nw1/flowLogs`).
+pub(super) struct ResourcePath<'a> {
+    pub subscription: &'a str,
+    pub resource_group: &'a str,
+    pub resource_type: String,
+    pub name: &'a str,
+}
+
+impl ResourcePath<'_> {
+    pub(super) fn id(&self) -> String {
+        arm_id(self.subscription, self.resource_group, &self.resource_type, self.name)
+    }
+
+    /// ARM's 404 for a resource that does not exist.
+    pub(super) fn not_found(&self) -> ArmError {
+        ArmError::new(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFound",
+            format!(
+                "The Resource '{}/{}' under resource group '{}' was not found. For more details please go to \
+                 https://aka.ms/ARMResourceNotFoundFix",
+                self.resource_type, self.name, self.resource_group
+            ),
+        )
+    }
+}
+
+fn with_flow_logs(properties: &mut Value, flow_logs: Vec<String>) {
+    if !flow_logs.is_empty() {
+        let refs: Vec<Value> = flow_logs.into_iter().map(|id| json!({"id": id})).collect();
+        properties["flowLogs"] = json!(refs);
+    }
+}
+
+/// A stable weak ETag for a resource that never changes.
+fn etag_of(id: &str) -> String {
+    format!("W/\"{}\"", derived_guid(&format!("etag:{}", id.to_ascii_lowercase())))
+}
+
+struct RuleText<'a> {
+    description: Option<&'a str>,
+    protocol: &'a str,
+    source_port_range: &'a str,
+    destination_port_range: &'a str,
+    source_address_prefix: &'a str,
+    destination_address_prefix: &'a str,
+    access: &'a str,
+    priority: u32,
+    direction: &'a str,
+}
+
+fn rule_json(nsg_id: &str, collection: &str, name: &str, r: &RuleText) -> Value {
+    let mut properties = json!({
+        "provisioningState": "Succeeded",
+        "protocol": r.protocol,
+        "sourcePortRange": r.source_port_range,
+        "destinationPortRange": r.destination_port_range,
+        "sourceAddressPrefix": r.source_address_prefix,
+        "destinationAddressPrefix": r.destination_address_prefix,
+        "access": r.access,
+        "priority": r.priority,
+        "direction": r.direction,
+    });
+    if let Some(d) = r.description {
+        properties["description"] = json!(d);
+    }
+    json!({"name": name, "id": format!("{nsg_id}/{collection}/{name}"), "properties": properties})
+}
+
+/// Azure's six default rules: name, description, source, destination, access, priority, direction.
+type DefaultRule = (&'static str, &'static str, &'static str, &'static str, &'static str, u32, &'static str);
+const DEFAULT_RULES: [DefaultRule; 6] = [
+    (
+        "AllowVnetInBound",
+        "Allow inbound traffic from all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Inbound",
+    ),
+    (
+        "AllowAzureLoadBalancerInBound",
+        "Allow inbound traffic from azure load balancer",
+        "AzureLoadBalancer",
+        "*",
+        "Allow",
+        65001,
+        "Inbound",
+    ),
+    ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
+    (
+        "AllowVnetOutBound",
+        "Allow outbound traffic from all VMs to all VMs in VNET",
+        "VirtualNetwork",
+        "VirtualNetwork",
+        "Allow",
+        65000,
+        "Outbound",
+    ),
+    (
+        "AllowInternetOutBound",
+        "Allow outbound traffic from all VMs to Internet",
+        "*",
+        "Internet",
+        "Allow",
+        65001,
+        "Outbound",
+    ),
+    ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
+];

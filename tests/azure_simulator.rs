@@ -1,0 +1,515 @@
+//! The client against the simulator's Azure behaviours: workload identity and IMDS token endpoints, Network
+//! Watcher discovery with paging, provider registration, the `flowLogs` resource, fault injection and ARM
+//! throttling. The simulator's counters prove what went over the wire.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flowlog_operator::azure::credential::{
+    CachedCredential, ClientSecretCredential, ImdsRetry, ManagedIdentityCredential, ManagedIdentityId, Secret,
+    TokenCredential, WorkloadIdentityCredential,
+};
+use flowlog_operator::azure::id::ResourceId;
+use flowlog_operator::azure::model::{
+    FlowLog, FlowLogPropertiesFormat, TrafficAnalyticsConfigurationProperties, TrafficAnalyticsProperties,
+};
+use flowlog_operator::azure::{
+    ArmClient, ArmError, ArmObserver, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
+};
+use flowlog_operator::simulator::faults::{ErrorFault, FaultEffect, LroEnd, LroFault};
+use flowlog_operator::simulator::inventory::{Bucket, LroMode, Throttling};
+use flowlog_operator::simulator::{self, FaultRule, Inventory, Simulator};
+use url::Url;
+
+const SUB: &str = simulator::DEFAULT_SUBSCRIPTION_ID;
+
+fn id(path: &str) -> ResourceId {
+    ResourceId::parse(&format!("/subscriptions/{SUB}/resourceGroups/{path}")).unwrap()
+}
+
+fn nsg(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/app-prod-rg/providers/Microsoft.Network/networkSecurityGroups/{name}")
+}
+
+fn watcher_we() -> ResourceId {
+    ResourceId::network_watcher(SUB, "NetworkWatcherRG", "NetworkWatcher_westeurope")
+}
+
+async fn start(inventory: Inventory) -> (Simulator, Url) {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let sim = Simulator::new(inventory);
+    let url = sim.clone().spawn_local().await.unwrap();
+    (sim, Url::parse(&format!("{url}/")).unwrap())
+}
+
+/// The built-in inventory, polled fast: 202 + polling without one-second waits.
+fn inventory() -> Inventory {
+    let mut inventory = Inventory::builtin();
+    inventory.behaviour.lro.mode = LroMode::Async;
+    inventory.behaviour.lro.retry_after_seconds = 0;
+    inventory.behaviour.lro.in_progress_polls = 1;
+    inventory
+}
+
+fn secret_credential(base: &Url) -> Arc<dyn TokenCredential> {
+    CachedCredential::new(
+        ClientSecretCredential::new(
+            reqwest::Client::new(),
+            base,
+            simulator::DEFAULT_TENANT_ID,
+            simulator::DEFAULT_CLIENT_ID,
+            Secret::new(simulator::DEFAULT_CLIENT_SECRET),
+            "https://management.azure.com/.default",
+        )
+        .unwrap(),
+    )
+}
+
+#[derive(Default)]
+struct Recorder {
+    requests: Mutex<Vec<(String, u16)>>,
+    throttled: Mutex<Vec<Duration>>,
+}
+
+impl ArmObserver for Recorder {
+    fn request(&self, operation: &str, status: u16, _elapsed: Duration) {
+        self.requests.lock().unwrap().push((operation.to_string(), status));
+    }
+    fn throttled(&self, _subscription: &str, waited: Duration) {
+        self.throttled.lock().unwrap().push(waited);
+    }
+}
+
+impl Recorder {
+    fn statuses(&self, operation: &str) -> Vec<u16> {
+        self.requests.lock().unwrap().iter().filter(|(op, _)| op == operation).map(|(_, s)| *s).collect()
+    }
+}
+
+fn client(
+    base: &Url,
+    credential: Arc<dyn TokenCredential>,
+    retry: RetrySettings,
+    observer: Arc<Recorder>,
+) -> ArmClient {
+    ArmClient::builder(reqwest::Client::new(), base.clone(), credential)
+        .poll(PollSettings {
+            default_interval: Duration::from_millis(10),
+            timeout: Duration::from_secs(20),
+            ..Default::default()
+        })
+        .retry(retry)
+        .observer(observer)
+        .build()
+}
+
+fn fast_retry() -> RetrySettings {
+    RetrySettings {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_wait: Duration::from_secs(5),
+    }
+}
+
+fn count(sim: &Simulator, operation: &str) -> u64 {
+    sim.counters().get(operation).copied().unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Credentials.
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+/// A Kubernetes service-account token as the workload identity webhook projects it (unsigned: the simulator
+/// checks claims, not signatures).
+fn service_account_token(subject: &str) -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let header = serde_json::json!({"alg": "RS256", "kid": "k1", "typ": "JWT"});
+    let claims = serde_json::json!({
+        "iss": simulator::DEFAULT_FEDERATED_ISSUER,
+        "sub": subject,
+        "aud": ["api://AzureADTokenExchange"],
+        "exp": now + 3600,
+        "nbf": now - 10,
+        "iat": now - 10,
+    });
+    format!(
+        "{}.{}.{}",
+        base64url(header.to_string().as_bytes()),
+        base64url(claims.to_string().as_bytes()),
+        base64url(b"signature")
+    )
+}
+
+#[tokio::test]
+async fn workload_identity_gets_arm_tokens_from_the_simulator_and_rereads_the_file() {
+    let (sim, base) = start(inventory()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("azure-identity-token");
+    // A token for another service account: Entra finds no federated credential for it.
+    let wrong = service_account_token("system:serviceaccount:default:someone-else");
+    std::fs::write(&file, &wrong).unwrap();
+    let credential = CachedCredential::new(
+        WorkloadIdentityCredential::new(
+            reqwest::Client::new(),
+            &base,
+            simulator::DEFAULT_TENANT_ID,
+            simulator::DEFAULT_CLIENT_ID,
+            &file,
+            "https://management.azure.com/.default",
+        )
+        .unwrap(),
+    );
+    let arm = client(&base, credential, fast_retry(), Arc::default());
+    let err = arm.query_flow_log_status(&watcher_we(), &nsg("web-nsg")).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(shown.contains("AADSTS70021") || shown.contains("No matching federated identity record"), "{shown}");
+    assert!(!err.is_transient(), "{shown}");
+    assert!(!shown.contains(&wrong), "the assertion leaked: {shown}");
+    assert_eq!(count(&sim, "queryFlowLogStatus"), 0);
+
+    // The kubelet rotates the file to the operator's own token: the next call reads it and succeeds.
+    std::fs::write(&file, service_account_token(simulator::DEFAULT_FEDERATED_SUBJECT)).unwrap();
+    let info = arm.query_flow_log_status(&watcher_we(), &nsg("web-nsg")).await.unwrap();
+    assert!(info.properties.enabled);
+    assert_eq!(count(&sim, "token"), 2);
+}
+
+#[tokio::test]
+async fn managed_identity_gets_arm_tokens_from_the_simulators_imds() {
+    let (sim, base) = start(inventory()).await;
+    let imds = |identity| {
+        ManagedIdentityCredential::new(reqwest::Client::new(), &base, identity, "https://management.azure.com/")
+            .unwrap()
+            .with_retry(ImdsRetry {
+                max_attempts: 4,
+                initial_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(50),
+            })
+    };
+    // IMDS throttles twice, then answers.
+    sim.set_faults(vec![FaultRule {
+        operation: "imds".into(),
+        count: Some(2),
+        rate: None,
+        seed: None,
+        effect: FaultEffect::Error(ErrorFault {
+            status: 429,
+            code: "TooManyRequests".into(),
+            message: None,
+            retry_after_seconds: Some(0),
+        }),
+    }])
+    .unwrap();
+    let arm = client(&base, CachedCredential::new(imds(ManagedIdentityId::System)), fast_retry(), Arc::default());
+    arm.query_flow_log_status(&watcher_we(), &nsg("web-nsg")).await.unwrap();
+    assert_eq!(count(&sim, "imds"), 3);
+
+    // A user-assigned identity by client ID.
+    let user = imds(ManagedIdentityId::ClientId("33333333-3333-3333-3333-333333333334".into()));
+    arm.with_credential(CachedCredential::new(user))
+        .query_flow_log_status(&watcher_we(), &nsg("web-nsg"))
+        .await
+        .unwrap();
+    assert_eq!(count(&sim, "imds"), 4);
+
+    // An identity the VM does not have: IMDS says 400, which is not retried.
+    let unknown = imds(ManagedIdentityId::ClientId("99999999-9999-9999-9999-999999999999".into()));
+    let err = unknown.token().await.unwrap_err();
+    assert!(matches!(err, ArmError::Authentication { status: 400, .. }), "{err:?}");
+    assert_eq!(count(&sim, "imds"), 5);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Discovery and providers.
+
+#[tokio::test]
+async fn discovery_finds_each_targets_watcher_with_one_list() {
+    let (sim, base) = start(inventory()).await;
+    let recorder = Arc::new(Recorder::default());
+    let arm = client(&base, secret_credential(&base), fast_retry(), recorder.clone());
+
+    let we = arm.network_watcher_for(&ResourceId::parse(&nsg("web-nsg")).unwrap()).await.unwrap().unwrap();
+    assert!(we.id.eq_ignore_case(&watcher_we()), "{:?}", we.id);
+    let subnet = id("app-prod-rg/providers/Microsoft.Network/virtualNetworks/app-vnet/subnets/web");
+    assert_eq!(arm.network_watcher_for(&subnet).await.unwrap().unwrap().id, we.id);
+    let nic = id("app-prod-rg/providers/Microsoft.Network/networkInterfaces/web-vm-nic");
+    assert_eq!(arm.network_watcher_for(&nic).await.unwrap().unwrap().id, we.id);
+    let dr = id("app-dr-rg/providers/Microsoft.Network/networkSecurityGroups/web-dr-nsg");
+    assert_eq!(arm.network_watcher_for(&dr).await.unwrap().unwrap().id.name(), "NetworkWatcher_northeurope");
+
+    // One list for all four lookups (the simulator answers it in one page, as the examples do; paging is
+    // covered against a scripted ARM in azure_resources.rs).
+    assert_eq!(count(&sim, "networkWatchersListAll"), 1, "{:?}", sim.counters());
+    assert_eq!(count(&sim, "subnetsGet"), 0, "the subnet's region is its virtual network's");
+    assert_eq!(count(&sim, "virtualNetworksGet"), 1);
+
+    // A subscription without a watcher in the target's region.
+    let mut inv = inventory();
+    inv.subscriptions[0].network_watchers.retain(|w| w.location != "northeurope");
+    let (sim, base) = start(inv).await;
+    let arm = client(&base, secret_credential(&base), fast_retry(), Arc::default());
+    for _ in 0..5 {
+        assert_eq!(arm.network_watcher_for(&dr).await.unwrap(), None);
+    }
+    assert_eq!(count(&sim, "networkWatchersListAll"), 1, "no list storm for a region without a watcher");
+}
+
+#[tokio::test]
+async fn microsoft_insights_is_registered_on_request() {
+    let (sim, base) = start(inventory()).await;
+    let arm = client(&base, secret_credential(&base), fast_retry(), Arc::default());
+    let second = simulator::SECOND_SUBSCRIPTION_ID;
+    assert!(arm.provider_registration_state(SUB, "Microsoft.Insights").await.unwrap().is_registered());
+    assert_eq!(
+        arm.provider_registration_state(second, "microsoft.insights").await.unwrap(),
+        RegistrationState::NotRegistered
+    );
+    arm.register_provider(second, "Microsoft.Insights").await.unwrap();
+    let mut states = vec![];
+    for _ in 0..5 {
+        let state = arm.provider_registration_state(second, "Microsoft.Insights").await.unwrap();
+        states.push(state.clone());
+        if state.is_registered() {
+            break;
+        }
+    }
+    assert_eq!(states.first(), Some(&RegistrationState::Registering), "{states:?}");
+    assert_eq!(states.last(), Some(&RegistrationState::Registered), "{states:?}");
+    assert_eq!(count(&sim, "providersRegister"), 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The flowLogs resource.
+
+fn storage(name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/{name}")
+}
+
+fn vnet_flow_log(target: &ResourceId, retention_days: i32) -> FlowLog {
+    FlowLog {
+        location: Some("westeurope".into()),
+        properties: FlowLogPropertiesFormat {
+            target_resource_id: target.to_string(),
+            storage_id: storage("flowlogsweu001"),
+            enabled: Some(true),
+            retention_policy: Some(flowlog_operator::azure::model::RetentionPolicyParameters {
+                days: retention_days,
+                enabled: true,
+            }),
+            flow_analytics_configuration: Some(TrafficAnalyticsProperties {
+                network_watcher_flow_analytics_configuration: Some(TrafficAnalyticsConfigurationProperties {
+                    enabled: Some(true),
+                    workspace_id: Some("55555555-5555-5555-5555-555555555551".into()),
+                    workspace_region: Some("westeurope".into()),
+                    workspace_resource_id: Some(format!(
+                        "/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.OperationalInsights/workspaces/flowlogs-law-weu"
+                    )),
+                    traffic_analytics_interval: Some(10),
+                }),
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn flow_logs_are_listed_created_updated_and_deleted() {
+    let mut inv = inventory();
+    inv.behaviour.lro.in_progress_polls = 2;
+    let (sim, base) = start(inv).await;
+    let recorder = Arc::new(Recorder::default());
+    let arm =
+        client(&base, secret_credential(&base), RetrySettings { max_attempts: 1, ..fast_retry() }, recorder.clone());
+    let w = watcher_we();
+
+    let before = arm.list_flow_logs(&w).await.unwrap();
+    assert!(before.iter().any(|f| f.name.as_deref() == Some("shared-vnet-flowlog")), "{before:?}");
+    assert!(count(&sim, "flowLogsList") >= 2, "the list is paged (pageSize 2): {:?}", sim.counters());
+    let shared = arm.get_flow_log(&w, "shared-vnet-flowlog").await.unwrap().unwrap();
+    assert_eq!(shared.properties.retention_policy.unwrap().days, 30);
+    assert_eq!(arm.get_flow_log(&w, "app-vnet-flowlog").await.unwrap(), None);
+
+    // Create: 201 + Azure-AsyncOperation, two InProgress polls, Succeeded, then the flow log.
+    let app_vnet = id("app-prod-rg/providers/Microsoft.Network/virtualNetworks/app-vnet");
+    let created = arm.put_flow_log(&w, "app-vnet-flowlog", &vnet_flow_log(&app_vnet, 30)).await.unwrap();
+    assert_eq!(created.properties.provisioning_state.as_deref(), Some("Succeeded"));
+    assert!(created.id.as_deref().unwrap().contains("/FlowLogs/"), "{:?}", created.id);
+    let ta =
+        created.properties.flow_analytics_configuration.unwrap().network_watcher_flow_analytics_configuration.unwrap();
+    assert_eq!((ta.enabled, ta.traffic_analytics_interval), (Some(true), Some(10)));
+    assert_eq!(recorder.statuses("putFlowLog"), vec![201]);
+    assert_eq!(recorder.statuses("operationStatus"), vec![200, 200, 200]);
+
+    // Update in place: 200, same operation protocol.
+    let updated = arm.put_flow_log(&w, "app-vnet-flowlog", &vnet_flow_log(&app_vnet, 90)).await.unwrap();
+    assert_eq!(updated.properties.retention_policy.unwrap().days, 90);
+    assert_eq!(recorder.statuses("putFlowLog"), vec![201, 200]);
+    assert_eq!(sim.flow_log_resources().iter().filter(|f| f.name.as_deref() == Some("app-vnet-flowlog")).count(), 1);
+
+    // Delete: 202, polled to the end; then it is gone and a second delete sends nothing.
+    assert!(arm.delete_flow_log(&w, "app-vnet-flowlog").await.unwrap());
+    assert_eq!(arm.get_flow_log(&w, "app-vnet-flowlog").await.unwrap(), None);
+    assert!(!arm.delete_flow_log(&w, "app-vnet-flowlog").await.unwrap());
+    assert_eq!(count(&sim, "flowLogsDelete"), 1);
+}
+
+#[tokio::test]
+async fn concurrent_puts_to_one_target_are_serialised() {
+    let mut inv = inventory();
+    inv.behaviour.lro.in_progress_polls = 3;
+    let (sim, base) = start(inv).await;
+    let recorder = Arc::new(Recorder::default());
+    // No retries: a 409 AnotherOperationInProgress would surface.
+    let arm =
+        client(&base, secret_credential(&base), RetrySettings { max_attempts: 1, ..fast_retry() }, recorder.clone());
+    let subnet = id("app-prod-rg/providers/Microsoft.Network/virtualNetworks/app-vnet/subnets/db");
+    let per_policy = arm.with_credential(secret_credential(&base));
+    let w = watcher_we();
+    let bodies = [7, 14, 21].map(|days| vnet_flow_log(&subnet, days));
+    let (a, b, c) = tokio::join!(
+        arm.put_flow_log(&w, "db-subnet", &bodies[0]),
+        per_policy.put_flow_log(&w, "db-subnet", &bodies[1]),
+        arm.put_flow_log(&w, "db-subnet", &bodies[2]),
+    );
+    for result in [a, b, c] {
+        result.unwrap();
+    }
+    assert_eq!(count(&sim, "flowLogsCreateOrUpdate"), 3);
+    assert!(recorder.statuses("putFlowLog").iter().all(|s| *s != 409), "{:?}", recorder.statuses("putFlowLog"));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Faults and throttling.
+
+fn error_fault(operation: &str, count: u32, status: u16, code: &str, retry_after_seconds: Option<u32>) -> FaultRule {
+    FaultRule {
+        operation: operation.into(),
+        count: Some(count),
+        rate: None,
+        seed: None,
+        effect: FaultEffect::Error(ErrorFault { status, code: code.into(), message: None, retry_after_seconds }),
+    }
+}
+
+#[tokio::test]
+async fn injected_faults_are_survived_or_reported() {
+    let (sim, base) = start(inventory()).await;
+    let recorder = Arc::new(Recorder::default());
+    let arm = client(&base, secret_credential(&base), fast_retry(), recorder.clone());
+    let target = nsg("web-nsg");
+
+    // Two 500s, then the answer.
+    sim.set_faults(vec![error_fault("queryFlowLogStatus", 2, 500, "InternalServerError", None)]).unwrap();
+    arm.query_flow_log_status(&watcher_we(), &target).await.unwrap();
+    assert_eq!(count(&sim, "queryFlowLogStatus"), 3);
+
+    // A dropped connection, then the answer.
+    sim.reset_counters();
+    sim.set_faults(vec![FaultRule {
+        operation: "queryFlowLogStatus".into(),
+        count: Some(1),
+        rate: None,
+        seed: None,
+        effect: FaultEffect::Drop,
+    }])
+    .unwrap();
+    arm.query_flow_log_status(&watcher_we(), &target).await.unwrap();
+    assert_eq!(count(&sim, "queryFlowLogStatus"), 2);
+    assert!(recorder.statuses("queryFlowLogStatus").contains(&0), "the drop is reported as status 0");
+
+    // A 429 with Retry-After on a status poll is waited out.
+    sim.reset_counters();
+    sim.set_faults(vec![error_fault("operationStatus", 1, 429, "SubscriptionRequestsThrottled", Some(1))]).unwrap();
+    let started = std::time::Instant::now();
+    arm.query_flow_log_status(&watcher_we(), &target).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(950));
+    assert!(recorder.throttled.lock().unwrap().contains(&Duration::from_secs(1)));
+
+    // A write whose operation ends Failed: the operation's error, classified transient, not retried in-client.
+    sim.reset_counters();
+    let mut info = arm.query_flow_log_status(&watcher_we(), &target).await.unwrap();
+    info.properties.retention_policy.as_mut().unwrap().days = 45;
+    sim.set_faults(vec![FaultRule {
+        operation: "configureFlowLog".into(),
+        count: Some(1),
+        rate: None,
+        seed: None,
+        effect: FaultEffect::Lro(LroFault {
+            in_progress_polls: Some(1),
+            end: Some(LroEnd::Failed),
+            code: None,
+            message: None,
+            status: None,
+        }),
+    }])
+    .unwrap();
+    let err = arm.configure_flow_log(&watcher_we(), &info).await.unwrap_err();
+    assert!(matches!(&err, ArmError::OperationFailed { code, .. } if code == "InternalServerError"), "{err:?}");
+    assert!(err.is_transient() && err.request_id().is_some());
+    assert_eq!(count(&sim, "configureFlowLog"), 1);
+
+    // A terminal error is not retried.
+    sim.reset_counters();
+    sim.set_faults(vec![error_fault("configureFlowLog", 5, 403, "AuthorizationFailed", None)]).unwrap();
+    let err = arm.configure_flow_log(&watcher_we(), &info).await.unwrap_err();
+    assert_eq!((err.code(), err.is_transient()), ("AuthorizationFailed", false));
+    assert_eq!(count(&sim, "configureFlowLog"), 1);
+}
+
+#[tokio::test]
+async fn arm_throttling_is_honoured_and_low_remaining_headers_prevent_it() {
+    let mut inv = inventory();
+    inv.behaviour.throttling = Throttling {
+        enabled: true,
+        reads: Bucket { size: 3, refill_per_second: 2.0 },
+        writes: Bucket { size: 200, refill_per_second: 10.0 },
+        deletes: Bucket { size: 200, refill_per_second: 10.0 },
+    };
+    let (sim, base) = start(inv).await;
+    let target = id("app-prod-rg/providers/Microsoft.Network/networkSecurityGroups/web-nsg");
+
+    // Without the header-based slowdown the client bursts into ARM's limit, gets 429 + Retry-After, waits, and
+    // every read succeeds; the 429s stay few (no retry storm).
+    let recorder = Arc::new(Recorder::default());
+    let eager = ThrottleSettings { low_remaining: 0, ..Default::default() };
+    let arm = ArmClient::builder(reqwest::Client::new(), base.clone(), secret_credential(&base))
+        .retry(fast_retry())
+        .throttle(eager)
+        .observer(recorder.clone())
+        .build();
+    for _ in 0..6 {
+        arm.get_resource(&target).await.unwrap();
+    }
+    let statuses = recorder.statuses("getResource");
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert!((1..=3).contains(&throttled), "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 6);
+
+    // With the default settings, ARM's x-ms-ratelimit-remaining-subscription-reads (below 20 here) paces the
+    // client so that ARM never has to throttle it.
+    sim.reset_throttling();
+    let recorder = Arc::new(Recorder::default());
+    let arm = ArmClient::builder(reqwest::Client::new(), base.clone(), secret_credential(&base))
+        .retry(fast_retry())
+        .throttle(ThrottleSettings { reads: BucketSettings::new(250, 25.0), ..Default::default() })
+        .observer(recorder.clone())
+        .build();
+    for _ in 0..5 {
+        arm.get_resource(&target).await.unwrap();
+    }
+    assert_eq!(recorder.statuses("getResource"), vec![200; 5]);
+    assert!(!recorder.throttled.lock().unwrap().is_empty(), "the client did not slow down");
+}
