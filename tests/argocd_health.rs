@@ -47,13 +47,57 @@ fn health_follows_the_conditions() {
     let cases: Vec<(&str, serde_json::Value, &str, &str)> = vec![
         ("no status yet", policy(1, None), "Progressing", "Waiting"),
         ("in sync", policy(2, Some((2, Outcome::InSync { observed: observed.clone() }))), "Healthy", "InSync"),
-        ("generation not observed yet", policy(3, Some((2, Outcome::InSync { observed: observed.clone() }))), "Progressing", "generation 3"),
-        ("applying", policy(1, Some((1, Outcome::Applying { differences: diff.clone(), drift: false }))), "Progressing", "Applying"),
-        ("applied", policy(1, Some((1, Outcome::Corrected { observed: observed.clone(), differences: diff.clone(), drift: false }))), "Healthy", "Applied"),
-        ("audit drift", policy(1, Some((1, Outcome::Drifted { observed: observed.clone(), differences: diff.clone() }))), "Degraded", "Drifted"),
-        ("transient error", policy(1, Some((1, Outcome::Failed { error: error("InternalServerError"), retry_in: Some(Duration::from_secs(5)) }))), "Progressing", "Retrying"),
-        ("terminal error", policy(1, Some((1, Outcome::Failed { error: error("NsgFlowLogCreationBlocked"), retry_in: None }))), "Degraded", "NsgFlowLogCreationBlocked"),
-        ("conflict", policy(1, Some((1, Outcome::Conflict { owner: "FlowLogPolicy ns/older".into() }))), "Degraded", "ns/older"),
+        (
+            "generation not observed yet",
+            policy(3, Some((2, Outcome::InSync { observed: observed.clone() }))),
+            "Progressing",
+            "generation 3",
+        ),
+        (
+            "applying",
+            policy(1, Some((1, Outcome::Applying { differences: diff.clone(), drift: false }))),
+            "Progressing",
+            "Applying",
+        ),
+        (
+            "applied",
+            policy(
+                1,
+                Some((1, Outcome::Corrected { observed: observed.clone(), differences: diff.clone(), drift: false })),
+            ),
+            "Healthy",
+            "Applied",
+        ),
+        (
+            "audit drift",
+            policy(1, Some((1, Outcome::Drifted { observed: observed.clone(), differences: diff.clone() }))),
+            "Degraded",
+            "Drifted",
+        ),
+        (
+            "transient error",
+            policy(
+                1,
+                Some((
+                    1,
+                    Outcome::Failed { error: error("InternalServerError"), retry_in: Some(Duration::from_secs(5)) },
+                )),
+            ),
+            "Progressing",
+            "Retrying",
+        ),
+        (
+            "terminal error",
+            policy(1, Some((1, Outcome::Failed { error: error("NsgFlowLogCreationBlocked"), retry_in: None }))),
+            "Degraded",
+            "NsgFlowLogCreationBlocked",
+        ),
+        (
+            "conflict",
+            policy(1, Some((1, Outcome::Conflict { owner: "FlowLogPolicy ns/older".into() }))),
+            "Degraded",
+            "ns/older",
+        ),
         ("deleting", policy(1, Some((1, Outcome::Deleting { what: "disabling".into() }))), "Progressing", "Deleting"),
     ];
     for (case, object, status, message_part) in cases {
@@ -65,7 +109,8 @@ fn health_follows_the_conditions() {
 
 #[test]
 fn the_configmap_snippet_carries_the_same_script() {
-    let patch = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/argocd/argocd-cm-patch.yaml")).unwrap();
+    let patch =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/argocd/argocd-cm-patch.yaml")).unwrap();
     #[derive(serde::Deserialize)]
     struct Patch {
         data: BTreeMap<String, String>,

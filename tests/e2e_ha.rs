@@ -45,9 +45,15 @@ async fn only_the_leader_writes_and_the_standby_takes_over() {
     };
     let (port_a, port_b) = (free_port(), free_port());
     let mut a = replica("a", port_a);
-    wait_for("replica a leads", Duration::from_secs(30), || async { (metric(port_a, "flowlog_leader").await? == 1.0).then_some(()) }).await;
+    wait_for("replica a leads", Duration::from_secs(30), || async {
+        (metric(port_a, "flowlog_leader").await? == 1.0).then_some(())
+    })
+    .await;
     let _b = replica("b", port_b);
-    wait_for("replica b is up", Duration::from_secs(30), || async { metric(port_b, "flowlog_leader").await.map(|_| ()) }).await;
+    wait_for("replica b is up", Duration::from_secs(30), || async {
+        metric(port_b, "flowlog_leader").await.map(|_| ())
+    })
+    .await;
 
     let api: Api<FlowLogPolicy> = Api::namespaced(client, &namespace);
     api.create(&PostParams::default(), &FlowLogPolicy::new("web", web_nsg_spec(30, "1s"))).await.unwrap();
@@ -56,8 +62,9 @@ async fn only_the_leader_writes_and_the_standby_takes_over() {
         async move {
             let p = api.get("web").await.ok()?;
             let s = p.status?;
-            (s.observed_generation == Some(generation) && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-                .then_some(())
+            (s.observed_generation == Some(generation)
+                && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            .then_some(())
         }
     };
     wait_for("applied by the leader", Duration::from_secs(30), || ready_at(1)).await;
@@ -72,7 +79,10 @@ async fn only_the_leader_writes_and_the_standby_takes_over() {
     a.start_kill().unwrap();
     a.wait().await.unwrap();
     let killed = Instant::now();
-    wait_for("replica b leads", Duration::from_secs(20), || async { (metric(port_b, "flowlog_leader").await? == 1.0).then_some(()) }).await;
+    wait_for("replica b leads", Duration::from_secs(20), || async {
+        (metric(port_b, "flowlog_leader").await? == 1.0).then_some(())
+    })
+    .await;
     eprintln!("takeover after {:?} (lease 3 s)", killed.elapsed());
     let patch = json!({"spec": {"flowLog": {"retentionPolicy": {"enabled": true, "days": 60}}}});
     api.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();

@@ -1,6 +1,6 @@
 //! The simulator's `flowLogs` resource and the reads around it, over HTTP against the built-in inventory: VNet,
 //! subnet and NIC flow logs through their whole life, validation with Azure's codes, paging, one store shared with
-//! the legacy actions, the resources a controller reads, and provider registration.
+//! the legacy actions, the resources a controller reads (with NSG associations), and provider registration.
 
 use flowlog_operator::azure::model::FlowLog;
 use flowlog_operator::simulator::inventory::LroMode;
@@ -582,6 +582,65 @@ async fn serves_the_resources_a_controller_reads() {
     assert_eq!(other.code(), (404, "SubscriptionNotFound"));
     let unknown = h.get("resourceGroups/app-prod-rg/providers/Microsoft.Compute/virtualMachines/vm").await;
     assert_eq!(unknown.code(), (404, "NotFound"));
+}
+
+#[tokio::test]
+async fn nsg_associations_show_on_both_sides() {
+    // Besides the built-in associations, web-nsg (app-prod-rg) guards subnet `shared` of shared-vnet
+    // (shared-net-rg): an NSG of another resource group.
+    let h = Harness::start(|i| {
+        let shared = &mut i.subscriptions[0].virtual_networks[1].subnets[0];
+        assert_eq!(shared.name, "shared");
+        shared.network_security_group = Some("web-nsg".into());
+        shared.network_security_group_resource_group = Some("app-prod-rg".into());
+    })
+    .await;
+    let nsg_id = |rg: &str, name: &str| id(rg, &format!("Microsoft.Network/networkSecurityGroups/{name}"));
+    let nsg_path =
+        |rg: &str, name: &str| format!("resourceGroups/{rg}/providers/Microsoft.Network/networkSecurityGroups/{name}");
+    let web_subnet = format!("{}/subnets/web", vnet("app-vnet"));
+    let dr_subnet = id("app-dr-rg", "Microsoft.Network/virtualNetworks/dr-vnet/subnets/app");
+    let shared_subnet = format!("{}/subnets/shared", vnet("shared-vnet"));
+    let nic = id("app-prod-rg", "Microsoft.Network/networkInterfaces/web-vm-nic");
+
+    // The NSG side: read-only references, present only when there is an association.
+    let new = h.get(&nsg_path("app-prod-rg", "new-nsg")).await;
+    assert_eq!(new.body["properties"]["subnets"], json!([{"id": web_subnet}]));
+    assert!(new.body["properties"].get("networkInterfaces").is_none(), "{}", new.body);
+    let web = h.get(&nsg_path("APP-PROD-RG", "WEB-NSG")).await;
+    assert_eq!(web.body["properties"]["networkInterfaces"], json!([{"id": nic}]));
+    assert_eq!(web.body["properties"]["subnets"], json!([{"id": shared_subnet}]));
+    assert_eq!(web.body["properties"]["flowLogs"].as_array().unwrap().len(), 1, "flow logs are still listed");
+    let batch = h.get(&nsg_path("app-dr-rg", "batch-nsg")).await;
+    assert_eq!(batch.body["properties"]["subnets"], json!([{"id": dr_subnet}]));
+    let db = h.get(&nsg_path("app-prod-rg", "db-nsg")).await;
+    assert!(db.body["properties"].get("subnets").is_none() && db.body["properties"].get("networkInterfaces").is_none());
+    // Lists carry them too.
+    for path in [
+        "providers/Microsoft.Network/networkSecurityGroups",
+        "resourceGroups/app-prod-rg/providers/Microsoft.Network/networkSecurityGroups",
+    ] {
+        let list = h.get(path).await;
+        let new_in_list = list.body["value"].as_array().unwrap().iter().find(|n| n["name"] == "new-nsg").unwrap();
+        assert_eq!(new_in_list["properties"]["subnets"], json!([{"id": web_subnet}]), "{path}");
+    }
+
+    // The subnet and NIC side: `networkSecurityGroup: {id}`.
+    let subnet =
+        h.get("resourceGroups/app-prod-rg/providers/Microsoft.Network/virtualNetworks/app-vnet/subnets/web").await;
+    assert_eq!(subnet.body["properties"]["networkSecurityGroup"], json!({"id": nsg_id("app-prod-rg", "new-nsg")}));
+    let app = h.get("resourceGroups/app-prod-rg/providers/Microsoft.Network/virtualNetworks/app-vnet").await;
+    let subnets = &app.body["properties"]["subnets"];
+    assert_eq!(subnets[0]["properties"]["networkSecurityGroup"], json!({"id": nsg_id("app-prod-rg", "new-nsg")}));
+    assert!(subnets[1]["properties"].get("networkSecurityGroup").is_none(), "db has none: {subnets}");
+    let dr = h.get("resourceGroups/app-dr-rg/providers/Microsoft.Network/virtualNetworks/dr-vnet/subnets/app").await;
+    assert_eq!(dr.body["properties"]["networkSecurityGroup"], json!({"id": nsg_id("app-dr-rg", "batch-nsg")}));
+    let shared = h
+        .get("resourceGroups/shared-net-rg/providers/Microsoft.Network/virtualNetworks/shared-vnet/subnets/shared")
+        .await;
+    assert_eq!(shared.body["properties"]["networkSecurityGroup"], json!({"id": nsg_id("app-prod-rg", "web-nsg")}));
+    let nic_read = h.get("resourceGroups/app-prod-rg/providers/Microsoft.Network/networkInterfaces/web-vm-nic").await;
+    assert_eq!(nic_read.body["properties"]["networkSecurityGroup"], json!({"id": nsg_id("app-prod-rg", "web-nsg")}));
 }
 
 #[tokio::test]

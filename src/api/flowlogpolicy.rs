@@ -32,9 +32,15 @@ macro_rules! arm_prefix {
 pub struct FlowLogPolicySpec {
     /// The Azure resource whose flow log this policy manages.
     pub target: Target,
-    /// The Network Watcher that owns the flow log. It lives in the target's subscription and region;
-    /// Azure creates it as `NetworkWatcher_<region>` in resource group `NetworkWatcherRG`.
-    pub network_watcher: NetworkWatcherRef,
+    /// The Network Watcher that owns the flow log, in the target's subscription and region (Azure creates it
+    /// as `NetworkWatcher_<region>` in resource group `NetworkWatcherRG`). Omitted: the operator finds the
+    /// watcher of the target's region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_watcher: Option<NetworkWatcherRef>,
+    /// Azure credentials for this policy: a Secret in the policy's own namespace with keys `tenantId`,
+    /// `clientId` and `clientSecret`. Omitted: the operator's own credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials_ref: Option<SecretRef>,
     /// The flow-log settings to keep in Azure.
     pub flow_log: FlowLogSettings,
     /// `Enforce` (default) repairs drift; `Audit` never writes to Azure and only reports drift (status
@@ -42,8 +48,8 @@ pub struct FlowLogPolicySpec {
     #[serde(default)]
     pub mode: Mode,
     /// What happens in Azure when this policy is deleted: `Disable` (default) switches the flow log off,
-    /// `Orphan` leaves Azure as it is. Changing it to `Orphan` while a deletion waits for an unreachable Azure
-    /// lets the deletion finish.
+    /// `Orphan` leaves Azure as it is, `Delete` deletes the flow log resource. Changing it to `Orphan` while a
+    /// deletion waits for an unreachable Azure lets the deletion finish.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
     /// How often the operator re-reads Azure to detect and repair drift, as a Go duration
@@ -90,6 +96,9 @@ pub enum DeletionPolicy {
     Disable,
     /// Leave the flow log in Azure as it is.
     Orphan,
+    /// Delete the flow log resource. Careful with NSG targets: Azure no longer creates NSG flow logs, so a
+    /// deleted one cannot come back.
+    Delete,
 }
 
 /// The Azure resource whose flow log is managed. Immutable: to manage another resource, create another
@@ -98,12 +107,23 @@ pub enum DeletionPolicy {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.resourceId == oldSelf.resourceId").message("target is immutable: create a new FlowLogPolicy for another resource"))]
 pub struct Target {
-    /// ARM ID of the network security group, for example
-    /// `/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Network/networkSecurityGroups/<name>`.
-    #[x_kube(validation = Rule::new(concat!("self.matches('", arm_prefix!(), r"Microsoft\\.Network/networkSecurityGroups/[^/]{1,80}$')"))
-        .message("resourceId must be the ARM ID of a network security group: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Network/networkSecurityGroups/<name>"))]
+    /// ARM ID of the resource whose traffic is logged: a network security group (NSG flow log; Azure no longer
+    /// creates new ones, existing ones can be managed until their retirement on 2027-09-30), or a virtual
+    /// network, subnet or network interface (VNet flow log), for example
+    /// `/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>`.
+    #[x_kube(validation = Rule::new(concat!("self.matches('", arm_prefix!(), r"Microsoft\\.Network/(networkSecurityGroups/[^/]{1,80}|virtualNetworks/[^/]{2,64}(/subnets/[^/]{1,80})?|networkInterfaces/[^/]{1,80})$')"))
+        .message("resourceId must be the ARM ID of a network security group, virtual network, subnet or network interface: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Network/(networkSecurityGroups/<name>|virtualNetworks/<name>[/subnets/<name>]|networkInterfaces/<name>)"))]
     #[schemars(length(max = 512))]
     pub resource_id: String,
+}
+
+/// A Secret in the policy's namespace (policies never read Secrets of other namespaces).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
 }
 
 /// Reference to the Network Watcher in the target's subscription and region.
@@ -119,7 +139,7 @@ pub struct NetworkWatcherRef {
 }
 
 /// Flow-log settings.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!self.enabled || has(self.storageId)").message("storageId is required when enabled is true"))]
 pub struct FlowLogSettings {
@@ -139,6 +159,74 @@ pub struct FlowLogSettings {
     /// Log record format. Omitted: whatever Azure has is left as it is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<FlowLogFormat>,
+    /// Traffic analytics in a Log Analytics workspace. Omitted: whatever Azure has is left as it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_analytics: Option<TrafficAnalytics>,
+    /// Only log flows matching this filter, in Azure's syntax over SrcIP, SrcPort, DstIP, DstPort, Protocol,
+    /// Encryption, Direction and Action, for example `srcIP=10.0.0.4 || dstPort=443`. Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024))]
+    pub enabled_filtering_criteria: Option<String>,
+    /// Only log these flow states, a comma list of `B` (begin), `C` (continue), `E` (end), `D` (deny), for
+    /// example `B,E`. Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[BCED](,[BCED]){0,3}$"))]
+    pub record_types: Option<String>,
+    /// User-assigned managed identity the flow log uses to write to storage. Omitted: not managed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<FlowLogIdentity>,
+}
+
+/// Traffic analytics settings.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.enabled || (has(self.workspaceResourceId) && has(self.workspaceId) && has(self.workspaceRegion))").message("traffic analytics needs workspaceResourceId, workspaceId and workspaceRegion when enabled"))]
+pub struct TrafficAnalytics {
+    /// Whether traffic analytics processes the flow logs.
+    pub enabled: bool,
+    /// ARM ID of the Log Analytics workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new(concat!("self.matches('", arm_prefix!(), r"Microsoft\\.OperationalInsights/workspaces/[^/]{4,63}$')"))
+        .message("workspaceResourceId must be the ARM ID of a Log Analytics workspace"))]
+    #[schemars(length(max = 512))]
+    pub workspace_resource_id: Option<String>,
+    /// The workspace's ID (a GUID, "customer ID" in the portal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"))]
+    pub workspace_id: Option<String>,
+    /// The workspace's region, for example `westeurope`. Azure requires it to match the workspace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub workspace_region: Option<String>,
+    /// How often traffic analytics processes the logs, in minutes: 10 or 60.
+    #[serde(default = "default_ta_interval")]
+    #[schemars(schema_with = "ta_interval_schema")]
+    pub interval_minutes: i32,
+}
+
+fn default_ta_interval() -> i32 {
+    60
+}
+
+fn ta_interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "integer",
+        "format": "int32",
+        "enum": [10, 60],
+        "default": 60,
+        "description": "How often traffic analytics processes the logs, in minutes: 10 or 60."
+    })
+}
+
+/// The identity a flow log uses for storage access.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowLogIdentity {
+    /// ARM ID of a user-assigned managed identity.
+    #[x_kube(validation = Rule::new(concat!("self.matches('", arm_prefix!(), r"Microsoft\\.ManagedIdentity/userAssignedIdentities/[^/]{3,128}$')"))
+        .message("userAssignedIdentityId must be the ARM ID of a user-assigned managed identity"))]
+    #[schemars(length(max = 512))]
+    pub user_assigned_identity_id: String,
 }
 
 /// Retention of flow-log blobs in the storage account.
@@ -195,6 +283,12 @@ pub struct FlowLogPolicyStatus {
     /// The flow log as last read from Azure (after any correction).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<ObservedFlowLog>,
+    /// The Network Watcher the flow log belongs to (named in the spec or found by the operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_watcher_id: Option<String>,
+    /// ARM ID of the `flowLogs` resource (VNet, subnet and NIC targets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow_log_id: Option<String>,
     /// When the operator last compared Azure with the spec successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
@@ -222,6 +316,24 @@ pub struct ObservedFlowLog {
     /// Format as Azure returned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<ObservedFormat>,
+    /// Traffic analytics as Azure returned it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_analytics: Option<ObservedTrafficAnalytics>,
+}
+
+/// Traffic analytics as Azure returned it.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedTrafficAnalytics {
+    /// Whether traffic analytics is on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// The workspace's ARM ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workspace_resource_id: Option<String>,
+    /// Processing interval in minutes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_minutes: Option<i32>,
 }
 
 /// Retention as Azure returned it (unconstrained: status must be able to show any drift).

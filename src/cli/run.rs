@@ -9,8 +9,10 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{info, warn};
 use url::Url;
 
-use crate::azure::credential::{CachedCredential, ClientSecretCredential, Secret, TokenCredential};
-use crate::azure::{ArmClient, PollSettings};
+use crate::azure::credential::TokenCredential;
+use crate::azure::{
+    ArmClient, BucketSettings, Cloud, CredentialConfig, CredentialKind, PollSettings, ThrottleSettings,
+};
 use crate::controller::metrics::Metrics;
 use crate::controller::server::{self, Health};
 use crate::controller::{self, Context, Settings};
@@ -18,25 +20,62 @@ use crate::controller::{self, Context, Settings};
 /// Operator settings. Every flag can also be given by the environment variable shown.
 #[derive(clap::Args)]
 pub struct Args {
-    /// ARM endpoint (Azure public cloud by default; the simulator's URL to try it out).
-    #[arg(long, env = "FLOWLOG_ARM_ENDPOINT", default_value = "https://management.azure.com/")]
-    pub arm_endpoint: Url,
-    /// Microsoft Entra authority host; the token URL is `{host}{tenant}/oauth2/v2.0/token`.
-    #[arg(long, env = "AZURE_AUTHORITY_HOST", default_value = "https://login.microsoftonline.com/")]
-    pub authority_host: Url,
-    /// Entra tenant of the service principal.
+    /// Azure cloud: `public`, `usgovernment` or `china` (sets the authority host, ARM endpoint and token
+    /// audience; --arm-endpoint and --authority-host override single endpoints).
+    #[arg(long, env = "FLOWLOG_CLOUD", default_value = "public")]
+    pub cloud: String,
+    /// ARM endpoint (default: the cloud's; the simulator's URL to try the operator out).
+    #[arg(long, env = "FLOWLOG_ARM_ENDPOINT")]
+    pub arm_endpoint: Option<Url>,
+    /// Microsoft Entra authority host (default: the cloud's); the token URL is `{host}{tenant}/oauth2/v2.0/token`.
+    #[arg(long, env = "AZURE_AUTHORITY_HOST")]
+    pub authority_host: Option<Url>,
+    /// OAuth scope of ARM tokens (default: the cloud's, e.g. `https://management.azure.com/.default`), for
+    /// custom clouds whose token audience is not their ARM endpoint.
+    #[arg(long, env = "FLOWLOG_TOKEN_SCOPE")]
+    pub token_scope: Option<String>,
+    /// How the operator authenticates: `client-secret`, `workload-identity` or `managed-identity`. Default: a
+    /// client secret when one is configured, else workload identity when AZURE_FEDERATED_TOKEN_FILE is set,
+    /// else managed identity.
+    #[arg(long, env = "FLOWLOG_AUTH")]
+    pub auth: Option<CredentialKind>,
+    /// Entra tenant of the service principal (client secret, workload identity).
     #[arg(long, env = "AZURE_TENANT_ID")]
-    pub tenant_id: String,
-    /// Application (client) ID of the service principal.
+    pub tenant_id: Option<String>,
+    /// Application (client) ID: of the service principal, or of a user-assigned managed identity.
     #[arg(long, env = "AZURE_CLIENT_ID")]
-    pub client_id: String,
+    pub client_id: Option<String>,
     /// File holding the client secret. Without it the secret is read from AZURE_CLIENT_SECRET
     /// (there is deliberately no flag for the secret itself: flags show in process listings).
     #[arg(long, env = "AZURE_CLIENT_SECRET_FILE")]
     pub client_secret_file: Option<PathBuf>,
-    /// OAuth scope of the ARM token.
-    #[arg(long, env = "FLOWLOG_TOKEN_SCOPE", default_value = "https://management.azure.com/.default")]
-    pub token_scope: String,
+    /// Workload identity: the projected service-account token file (the AKS webhook sets it).
+    #[arg(long, env = "AZURE_FEDERATED_TOKEN_FILE")]
+    pub federated_token_file: Option<PathBuf>,
+    /// Managed identity: the instance metadata service's base URL.
+    #[arg(long, env = "FLOWLOG_IMDS_ENDPOINT")]
+    pub imds_endpoint: Option<Url>,
+    /// Honour `spec.credentialsRef`: read Secrets named by policies in their own namespace, and watch Secret
+    /// metadata to re-run policies when their Secret changes. Needs RBAC on Secrets.
+    #[arg(long, env = "FLOWLOG_ALLOW_CREDENTIALS_REF", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_credentials_ref: bool,
+    /// With --allow-credentials-ref: only policies in these namespaces (comma-separated) may use
+    /// `credentialsRef`, and Secrets are read and watched only there (so RBAC can be per namespace). Empty: all.
+    #[arg(long, env = "FLOWLOG_CREDENTIALS_NAMESPACES", value_delimiter = ',')]
+    pub credentials_namespaces: Vec<String>,
+    /// Register the `Microsoft.Insights` resource provider where flow logs need it and it is not registered
+    /// (needs `Microsoft.Insights/register/action`); otherwise such policies report `ProviderNotRegistered`.
+    #[arg(long, env = "FLOWLOG_REGISTER_PROVIDERS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub register_providers: bool,
+    /// ARM read budget per subscription, `BURST/PER_SECOND` (ARM's published limit: 250/25).
+    #[arg(long, env = "FLOWLOG_ARM_READ_BUDGET", default_value = "250/25")]
+    pub arm_read_budget: BucketSettings,
+    /// ARM write budget per subscription, `BURST/PER_SECOND` (ARM's published limit: 200/10).
+    #[arg(long, env = "FLOWLOG_ARM_WRITE_BUDGET", default_value = "200/10")]
+    pub arm_write_budget: BucketSettings,
+    /// ARM delete budget per subscription, `BURST/PER_SECOND` (ARM's published limit: 200/10).
+    #[arg(long, env = "FLOWLOG_ARM_DELETE_BUDGET", default_value = "200/10")]
+    pub arm_delete_budget: BucketSettings,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "FLOWLOG_NAMESPACE")]
     pub namespace: Option<String>,
@@ -74,28 +113,62 @@ pub struct Args {
 }
 
 impl Args {
-    /// The operator-wide credential and an ARM client using it.
-    pub fn arm_client(&self) -> anyhow::Result<(Arc<dyn TokenCredential>, ArmClient)> {
-        let secret = match &self.client_secret_file {
-            Some(path) => std::fs::read_to_string(path)
-                .with_context(|| format!("reading the client secret from {}", path.display()))?
-                .trim()
-                .to_string(),
-            None => std::env::var("AZURE_CLIENT_SECRET")
-                .context("no client secret: set AZURE_CLIENT_SECRET or --client-secret-file")?,
+    /// The cloud, with any endpoint overrides.
+    pub fn cloud(&self) -> anyhow::Result<Cloud> {
+        let mut cloud = Cloud::from_name(&self.cloud)?;
+        if let Some(arm) = &self.arm_endpoint {
+            cloud.arm_endpoint = arm.clone();
+        }
+        if let Some(host) = &self.authority_host {
+            cloud.authority_host = host.clone();
+        }
+        if let Some(scope) = &self.token_scope {
+            cloud.token_scope = scope.clone();
+        }
+        Ok(cloud)
+    }
+
+    /// The operator-wide credential and an ARM client using it, reporting to `metrics`.
+    pub fn arm_client(&self, metrics: Arc<Metrics>) -> anyhow::Result<(Cloud, Arc<dyn TokenCredential>, ArmClient)> {
+        let cloud = self.cloud()?;
+        // Flags win over the environment; what has no flag comes from the environment.
+        let flag = |name: &str| -> Option<String> {
+            let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+            match name {
+                "AZURE_TENANT_ID" => self.tenant_id.clone(),
+                "AZURE_CLIENT_ID" => self.client_id.clone(),
+                "AZURE_CLIENT_SECRET_FILE" => path(&self.client_secret_file),
+                "AZURE_FEDERATED_TOKEN_FILE" => path(&self.federated_token_file),
+                "AZURE_AUTHORITY_HOST" => self.authority_host.as_ref().map(Url::to_string),
+                "FLOWLOG_IMDS_ENDPOINT" => self.imds_endpoint.as_ref().map(Url::to_string),
+                _ => None,
+            }
+            .or_else(|| std::env::var(name).ok())
         };
+        // A tenant without a federated token file means a service principal with a client secret (managed
+        // identities have no tenant to name): fail with what is missing rather than fall back to IMDS.
+        let kind = self.auth.or_else(|| {
+            (flag("AZURE_TENANT_ID").is_some() && flag("AZURE_FEDERATED_TOKEN_FILE").is_none())
+                .then_some(CredentialKind::ClientSecret)
+        });
+        let config = CredentialConfig::from_lookup(kind, flag).context("Azure credentials")?;
         let http = http_client()?;
-        let credential: Arc<dyn TokenCredential> = CachedCredential::new(ClientSecretCredential::new(
-            http.clone(),
-            &self.authority_host,
-            &self.tenant_id,
-            &self.client_id,
-            Secret::new(secret),
-            &self.token_scope,
-        )?);
+        let credential = config.build(http.clone(), &cloud).context("Azure credentials")?;
         let poll =
             PollSettings { default_interval: self.lro_poll_interval, timeout: self.lro_timeout, ..Default::default() };
-        Ok((credential.clone(), ArmClient::new(http, self.arm_endpoint.clone(), credential, poll)))
+        let throttle = ThrottleSettings {
+            reads: self.arm_read_budget,
+            writes: self.arm_write_budget,
+            deletes: self.arm_delete_budget,
+            ..Default::default()
+        };
+        let arm = ArmClient::builder(http, cloud.arm_endpoint.clone(), credential.clone())
+            .poll(poll)
+            .throttle(throttle)
+            .observer(metrics)
+            .build();
+        info!(cloud = %cloud.name, auth = %config.kind(), "Azure credentials configured");
+        Ok((cloud, credential, arm))
     }
 }
 
@@ -109,14 +182,14 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let (credential, arm) = args.arm_client()?;
-    let client = kube::Client::try_default().await.context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
     let metrics = Arc::new(Metrics::default());
+    let (cloud, credential, arm) = args.arm_client(metrics.clone())?;
+    let client = kube::Client::try_default().await.context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
     let health = Arc::new(Health::default());
     let (addr, _server) = server::serve(args.metrics_addr, metrics.clone(), health.clone())
         .await
         .with_context(|| format!("listening on {} for metrics and probes", args.metrics_addr))?;
-    info!(metrics = %addr, arm = %args.arm_endpoint, namespace = args.namespace.as_deref().unwrap_or("<all>"), "flowlog-operator starting");
+    info!(metrics = %addr, arm = %cloud.arm_endpoint, namespace = args.namespace.as_deref().unwrap_or("<all>"), "flowlog-operator starting");
     tokio::spawn(check_token(credential, health.clone()));
 
     let settings = Settings {
@@ -124,8 +197,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         handle_signals: true,
         status_heartbeat: args.status_heartbeat,
+        allow_credentials_ref: args.allow_credentials_ref,
+        credentials_namespaces: args
+            .credentials_namespaces
+            .iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        register_providers: args.register_providers,
     };
-    let ctx = Context::new(client.clone(), arm, metrics.clone(), health.clone(), settings);
+    let ctx = Context::new(client.clone(), arm, cloud, metrics.clone(), health.clone(), settings);
     if !args.leader_elect {
         health.leading.store(true, Ordering::Relaxed);
         metrics.leader.set(1);
@@ -165,10 +246,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         _ = controller::run(ctx) => {
             info!("controller stopped; releasing the lease");
             drop(leader);
-            if let Ok(Ok(manager)) = lease_task.await {
-                if let Err(e) = manager.release().await {
-                    warn!("releasing the lease: {e}");
-                }
+            if let Ok(Ok(manager)) = lease_task.await
+                && let Err(e) = manager.release().await
+            {
+                warn!("releasing the lease: {e}");
             }
             Ok(())
         }

@@ -126,6 +126,17 @@ impl Metrics {
     }
 }
 
+/// Every ARM and token request the client makes lands in `flowlog_arm_requests_total`.
+impl crate::azure::ArmObserver for Metrics {
+    fn request(&self, operation: &str, status: u16, elapsed: Duration) {
+        self.arm_request(operation, status, elapsed);
+    }
+
+    fn throttled(&self, _subscription: &str, waited: Duration) {
+        self.throttled(waited);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

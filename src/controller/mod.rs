@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::channel::mpsc;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
@@ -25,11 +27,11 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{Instrument, info, info_span, warn};
 
-pub use sync::{Observation, SyncError, Synced, apply, disable, network_watcher_id, observe, sync};
+pub use sync::{Insights, Located, Observation, SyncError, Synced, apply, derived_name, locate, observe, retire, sync};
 
 use crate::api::{DeletionPolicy, FlowLogPolicy, FlowLogPolicyStatus, LastError, MANAGER, Mode};
-use crate::azure::ArmClient;
-use crate::reconcile::{Outcome, Plan, PolicyKey, STALLED, is_drift, needs_write, next_status, owner_of, reason};
+use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
+use crate::reconcile::{Outcome, PolicyKey, STALLED, is_drift, needs_write, next_status, owner_of, reason};
 use metrics::Metrics;
 use server::Health;
 
@@ -60,17 +62,43 @@ pub struct Settings {
     pub handle_signals: bool,
     /// `lastSyncTime` alone is rewritten at most this often (status writes are watch events for everyone).
     pub status_heartbeat: Duration,
+    /// Honour `spec.credentialsRef`: read (and watch the metadata of) Secrets in policies' namespaces.
+    pub allow_credentials_ref: bool,
+    /// Only these namespaces may use `credentialsRef` (RBAC then needs Secret access only there); empty: all.
+    pub credentials_namespaces: Vec<String>,
+    /// Register `Microsoft.Insights` where it is not registered.
+    pub register_providers: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { namespace: None, concurrency: 4, handle_signals: false, status_heartbeat: Duration::from_secs(3600) }
+        Self {
+            namespace: None,
+            concurrency: 4,
+            handle_signals: false,
+            status_heartbeat: Duration::from_secs(3600),
+            allow_credentials_ref: false,
+            credentials_namespaces: Vec::new(),
+            register_providers: false,
+        }
     }
+}
+
+/// A client built from a policy's credentials Secret, kept while the Secret's resourceVersion is unchanged
+/// (each client caches its own token: building one per reconcile would ask Entra for a token every time).
+struct SecretClient {
+    resource_version: Option<String>,
+    arm: ArmClient,
 }
 
 pub struct Context {
     pub client: Client,
     pub arm: ArmClient,
+    /// The cloud (authority host) per-policy credentials authenticate against.
+    pub cloud: Cloud,
+    http: reqwest::Client,
+    insights: Insights,
+    secret_clients: Mutex<HashMap<(String, String), SecretClient>>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
     recorder: Recorder,
@@ -87,6 +115,7 @@ impl Context {
     pub fn new(
         client: Client,
         arm: ArmClient,
+        cloud: Cloud,
         metrics: Arc<Metrics>,
         health: Arc<Health>,
         settings: Settings,
@@ -100,6 +129,10 @@ impl Context {
         Arc::new(Self {
             client,
             arm,
+            cloud,
+            http: reqwest::Client::new(),
+            insights: Insights::new(settings.register_providers),
+            secret_clients: Mutex::default(),
             metrics,
             health,
             recorder,
@@ -113,6 +146,59 @@ impl Context {
 
     fn policies(&self) -> Vec<Arc<FlowLogPolicy>> {
         self.store.get().map(Store::state).unwrap_or_default()
+    }
+
+    /// The ARM client for a policy: the operator's own, or one with the credentials of its `credentialsRef`
+    /// (a Secret in the policy's namespace, never another).
+    async fn arm_for(&self, policy: &FlowLogPolicy) -> Result<ArmClient, SyncError> {
+        let Some(secret_ref) = &policy.spec.credentials_ref else { return Ok(self.arm.clone()) };
+        if !self.settings.allow_credentials_ref {
+            return Err(SyncError::Credentials(
+                "spec.credentialsRef is set but this operator does not read Secrets (start it with --allow-credentials-ref, or remove credentialsRef)".into(),
+            ));
+        }
+        let namespace = policy.namespace().unwrap_or_default();
+        let allowed = &self.settings.credentials_namespaces;
+        if !allowed.is_empty() && !allowed.contains(&namespace) {
+            return Err(SyncError::Credentials(format!(
+                "spec.credentialsRef is not allowed in namespace {namespace}: this operator reads Secrets only in {}",
+                allowed.join(", ")
+            )));
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        let secret = match secrets.get_opt(&secret_ref.name).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                return Err(SyncError::Credentials(format!(
+                    "credentials Secret {namespace}/{} not found",
+                    secret_ref.name
+                )));
+            }
+            Err(e) => {
+                return Err(SyncError::Credentials(format!(
+                    "reading credentials Secret {namespace}/{}: {e}",
+                    secret_ref.name
+                )));
+            }
+        };
+        let key = (namespace.clone(), secret_ref.name.clone());
+        let version = secret.metadata.resource_version.clone();
+        if let Some(cached) = self.secret_clients.lock().expect("not poisoned").get(&key)
+            && cached.resource_version == version
+        {
+            return Ok(cached.arm.clone());
+        }
+        let data: std::collections::BTreeMap<String, Vec<u8>> =
+            secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+        let credential = credential_from_secret_data(&data, &self.cloud, self.http.clone()).map_err(|e| {
+            SyncError::Credentials(format!("credentials Secret {namespace}/{}: {}", secret_ref.name, e.message()))
+        })?;
+        let arm = self.arm.with_credential(credential);
+        self.secret_clients
+            .lock()
+            .expect("not poisoned")
+            .insert(key, SecretClient { resource_version: version, arm: arm.clone() });
+        Ok(arm)
     }
 }
 
@@ -141,9 +227,35 @@ pub async fn run(ctx: Arc<Context>) {
             Default::default(),
         );
     let retrigger = ctx.retrigger_rx.lock().expect("not poisoned").take().expect("run is called once per context");
-    let mut controller = Controller::for_stream(trigger, reader)
+    let mut controller = Controller::for_stream(trigger, reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
         .reconcile_on(retrigger);
+    if ctx.settings.allow_credentials_ref {
+        // A changed credentials Secret re-runs the policies that use it. Only metadata is watched: the operator
+        // never caches Secret data.
+        let apis: Vec<Api<PartialObjectMeta<Secret>>> =
+            match (&ctx.settings.namespace, ctx.settings.credentials_namespaces.as_slice()) {
+                (Some(ns), _) => vec![Api::namespaced(ctx.client.clone(), ns)],
+                (None, []) => vec![Api::all(ctx.client.clone())],
+                (None, namespaces) => namespaces.iter().map(|ns| Api::namespaced(ctx.client.clone(), ns)).collect(),
+            };
+        let changed = futures::stream::select_all(
+            apis.into_iter()
+                .map(|api| watcher(api, watcher::Config::default()).default_backoff().touched_objects().boxed()),
+        );
+        controller = controller.watches_stream(changed, move |secret| {
+            let (namespace, name) = (secret.metadata.namespace.clone(), secret.metadata.name.clone());
+            reader
+                .state()
+                .into_iter()
+                .filter(|p| {
+                    p.namespace() == namespace
+                        && p.spec.credentials_ref.as_ref().map(|r| Some(&r.name)) == Some(name.as_ref())
+                })
+                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .collect::<Vec<_>>()
+        });
+    }
     if ctx.settings.handle_signals {
         controller = controller.shutdown_on_signal();
     }
@@ -213,47 +325,55 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         Err(e) => {
             // The CRD rejects such intervals; this only guards against an object stored before that rule.
             let error = LastError { code: "InvalidSpec".into(), message: format!("interval: {e}"), request_id: None };
-            write_status(policy, previous, ctx, &Outcome::Failed { error, retry_in: None }).await?;
+            write_status(policy, previous, ctx, &Outcome::Failed { error, retry_in: None }, None).await?;
             ctx.metrics.reconciled("invalid_spec", started);
             return Ok(Action::await_change());
         }
     };
 
     if let Some(owner) = conflicting_owner(policy, ctx) {
-        write_status(policy, previous, ctx, &Outcome::Conflict { owner }).await?;
+        write_status(policy, previous, ctx, &Outcome::Conflict { owner }, None).await?;
         ctx.metrics.reconciled("conflict", started);
         return Ok(Action::requeue(jitter(interval)));
     }
 
     let drift = is_drift(previous, generation);
     let mut latest = previous.cloned();
-    let result = match observe(&ctx.arm, &policy.spec, &policy.spec.flow_log).await {
-        Ok(observation) => match (&observation.plan, policy.spec.mode) {
-            (Plan::InSync, _) => Ok(Outcome::InSync { observed: (&observation.current).into() }),
-            (Plan::Configure { differences, .. }, Mode::Audit) => {
-                if drift || previous.is_none_or(|s| s.observed.is_none()) {
-                    ctx.metrics.drift_detected.inc();
-                }
-                Ok(Outcome::Drifted { observed: (&observation.current).into(), differences: differences.clone() })
+    let mut place: Option<Place> = None;
+    let result = async {
+        let arm = ctx.arm_for(policy).await?;
+        let known_watcher = previous.and_then(|s| s.network_watcher_id.as_deref());
+        let located = locate(&arm, &policy.spec, known_watcher).await?;
+        let known_name = previous.and_then(|s| s.flow_log_id.as_deref()).and_then(|id| id.rsplit('/').next());
+        let observation = observe(&arm, located, &policy.spec.flow_log, known_name).await?;
+        place = Some(Place { watcher_id: observation.located().watcher.to_string(), flow_log_id: observation.flow_log_id() });
+        let Some(differences) = observation.differences().map(<[_]>::to_vec) else {
+            return Ok(Outcome::InSync { observed: observation.observed() });
+        };
+        if policy.spec.mode == Mode::Audit {
+            // Audit never repairs, so count drift when it is found, not at every check that finds it again.
+            if ready_reason(previous).as_deref() != Some(reason::DRIFTED) {
+                ctx.metrics.drift_detected.inc();
             }
-            (Plan::Configure { differences, .. }, Mode::Enforce) => {
-                if drift {
-                    ctx.metrics.drift_detected.inc();
-                }
-                // Long-running writes can take minutes in Azure: say so before starting.
-                let applying = Outcome::Applying { differences: differences.clone(), drift };
-                latest = Some(write_status(policy, latest.as_ref(), ctx, &applying).await?);
-                apply(&ctx.arm, observation, &policy.spec.flow_log).await.map(|synced| {
-                    if drift {
-                        ctx.metrics.drift_corrected.inc();
-                    }
-                    info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
-                    Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift }
-                })
-            }
-        },
-        Err(e) => Err(e),
-    };
+            return Ok(Outcome::Drifted { observed: observation.observed(), differences });
+        }
+        if drift {
+            ctx.metrics.drift_detected.inc();
+        }
+        // Long-running writes can take minutes in Azure: say so before starting.
+        let applying = Outcome::Applying { differences, drift };
+        latest = Some(write_status(policy, latest.as_ref(), ctx, &applying, place.as_ref()).await.map_err(|e| SyncError::Credentials(e.to_string()))?);
+        let synced = apply(&arm, &ctx.insights, observation, &policy.spec.flow_log).await?;
+        if drift {
+            ctx.metrics.drift_corrected.inc();
+        }
+        if let Some(p) = place.as_mut() {
+            p.flow_log_id = synced.flow_log_id.clone().or(p.flow_log_id.take());
+        }
+        info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
+        Ok::<_, SyncError>(Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift })
+    }
+    .await;
 
     let (outcome, requeue, result_label) = match result {
         Ok(outcome) => {
@@ -289,7 +409,7 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             }
         }
     };
-    write_status(policy, latest.as_ref(), ctx, &outcome).await?;
+    write_status(policy, latest.as_ref(), ctx, &outcome, place.as_ref()).await?;
     ctx.metrics.reconciled(result_label, started);
     Ok(Action::requeue(requeue))
 }
@@ -303,10 +423,20 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
     let leave_azure =
         !owned || policy.spec.mode == Mode::Audit || policy.spec.deletion_policy == DeletionPolicy::Orphan;
     if !leave_azure {
-        let deleting =
-            Outcome::Deleting { what: "switching the flow log off in Azure (deletionPolicy Disable)".into() };
-        let latest = write_status(policy, policy.status.as_ref(), ctx, &deleting).await?;
-        if let Err(e) = disable(&ctx.arm, &policy.spec).await {
+        let what = match policy.spec.deletion_policy {
+            DeletionPolicy::Delete => "deleting the flow log in Azure (deletionPolicy Delete)",
+            _ => "switching the flow log off in Azure (deletionPolicy Disable)",
+        };
+        let latest =
+            write_status(policy, policy.status.as_ref(), ctx, &Outcome::Deleting { what: what.into() }, None).await?;
+        let status = policy.status.as_ref();
+        let known_watcher = status.and_then(|s| s.network_watcher_id.as_deref());
+        let known_name = status.and_then(|s| s.flow_log_id.as_deref()).and_then(|id| id.rsplit('/').next());
+        let result = match ctx.arm_for(policy).await {
+            Ok(arm) => retire(&arm, &policy.spec, policy.spec.deletion_policy, known_watcher, known_name).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             let retry_in = if e.is_transient() {
                 transient_backoff(2).max(e.retry_after().unwrap_or_default())
             } else {
@@ -317,18 +447,15 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
                 message: e.to_string(),
                 request_id: e.request_id().map(str::to_string),
             };
-            write_status(policy, Some(&latest), ctx, &Outcome::DeletionBlocked { error, retry_in }).await?;
+            write_status(policy, Some(&latest), ctx, &Outcome::DeletionBlocked { error, retry_in }, None).await?;
             ctx.metrics.reconciled("deletion_blocked", started);
             return Err(Error::DeletionBlocked { message: e.to_string(), retry_in });
         }
-        publish(
-            ctx,
-            policy,
-            EventType::Normal,
-            "Disabled",
-            "Switched the flow log off in Azure before deletion.".into(),
-        )
-        .await;
+        let (reason, note) = match policy.spec.deletion_policy {
+            DeletionPolicy::Delete => ("Deleted", "Deleted the flow log in Azure before deletion."),
+            _ => ("Disabled", "Switched the flow log off in Azure before deletion."),
+        };
+        publish(ctx, policy, EventType::Normal, reason, note.into()).await;
     }
     for other in others {
         let _ = ctx.retrigger.unbounded_send(other);
@@ -347,6 +474,13 @@ fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<FlowLogPo
         .collect()
 }
 
+/// Where the flow log was found: recorded in status so that later reconciles skip discovery (the target is
+/// immutable) and read the flow log by name.
+struct Place {
+    watcher_id: String,
+    flow_log_id: Option<String>,
+}
+
 /// Writes the status for `outcome` when it changed, and publishes an event when a condition transition
 /// deserves one (events on transitions only: a stuck policy does not spam the namespace).
 async fn write_status(
@@ -354,9 +488,14 @@ async fn write_status(
     previous: Option<&FlowLogPolicyStatus>,
     ctx: &Context,
     outcome: &Outcome,
+    place: Option<&Place>,
 ) -> Result<FlowLogPolicyStatus, Error> {
     let now = Time(Timestamp::now());
-    let status = next_status(previous, policy.metadata.generation, outcome, &now);
+    let mut status = next_status(previous, policy.metadata.generation, outcome, &now);
+    if let Some(place) = place {
+        status.network_watcher_id = Some(place.watcher_id.clone());
+        status.flow_log_id = place.flow_log_id.clone().or(status.flow_log_id.take());
+    }
     if needs_write(previous, &status, &now, ctx.settings.status_heartbeat) {
         let api: Api<FlowLogPolicy> =
             Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
@@ -369,14 +508,15 @@ async fn write_status(
     Ok(status)
 }
 
+fn ready_reason(status: Option<&FlowLogPolicyStatus>) -> Option<String> {
+    status.and_then(|s| s.conditions.iter().find(|c| c.type_ == crate::reconcile::READY)).map(|c| c.reason.clone())
+}
+
 fn event_for(
     previous: Option<&FlowLogPolicyStatus>,
     new: &FlowLogPolicyStatus,
     outcome: &Outcome,
 ) -> Option<(EventType, String, String)> {
-    let ready_reason = |s: Option<&FlowLogPolicyStatus>| {
-        s.and_then(|s| s.conditions.iter().find(|c| c.type_ == crate::reconcile::READY)).map(|c| c.reason.clone())
-    };
     let stalled = |s: Option<&FlowLogPolicyStatus>| {
         s.is_some_and(|s| s.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True"))
     };

@@ -6,5 +6,5 @@ mod plan;
 mod status;
 
 pub use conflict::{PolicyKey, owner_of};
-pub use plan::{Difference, Plan, plan};
+pub use plan::{Difference, Plan, ResourcePlan, plan, plan_resource};
 pub use status::{Outcome, READY, RECONCILING, STALLED, is_drift, needs_write, next_status, reason, set_condition};

@@ -1,14 +1,35 @@
-use crate::api::{FlowLogSettings, ObservedFlowLog, ObservedFormat, ObservedRetention};
-use crate::azure::id::same_id;
-use crate::azure::model::{FlowLogFormatParameters, FlowLogInformation, FlowLogProperties, RetentionPolicyParameters};
+//! Desired (spec) vs observed (Azure) → what to write. Both Azure APIs are planned here: the legacy NSG actions
+//! (`configureFlowLog` with a `FlowLogInformation`) and the `flowLogs` resource (`PUT` of a `FlowLog`). They
+//! carry the same settings in different envelopes, so both are compared through one normalised view.
 
-/// What has to happen to make Azure match the spec.
+use std::collections::BTreeMap;
+
+use crate::api::{
+    FlowLogSettings, ObservedFlowLog, ObservedFormat, ObservedRetention, ObservedTrafficAnalytics, TrafficAnalytics,
+};
+use crate::azure::id::same_id;
+use crate::azure::model::{
+    FlowLog, FlowLogFormatParameters, FlowLogInformation, FlowLogProperties, FlowLogPropertiesFormat,
+    ManagedServiceIdentity, RetentionPolicyParameters, TrafficAnalyticsConfigurationProperties,
+    TrafficAnalyticsProperties, UserAssignedIdentity,
+};
+
+/// What has to happen to make Azure match the spec (legacy NSG path).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
     /// Azure already matches: no write.
     InSync,
     /// Send this `configureFlowLog` body to repair `differences`.
     Configure { request: Box<FlowLogInformation>, differences: Vec<Difference> },
+}
+
+/// What has to happen to make Azure match the spec (`flowLogs` resource path).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ResourcePlan {
+    /// Azure already matches (or there is no flow log and none is wanted): no write.
+    InSync,
+    /// `PUT` this body (create or replace) to repair `differences`.
+    Put { body: Box<FlowLog>, differences: Vec<Difference> },
 }
 
 /// One field where Azure differs from the spec, for status messages and events.
@@ -25,28 +46,132 @@ impl std::fmt::Display for Difference {
     }
 }
 
-/// Compares the spec with what `queryFlowLogStatus` returned and decides whether to write.
+/// The settings both APIs share, as Azure reports them.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Current {
+    enabled: bool,
+    storage_id: String,
+    retention: Option<RetentionPolicyParameters>,
+    format: Option<FlowLogFormatParameters>,
+    traffic_analytics: Option<TrafficAnalyticsProperties>,
+    filtering: Option<String>,
+    record_types: Option<String>,
+    identity: Option<ManagedServiceIdentity>,
+}
+
+impl From<&FlowLogInformation> for Current {
+    fn from(info: &FlowLogInformation) -> Self {
+        let p = &info.properties;
+        Current {
+            enabled: p.enabled,
+            storage_id: p.storage_id.clone(),
+            retention: p.retention_policy,
+            format: p.format.clone(),
+            // Unreadable JSON here is Azure's business; treat it as "not set" rather than fail the comparison.
+            traffic_analytics: info.flow_analytics_configuration.clone().and_then(|v| serde_json::from_value(v).ok()),
+            filtering: p.enabled_filtering_criteria.clone(),
+            record_types: p.record_types.clone(),
+            identity: info.identity.clone().and_then(|v| serde_json::from_value(v).ok()),
+        }
+    }
+}
+
+impl From<&FlowLog> for Current {
+    fn from(log: &FlowLog) -> Self {
+        let p = &log.properties;
+        Current {
+            // The spec defaults `enabled` to true on the resource.
+            enabled: p.enabled.unwrap_or(true),
+            storage_id: p.storage_id.clone(),
+            retention: p.retention_policy,
+            format: p.format.clone(),
+            traffic_analytics: p.flow_analytics_configuration.clone(),
+            filtering: p.enabled_filtering_criteria.clone(),
+            record_types: p.record_types.clone(),
+            identity: log.identity.clone(),
+        }
+    }
+}
+
+/// Plans the legacy path: compares the spec with what `queryFlowLogStatus` returned.
 ///
 /// Comparison is normalised so that the steady state makes no writes: ARM IDs are compared
 /// case-insensitively; a disabled flow log is only checked for being disabled (Azure reports
 /// `storageId: ""` and default retention for it); retention that is off is equal whatever its days;
-/// fields the spec leaves out are not compared.
+/// fields the spec leaves out are not compared, and a write carries over what Azure has for them.
 pub fn plan(target_resource_id: &str, desired: &FlowLogSettings, observed: &FlowLogInformation) -> Plan {
-    let differences = differences(desired, &observed.properties);
+    let current = Current::from(observed);
+    let differences = differences(desired, &current);
     if differences.is_empty() {
         return Plan::InSync;
     }
-    Plan::Configure { request: Box::new(request(target_resource_id, desired, observed)), differences }
+    let merged = merge(desired, &current);
+    let request = FlowLogInformation {
+        target_resource_id: target_resource_id.to_string(),
+        properties: FlowLogProperties {
+            storage_id: merged.storage_id,
+            enabled: merged.enabled,
+            enabled_filtering_criteria: merged.filtering,
+            record_types: merged.record_types,
+            retention_policy: merged.retention,
+            format: merged.format,
+        },
+        flow_analytics_configuration: merged
+            .traffic_analytics
+            .map(|ta| serde_json::to_value(ta).expect("serialisable")),
+        identity: merged.identity.map(|id| serde_json::to_value(id).expect("serialisable")),
+    };
+    Plan::Configure { request: Box::new(request), differences }
 }
 
-fn differences(desired: &FlowLogSettings, observed: &FlowLogProperties) -> Vec<Difference> {
+/// Plans the `flowLogs` resource path. `existing` is the flow log Azure has for the target (found by target,
+/// whatever its name); `location` is the target's region (required when creating).
+pub fn plan_resource(
+    target_resource_id: &str,
+    location: &str,
+    desired: &FlowLogSettings,
+    existing: Option<&FlowLog>,
+) -> ResourcePlan {
+    let current = match existing {
+        Some(log) => Current::from(log),
+        // No flow log: nothing to do unless one is wanted.
+        None if !desired.enabled => return ResourcePlan::InSync,
+        None => Current::default(),
+    };
+    let differences = match existing {
+        Some(_) => differences(desired, &current),
+        None => vec![Difference { field: "flowLog", desired: "present".into(), observed: "none".into() }],
+    };
+    if differences.is_empty() {
+        return ResourcePlan::InSync;
+    }
+    let merged = merge(desired, &current);
+    let body = FlowLog {
+        location: existing.and_then(|l| l.location.clone()).or_else(|| Some(location.to_string())),
+        tags: existing.and_then(|l| l.tags.clone()),
+        identity: merged.identity,
+        properties: FlowLogPropertiesFormat {
+            target_resource_id: target_resource_id.to_string(),
+            storage_id: merged.storage_id,
+            enabled: Some(merged.enabled),
+            enabled_filtering_criteria: merged.filtering,
+            record_types: merged.record_types,
+            retention_policy: merged.retention,
+            format: merged.format,
+            flow_analytics_configuration: merged.traffic_analytics,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    ResourcePlan::Put { body: Box::new(body), differences }
+}
+
+fn differences(desired: &FlowLogSettings, observed: &Current) -> Vec<Difference> {
     let mut out = Vec::new();
+    let mut differ =
+        |field: &'static str, desired: String, observed: String| out.push(Difference { field, desired, observed });
     if desired.enabled != observed.enabled {
-        out.push(Difference {
-            field: "enabled",
-            desired: desired.enabled.to_string(),
-            observed: observed.enabled.to_string(),
-        });
+        differ("enabled", desired.enabled.to_string(), observed.enabled.to_string());
     }
     if !desired.enabled {
         // Everything else of a disabled flow log is Azure's placeholder, not state.
@@ -54,37 +179,101 @@ fn differences(desired: &FlowLogSettings, observed: &FlowLogProperties) -> Vec<D
     }
     let desired_storage = desired.storage_id.as_deref().unwrap_or_default();
     if !same_id(desired_storage, &observed.storage_id) {
-        out.push(Difference {
-            field: "storageId",
-            desired: desired_storage.to_string(),
-            observed: display_or_none(&observed.storage_id),
-        });
+        differ("storageId", desired_storage.to_string(), or_none(&observed.storage_id));
     }
     let desired_retention = normalise_retention(desired.retention_policy.map(|r| (r.enabled, r.days)));
-    let observed_retention = normalise_retention(observed.retention_policy.map(|r| (r.enabled, r.days)));
+    let observed_retention = normalise_retention(observed.retention.map(|r| (r.enabled, r.days)));
     if desired_retention != observed_retention {
-        out.push(Difference {
-            field: "retentionPolicy",
-            desired: retention_text(desired_retention),
-            observed: retention_text(observed_retention),
-        });
+        differ("retentionPolicy", retention_text(desired_retention), retention_text(observed_retention));
     }
     if let Some(format) = &desired.format {
         let observed_format = observed.format.clone().unwrap_or_default();
         let type_matches =
             observed_format.format_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case(format.format_type.as_arm()));
         if !type_matches || observed_format.version != format.version {
-            out.push(Difference {
-                field: "format",
-                desired: format!("{} v{}", format.format_type.as_arm(), format.version),
-                observed: match observed_format.format_type {
-                    Some(t) => format!("{t} v{}", observed_format.version),
-                    None => "none".to_string(),
-                },
-            });
+            let seen = match observed_format.format_type {
+                Some(t) => format!("{t} v{}", observed_format.version),
+                None => "none".to_string(),
+            };
+            differ("format", format!("{} v{}", format.format_type.as_arm(), format.version), seen);
+        }
+    }
+    if let Some(ta) = &desired.traffic_analytics {
+        let seen =
+            observed.traffic_analytics.as_ref().and_then(|t| t.network_watcher_flow_analytics_configuration.as_ref());
+        if !traffic_analytics_matches(ta, seen) {
+            differ("trafficAnalytics", ta_text_desired(ta), ta_text_observed(seen));
+        }
+    }
+    if let Some(filter) = &desired.enabled_filtering_criteria {
+        let seen = observed.filtering.as_deref().unwrap_or_default();
+        if filter.trim() != seen.trim() {
+            differ("enabledFilteringCriteria", filter.clone(), or_none(seen));
+        }
+    }
+    if let Some(types) = &desired.record_types {
+        let seen = observed.record_types.as_deref().unwrap_or_default();
+        if record_type_set(types) != record_type_set(seen) {
+            differ("recordTypes", types.clone(), or_none(seen));
+        }
+    }
+    if let Some(identity) = &desired.identity {
+        let seen: Vec<&String> = observed
+            .identity
+            .as_ref()
+            .and_then(|i| i.user_assigned_identities.as_ref())
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        if seen.len() != 1 || !same_id(seen[0], &identity.user_assigned_identity_id) {
+            let seen = if seen.is_empty() {
+                "none".to_string()
+            } else {
+                seen.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            };
+            differ("identity", identity.user_assigned_identity_id.clone(), seen);
         }
     }
     out
+}
+
+/// Azure reports a disabled configuration with `workspaceId: "-"` placeholders; regions compare without case
+/// or spaces (`West Europe` is `westeurope`).
+fn traffic_analytics_matches(
+    desired: &TrafficAnalytics,
+    observed: Option<&TrafficAnalyticsConfigurationProperties>,
+) -> bool {
+    let observed_enabled = observed.and_then(|o| o.enabled).unwrap_or(false);
+    if !desired.enabled {
+        return !observed_enabled;
+    }
+    let Some(o) = observed.filter(|_| observed_enabled) else { return false };
+    let text = |s: &Option<String>| s.clone().unwrap_or_default();
+    same_id(&text(&desired.workspace_resource_id), &text(&o.workspace_resource_id))
+        && text(&desired.workspace_id).eq_ignore_ascii_case(&text(&o.workspace_id))
+        && crate::azure::same_region(&text(&desired.workspace_region), &text(&o.workspace_region))
+        && o.traffic_analytics_interval == Some(desired.interval_minutes)
+}
+
+fn ta_text_desired(ta: &TrafficAnalytics) -> String {
+    if !ta.enabled {
+        return "off".into();
+    }
+    format!("on, every {} min → {}", ta.interval_minutes, ta.workspace_resource_id.as_deref().unwrap_or_default())
+}
+
+fn ta_text_observed(ta: Option<&TrafficAnalyticsConfigurationProperties>) -> String {
+    match ta {
+        Some(t) if t.enabled == Some(true) => format!(
+            "on, every {} min → {}",
+            t.traffic_analytics_interval.unwrap_or_default(),
+            t.workspace_resource_id.as_deref().unwrap_or("?")
+        ),
+        _ => "off".into(),
+    }
+}
+
+fn record_type_set(types: &str) -> std::collections::BTreeSet<String> {
+    types.split(',').map(|t| t.trim().to_ascii_uppercase()).filter(|t| !t.is_empty()).collect()
 }
 
 /// Retention that is off keeps blobs forever whatever `days` says, so it normalises to `(false, 0)`;
@@ -100,66 +289,103 @@ fn retention_text((enabled, days): (bool, i32)) -> String {
     if enabled { format!("{days} days") } else { "off".to_string() }
 }
 
-fn display_or_none(s: &str) -> String {
+fn or_none(s: &str) -> String {
     if s.is_empty() { "none".to_string() } else { s.to_string() }
 }
 
-/// The `configureFlowLog` body. Settings the spec does not manage (traffic analytics, identity, filters,
-/// an unspecified format) are carried over from what Azure has, so a write never silently resets them.
-fn request(target_resource_id: &str, desired: &FlowLogSettings, observed: &FlowLogInformation) -> FlowLogInformation {
-    let properties = if desired.enabled {
-        FlowLogProperties {
-            storage_id: desired.storage_id.clone().unwrap_or_default(),
-            enabled: true,
-            retention_policy: Some(
-                desired
-                    .retention_policy
-                    .map(|r| RetentionPolicyParameters { enabled: r.enabled, days: if r.enabled { r.days } else { 0 } })
-                    .unwrap_or_default(),
-            ),
-            format: match &desired.format {
-                Some(f) => Some(FlowLogFormatParameters {
-                    format_type: Some(f.format_type.as_arm().to_string()),
-                    version: f.version,
-                }),
-                None => observed.properties.format.clone(),
-            },
-            ..observed.properties.clone()
-        }
-    } else {
+/// The configuration to write: the spec's settings, and for everything the spec leaves out, what Azure has
+/// (a write never silently resets settings the user did not ask us to manage).
+fn merge(desired: &FlowLogSettings, current: &Current) -> Current {
+    if !desired.enabled {
         // Disabling keeps the rest of the existing configuration; storageId is required by the API.
-        FlowLogProperties { enabled: false, ..observed.properties.clone() }
-    };
-    FlowLogInformation {
-        target_resource_id: target_resource_id.to_string(),
-        properties,
-        flow_analytics_configuration: observed.flow_analytics_configuration.clone(),
-        identity: observed.identity.clone(),
+        return Current { enabled: false, ..current.clone() };
+    }
+    Current {
+        enabled: true,
+        storage_id: desired.storage_id.clone().unwrap_or_default(),
+        retention: Some(
+            desired
+                .retention_policy
+                .map(|r| RetentionPolicyParameters { enabled: r.enabled, days: if r.enabled { r.days } else { 0 } })
+                .unwrap_or_default(),
+        ),
+        format: match &desired.format {
+            Some(f) => Some(FlowLogFormatParameters {
+                format_type: Some(f.format_type.as_arm().to_string()),
+                version: f.version,
+            }),
+            None => current.format.clone(),
+        },
+        traffic_analytics: match &desired.traffic_analytics {
+            Some(ta) => Some(TrafficAnalyticsProperties {
+                network_watcher_flow_analytics_configuration: Some(TrafficAnalyticsConfigurationProperties {
+                    enabled: Some(ta.enabled),
+                    workspace_id: ta.workspace_id.clone(),
+                    workspace_region: ta.workspace_region.clone(),
+                    workspace_resource_id: ta.workspace_resource_id.clone(),
+                    traffic_analytics_interval: Some(ta.interval_minutes),
+                }),
+            }),
+            None => current.traffic_analytics.clone(),
+        },
+        filtering: desired.enabled_filtering_criteria.clone().or_else(|| current.filtering.clone()),
+        record_types: desired.record_types.clone().or_else(|| current.record_types.clone()),
+        identity: match &desired.identity {
+            Some(id) => Some(ManagedServiceIdentity {
+                identity_type: Some("UserAssigned".into()),
+                user_assigned_identities: Some(BTreeMap::from([(
+                    id.user_assigned_identity_id.clone(),
+                    UserAssignedIdentity::default(),
+                )])),
+                ..Default::default()
+            }),
+            None => current.identity.clone(),
+        },
+    }
+}
+
+impl From<&Current> for ObservedFlowLog {
+    fn from(c: &Current) -> Self {
+        let ta = c.traffic_analytics.as_ref().and_then(|t| t.network_watcher_flow_analytics_configuration.as_ref());
+        ObservedFlowLog {
+            enabled: c.enabled,
+            storage_id: c.storage_id.clone(),
+            retention_policy: c.retention.map(|r| ObservedRetention { enabled: r.enabled, days: r.days }),
+            format: c
+                .format
+                .as_ref()
+                .map(|f| ObservedFormat { format_type: f.format_type.clone().unwrap_or_default(), version: f.version }),
+            traffic_analytics: ta.map(|t| ObservedTrafficAnalytics {
+                enabled: t.enabled.unwrap_or(false),
+                workspace_resource_id: t.workspace_resource_id.clone().filter(|w| w != "-"),
+                interval_minutes: t.traffic_analytics_interval,
+            }),
+        }
     }
 }
 
 impl From<&FlowLogInformation> for ObservedFlowLog {
     fn from(info: &FlowLogInformation) -> Self {
-        let p = &info.properties;
-        ObservedFlowLog {
-            enabled: p.enabled,
-            storage_id: p.storage_id.clone(),
-            retention_policy: p.retention_policy.map(|r| ObservedRetention { enabled: r.enabled, days: r.days }),
-            format: p
-                .format
-                .as_ref()
-                .map(|f| ObservedFormat { format_type: f.format_type.clone().unwrap_or_default(), version: f.version }),
-        }
+        ObservedFlowLog::from(&Current::from(info))
+    }
+}
+
+impl From<&FlowLog> for ObservedFlowLog {
+    fn from(log: &FlowLog) -> Self {
+        ObservedFlowLog::from(&Current::from(log))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{FlowLogFormat, FormatType, RetentionPolicy};
+    use crate::api::{FlowLogFormat, FlowLogIdentity, FormatType, RetentionPolicy};
 
     const NSG: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg";
+    const VNET: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/vnet";
     const ST: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/st1";
+    const LAW: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/logging-rg/providers/Microsoft.OperationalInsights/workspaces/law";
+    const UAI: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/id-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/flowlogs";
 
     fn desired(enabled: bool) -> FlowLogSettings {
         FlowLogSettings {
@@ -167,6 +393,17 @@ mod tests {
             storage_id: Some(ST.to_string()),
             retention_policy: Some(RetentionPolicy { enabled: true, days: 5 }),
             format: Some(FlowLogFormat { format_type: FormatType::Json, version: 2 }),
+            ..Default::default()
+        }
+    }
+
+    fn ta(enabled: bool) -> TrafficAnalytics {
+        TrafficAnalytics {
+            enabled,
+            workspace_resource_id: Some(LAW.into()),
+            workspace_id: Some("aaaaaaaa-0000-0000-0000-000000000001".into()),
+            workspace_region: Some("westeurope".into()),
+            interval_minutes: 10,
         }
     }
 
@@ -188,6 +425,10 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    fn fields(differences: &[Difference]) -> Vec<&'static str> {
+        differences.iter().map(|d| d.field).collect()
     }
 
     #[test]
@@ -226,7 +467,7 @@ mod tests {
         want.format = None;
         let obs = observed(true, ST, Some((true, 1)), Some(("JSON", 1)));
         let Plan::Configure { request, differences } = plan(NSG, &want, &obs) else { panic!("expected a write") };
-        assert_eq!(differences.iter().map(|d| d.field).collect::<Vec<_>>(), ["retentionPolicy"]);
+        assert_eq!(fields(&differences), ["retentionPolicy"]);
         assert_eq!(request.properties.format, obs.properties.format);
     }
 
@@ -237,8 +478,7 @@ mod tests {
         let Plan::Configure { request, differences } = plan(NSG, &desired(true), &obs) else {
             panic!("expected a write")
         };
-        let fields: Vec<_> = differences.iter().map(|d| d.field).collect();
-        assert_eq!(fields, ["storageId", "retentionPolicy", "format"]);
+        assert_eq!(fields(&differences), ["storageId", "retentionPolicy", "format"]);
         assert_eq!(request.target_resource_id, NSG);
         assert!(request.properties.enabled);
         assert_eq!(request.properties.storage_id, ST);
@@ -254,8 +494,7 @@ mod tests {
         // Azure's placeholders for a disabled log differ from any enabled spec in every field.
         let obs = observed(false, "", Some((false, 0)), None);
         let Plan::Configure { differences, .. } = plan(NSG, &desired(true), &obs) else { panic!("expected a write") };
-        let fields: Vec<_> = differences.iter().map(|d| d.field).collect();
-        assert_eq!(fields, ["enabled", "storageId", "retentionPolicy", "format"]);
+        assert_eq!(fields(&differences), ["enabled", "storageId", "retentionPolicy", "format"]);
     }
 
     #[test]
@@ -273,6 +512,54 @@ mod tests {
     }
 
     #[test]
+    fn traffic_analytics_is_compared_with_azure_placeholders_in_mind() {
+        let mut want = desired(true);
+        want.traffic_analytics = Some(ta(false));
+        let mut obs = observed(true, ST, Some((true, 5)), Some(("JSON", 2)));
+        // Azure's shapes for "never set" and for "disabled".
+        for disabled in [
+            serde_json::json!({}),
+            serde_json::json!({"networkWatcherFlowAnalyticsConfiguration": {"enabled": false, "workspaceId": "-", "workspaceRegion": "-", "trafficAnalyticsInterval": 60}}),
+        ] {
+            obs.flow_analytics_configuration = Some(disabled);
+            assert_eq!(plan(NSG, &want, &obs), Plan::InSync);
+        }
+        want.traffic_analytics = Some(ta(true));
+        let Plan::Configure { request, differences } = plan(NSG, &want, &obs) else { panic!("expected a write") };
+        assert_eq!(fields(&differences), ["trafficAnalytics"]);
+        // The write, once applied, is in sync, including a region and an ID Azure spells differently.
+        let mut applied = (*request).clone();
+        let mut config = applied.flow_analytics_configuration.take().unwrap();
+        config["networkWatcherFlowAnalyticsConfiguration"]["workspaceRegion"] = "West Europe".into();
+        config["networkWatcherFlowAnalyticsConfiguration"]["workspaceResourceId"] = LAW.to_uppercase().into();
+        applied.flow_analytics_configuration = Some(config);
+        assert_eq!(plan(NSG, &want, &applied), Plan::InSync);
+        // Another interval is drift.
+        let mut other = want.clone();
+        other.traffic_analytics.as_mut().unwrap().interval_minutes = 60;
+        assert!(matches!(plan(NSG, &other, &applied), Plan::Configure { .. }));
+    }
+
+    #[test]
+    fn record_types_filters_and_identity_are_managed_when_given() {
+        let mut want = desired(true);
+        want.record_types = Some("B,E".into());
+        want.enabled_filtering_criteria = Some("dstPort=443".into());
+        want.identity = Some(FlowLogIdentity { user_assigned_identity_id: UAI.into() });
+        let mut obs = observed(true, ST, Some((true, 5)), Some(("JSON", 2)));
+        let Plan::Configure { request, differences } = plan(NSG, &want, &obs) else { panic!("expected a write") };
+        assert_eq!(fields(&differences), ["enabledFilteringCriteria", "recordTypes", "identity"]);
+        assert_eq!(plan(NSG, &want, &request), Plan::InSync);
+        // Same set in another order, identity in other casing, with the IDs Azure fills in.
+        obs.properties.record_types = Some("E,B".into());
+        obs.properties.enabled_filtering_criteria = Some(" dstPort=443".into());
+        obs.identity = Some(
+            serde_json::json!({"type": "UserAssigned", "userAssignedIdentities": {UAI.to_lowercase(): {"clientId": "c", "principalId": "p"}}}),
+        );
+        assert_eq!(plan(NSG, &want, &obs), Plan::InSync);
+    }
+
+    #[test]
     fn applying_the_request_converges() {
         // Whatever Azure holds, the state after applying the planned request is in sync.
         let cases = [
@@ -280,12 +567,66 @@ mod tests {
             observed(true, ST, Some((true, 400)), Some(("JSON", 1))),
             observed(true, "/x", Some((false, 0)), None),
         ];
-        for want in [desired(true), desired(false)] {
+        let mut with_ta = desired(true);
+        with_ta.traffic_analytics = Some(ta(true));
+        for want in [desired(true), desired(false), with_ta] {
             for obs in &cases {
                 if let Plan::Configure { request, .. } = plan(NSG, &want, obs) {
                     assert_eq!(plan(NSG, &want, &request), Plan::InSync, "{want:?} from {obs:?}");
                 }
             }
         }
+    }
+
+    fn resource(enabled: Option<bool>) -> FlowLog {
+        FlowLog {
+            id: Some(format!("{VNET}/x")),
+            name: Some("existing".into()),
+            location: Some("westeurope".into()),
+            tags: Some(BTreeMap::from([("team".to_string(), "net".to_string())])),
+            properties: FlowLogPropertiesFormat {
+                target_resource_id: VNET.into(),
+                storage_id: ST.into(),
+                enabled,
+                retention_policy: Some(RetentionPolicyParameters { enabled: true, days: 5 }),
+                format: Some(FlowLogFormatParameters { format_type: Some("JSON".into()), version: 2 }),
+                provisioning_state: Some("Succeeded".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn resource_path_creates_only_when_wanted() {
+        assert_eq!(plan_resource(VNET, "westeurope", &desired(false), None), ResourcePlan::InSync);
+        let ResourcePlan::Put { body, differences } = plan_resource(VNET, "westeurope", &desired(true), None) else {
+            panic!("expected a create")
+        };
+        assert_eq!(fields(&differences), ["flowLog"]);
+        assert_eq!(body.location.as_deref(), Some("westeurope"));
+        assert_eq!(body.properties.target_resource_id, VNET);
+        assert_eq!(body.properties.enabled, Some(true));
+        let created = FlowLog { name: Some("n".into()), ..*body };
+        assert_eq!(plan_resource(VNET, "westeurope", &desired(true), Some(&created)), ResourcePlan::InSync);
+    }
+
+    #[test]
+    fn resource_path_adopts_and_keeps_unmanaged_settings() {
+        let existing = resource(None); // `enabled` absent means enabled (spec default true)
+        assert_eq!(plan_resource(VNET, "westeurope", &desired(true), Some(&existing)), ResourcePlan::InSync);
+        let mut want = desired(true);
+        want.traffic_analytics = Some(ta(true));
+        let ResourcePlan::Put { body, differences } = plan_resource(VNET, "northeurope", &want, Some(&existing)) else {
+            panic!("expected a write")
+        };
+        assert_eq!(fields(&differences), ["trafficAnalytics"]);
+        assert_eq!(body.location.as_deref(), Some("westeurope"), "the existing location wins");
+        assert_eq!(body.tags, existing.tags, "tags survive the PUT");
+        let ResourcePlan::Put { body, .. } = plan_resource(VNET, "westeurope", &desired(false), Some(&existing)) else {
+            panic!("expected a write")
+        };
+        assert_eq!(body.properties.enabled, Some(false));
+        assert_eq!(body.properties.storage_id, ST, "storageId is required even when disabling");
     }
 }

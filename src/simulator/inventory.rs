@@ -172,6 +172,12 @@ pub struct VirtualNetwork {
 pub struct Subnet {
     pub name: String,
     pub address_prefix: String,
+    /// Name of the network security group attached to the subnet (same subscription and region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_security_group: Option<String>,
+    /// Resource group of `networkSecurityGroup`; defaults to the virtual network's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_security_group_resource_group: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -184,6 +190,12 @@ pub struct NetworkInterface {
     pub subnet: Option<SubnetRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_ip_address: Option<String>,
+    /// Name of the network security group attached to the NIC (same subscription and region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_security_group: Option<String>,
+    /// Resource group of `networkSecurityGroup`; defaults to the NIC's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_security_group_resource_group: Option<String>,
 }
 
 /// A subnet of a virtual network in the same subscription (and, unless given, the same resource group).
@@ -435,15 +447,23 @@ impl Inventory {
             security_rules: vec![],
             flow_log,
         };
-        let vnet = |name: &str, rg: &str, location: &str, prefix: &str, subnets: &[(&str, &str)]| VirtualNetwork {
-            name: name.into(),
-            resource_group: rg.into(),
-            location: location.into(),
-            address_prefixes: vec![prefix.into()],
-            subnets: subnets
-                .iter()
-                .map(|(name, prefix)| Subnet { name: (*name).into(), address_prefix: (*prefix).into() })
-                .collect(),
+        // Subnets: name, prefix and the attached NSG (in the virtual network's resource group).
+        let vnet = |name: &str, rg: &str, location: &str, prefix: &str, subnets: &[(&str, &str, Option<&str>)]| {
+            VirtualNetwork {
+                name: name.into(),
+                resource_group: rg.into(),
+                location: location.into(),
+                address_prefixes: vec![prefix.into()],
+                subnets: subnets
+                    .iter()
+                    .map(|(name, prefix, nsg)| Subnet {
+                        name: (*name).into(),
+                        address_prefix: (*prefix).into(),
+                        network_security_group: nsg.map(String::from),
+                        network_security_group_resource_group: None,
+                    })
+                    .collect(),
+            }
         };
         let workspace = |name: &str, location: &str, customer_id: &str| Workspace {
             name: name.into(),
@@ -544,10 +564,22 @@ impl Inventory {
                             "app-prod-rg",
                             "westeurope",
                             "10.1.0.0/16",
-                            &[("web", "10.1.1.0/24"), ("db", "10.1.2.0/24")],
+                            &[("web", "10.1.1.0/24", Some("new-nsg")), ("db", "10.1.2.0/24", None)],
                         ),
-                        vnet("shared-vnet", "shared-net-rg", "westeurope", "10.2.0.0/16", &[("shared", "10.2.1.0/24")]),
-                        vnet("dr-vnet", "app-dr-rg", "northeurope", "10.3.0.0/16", &[("app", "10.3.1.0/24")]),
+                        vnet(
+                            "shared-vnet",
+                            "shared-net-rg",
+                            "westeurope",
+                            "10.2.0.0/16",
+                            &[("shared", "10.2.1.0/24", None)],
+                        ),
+                        vnet(
+                            "dr-vnet",
+                            "app-dr-rg",
+                            "northeurope",
+                            "10.3.0.0/16",
+                            &[("app", "10.3.1.0/24", Some("batch-nsg"))],
+                        ),
                     ],
                     network_interfaces: vec![NetworkInterface {
                         name: "web-vm-nic".into(),
@@ -559,6 +591,8 @@ impl Inventory {
                             resource_group: None,
                         }),
                         private_ip_address: Some("10.1.1.4".into()),
+                        network_security_group: Some("web-nsg".into()),
+                        network_security_group_resource_group: None,
                     }],
                     workspaces: vec![
                         workspace("flowlogs-law-weu", "westeurope", "55555555-5555-5555-5555-555555555551"),
@@ -729,6 +763,13 @@ impl Validator<'_> {
                 self.segment(&format!("subnet name in virtual network {}", v.name), &s.name);
                 subnets.once(&mut self.problems, &format!("subnet of {}", v.name), s.name.clone());
                 self.prefix(&format!("address prefix of subnet {}/{}", v.name, s.name), &s.address_prefix);
+                self.nsg_reference(
+                    sub,
+                    &format!("subnet {} of virtual network {}", s.name, v.name),
+                    &v.location,
+                    (s.network_security_group.as_deref(), s.network_security_group_resource_group.as_deref()),
+                    &v.resource_group,
+                );
             }
         }
         for nic in &sub.network_interfaces {
@@ -763,6 +804,13 @@ impl Validator<'_> {
             {
                 self.problem(format!("network interface {} has privateIpAddress {ip:?}, not an IP address", nic.name));
             }
+            self.nsg_reference(
+                sub,
+                &format!("network interface {}", nic.name),
+                &nic.location,
+                (nic.network_security_group.as_deref(), nic.network_security_group_resource_group.as_deref()),
+                &nic.resource_group,
+            );
         }
         for w in &sub.workspaces {
             self.resource(sub, "workspace", &w.name, &w.resource_group, &w.location);
@@ -770,6 +818,40 @@ impl Validator<'_> {
             if uuid::Uuid::parse_str(&w.customer_id).is_err() {
                 self.problem(format!("workspace {} has customerId {:?}, not a GUID", w.name, w.customer_id));
             }
+        }
+    }
+
+    /// The network security group a subnet or NIC (`what`, in `location`) is attached to: `(name, resource group)`,
+    /// the group defaulting to `default_rg`. Azure requires it in the same subscription and region.
+    fn nsg_reference(
+        &mut self,
+        sub: &Subscription,
+        what: &str,
+        location: &str,
+        (name, rg): (Option<&str>, Option<&str>),
+        default_rg: &str,
+    ) {
+        let Some(name) = name else {
+            if rg.is_some() {
+                self.problem(format!("{what} has a networkSecurityGroupResourceGroup but no networkSecurityGroup"));
+            }
+            return;
+        };
+        let rg = rg.unwrap_or(default_rg);
+        let nsg = sub
+            .network_security_groups
+            .iter()
+            .find(|n| n.name.eq_ignore_ascii_case(name) && n.resource_group.eq_ignore_ascii_case(rg));
+        match nsg {
+            None => self.problem(format!(
+                "{what} refers to unknown network security group {name:?} in resource group {rg:?} of subscription {}",
+                sub.id
+            )),
+            Some(n) if !n.location.eq_ignore_ascii_case(location) => self.problem(format!(
+                "{what} is in {location}, but its network security group {} is in {}",
+                n.name, n.location
+            )),
+            Some(_) => {}
         }
     }
 
@@ -1172,6 +1254,73 @@ subscriptions:
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         assert!(!all.contains("nsg2"), "{all}");
+    }
+
+    #[test]
+    fn nsg_associations_must_name_an_nsg_of_the_subscription_and_region() {
+        let yaml = r#"
+subscriptions:
+  - id: s1
+    locations: [westeurope, northeurope]
+    networkSecurityGroups:
+      - { name: nsg1, resourceGroup: rg, location: westeurope }
+      - { name: nsg2, resourceGroup: other-rg, location: westeurope }
+      - { name: nsg3, resourceGroup: rg, location: northeurope }
+    virtualNetworks:
+      - name: v1
+        resourceGroup: rg
+        location: westeurope
+        subnets:
+          - { name: ok, addressPrefix: 10.0.1.0/24, networkSecurityGroup: NSG1 }
+          - { name: other-group, addressPrefix: 10.0.2.0/24, networkSecurityGroup: nsg2,
+              networkSecurityGroupResourceGroup: other-rg }
+          - { name: unknown, addressPrefix: 10.0.3.0/24, networkSecurityGroup: nope }
+          - { name: wrong-group, addressPrefix: 10.0.4.0/24, networkSecurityGroup: nsg2 }
+          - { name: wrong-region, addressPrefix: 10.0.5.0/24, networkSecurityGroup: nsg3 }
+          - { name: group-only, addressPrefix: 10.0.6.0/24, networkSecurityGroupResourceGroup: rg }
+    networkInterfaces:
+      - { name: nic-ok, resourceGroup: rg, location: westeurope, networkSecurityGroup: nsg1 }
+      - { name: nic-unknown, resourceGroup: rg, location: westeurope, networkSecurityGroup: nsg9 }
+      - { name: nic-far, resourceGroup: rg, location: westeurope, networkSecurityGroup: nsg3 }
+      - { name: nic-other-sub, resourceGroup: rg, location: westeurope, networkSecurityGroup: nsg4 }
+  - id: s2
+    locations: [westeurope]
+    networkSecurityGroups:
+      - { name: nsg4, resourceGroup: rg, location: westeurope }
+"#;
+        let Err(InventoryError::Invalid(problems)) = Inventory::from_yaml(yaml) else { panic!("must be invalid") };
+        let all = problems.join("\n");
+        for expected in [
+            "subnet unknown of virtual network v1 refers to unknown network security group \"nope\" in resource group \"rg\" of subscription s1",
+            "subnet wrong-group of virtual network v1 refers to unknown network security group \"nsg2\" in resource group \"rg\"",
+            "subnet wrong-region of virtual network v1 is in westeurope, but its network security group nsg3 is in northeurope",
+            "subnet group-only of virtual network v1 has a networkSecurityGroupResourceGroup but no networkSecurityGroup",
+            "network interface nic-unknown refers to unknown network security group \"nsg9\"",
+            "network interface nic-far is in westeurope, but its network security group nsg3 is in northeurope",
+            "network interface nic-other-sub refers to unknown network security group \"nsg4\" in resource group \"rg\" of subscription s1",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn builtin_attaches_nsgs_to_subnets_and_a_nic() {
+        let builtin = Inventory::builtin();
+        let sub = &builtin.subscriptions[0];
+        let attached: Vec<(&str, &str)> = sub
+            .virtual_networks
+            .iter()
+            .flat_map(|v| &v.subnets)
+            .filter_map(|s| Some((s.name.as_str(), s.network_security_group.as_deref()?)))
+            .chain(
+                sub.network_interfaces
+                    .iter()
+                    .filter_map(|n| Some((n.name.as_str(), n.network_security_group.as_deref()?))),
+            )
+            .collect();
+        assert_eq!(attached, [("web", "new-nsg"), ("app", "batch-nsg"), ("web-vm-nic", "web-nsg")]);
+        assert!(builtin.to_yaml().contains("networkSecurityGroup: new-nsg"));
     }
 
     #[test]

@@ -42,12 +42,15 @@
 //!   examples show; `{name, id, etag, type, location, tags, properties: {provisioningState}}`.
 //! - `GET /providers/Microsoft.Network/networkSecurityGroups`, `GET /resourceGroups/{rg}/providers/
 //!   Microsoft.Network/networkSecurityGroups`, `GET .../networkSecurityGroups/{nsg}`: with `resourceGuid`,
-//!   `securityRules`, Azure's six `defaultSecurityRules` and, when any exist, `flowLogs: [{"id"}]` (the flow logs
-//!   targeting it). No `etag`, as in the examples.
+//!   `securityRules`, Azure's six `defaultSecurityRules` and, each only when there is one, the read-only
+//!   references `networkInterfaces: [{"id"}]` and `subnets: [{"id"}]` (where the NSG is attached) and
+//!   `flowLogs: [{"id"}]` (the flow logs targeting it). No `etag`, as in the examples.
 //! - `GET .../virtualNetworks/{vnet}` (`addressSpace`, `subnets`, `virtualNetworkPeerings: []`, `resourceGuid`,
 //!   `flowLogs` when any), `GET .../virtualNetworks/{vnet}/subnets/{subnet}` (`addressPrefix`, `ipConfigurations`
 //!   of the NICs in it), `GET .../networkInterfaces/{nic}` (`ipConfigurations[0]` with `subnet` and
-//!   `privateIPAddress`), `GET .../providers/Microsoft.OperationalInsights/workspaces/{name}` (`customerId`).
+//!   `privateIPAddress`) — a subnet (also inside its VNet) and a NIC with an NSG attached carry
+//!   `networkSecurityGroup: {"id"}` —, `GET .../providers/Microsoft.OperationalInsights/workspaces/{name}`
+//!   (`customerId`).
 //! - `GET /providers/{namespace}` → `{id, namespace, registrationState}`; `POST /providers/{namespace}/register` →
 //!   200 `Registering`, then `Registered` after `providerRegistrationReads` further reads. Unknown namespace: 404
 //!   `InvalidResourceNamespace`.
@@ -225,13 +228,18 @@
 //!         resourceGroup: app-prod-rg
 //!         location: westeurope
 //!         addressPrefixes: [10.1.0.0/16]
-//!         subnets: [{ name: web, addressPrefix: 10.1.1.0/24 }]
+//!         subnets:
+//!           - name: web
+//!             addressPrefix: 10.1.1.0/24
+//!             networkSecurityGroup: new-nsg          # optional: the NSG attached (same subscription and region)
+//!             networkSecurityGroupResourceGroup: app-prod-rg   # optional; defaults to the VNet's
 //!     networkInterfaces:
 //!       - name: web-vm-nic
 //!         resourceGroup: app-prod-rg
 //!         location: westeurope
 //!         subnet: { virtualNetwork: app-vnet, name: web }   # optional; resourceGroup defaults to the NIC's
 //!         privateIpAddress: 10.1.1.4                        # optional
+//!         networkSecurityGroup: web-nsg                     # optional, as for subnets (group: the NIC's)
 //!     workspaces:                            # Log Analytics; names unique across the inventory
 //!       - { name: flowlogs-law-weu, resourceGroup: logging-rg, location: westeurope,
 //!           customerId: 55555555-5555-5555-5555-555555555551 }
@@ -262,9 +270,10 @@
 //! watchers `NetworkWatcher_westeurope`/`_northeurope` in `NetworkWatcherRG`; storage `flowlogsweu001`,
 //! `flowlogsneu001` and workspaces `flowlogs-law-weu`, `flowlogs-law-neu` in `logging-rg`; NSGs `web-nsg` (flow log
 //! on, 7 days), `db-nsg` (flow log off), `new-nsg` (none) in `app-prod-rg`, `web-dr-nsg` (on) and `batch-nsg` (none)
-//! in `app-dr-rg`; VNets `app-vnet` (subnets `web`, `db`; no flow log) in `app-prod-rg`, `shared-vnet` (flow log
-//! `shared-vnet-flowlog` on, traffic analytics to `flowlogs-law-weu`, identity `flowlog-storage-writer`) in
-//! `shared-net-rg`, `dr-vnet` (subnet `app`) in `app-dr-rg`; NIC `web-vm-nic` in `app-vnet/web`. Subscription
+//! in `app-dr-rg`; VNets `app-vnet` (subnets `web` with `new-nsg` attached, `db`; no flow log) in `app-prod-rg`,
+//! `shared-vnet` (flow log `shared-vnet-flowlog` on, traffic analytics to `flowlogs-law-weu`, identity
+//! `flowlog-storage-writer`) in `shared-net-rg`, `dr-vnet` (subnet `app` with `batch-nsg` attached) in
+//! `app-dr-rg`; NIC `web-vm-nic` in `app-vnet/web` with `web-nsg` attached. Subscription
 //! `…0002` ([`SECOND_SUBSCRIPTION_ID`], westeurope, Microsoft.Insights **not** registered): watcher
 //! `NetworkWatcher_westeurope`, storage `flowlogsweu002` (`edge-logging-rg`), NSG `edge-nsg` (`edge-rg`, flow log
 //! off). Managed identities: `flowlog-operator` (the IMDS default) and `flowlog-storage-writer`.

@@ -47,6 +47,8 @@ pub(super) struct Subnet {
     pub name: String,
     pub vnet: usize,
     pub prefix: String,
+    /// Index into `World::nsgs` of the attached network security group.
+    pub nsg: Option<usize>,
 }
 
 pub(super) struct Nic {
@@ -55,6 +57,8 @@ pub(super) struct Nic {
     pub location: String,
     pub subnet: Option<usize>,
     pub private_ip: Option<String>,
+    /// Index into `World::nsgs` of the attached network security group.
+    pub nsg: Option<usize>,
 }
 
 pub(super) struct Workspace {
@@ -137,6 +141,11 @@ impl World {
                     rules: n.security_rules.clone(),
                 });
             }
+            // The NSG a subnet or NIC is attached to: its name and group (default: the resource's group).
+            let attached = |w: &World, name: Option<&String>, rg: Option<&String>, default_rg: &str| {
+                let id = arm_id(&sub.id, rg.map_or(default_rg, String::as_str), NSG_TYPE, name?);
+                w.nsgs.iter().position(|n| same_id(&n.id, &id))
+            };
             for v in &sub.virtual_networks {
                 group(&v.resource_group);
                 let id = arm_id(&sub.id, &v.resource_group, VNET_TYPE, &v.name);
@@ -144,11 +153,18 @@ impl World {
                 let mut subnets = Vec::new();
                 for s in &v.subnets {
                     subnets.push(w.subnets.len());
+                    let nsg = attached(
+                        &w,
+                        s.network_security_group.as_ref(),
+                        s.network_security_group_resource_group.as_ref(),
+                        &v.resource_group,
+                    );
                     w.subnets.push(Subnet {
                         id: format!("{id}/subnets/{}", s.name),
                         name: s.name.clone(),
                         vnet,
                         prefix: s.address_prefix.clone(),
+                        nsg,
                     });
                 }
                 w.vnets.push(Vnet {
@@ -166,12 +182,19 @@ impl World {
                     let id = format!("{}/subnets/{}", arm_id(&sub.id, rg, VNET_TYPE, &r.virtual_network), r.name);
                     w.subnets.iter().position(|s| same_id(&s.id, &id))
                 });
+                let nsg = attached(
+                    &w,
+                    nic.network_security_group.as_ref(),
+                    nic.network_security_group_resource_group.as_ref(),
+                    &nic.resource_group,
+                );
                 w.nics.push(Nic {
                     id: arm_id(&sub.id, &nic.resource_group, NIC_TYPE, &nic.name),
                     name: nic.name.clone(),
                     location: nic.location.clone(),
                     subnet,
                     private_ip: nic.private_ip_address.clone(),
+                    nsg,
                 });
             }
             for ws in &sub.workspaces {
@@ -267,7 +290,8 @@ impl World {
         })
     }
 
-    /// `flow_logs`: references to the flow logs of this NSG (their IDs).
+    /// `flow_logs`: references to the flow logs of this NSG (their IDs). The subnets and NICs it is attached to are
+    /// listed as references (`subnets`, `networkInterfaces`), each only when there is one, as Azure does.
     pub(super) fn nsg_json(&self, i: usize, flow_logs: Vec<String>) -> Value {
         let n = &self.nsgs[i];
         let rules: Vec<Value> = n
@@ -319,6 +343,16 @@ impl World {
             "securityRules": rules,
             "defaultSecurityRules": defaults,
         });
+        let nics: Vec<Value> =
+            self.nics.iter().filter(|nic| nic.nsg == Some(i)).map(|nic| json!({"id": nic.id})).collect();
+        if !nics.is_empty() {
+            properties["networkInterfaces"] = json!(nics);
+        }
+        let subnets: Vec<Value> =
+            self.subnets.iter().filter(|s| s.nsg == Some(i)).map(|s| json!({"id": s.id})).collect();
+        if !subnets.is_empty() {
+            properties["subnets"] = json!(subnets);
+        }
         with_flow_logs(&mut properties, flow_logs);
         json!({"name": n.name, "id": n.id, "type": NSG_TYPE, "location": n.location, "properties": properties})
     }
@@ -350,6 +384,9 @@ impl World {
         if !configurations.is_empty() {
             properties["ipConfigurations"] = json!(configurations);
         }
+        if let Some(nsg) = s.nsg {
+            properties["networkSecurityGroup"] = json!({"id": self.nsgs[nsg].id});
+        }
         let mut subnet = json!({"name": s.name, "id": s.id, "properties": properties});
         if typed {
             subnet["type"] = json!(format!("{VNET_TYPE}/subnets"));
@@ -370,22 +407,20 @@ impl World {
         if let Some(s) = n.subnet {
             configuration["subnet"] = json!({"id": self.subnets[s].id});
         }
-        json!({
-            "name": n.name,
-            "id": n.id,
-            "type": NIC_TYPE,
-            "location": n.location,
-            "properties": {
-                "provisioningState": "Succeeded",
-                "resourceGuid": derived_guid(&format!("resourceGuid:{}", n.id.to_ascii_lowercase())),
-                "ipConfigurations": [{
-                    "name": "ipconfig1",
-                    "id": format!("{}/ipConfigurations/ipconfig1", n.id),
-                    "type": format!("{NIC_TYPE}/ipConfigurations"),
-                    "properties": configuration,
-                }],
-            },
-        })
+        let mut properties = json!({
+            "provisioningState": "Succeeded",
+            "resourceGuid": derived_guid(&format!("resourceGuid:{}", n.id.to_ascii_lowercase())),
+            "ipConfigurations": [{
+                "name": "ipconfig1",
+                "id": format!("{}/ipConfigurations/ipconfig1", n.id),
+                "type": format!("{NIC_TYPE}/ipConfigurations"),
+                "properties": configuration,
+            }],
+        });
+        if let Some(nsg) = n.nsg {
+            properties["networkSecurityGroup"] = json!({"id": self.nsgs[nsg].id});
+        }
+        json!({"name": n.name, "id": n.id, "type": NIC_TYPE, "location": n.location, "properties": properties})
     }
 
     pub(super) fn workspace_json(&self, i: usize) -> Value {

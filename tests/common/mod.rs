@@ -13,7 +13,7 @@ use flowlog_operator::api::{
 use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
 use flowlog_operator::azure::id::same_id;
 use flowlog_operator::azure::model::FlowLogInformation;
-use flowlog_operator::azure::{ArmClient, PollSettings};
+use flowlog_operator::azure::{ArmClient, Cloud, PollSettings};
 use flowlog_operator::controller::metrics::Metrics;
 use flowlog_operator::controller::server::Health;
 use flowlog_operator::controller::{self, Context, Settings};
@@ -38,16 +38,18 @@ pub fn storage(name: &str) -> String {
 pub fn web_nsg_spec(days: i32, interval: &str) -> FlowLogPolicySpec {
     FlowLogPolicySpec {
         target: Target { resource_id: nsg("app-prod-rg", "web-nsg") },
-        network_watcher: NetworkWatcherRef {
+        network_watcher: Some(NetworkWatcherRef {
             resource_group: "NetworkWatcherRG".into(),
             name: "NetworkWatcher_westeurope".into(),
-        },
+        }),
+        credentials_ref: None,
         flow_log: FlowLogSettings {
             enabled: true,
             // Lower-case on purpose: ARM IDs are case-insensitive and must not cause writes.
             storage_id: Some(storage("flowlogsweu001").to_lowercase()),
             retention_policy: Some(RetentionPolicy { enabled: true, days }),
             format: Some(FlowLogFormat { format_type: FormatType::Json, version: 2 }),
+            ..Default::default()
         },
         mode: Mode::Enforce,
         deletion_policy: DeletionPolicy::Disable,
@@ -86,18 +88,37 @@ impl Harness {
         let url = sim.clone().spawn_local().await.expect("simulator starts");
         let metrics = Arc::new(Metrics::default());
         let health = Arc::new(Health::default());
-        let (metrics_addr, _) = flowlog_operator::controller::server::serve("127.0.0.1:0".parse().unwrap(), metrics.clone(), health.clone())
-            .await
-            .expect("metrics server starts");
+        let (metrics_addr, _) = flowlog_operator::controller::server::serve(
+            "127.0.0.1:0".parse().unwrap(),
+            metrics.clone(),
+            health.clone(),
+        )
+        .await
+        .expect("metrics server starts");
         let controller = spawn_controller(&client, &namespace, &url, metrics.clone(), health);
         let api = Api::namespaced(client.clone(), &namespace);
-        Harness { client, namespace, sim, api, controller, metrics, metrics_url: format!("http://{metrics_addr}/metrics"), sim_url: url }
+        Harness {
+            client,
+            namespace,
+            sim,
+            api,
+            controller,
+            metrics,
+            metrics_url: format!("http://{metrics_addr}/metrics"),
+            sim_url: url,
+        }
     }
 
     /// Kills the controller abruptly (as a crash would, in the middle of whatever it does) and starts a new one.
     pub fn restart_controller(&mut self) {
         self.controller.abort();
-        self.controller = spawn_controller(&self.client, &self.namespace, &self.sim_url, self.metrics.clone(), Arc::new(Health::default()));
+        self.controller = spawn_controller(
+            &self.client,
+            &self.namespace,
+            &self.sim_url,
+            self.metrics.clone(),
+            Arc::new(Health::default()),
+        );
     }
 
     pub async fn apply(&self, name: &str, spec: FlowLogPolicySpec) -> FlowLogPolicy {
@@ -148,7 +169,13 @@ impl Harness {
 }
 
 /// An in-process controller for `namespace`, talking to the simulator at `sim_url`.
-pub fn spawn_controller(client: &Client, namespace: &str, sim_url: &str, metrics: Arc<Metrics>, health: Arc<Health>) -> tokio::task::JoinHandle<()> {
+pub fn spawn_controller(
+    client: &Client,
+    namespace: &str,
+    sim_url: &str,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+) -> tokio::task::JoinHandle<()> {
     let base = url::Url::parse(&format!("{sim_url}/")).unwrap();
     let http = reqwest::Client::new();
     let credential = ClientSecretCredential::new(
@@ -161,9 +188,18 @@ pub fn spawn_controller(client: &Client, namespace: &str, sim_url: &str, metrics
     )
     .unwrap();
     let poll = PollSettings { default_interval: Duration::from_millis(200), ..Default::default() };
-    let arm = ArmClient::new(http, base, CachedCredential::new(credential), poll);
-    let settings = Settings { namespace: Some(namespace.to_string()), concurrency: 4, ..Default::default() };
-    let ctx = Context::new(client.clone(), arm, metrics, health, settings);
+    let arm = ArmClient::builder(http, base.clone(), CachedCredential::new(credential))
+        .poll(poll)
+        .observer(metrics.clone())
+        .build();
+    let cloud = Cloud::custom(base.clone(), base, Some("https://management.azure.com/"));
+    let settings = Settings {
+        namespace: Some(namespace.to_string()),
+        concurrency: 4,
+        allow_credentials_ref: true,
+        ..Default::default()
+    };
+    let ctx = Context::new(client.clone(), arm, cloud, metrics, health, settings);
     tokio::spawn(controller::run(ctx))
 }
 

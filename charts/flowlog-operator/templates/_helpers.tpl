@@ -1,0 +1,211 @@
+{{/* Chart name, truncated to 63 characters (a DNS label). */}}
+{{- define "flowlog-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Full name: the release name, plus the chart name unless it already contains it. */}}
+{{- define "flowlog-operator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "flowlog-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Labels on every object. */}}
+{{- define "flowlog-operator.labels" -}}
+helm.sh/chart: {{ include "flowlog-operator.chart" . }}
+{{ include "flowlog-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: flowlog-operator
+{{- end }}
+
+{{/* Labels that select the operator's pods (immutable once installed). */}}
+{{- define "flowlog-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "flowlog-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "flowlog-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "flowlog-operator.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "flowlog-operator.leaseName" -}}
+{{- default (include "flowlog-operator.fullname" .) .Values.leaderElection.leaseName }}
+{{- end }}
+
+{{- define "flowlog-operator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret with the client secret (client-secret mode). */}}
+{{- define "flowlog-operator.clientSecretName" -}}
+{{- if .Values.azure.auth.clientSecret.create }}
+{{- printf "%s-azure" (include "flowlog-operator.fullname" .) }}
+{{- else }}
+{{- .Values.azure.auth.clientSecret.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{/* Where the client secret file is mounted (client-secret mode with mountAsFile). */}}
+{{- define "flowlog-operator.clientSecretDir" -}}
+/var/run/secrets/flowlog-operator/azure
+{{- end }}
+
+{{/*
+Checks the schema cannot express well, with messages that say what to change. values.schema.json covers the rest.
+*/}}
+{{- define "flowlog-operator.validate" -}}
+{{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
+{{- fail "replicaCount > 1 needs leaderElection.enabled=true: without a leader every replica would write to Azure" }}
+{{- end }}
+{{- $auth := .Values.azure.auth }}
+{{- if eq $auth.mode "client-secret" }}
+{{- if and $auth.clientSecret.create $auth.clientSecret.existingSecret }}
+{{- fail "azure.auth.clientSecret: set either existingSecret or create=true with value, not both" }}
+{{- end }}
+{{- end }}
+{{- $chartEnv := list }}
+{{- range (include "flowlog-operator.env" . | fromYamlArray) }}
+{{- $chartEnv = append $chartEnv .name }}
+{{- end }}
+{{- range .Values.extraEnv }}
+{{- if has .name $chartEnv }}
+{{- fail (printf "extraEnv sets %s, which the chart sets from its values: change the value instead (see README.md), a duplicate breaks server-side apply" .name) }}
+{{- end }}
+{{- end }}
+{{- if and (eq .Values.rbac.secrets.mode "namespaces") (not .Values.rbac.secrets.namespaces) }}
+{{- fail "rbac.secrets.mode=namespaces needs rbac.secrets.namespaces: the namespaces whose Secrets policies reference" }}
+{{- end }}
+{{- end }}
+
+{{/* What the operator may do with FlowLogPolicies and their events (a ClusterRole, or a Role in operator.watchNamespace). */}}
+{{- define "flowlog-operator.policyRules" }}
+  - apiGroups: [flowlog.dev]
+    resources: [flowlogpolicies]
+    verbs: [get, list, watch, patch, update]
+  - apiGroups: [flowlog.dev]
+    resources: [flowlogpolicies/status]
+    verbs: [get, patch]
+  - apiGroups: [flowlog.dev]
+    resources: [flowlogpolicies/finalizers]
+    verbs: [update]
+  - apiGroups: [events.k8s.io]
+    resources: [events]
+    verbs: [create, patch]
+{{- end }}
+
+{{/* The operator container's environment (without extraEnv). */}}
+{{- define "flowlog-operator.env" -}}
+{{- $auth := .Values.azure.auth }}
+{{- $fileSecret := and (eq $auth.mode "client-secret") $auth.clientSecret.mountAsFile -}}
+# Leader election: the Lease lives in the pod's namespace; the pod name is the holder identity.
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+- name: FLOWLOG_LEADER_ELECT
+  value: {{ .Values.leaderElection.enabled | quote }}
+- name: FLOWLOG_LEASE_NAME
+  value: {{ include "flowlog-operator.leaseName" . | quote }}
+- name: FLOWLOG_LEASE_DURATION
+  value: {{ .Values.leaderElection.leaseDuration | quote }}
+- name: FLOWLOG_LEASE_GRACE
+  value: {{ .Values.leaderElection.leaseGrace | quote }}
+- name: FLOWLOG_METRICS_ADDR
+  value: {{ printf "%s:%d" .Values.metrics.bindAddress (int .Values.metrics.port) | quote }}
+{{- with .Values.operator.watchNamespace }}
+- name: FLOWLOG_NAMESPACE
+  value: {{ . | quote }}
+{{- end }}
+- name: FLOWLOG_CONCURRENCY
+  value: {{ .Values.operator.concurrency | quote }}
+- name: FLOWLOG_LRO_POLL_INTERVAL
+  value: {{ .Values.operator.lroPollInterval | quote }}
+- name: FLOWLOG_LRO_TIMEOUT
+  value: {{ .Values.operator.lroTimeout | quote }}
+- name: FLOWLOG_STATUS_HEARTBEAT
+  value: {{ .Values.operator.statusHeartbeat | quote }}
+- name: FLOWLOG_LOG_FORMAT
+  value: {{ .Values.operator.logFormat | quote }}
+- name: RUST_LOG
+  value: {{ .Values.operator.logLevel | quote }}
+{{- if .Values.operator.registerProviders }}
+- name: FLOWLOG_REGISTER_PROVIDERS
+  value: "true"
+{{- end }}
+{{- if ne .Values.rbac.secrets.mode "none" }}
+# spec.credentialsRef: Secrets are read (and their metadata watched) only where RBAC allows it.
+- name: FLOWLOG_ALLOW_CREDENTIALS_REF
+  value: "true"
+{{- if eq .Values.rbac.secrets.mode "namespaces" }}
+- name: FLOWLOG_CREDENTIALS_NAMESPACES
+  value: {{ join "," .Values.rbac.secrets.namespaces | quote }}
+{{- end }}
+{{- end }}
+# Azure cloud and endpoints.
+{{- if ne .Values.azure.cloud "custom" }}
+- name: FLOWLOG_CLOUD
+  value: {{ .Values.azure.cloud | quote }}
+{{- end }}
+{{- with .Values.azure.armEndpoint }}
+- name: FLOWLOG_ARM_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.azure.authorityHost }}
+- name: AZURE_AUTHORITY_HOST
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.azure.tokenScope }}
+- name: FLOWLOG_TOKEN_SCOPE
+  value: {{ . | quote }}
+{{- end }}
+# Operator-wide Azure credentials.
+- name: FLOWLOG_AUTH
+  value: {{ $auth.mode | quote }}
+{{- if eq $auth.mode "client-secret" }}
+- name: AZURE_TENANT_ID
+  value: {{ .Values.azure.tenantId | quote }}
+- name: AZURE_CLIENT_ID
+  value: {{ .Values.azure.clientId | quote }}
+{{- if $fileSecret }}
+- name: AZURE_CLIENT_SECRET_FILE
+  value: {{ printf "%s/%s" (include "flowlog-operator.clientSecretDir" .) $auth.clientSecret.key | quote }}
+{{- else }}
+- name: AZURE_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "flowlog-operator.clientSecretName" . }}
+      key: {{ $auth.clientSecret.key }}
+{{- end }}
+{{- else if eq $auth.mode "managed-identity" }}
+{{- with .Values.azure.clientId }}
+# A user-assigned identity; without it IMDS answers for the system-assigned (or only) identity.
+- name: AZURE_CLIENT_ID
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
+{{- /* workload-identity: the webhook injects AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_FEDERATED_TOKEN_FILE. */}}
+{{- end }}

@@ -1,0 +1,325 @@
+//! End to end for the Azure side: VNet, subnet and NIC flow logs through the `flowLogs` resource with traffic
+//! analytics, Network Watcher discovery, NSG retirement, deletion on both paths, per-policy credentials from a
+//! Secret, provider registration and an unreachable Azure during deletion. Real kube-apiserver (tests/run.sh),
+//! simulator, in-process controller.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use flowlog_operator::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, SecretRef, Target, TrafficAnalytics};
+use flowlog_operator::azure::id::same_id;
+use flowlog_operator::azure::model::FlowLog;
+use flowlog_operator::simulator::faults::{ErrorFault, FaultEffect, FaultRule};
+use flowlog_operator::simulator::{self, Inventory};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+
+const RG: &str = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups";
+
+fn id(rg: &str, tail: &str) -> String {
+    format!("{RG}/{rg}/providers/{tail}")
+}
+
+fn workspace(region: &str) -> TrafficAnalytics {
+    let (name, guid) = match region {
+        "westeurope" => ("flowlogs-law-weu", "55555555-5555-5555-5555-555555555551"),
+        _ => ("flowlogs-law-neu", "55555555-5555-5555-5555-555555555552"),
+    };
+    TrafficAnalytics {
+        enabled: true,
+        workspace_resource_id: Some(id("logging-rg", &format!("Microsoft.OperationalInsights/workspaces/{name}"))),
+        workspace_id: Some(guid.into()),
+        workspace_region: Some(region.into()),
+        interval_minutes: 10,
+    }
+}
+
+/// A VNet-flow-log policy without `networkWatcher`: the operator discovers it.
+fn vnet_spec(target: String, region: &str, interval: &str) -> FlowLogPolicySpec {
+    let storage_account = if region == "westeurope" { "flowlogsweu001" } else { "flowlogsneu001" };
+    let mut spec = web_nsg_spec(14, interval);
+    spec.target = Target { resource_id: target };
+    spec.network_watcher = None;
+    spec.flow_log = FlowLogSettings {
+        storage_id: Some(storage(storage_account)),
+        traffic_analytics: Some(workspace(region)),
+        record_types: Some("B,E,D".into()),
+        ..spec.flow_log
+    };
+    spec
+}
+
+fn flow_log_for(h: &Harness, target: &str) -> Vec<FlowLog> {
+    h.sim.flow_log_resources().into_iter().filter(|l| same_id(&l.properties.target_resource_id, target)).collect()
+}
+
+fn ta_of(log: &FlowLog) -> (bool, i32, String) {
+    let ta = log.properties.flow_analytics_configuration.clone().unwrap_or_default();
+    let c = ta.network_watcher_flow_analytics_configuration.unwrap_or_default();
+    (c.enabled.unwrap_or(false), c.traffic_analytics_interval.unwrap_or(0), c.workspace_resource_id.unwrap_or_default())
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn vnet_subnet_and_nic_flow_logs_converge_with_traffic_analytics_and_drift_is_repaired() {
+    let h = Harness::start("vnetpaths").await;
+    let cases = [
+        (
+            "vnet",
+            id("app-prod-rg", "Microsoft.Network/virtualNetworks/app-vnet"),
+            "westeurope",
+            "NetworkWatcher_westeurope",
+        ),
+        (
+            "subnet",
+            id("app-dr-rg", "Microsoft.Network/virtualNetworks/dr-vnet/subnets/app"),
+            "northeurope",
+            "NetworkWatcher_northeurope",
+        ),
+        (
+            "nic",
+            id("app-prod-rg", "Microsoft.Network/networkInterfaces/web-vm-nic"),
+            "westeurope",
+            "NetworkWatcher_westeurope",
+        ),
+    ];
+    for (name, target, region, _) in &cases {
+        h.apply(name, vnet_spec(target.clone(), region, "2s")).await;
+    }
+    for (name, target, _, watcher) in &cases {
+        let p = h.wait_ready(name, "True").await;
+        let status = p.status.unwrap();
+        let logs = flow_log_for(&h, target);
+        assert_eq!(logs.len(), 1, "{name}: exactly one flow log for the target");
+        let log = &logs[0];
+        assert_eq!(log.properties.enabled, Some(true));
+        assert!(ta_of(log).0, "{name}: traffic analytics on");
+        assert_eq!(ta_of(log).1, 10);
+        assert_eq!(log.properties.record_types.as_deref(), Some("B,E,D"));
+        assert!(
+            status.network_watcher_id.as_deref().unwrap().ends_with(watcher),
+            "{name}: discovered {:?}",
+            status.network_watcher_id
+        );
+        let flow_log_id = status.flow_log_id.expect("flowLogId in status");
+        assert!(same_id(&flow_log_id, log.id.as_deref().unwrap()), "{name}: {flow_log_id} vs {:?}", log.id);
+        assert!(status.observed.unwrap().traffic_analytics.unwrap().enabled);
+    }
+
+    // Drift on each: someone switches traffic analytics off.
+    for (_, target, _, _) in &cases {
+        let mut log = flow_log_for(&h, target).remove(0);
+        let mut ta = log.properties.flow_analytics_configuration.clone().unwrap();
+        ta.network_watcher_flow_analytics_configuration.as_mut().unwrap().enabled = Some(false);
+        log.properties.flow_analytics_configuration = Some(ta);
+        h.sim.set_flow_log_resource(log).unwrap();
+    }
+    for (name, target, _, _) in &cases {
+        wait_for(&format!("{name} repaired"), Duration::from_secs(20), || async {
+            (h.get(name).await.status?.drift_corrections == 1).then_some(())
+        })
+        .await;
+        assert!(ta_of(&flow_log_for(&h, target)[0]).0, "{name}: traffic analytics back on");
+    }
+
+    // Steady state: no more writes.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    h.sim.reset_counters();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let puts = count(&h.sim, "flowLogsCreateOrUpdate");
+    let reads = count(&h.sim, "flowLogsGet") + count(&h.sim, "flowLogsList");
+    eprintln!("steady state, 3 policies, 5 s at a 2 s interval: {reads} flow-log reads, {puts} writes");
+    assert_eq!(puts, 0);
+    assert!(reads >= 3);
+    assert_eq!(count(&h.sim, "networkWatchersListAll"), 0, "the watcher found once is remembered");
+    let metrics = h.metrics_text().await;
+    assert!(metrics.contains(r#"flowlog_arm_requests_total{operation="getFlowLog",code="200"}"#), "{metrics}");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn an_existing_vnet_flow_log_is_adopted_not_duplicated() {
+    let h = Harness::start("adopt").await;
+    let target = id("shared-net-rg", "Microsoft.Network/virtualNetworks/shared-vnet");
+    let before = flow_log_for(&h, &target);
+    assert_eq!(before.len(), 1, "the built-in inventory has one");
+    let mut spec = vnet_spec(target.clone(), "westeurope", "10m");
+    spec.flow_log.retention_policy = Some(flowlog_operator::api::RetentionPolicy { enabled: true, days: 90 });
+    h.apply("shared", spec).await;
+    let p = h.wait_ready("shared", "True").await;
+    let after = flow_log_for(&h, &target);
+    assert_eq!(after.len(), 1, "adopted, not duplicated");
+    assert_eq!(after[0].name, before[0].name);
+    assert_eq!(after[0].properties.retention_policy.unwrap().days, 90);
+    assert!(p.status.unwrap().flow_log_id.unwrap().ends_with(before[0].name.as_deref().unwrap()));
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_new_nsg_flow_log_stalls_with_the_retirement_reason_and_advice() {
+    let h = Harness::start("retired").await;
+    let mut spec = web_nsg_spec(7, "10m");
+    spec.target.resource_id = nsg("app-prod-rg", "new-nsg");
+    spec.network_watcher = None;
+    h.apply("new", spec).await;
+    let p = h.wait_ready("new", "False").await;
+    let (stalled, reason, message) = h.condition("new", "Stalled").await.unwrap();
+    assert_eq!((stalled.as_str(), reason.as_str()), ("True", "NsgFlowLogCreationBlocked"));
+    assert!(message.contains("Use a VNet flow log instead"), "{message}");
+    assert_eq!(p.status.unwrap().last_error.unwrap().code, "NsgFlowLogCreationBlocked");
+    assert_eq!(count(&h.sim, "flowLogsCreateOrUpdate"), 0);
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn deletion_policies_work_on_the_flow_logs_path() {
+    let h = Harness::start("vnetdelete").await;
+    let vnet = id("app-prod-rg", "Microsoft.Network/virtualNetworks/app-vnet");
+    let subnet = id("app-dr-rg", "Microsoft.Network/virtualNetworks/dr-vnet/subnets/app");
+    let mut delete = vnet_spec(vnet.clone(), "westeurope", "10m");
+    delete.deletion_policy = DeletionPolicy::Delete;
+    let disable = vnet_spec(subnet.clone(), "northeurope", "10m");
+    h.apply("delete", delete).await;
+    h.apply("disable", disable).await;
+    h.wait_ready("delete", "True").await;
+    h.wait_ready("disable", "True").await;
+
+    for name in ["delete", "disable"] {
+        h.api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["delete", "disable"] {
+        wait_for(&format!("{name} gone"), Duration::from_secs(20), || async {
+            h.api.get_opt(name).await.unwrap().is_none().then_some(())
+        })
+        .await;
+    }
+    assert!(flow_log_for(&h, &vnet).is_empty(), "deletionPolicy Delete removed the flow log");
+    let disabled = flow_log_for(&h, &subnet);
+    assert_eq!(disabled.len(), 1);
+    assert_eq!(disabled[0].properties.enabled, Some(false), "deletionPolicy Disable switched it off");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn credentials_come_from_a_secret_and_a_secret_change_reruns_the_policy() {
+    let h = Harness::start("creds").await;
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.namespace);
+    let secret = |client_secret: &str| -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": "azure"},
+            "stringData": {
+                "tenantId": simulator::DEFAULT_TENANT_ID,
+                "clientId": simulator::DEFAULT_CLIENT_ID,
+                "clientSecret": client_secret,
+            }
+        }))
+        .unwrap()
+    };
+    secrets.create(&PostParams::default(), &secret("wrong-secret-xyzzy")).await.unwrap();
+    let mut spec = web_nsg_spec(30, "1h");
+    spec.credentials_ref = Some(SecretRef { name: "azure".into() });
+    h.apply("web", spec).await;
+
+    let p = h.wait_ready("web", "False").await;
+    let (stalled, reason, message) = h.condition("web", "Stalled").await.unwrap();
+    assert_eq!((stalled.as_str(), reason.as_str()), ("True", "CredentialsInvalid"), "{message}");
+    assert!(message.contains("AADSTS7000215"), "{message}");
+    let shown = serde_json::to_string(&p).unwrap();
+    assert!(!shown.contains("xyzzy"), "the secret leaked into the object: {shown}");
+    for (_, event_reason) in h.event_reasons("web").await {
+        assert!(!event_reason.contains("xyzzy"));
+    }
+
+    // Fixing the Secret re-runs the policy at once (its interval is an hour).
+    secrets.replace("azure", &PostParams::default(), &secret(simulator::DEFAULT_CLIENT_SECRET)).await.unwrap();
+    let p = h.wait_ready("web", "True").await;
+    assert_eq!(p.status.unwrap().last_error, None);
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn an_unregistered_insights_provider_is_reported() {
+    let h = Harness::start("provider").await;
+    let sub2 = simulator::SECOND_SUBSCRIPTION_ID;
+    let mut spec = web_nsg_spec(7, "10m");
+    spec.target.resource_id = format!(
+        "/subscriptions/{sub2}/resourceGroups/edge-rg/providers/Microsoft.Network/networkSecurityGroups/edge-nsg"
+    );
+    spec.network_watcher = None;
+    spec.flow_log.storage_id = Some(format!(
+        "/subscriptions/{sub2}/resourceGroups/edge-logging-rg/providers/Microsoft.Storage/storageAccounts/flowlogsweu002"
+    ));
+    h.apply("edge", spec).await;
+    h.wait_ready("edge", "False").await;
+    let (stalled, reason, message) = h.condition("edge", "Stalled").await.unwrap();
+    assert_eq!((stalled.as_str(), reason.as_str()), ("True", "ProviderNotRegistered"), "{message}");
+    assert!(message.contains(sub2) && message.contains("--register-providers"), "{message}");
+    assert_eq!(count(&h.sim, "configureFlowLog"), 0, "no write before the provider is registered");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_region_without_network_watcher_is_reported_without_a_retry_storm() {
+    let mut inventory = Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = 0;
+    inventory.subscriptions[0].network_watchers.retain(|w| w.location != "northeurope");
+    let h = Harness::start_with("nowatcher", inventory).await;
+    let subnet = id("app-dr-rg", "Microsoft.Network/virtualNetworks/dr-vnet/subnets/app");
+    h.apply("dr", vnet_spec(subnet, "northeurope", "1s")).await;
+    h.wait_ready("dr", "False").await;
+    let (stalled, reason, message) = h.condition("dr", "Stalled").await.unwrap();
+    assert_eq!((stalled.as_str(), reason.as_str()), ("True", "NetworkWatcherNotFound"), "{message}");
+    assert!(message.contains("northeurope"), "{message}");
+    h.sim.reset_counters();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let lists = count(&h.sim, "networkWatchersListAll");
+    assert!(lists <= 1, "the watcher list is cached, misses included: {lists} lists in 4 s");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn deletion_waits_while_azure_fails_and_orphan_lets_it_finish() {
+    let h = Harness::start("delblocked").await;
+    let spec = web_nsg_spec(30, "10m");
+    let target = spec.target.resource_id.clone();
+    h.apply("web", spec).await;
+    h.wait_ready("web", "True").await;
+
+    let outage = FaultRule {
+        operation: "*".into(),
+        count: None,
+        rate: None,
+        seed: None,
+        effect: FaultEffect::Error(ErrorFault {
+            status: 503,
+            code: "ServiceUnavailable".into(),
+            message: None,
+            retry_after_seconds: None,
+        }),
+    };
+    h.sim.set_faults(vec![outage]).unwrap();
+    h.api.delete("web", &DeleteParams::default()).await.unwrap();
+    wait_for("deletion blocked", Duration::from_secs(30), || async {
+        let (status, reason, _) = h.condition("web", "Reconciling").await?;
+        (status == "True" && reason == "DeletionBlocked").then_some(())
+    })
+    .await;
+    let (_, _, message) = h.condition("web", "Reconciling").await.unwrap();
+    assert!(message.contains("deletionPolicy to Orphan"), "{message}");
+    assert!(h.api.get_opt("web").await.unwrap().is_some(), "the policy waits for Azure");
+    assert!(h.event_reasons("web").await.iter().any(|(t, r)| t == "Warning" && r == "DeletionBlocked"));
+
+    // The documented way out: Orphan.
+    let patch = json!({"spec": {"deletionPolicy": "Orphan"}});
+    h.api.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    wait_for("policy gone", Duration::from_secs(20), || async {
+        h.api.get_opt("web").await.unwrap().is_none().then_some(())
+    })
+    .await;
+    h.sim.set_faults(vec![]).unwrap();
+    assert!(h.sim.flow_log_status(&target).unwrap().properties.enabled, "orphaned: Azure left as it was");
+}

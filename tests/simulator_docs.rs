@@ -1,0 +1,94 @@
+//! The README's simulator section against the code: its inventory example loads, and it names every operation
+//! (counter and fault-rule name), every admin route, every behaviour setting and quirk, and every invented error
+//! code, so that the section cannot silently fall behind the simulator.
+
+use std::path::Path;
+
+use flowlog_operator::simulator::inventory::Behaviour;
+use flowlog_operator::simulator::{FaultRule, Inventory, Simulator};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// From `## The Network Watcher simulator` up to the next `## ` heading.
+fn section() -> String {
+    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
+    let start = readme.find("## The Network Watcher simulator\n").expect("the README has a simulator section");
+    let end = readme[start + 3..].find("\n## ").map_or(readme.len(), |i| start + 3 + i + 1);
+    readme[start..end].to_string()
+}
+
+fn simulator_source(file: &str) -> String {
+    std::fs::read_to_string(Path::new(ROOT).join("src/simulator").join(file)).unwrap()
+}
+
+#[test]
+fn the_inventory_example_loads() {
+    let section = section();
+    let inventory = &section[section.find("### Inventory").expect("an Inventory heading")..];
+    let start = inventory.find("```yaml\n").expect("a YAML example") + "```yaml\n".len();
+    let yaml = &inventory[start..start + inventory[start..].find("```").unwrap()];
+    let inv = Inventory::from_yaml(yaml).unwrap_or_else(|e| panic!("the README's inventory example: {e}"));
+    let sub = &inv.subscriptions[0];
+    assert!(sub.virtual_networks[0].subnets[0].network_security_group.is_some(), "shows an NSG association");
+    assert!(sub.network_interfaces[0].network_security_group.is_some(), "shows an NSG association");
+
+    // Every behaviour setting and quirk is shown.
+    let behaviour = serde_json::to_value(Behaviour::default()).unwrap();
+    let mut keys = vec!["faults".to_string()]; // empty by default, so not serialized
+    for object in [&behaviour, &behaviour["quirks"], &behaviour["lro"], &behaviour["throttling"]] {
+        keys.extend(object.as_object().unwrap().keys().cloned());
+    }
+    for key in keys {
+        assert!(yaml.contains(&format!("{key}:")), "the inventory example does not show {key}");
+    }
+}
+
+#[test]
+fn names_every_operation_and_admin_route() {
+    let section = section();
+    // The fault-rule check lists every operation name.
+    let why = Simulator::new(Inventory::builtin())
+        .set_faults(vec![serde_json::from_str::<FaultRule>(r#"{"operation": "?", "effect": "drop"}"#).unwrap()])
+        .unwrap_err();
+    let list = why.split_once("use one of ").unwrap().1.trim_end_matches(" or \"*\"");
+    let operations: Vec<&str> = list.split(", ").collect();
+    assert!(operations.len() > 20, "{why}");
+    for operation in operations {
+        assert!(section.contains(&format!("`{operation}`")), "the README does not name operation {operation}");
+    }
+    let http = simulator_source("http.rs");
+    let mut routes = 0;
+    for line in http.lines().filter_map(|l| l.trim().strip_prefix(".route(\"/_sim/")) {
+        let route = format!("/_sim/{}", &line[..line.find('"').unwrap()]);
+        assert!(section.contains(&format!("{route}`")), "the README does not document {route}");
+        routes += 1;
+    }
+    assert!(routes >= 7, "found only {routes} admin routes");
+}
+
+#[test]
+fn lists_every_invented_error_code() {
+    let section = section();
+    let mut found = Vec::new();
+    for file in std::fs::read_dir(Path::new(ROOT).join("src/simulator")).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        // A `// invented: …` comment precedes the error it marks: the code is the string after the next
+        // `StatusCode::…,`.
+        let mut offset = 0;
+        for line in text.split_inclusive('\n') {
+            offset += line.len();
+            if line.trim_start().starts_with("// invented") {
+                let rest = &text[offset..];
+                let after = &rest[rest.find("StatusCode::").expect("an error after `// invented`")..];
+                let quoted = &after[after.find('"').unwrap() + 1..];
+                found.push(quoted[..quoted.find('"').unwrap()].to_string());
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    assert!(found.len() >= 10, "{found:?}");
+    for code in found {
+        assert!(section.contains(&format!("| `{code}` |")), "the README's invented codes lack {code}");
+    }
+}
