@@ -170,6 +170,8 @@ async fn a_new_nsg_flow_log_stalls_with_the_retirement_reason_and_advice() {
     let (stalled, reason, message) = h.condition("new", "Stalled").await.unwrap();
     assert_eq!((stalled.as_str(), reason.as_str()), ("True", "NsgFlowLogCreationBlocked"));
     assert!(message.contains("Use a VNet flow log instead"), "{message}");
+    // new-nsg protects subnet `web` of app-vnet: the advice names it.
+    assert!(message.contains("/virtualNetworks/app-vnet/subnets/web"), "{message}");
     assert_eq!(p.status.unwrap().last_error.unwrap().code, "NsgFlowLogCreationBlocked");
     assert_eq!(count(&h.sim, "flowLogsCreateOrUpdate"), 0);
 }
@@ -322,4 +324,134 @@ async fn deletion_waits_while_azure_fails_and_orphan_lets_it_finish() {
     .await;
     h.sim.set_faults(vec![]).unwrap();
     assert!(h.sim.flow_log_status(&target).unwrap().properties.enabled, "orphaned: Azure left as it was");
+}
+
+/// Azure at its worst — 429s with Retry-After, 5xx, slow long-running operations — and the policy still
+/// converges, with a bounded number of calls (the simulator's counters prove there is no retry storm).
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_policy_converges_through_throttling_errors_and_slow_operations_without_a_retry_storm() {
+    let mut inventory = Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = 0;
+    let h = Harness::start_with("stormy", inventory).await;
+    let rule = |operation: &str, count: Option<u32>, rate: Option<f64>, effect: FaultEffect| FaultRule {
+        operation: operation.into(),
+        count,
+        rate,
+        seed: Some(7),
+        effect,
+    };
+    let error = |status: u16, code: &str, retry_after_seconds: Option<u32>| {
+        FaultEffect::Error(ErrorFault { status, code: code.into(), message: None, retry_after_seconds })
+    };
+    h.sim
+        .set_faults(vec![
+            // Half of all reads throttled, with ARM's Retry-After.
+            rule("queryFlowLogStatus", None, Some(0.5), error(429, "SubscriptionRequestsThrottled", Some(1))),
+            // The first two writes fail with server errors.
+            rule("configureFlowLog", Some(2), None, error(500, "InternalServerError", None)),
+            // The next write's operation stays in progress for a while.
+            rule(
+                "configureFlowLog",
+                Some(1),
+                None,
+                FaultEffect::Lro(flowlog_operator::simulator::faults::LroFault {
+                    in_progress_polls: Some(5),
+                    end: None,
+                    code: None,
+                    message: None,
+                    status: None,
+                }),
+            ),
+        ])
+        .unwrap();
+    let spec = web_nsg_spec(45, "1h");
+    let target = spec.target.resource_id.clone();
+    let started = std::time::Instant::now();
+    h.apply("web", spec).await;
+    wait_for("converged through the storm", Duration::from_secs(90), || async {
+        let p = h.get("web").await;
+        let s = p.status?;
+        s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(())
+    })
+    .await;
+    assert_eq!(h.sim.flow_log_status(&target).unwrap().properties.retention_policy.unwrap().days, 45);
+    let counters = h.sim.counters();
+    let get = |op: &str| counters.get(op).copied().unwrap_or(0);
+    let total: u64 = counters.values().sum();
+    eprintln!(
+        "converged in {:.1} s: queryFlowLogStatus {}, configureFlowLog {}, operationStatus {}, operationResult {}, token {}, all {}",
+        started.elapsed().as_secs_f64(),
+        get("queryFlowLogStatus"),
+        get("configureFlowLog"),
+        get("operationStatus"),
+        get("operationResult"),
+        get("token"),
+        total
+    );
+    assert_eq!(get("configureFlowLog"), 3, "two failed writes and the one that worked, no more");
+    assert!(get("queryFlowLogStatus") <= 20, "reads stay bounded: {counters:?}");
+    assert!(total <= 80, "no retry storm: {counters:?}");
+    assert_eq!(get("token"), 1, "one token for the whole storm");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn the_target_is_immutable() {
+    let h = Harness::start("immutable").await;
+    h.apply("web", web_nsg_spec(30, "10m")).await;
+    let patch = json!({"spec": {"target": {"resourceId": nsg("app-prod-rg", "db-nsg")}}});
+    match h.api.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422);
+            assert!(status.message.contains("target is immutable"), "{}", status.message);
+        }
+        other => panic!("changing the target was accepted: {other:?}"),
+    }
+    // Other fields stay editable.
+    let patch = json!({"spec": {"interval": "5m"}});
+    h.api.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("a non-target change is accepted");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn delete_on_the_nsg_path_and_orphan_on_the_flow_logs_path() {
+    let h = Harness::start("bothpaths").await;
+    let mut nsg_delete = web_nsg_spec(30, "10m");
+    nsg_delete.deletion_policy = DeletionPolicy::Delete;
+    let nsg_target = nsg_delete.target.resource_id.clone();
+    let vnet = id("app-prod-rg", "Microsoft.Network/virtualNetworks/app-vnet");
+    let mut vnet_orphan = vnet_spec(vnet.clone(), "westeurope", "10m");
+    vnet_orphan.deletion_policy = DeletionPolicy::Orphan;
+    h.apply("nsg", nsg_delete).await;
+    h.apply("vnet", vnet_orphan).await;
+    h.wait_ready("nsg", "True").await;
+    h.wait_ready("vnet", "True").await;
+    assert_eq!(flow_log_for(&h, &nsg_target).len(), 1, "an NSG flow log is a flowLogs resource too");
+
+    for name in ["nsg", "vnet"] {
+        h.api.delete(name, &DeleteParams::default()).await.unwrap();
+    }
+    for name in ["nsg", "vnet"] {
+        wait_for(&format!("{name} gone"), Duration::from_secs(20), || async {
+            h.api.get_opt(name).await.unwrap().is_none().then_some(())
+        })
+        .await;
+    }
+    assert!(flow_log_for(&h, &nsg_target).is_empty(), "deletionPolicy Delete removed the NSG flow log");
+    let left = flow_log_for(&h, &vnet);
+    assert_eq!(left.len(), 1, "deletionPolicy Orphan left the VNet flow log");
+    assert_eq!(left[0].properties.enabled, Some(true));
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_workspace_in_another_region_is_refused_with_azures_code() {
+    let h = Harness::start("taregion").await;
+    let mut spec = vnet_spec(id("app-prod-rg", "Microsoft.Network/virtualNetworks/app-vnet"), "westeurope", "10m");
+    spec.flow_log.traffic_analytics.as_mut().unwrap().workspace_region = Some("northeurope".into());
+    h.apply("vnet", spec).await;
+    h.wait_ready("vnet", "False").await;
+    let (stalled, reason, message) = h.condition("vnet", "Stalled").await.unwrap();
+    assert_eq!((stalled.as_str(), reason.as_str()), ("True", "InvalidTAWorkspaceRegion"), "{message}");
 }

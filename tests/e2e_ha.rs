@@ -68,9 +68,20 @@ async fn only_the_leader_writes_and_the_standby_takes_over() {
         }
     };
     wait_for("applied by the leader", Duration::from_secs(30), || ready_at(1)).await;
-    tokio::time::sleep(Duration::from_secs(3)).await; // a few drift checks at a 1 s interval
-
-    assert!(metric(port_a, "flowlog_reconciles_total").await.unwrap() >= 2.0);
+    // A few drift checks at a 1 s interval (each takes ~2 s: the simulator's operations say Retry-After: 1).
+    wait_for("drift checks on the leader", Duration::from_secs(20), || async {
+        (metric(port_a, "flowlog_reconciles_total").await? >= 3.0).then_some(())
+    })
+    .await;
+    // Both replicas are healthy and ready: the standby is idle, not broken.
+    for port in [port_a, port_b] {
+        for probe in ["healthz", "readyz"] {
+            let answer = reqwest::get(format!("http://127.0.0.1:{port}/{probe}")).await.unwrap();
+            let status = answer.status();
+            let leader = if port == port_a { "leader" } else { "standby" };
+            assert_eq!(status, 200, "{probe} on the {leader}: {}", answer.text().await.unwrap_or_default());
+        }
+    }
     assert_eq!(metric(port_b, "flowlog_leader").await, Some(0.0));
     assert_eq!(metric(port_b, "flowlog_reconciles_total").await, Some(0.0), "the standby reconciled");
     assert_eq!(metric(port_b, "flowlog_arm_requests_total").await, Some(0.0), "the standby called ARM");

@@ -259,6 +259,8 @@ pub struct ArmResource {
     pub location: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<std::collections::BTreeMap<String, String>>,
     #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
     pub properties: serde_json::Value,
 }

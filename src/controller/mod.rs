@@ -211,18 +211,21 @@ pub async fn run(ctx: Arc<Context>) {
     let (reader, writer) = reflector::store();
     let _ = ctx.store.set(reader.clone());
     let _ = ctx.health.store.set(reader.clone());
-    let synced = reader.clone();
     let health = ctx.health.clone();
-    tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
-            health.cache_synced.store(true, Ordering::Relaxed);
-        }
-    });
     // Status writes bump resourceVersion but not generation: filtering on generation keeps our own status
     // updates from triggering another round of Azure calls (drift checks run on the requeue timer). Finalizer
     // changes pass too, so that the update adding the finalizer starts the first sync.
-    let trigger =
-        watcher(api, watcher::Config::default()).default_backoff().reflect(writer).applied_objects().predicate_filter(
+    let trigger = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .reflect(writer)
+        // Readiness: the first complete list has reached the cache.
+        .inspect(move |event| {
+            if matches!(event, Ok(watcher::Event::InitDone)) {
+                health.cache_synced.store(true, Ordering::Relaxed);
+            }
+        })
+        .applied_objects()
+        .predicate_filter(
             predicates::generation::<FlowLogPolicy>.combine(predicates::finalizers::<FlowLogPolicy>),
             Default::default(),
         );
