@@ -19,8 +19,13 @@ fn demo_applies_repairs_drift_and_settles() {
         "stalled → NsgFlowLogCreationBlocked",
         "2. Drift",
         "enabled: false (Azure) → true (spec)",
+        "app-subnet.yaml",
+        "flowLog: none (Azure) → present (spec)",
+        "traffic analytics every 10 min",
+        "Use a VNet flow log instead: create a FlowLogPolicy whose target is the subnet this NSG protects",
         // Only the blocked policy writes in the steady state.
-        "ARM calls: queryFlowLogStatus 4, configureFlowLog 1",
+        "ARM calls: queryFlowLogStatus 4, configureFlowLog 1,",
+        "flowLogs writes 0",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }

@@ -247,3 +247,24 @@ async fn operator_and_simulator_binaries_work_together() {
     assert!(!log.contains(simulator::DEFAULT_CLIENT_SECRET), "the client secret leaked into the logs");
     assert!(!log.to_lowercase().contains("bearer "), "a bearer token leaked into the logs");
 }
+
+/// Every example policy in deploy/examples/ is a valid manifest for the real apiserver.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn the_example_policies_are_accepted_by_the_apiserver() {
+    let (client, namespace) = cluster("examples").await;
+    let api: Api<FlowLogPolicy> = Api::namespaced(client, &namespace);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/examples");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let policy: FlowLogPolicy = serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let params = PostParams { dry_run: true, ..Default::default() };
+        api.create(&params, &policy).await.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 5, "found only {seen} examples");
+}

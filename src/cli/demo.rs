@@ -4,19 +4,21 @@ use anyhow::Context as _;
 use url::Url;
 
 use crate::api::FlowLogPolicy;
+use crate::api::ObservedFlowLog;
 use crate::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
-use crate::azure::model::FlowLogInformation;
+use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
 use crate::controller::{SyncError, Synced, sync};
 use crate::simulator::inventory::LroMode;
 use crate::simulator::{self, Inventory, Simulator};
 
 /// The example policies of `deploy/examples/`, built in so that the demo runs anywhere.
-pub const EXAMPLES: [(&str, &str); 4] = [
+pub const EXAMPLES: [(&str, &str); 5] = [
     ("web-nsg.yaml", include_str!("../../deploy/examples/web-nsg.yaml")),
     ("db-nsg.yaml", include_str!("../../deploy/examples/db-nsg.yaml")),
     ("web-dr-nsg.yaml", include_str!("../../deploy/examples/web-dr-nsg.yaml")),
     ("new-nsg.yaml", include_str!("../../deploy/examples/new-nsg.yaml")),
+    ("app-subnet.yaml", include_str!("../../deploy/examples/app-subnet.yaml")),
 ];
 
 #[derive(clap::Args)]
@@ -61,9 +63,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for (file, policy) in &policies {
         let target = &policy.spec.target.resource_id;
         println!("\n  {file}  →  {}", short(target));
-        println!("    before: {}", describe(sim.flow_log_status(target).as_ref()));
+        println!("    before: {}", describe(&sim, target));
         report(&sync(&arm, &policy.spec).await);
-        println!("    after:  {}", describe(sim.flow_log_status(target).as_ref()));
+        println!("    after:  {}", describe(&sim, target));
     }
 
     let (file, policy) = &policies[0];
@@ -72,10 +74,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut drifted = sim.flow_log_status(target).context("the example target exists in the built-in inventory")?;
     drifted.properties.enabled = false;
     sim.set_flow_log(drifted).map_err(anyhow::Error::msg)?;
-    println!("    Azure now: {}", describe(sim.flow_log_status(target).as_ref()));
+    println!("    Azure now: {}", describe(&sim, target));
     println!("  next drift check of {file}:");
     report(&sync(&arm, &policy.spec).await);
-    println!("    after:  {}", describe(sim.flow_log_status(target).as_ref()));
+    println!("    after:  {}", describe(&sim, target));
 
     println!("\n3. Steady state: one more drift check of every policy");
     sim.reset_counters();
@@ -85,9 +87,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let counters = sim.counters();
     let count = |op: &str| counters.get(op).copied().unwrap_or(0);
     println!(
-        "    ARM calls: queryFlowLogStatus {}, configureFlowLog {} (the blocked policy retries its write; the others make none)",
+        "    ARM calls: queryFlowLogStatus {}, configureFlowLog {}, flowLogs reads {}, flowLogs writes {} (the blocked policy retries its write; the others make none)",
         count("queryFlowLogStatus"),
-        count("configureFlowLog")
+        count("configureFlowLog"),
+        count("flowLogsGet") + count("flowLogsList"),
+        count("flowLogsCreateOrUpdate")
     );
     println!("\nDone in {:.1} s. Run the operator on a cluster: see README.md.", started.elapsed().as_secs_f64());
     Ok(())
@@ -97,7 +101,7 @@ fn report(result: &Result<Synced, SyncError>) {
     match result {
         Ok(synced) if synced.corrected.is_empty() => println!("    operator: in sync, no write"),
         Ok(synced) => {
-            println!("    operator: configureFlowLog to repair:");
+            println!("    operator: one write to Azure repairs:");
             for d in &synced.corrected {
                 println!("      - {d}");
             }
@@ -106,20 +110,29 @@ fn report(result: &Result<Synced, SyncError>) {
     }
 }
 
-fn describe(info: Option<&FlowLogInformation>) -> String {
-    let Some(info) = info else {
-        return "unknown target".into();
+/// The flow log of `target` as the simulator holds it: NSG flow logs through `queryFlowLogStatus`'s view,
+/// VNet flow logs as `flowLogs` resources.
+fn describe(sim: &Simulator, target: &str) -> String {
+    let observed: ObservedFlowLog = match sim.flow_log_status(target) {
+        Some(info) => (&info).into(),
+        None => match sim.flow_log_resources().iter().find(|l| same_id(&l.properties.target_resource_id, target)) {
+            Some(log) => log.into(),
+            None => return "no flow log".into(),
+        },
     };
-    let p = &info.properties;
-    if !p.enabled {
+    if !observed.enabled {
         return "flow log off".into();
     }
-    let retention = match p.retention_policy {
+    let retention = match observed.retention_policy {
         Some(r) if r.enabled => format!("{} days", r.days),
         _ => "forever".into(),
     };
-    let format = p.format.as_ref().map(|f| format!("v{}", f.version)).unwrap_or_else(|| "-".into());
-    format!("on → {}, retention {retention}, format {format}", short(&p.storage_id))
+    let format = observed.format.as_ref().map(|f| format!("v{}", f.version)).unwrap_or_else(|| "-".into());
+    let analytics = match observed.traffic_analytics {
+        Some(ta) if ta.enabled => format!(", traffic analytics every {} min", ta.interval_minutes.unwrap_or_default()),
+        _ => String::new(),
+    };
+    format!("on → {}, retention {retention}, format {format}{analytics}", short(&observed.storage_id))
 }
 
 /// The last path segment of an ARM ID: enough to tell resources apart in a demo.
