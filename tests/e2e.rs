@@ -244,6 +244,17 @@ async fn operator_and_simulator_binaries_work_together() {
 
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("configured flow log"), "the write is logged:\n{log}");
+    // Every line about an ARM call names the policy (from the reconcile span) and the ARM request id.
+    let calls: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["fields"]["message"] == "ARM call" && l["fields"]["operation"] == "configureFlowLog")
+        .collect();
+    assert!(!calls.is_empty(), "no ARM call lines in:\n{log}");
+    for line in &calls {
+        assert_eq!(line["span"]["policy"], format!("{namespace}/web"), "{line}");
+        assert!(line["fields"]["request_id"].as_str().is_some_and(|id| !id.is_empty()), "{line}");
+    }
     assert!(!log.contains(simulator::DEFAULT_CLIENT_SECRET), "the client secret leaked into the logs");
     assert!(!log.to_lowercase().contains("bearer "), "a bearer token leaked into the logs");
 }
