@@ -1,20 +1,15 @@
 //! Every official example body in `../shared/azure-api/examples/` that the client reads or writes round-trips
 //! through the client's wire types unchanged: nothing Azure sends is lost, nothing is invented on the way back.
 
-use std::path::PathBuf;
+mod common;
 
 use flowlog_operator::azure::model::{ArmResource, FlowLog, FlowLogInformation, FlowLogStatusParameters, ListResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-fn examples_dir() -> PathBuf {
-    // The shared folder sits beside the repository (../shared).
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("shared/azure-api/examples")
-}
-
 fn example(name: &str) -> Value {
-    let path = examples_dir().join(name);
+    let path = common::azure_examples_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }

@@ -5,6 +5,8 @@
 //! operation still in flight. Identities' `clientId`/`principalId` are not ignored: the inventories declare the
 //! examples' identities with the examples' IDs.
 
+mod common;
+
 use std::path::PathBuf;
 
 use flowlog_operator::simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, Inventory, Simulator};
@@ -66,7 +68,7 @@ fn legacy_inventory(mode: &str) -> Inventory {
 
 /// `shared/` sits next to the repository root.
 fn example(name: &str) -> Value {
-    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "shared", "azure-api", "examples", name].iter().collect();
+    let path: PathBuf = common::azure_examples_dir().join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
 }

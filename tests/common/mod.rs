@@ -307,3 +307,21 @@ pub fn operator_command(sim_url: &str, namespace: &str, log: &std::path::Path) -
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// `shared/azure-api/examples`: Azure's official request/response examples. The shared folder normally sits
+/// beside the repository (`../shared`); `FLOWLOG_SHARED_DIR` points elsewhere (a clone in another place).
+pub fn azure_examples_dir() -> std::path::PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let candidates = std::env::var_os("FLOWLOG_SHARED_DIR")
+        .map(std::path::PathBuf::from)
+        .into_iter()
+        .chain(manifest.ancestors().skip(1).map(|a| a.join("shared")))
+        .chain([std::path::PathBuf::from("/work/shared")]);
+    for shared in candidates {
+        let examples = shared.join("azure-api/examples");
+        if examples.is_dir() {
+            return examples;
+        }
+    }
+    panic!("no shared/azure-api/examples beside the repository: set FLOWLOG_SHARED_DIR to the shared folder");
+}
