@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::state::{
-    ArmError, Ctx, NSG_FLOW_LOG_CREATION_BLOCKED, NewOperation, OpResult, Reply, Settings, State, StoredFlowLog,
-    WatcherRef, check_region, new_etag, parse_body,
+    ArmError, Ctx, NewOperation, OpResult, Reply, Settings, State, StoredFlowLog, WatcherRef, check_region, new_etag,
+    parse_body,
 };
 use super::world::{ResourcePath, TargetKind, VNET_TYPE, WATCHER_TYPE};
 use crate::azure::id::same_id;
@@ -98,11 +98,9 @@ impl State {
                 ),
             ));
         }
-        let props = request.properties;
-        let target = self
-            .world
-            .target(&props.target_resource_id)
-            .ok_or_else(|| ArmError::invalid_reference(&props.target_resource_id, &flow_log_id))?;
+        let target_id = &request.properties.target_resource_id;
+        let target =
+            self.world.target(target_id).ok_or_else(|| ArmError::invalid_reference(target_id, &flow_log_id))?;
         check_region(watcher, target.id, target.location)?;
         let (target_id, nsg) = (target.id.to_string(), matches!(target.kind, TargetKind::Nsg(_)));
         let existing = self.flow_logs.iter().position(|f| f.is(w, name));
@@ -130,46 +128,16 @@ impl State {
             ));
         }
         self.check_lock(&target_id.to_ascii_lowercase())?;
-        if nsg && existing.is_none() && self.inventory.behaviour.quirks.nsg_flow_log_creation_blocked {
-            return Err(ArmError::new(
-                StatusCode::BAD_REQUEST,
-                "NsgFlowLogCreationBlocked",
-                NSG_FLOW_LOG_CREATION_BLOCKED,
-            ));
-        }
-        let mut settings = Settings {
-            storage_id: props.storage_id,
-            enabled: props.enabled.unwrap_or(false),
-            enabled_filtering_criteria: props.enabled_filtering_criteria,
-            record_types: props.record_types,
-            retention_policy: props.retention_policy,
-            format: props.format,
-            traffic_analytics: None,
-            identity: None,
-        };
-        self.check_settings(&mut settings, &target_id, &location, &flow_log_id)?;
-        settings.traffic_analytics =
-            self.check_traffic_analytics(props.flow_analytics_configuration, &location, &flow_log_id)?;
-        settings.identity = request.identity.map(|mut i| {
-            self.fill_identity(&mut i);
-            i
-        });
-        if settings.enabled {
-            self.check_insights_registered(&subscription)?;
-        }
+        self.check_nsg_flow_log_creation(nsg && existing.is_none())?;
+        let mut settings = Settings::of_resource(request.properties, request.identity);
+        self.check_settings(&mut settings, w, &target_id, &flow_log_id)?;
         let fault = self.lro_fault(ctx)?;
         let before = existing.map(|i| self.flow_logs[i].clone());
-        let mut stored = StoredFlowLog::new(
-            w,
-            before.as_ref().map_or_else(|| name.to_string(), |b| b.name.clone()),
-            location.clone(),
-            target_id.clone(),
+        let stored = self.write_flow_log(w, name, target_id.clone(), request.tags, settings);
+        tracing::info!(
+            flow_log = %flow_log_id, target = %target_id, enabled = stored.settings.properties.enabled,
+            "flow log written"
         );
-        stored.tags = request.tags;
-        settings.apply(&mut stored);
-        self.flow_logs.retain(|f| !f.is(w, name));
-        self.flow_logs.push(stored.clone());
-        tracing::info!(flow_log = %flow_log_id, target = %target_id, enabled = settings.enabled, "flow log written");
         let status = if before.is_some() { StatusCode::OK } else { StatusCode::CREATED };
         if self.inventory.behaviour.lro.mode == super::inventory::LroMode::Sync {
             return Ok(Reply::json(status, &self.resource_view(&stored, "Succeeded")));
@@ -318,38 +286,33 @@ impl State {
         if let Some(other) = self.flow_log_of_target(&target).filter(|j| !self.flow_logs[*j].is(w, &name)) {
             return Err(format!("{target} already has flow log {}", self.flow_log_id(&self.flow_logs[other])));
         }
-        let storage_id = match self.world.storage.iter().find(|s| same_id(&s.id, &props.storage_id)) {
-            Some(s) => s.id.clone(),
-            None => props.storage_id,
-        };
-        let identity = flow_log.identity.map(|mut i| {
-            self.fill_identity(&mut i);
-            i
-        });
-        let settings = Settings {
-            storage_id,
-            enabled: props.enabled.unwrap_or(false),
-            enabled_filtering_criteria: props.enabled_filtering_criteria,
-            record_types: props.record_types,
-            retention_policy: props.retention_policy,
-            format: props.format,
-            traffic_analytics: props
-                .flow_analytics_configuration
-                .and_then(|a| a.network_watcher_flow_analytics_configuration),
-            identity,
-        };
-        let existing = self.flow_logs.iter().position(|f| f.is(w, &name));
-        let mut stored = StoredFlowLog::new(
-            w,
-            existing.map_or(name.clone(), |i| self.flow_logs[i].name.clone()),
-            self.world.watchers[w].location.clone(),
-            target,
-        );
-        stored.tags = flow_log.tags;
-        settings.apply(&mut stored);
-        self.flow_logs.retain(|f| !f.is(w, &name));
-        self.flow_logs.push(stored);
+        let mut settings = Settings::of_resource(props, flow_log.identity);
+        if let Some(s) = self.world.storage.iter().find(|s| same_id(&s.id, &settings.properties.storage_id)) {
+            settings.properties.storage_id = s.id.clone();
+        }
+        if let Some(i) = settings.identity.as_mut() {
+            self.fill_identity(i);
+        }
+        self.write_flow_log(w, &name, target, flow_log.tags, settings);
         Ok(())
+    }
+
+    /// Stores flow log `name` of watcher `w`, replacing the one of that name (whose name keeps its casing); answers
+    /// what it stored.
+    fn write_flow_log(
+        &mut self,
+        w: usize,
+        name: &str,
+        target: String,
+        tags: Option<BTreeMap<String, String>>,
+        settings: Settings,
+    ) -> StoredFlowLog {
+        let name = self.flow_logs.iter().find(|f| f.is(w, name)).map_or_else(|| name.to_string(), |f| f.name.clone());
+        let location = self.world.watchers[w].location.clone();
+        let stored = StoredFlowLog::new(w, name, location, target, tags, settings);
+        self.flow_logs.retain(|f| !f.is(w, &stored.name));
+        self.flow_logs.push(stored.clone());
+        stored
     }
 
     // ---- reads of the resources around flow logs ---------------------------------------------------------------
@@ -361,12 +324,8 @@ impl State {
 
     /// NetworkWatchers_List (`resource_group`) and _ListAll: one page, `value` only, as the examples show.
     pub(super) fn list_watchers(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ArmError> {
-        self.scope(subscription, resource_group)?;
-        let value: Vec<Value> = (0..self.world.watchers.len())
-            .filter(|w| in_scope(&self.world.watchers[*w].id, subscription, resource_group))
-            .map(|w| self.world.watcher_json(w))
-            .collect();
-        Ok(Reply::json(StatusCode::OK, &json!({"value": value})))
+        let ids = self.world.watchers.iter().map(|w| w.id.as_str());
+        self.list_in_scope(subscription, resource_group, ids, |w| self.world.watcher_json(w))
     }
 
     pub(super) fn get_nsg(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
@@ -375,12 +334,10 @@ impl State {
     }
 
     pub(super) fn list_nsgs(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ArmError> {
-        self.scope(subscription, resource_group)?;
-        let value: Vec<Value> = (0..self.world.nsgs.len())
-            .filter(|i| in_scope(&self.world.nsgs[*i].id, subscription, resource_group))
-            .map(|i| self.world.nsg_json(i, self.flow_log_refs(&self.world.nsgs[i].id)))
-            .collect();
-        Ok(Reply::json(StatusCode::OK, &json!({"value": value})))
+        let ids = self.world.nsgs.iter().map(|n| n.id.as_str());
+        self.list_in_scope(subscription, resource_group, ids, |i| {
+            self.world.nsg_json(i, self.flow_log_refs(&self.world.nsgs[i].id))
+        })
     }
 
     pub(super) fn get_vnet(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
@@ -411,11 +368,25 @@ impl State {
         Ok(Reply::json(StatusCode::OK, &self.world.workspace_json(i)))
     }
 
-    fn scope(&self, subscription: &str, resource_group: Option<&str>) -> Result<(), ArmError> {
+    /// A list of the resources (by their `ids`, in order) in the subscription (and resource group), after ARM's
+    /// checks of both: one page, `value` only, as the examples show; `json_of` renders the resource at an index.
+    fn list_in_scope<'a>(
+        &self,
+        subscription: &str,
+        resource_group: Option<&str>,
+        ids: impl Iterator<Item = &'a str>,
+        json_of: impl Fn(usize) -> Value,
+    ) -> Result<Reply, ArmError> {
         match resource_group {
-            Some(rg) => self.world.resource_group(subscription, rg),
-            None => self.world.sub(subscription).map(|_| ()),
+            Some(rg) => self.world.resource_group(subscription, rg)?,
+            None => _ = self.world.sub(subscription)?,
         }
+        let value: Vec<Value> = ids
+            .enumerate()
+            .filter(|(_, id)| in_scope(id, subscription, resource_group))
+            .map(|(i, _)| json_of(i))
+            .collect();
+        Ok(Reply::json(StatusCode::OK, &json!({"value": value})))
     }
 }
 

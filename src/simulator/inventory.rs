@@ -708,12 +708,7 @@ impl Validator<'_> {
             self.segment(&format!("registered provider of subscription {}", sub.id), p);
         }
         for w in &sub.network_watchers {
-            self.resource(sub, "network watcher", &w.name, &w.resource_group, &w.location);
-            self.seen.once(
-                &mut self.problems,
-                "network watcher",
-                format!("{}/{}/{}", sub.id, w.resource_group, w.name),
-            );
+            self.grouped_resource(sub, "network watcher", &w.name, &w.resource_group, &w.location);
             // Azure allows one watcher per subscription and region (NetworkWatcherCountLimitReached).
             self.seen.once(&mut self.problems, "network watcher in location", format!("{}/{}", sub.id, w.location));
         }
@@ -722,12 +717,7 @@ impl Validator<'_> {
             self.seen.once(&mut self.problems, "storage account", s.name.clone());
         }
         for n in &sub.network_security_groups {
-            self.resource(sub, "network security group", &n.name, &n.resource_group, &n.location);
-            self.seen.once(
-                &mut self.problems,
-                "network security group",
-                format!("{}/{}/{}", sub.id, n.resource_group, n.name),
-            );
+            self.grouped_resource(sub, "network security group", &n.name, &n.resource_group, &n.location);
             let mut rules = Seen::default();
             for r in &n.security_rules {
                 self.segment(&format!("security rule name of {}", n.name), &r.name);
@@ -749,12 +739,7 @@ impl Validator<'_> {
             }
         }
         for v in &sub.virtual_networks {
-            self.resource(sub, "virtual network", &v.name, &v.resource_group, &v.location);
-            self.seen.once(
-                &mut self.problems,
-                "virtual network",
-                format!("{}/{}/{}", sub.id, v.resource_group, v.name),
-            );
+            self.grouped_resource(sub, "virtual network", &v.name, &v.resource_group, &v.location);
             for prefix in &v.address_prefixes {
                 self.prefix(&format!("address prefix of virtual network {}", v.name), prefix);
             }
@@ -773,12 +758,7 @@ impl Validator<'_> {
             }
         }
         for nic in &sub.network_interfaces {
-            self.resource(sub, "network interface", &nic.name, &nic.resource_group, &nic.location);
-            self.seen.once(
-                &mut self.problems,
-                "network interface",
-                format!("{}/{}/{}", sub.id, nic.resource_group, nic.name),
-            );
+            self.grouped_resource(sub, "network interface", &nic.name, &nic.resource_group, &nic.location);
             if let Some(r) = &nic.subnet {
                 let rg = r.resource_group.as_deref().unwrap_or(&nic.resource_group);
                 let vnet = sub.virtual_networks.iter().find(|v| {
@@ -938,15 +918,9 @@ impl Validator<'_> {
             None if fl.enabled => self.problem(format!("{at} is enabled but names no storageAccount")),
             None => {}
             Some(name) => {
-                let storage = inventory.subscriptions.iter().flat_map(|s| &s.storage_accounts);
-                match storage.clone().find(|s| s.name.eq_ignore_ascii_case(name)) {
-                    None => self.problem(format!("{at} refers to unknown storage account {name:?}")),
-                    Some(s) if !s.location.eq_ignore_ascii_case(location) => self.problem(format!(
-                        "{at} uses storage account {name} in {}, but the target is in {location}",
-                        s.location
-                    )),
-                    Some(_) => {}
-                }
+                let mut storage = inventory.subscriptions.iter().flat_map(|s| &s.storage_accounts);
+                let found = storage.find(|s| s.name.eq_ignore_ascii_case(name)).map(|s| s.location.as_str());
+                self.named_reference(at, "storage account", name, found, location);
             }
         }
         if let Some(why) = fl.retention_policy.as_ref().and_then(super::state::retention_problem) {
@@ -968,15 +942,9 @@ impl Validator<'_> {
                 }
                 None => {}
                 Some(name) => {
-                    let workspaces = inventory.subscriptions.iter().flat_map(|s| &s.workspaces);
-                    match workspaces.clone().find(|w| w.name.eq_ignore_ascii_case(name)) {
-                        None => self.problem(format!("{at} refers to unknown workspace {name:?}")),
-                        Some(w) if !w.location.eq_ignore_ascii_case(location) => self.problem(format!(
-                            "{at} uses workspace {name} in {}, but the target is in {location}",
-                            w.location
-                        )),
-                        Some(_) => {}
-                    }
+                    let mut workspaces = inventory.subscriptions.iter().flat_map(|s| &s.workspaces);
+                    let found = workspaces.find(|w| w.name.eq_ignore_ascii_case(name)).map(|w| w.location.as_str());
+                    self.named_reference(at, "workspace", name, found, location);
                 }
             }
         }
@@ -984,6 +952,18 @@ impl Validator<'_> {
             if ResourceId::parse(id).is_err() {
                 self.problem(format!("{at}: {id:?} is not an ARM resource ID"));
             }
+        }
+    }
+
+    /// A flow log's reference by name to a storage account or workspace (`kind`), `found` in the inventory at that
+    /// location: it must exist, in the target's `location`.
+    fn named_reference(&mut self, at: &str, kind: &str, name: &str, found: Option<&str>, location: &str) {
+        match found {
+            None => self.problem(format!("{at} refers to unknown {kind} {name:?}")),
+            Some(l) if !l.eq_ignore_ascii_case(location) => {
+                self.problem(format!("{at} uses {kind} {name} in {l}, but the target is in {location}"))
+            }
+            Some(_) => {}
         }
     }
 
@@ -1038,6 +1018,13 @@ impl Validator<'_> {
                 self.problem(format!("fault {}: {why}", i + 1));
             }
         }
+    }
+
+    /// A resource whose name is unique within its resource group (most kinds; storage accounts and workspaces are
+    /// named uniquely across the inventory).
+    fn grouped_resource(&mut self, sub: &Subscription, kind: &str, name: &str, rg: &str, location: &str) {
+        self.resource(sub, kind, name, rg, location);
+        self.seen.once(&mut self.problems, kind, format!("{}/{rg}/{name}", sub.id));
     }
 
     fn resource(&mut self, sub: &Subscription, kind: &str, name: &str, rg: &str, location: &str) {

@@ -183,38 +183,22 @@ pub(super) struct StoredFlowLog {
     pub location: String,
     pub tags: Option<BTreeMap<String, String>>,
     pub etag: String,
-    pub identity: Option<ManagedServiceIdentity>,
     /// The target's ID in the inventory's casing.
     pub target: String,
-    pub storage_id: String,
-    pub enabled: bool,
-    pub enabled_filtering_criteria: Option<String>,
-    pub record_types: Option<String>,
-    pub retention_policy: Option<RetentionPolicyParameters>,
-    pub format: Option<FlowLogFormatParameters>,
-    /// As validated: workspace GUID, region and ID filled in when enabled.
-    pub traffic_analytics: Option<TrafficAnalyticsConfigurationProperties>,
+    pub settings: Settings,
 }
 
 impl StoredFlowLog {
-    /// A flow log with nothing configured yet; [`Settings::apply`] fills it in.
-    pub(super) fn new(watcher: usize, name: String, location: String, target: String) -> StoredFlowLog {
-        StoredFlowLog {
-            watcher,
-            name,
-            location,
-            tags: None,
-            etag: String::new(),
-            identity: None,
-            target,
-            storage_id: String::new(),
-            enabled: false,
-            enabled_filtering_criteria: None,
-            record_types: None,
-            retention_policy: None,
-            format: None,
-            traffic_analytics: None,
-        }
+    /// A flow log as written now (a new etag).
+    pub(super) fn new(
+        watcher: usize,
+        name: String,
+        location: String,
+        target: String,
+        tags: Option<BTreeMap<String, String>>,
+        settings: Settings,
+    ) -> StoredFlowLog {
+        StoredFlowLog { watcher, name, location, tags, etag: new_etag(), target, settings }
     }
 
     pub(super) fn is(&self, watcher: usize, name: &str) -> bool {
@@ -353,22 +337,18 @@ impl State {
                 state.fill_identity(&mut identity);
                 identity
             });
-            state.flow_logs.push(StoredFlowLog {
-                location: state.world.watchers[watcher].location.clone(),
-                watcher,
-                name,
-                tags: (!fl.tags.is_empty()).then(|| fl.tags.clone()),
-                etag: new_etag(),
-                identity,
-                target,
+            let properties = FlowLogProperties {
                 storage_id,
                 enabled: fl.enabled,
                 enabled_filtering_criteria: fl.enabled_filtering_criteria.clone(),
                 record_types: fl.record_types.clone(),
                 retention_policy: fl.retention_policy,
                 format: fl.format.clone(),
-                traffic_analytics,
-            });
+            };
+            let location = state.world.watchers[watcher].location.clone();
+            let tags = (!fl.tags.is_empty()).then(|| fl.tags.clone());
+            let settings = Settings { properties, traffic_analytics, identity };
+            state.flow_logs.push(StoredFlowLog::new(watcher, name, location, target, tags, settings));
         };
         for sub in &inventory.subscriptions {
             for n in &sub.network_security_groups {
@@ -433,9 +413,7 @@ impl State {
         let w = self.world.watcher_index(&at.path())?;
         let request: FlowLogInformation =
             parse_body(body, &["/targetResourceId", "/properties", "/properties/storageId", "/properties/enabled"])?;
-        let watcher = &self.world.watchers[w];
-        let (watcher_id, subscription, location) =
-            (watcher.id.clone(), watcher.subscription.clone(), watcher.location.clone());
+        let watcher_id = self.world.watchers[w].id.clone();
         let flow_log_id = match ResourceId::parse(&request.target_resource_id) {
             Ok(t) => format!("{watcher_id}/FlowLogs/{}", flow_log_name(&t.resource_group, t.name())),
             Err(_) => watcher_id.clone(),
@@ -444,25 +422,8 @@ impl State {
         let target = self.world.nsgs[nsg].id.clone();
         let lock = target.to_ascii_lowercase();
         self.check_lock(&lock)?;
-        let props = request.properties;
         let existing = self.flow_log_of_target(&target);
-        if props.enabled && existing.is_none() && self.inventory.behaviour.quirks.nsg_flow_log_creation_blocked {
-            return Err(ArmError::new(
-                StatusCode::BAD_REQUEST,
-                "NsgFlowLogCreationBlocked",
-                NSG_FLOW_LOG_CREATION_BLOCKED,
-            ));
-        }
-        let mut settings = Settings {
-            storage_id: props.storage_id,
-            enabled: props.enabled,
-            enabled_filtering_criteria: props.enabled_filtering_criteria,
-            record_types: props.record_types,
-            retention_policy: props.retention_policy,
-            format: props.format,
-            traffic_analytics: None,
-            identity: None,
-        };
+        self.check_nsg_flow_log_creation(request.properties.enabled && existing.is_none())?;
         let analytics = request
             .flow_analytics_configuration
             .map(serde_json::from_value::<TrafficAnalyticsProperties>)
@@ -473,15 +434,8 @@ impl State {
             .map(serde_json::from_value::<ManagedServiceIdentity>)
             .transpose()
             .map_err(ArmError::invalid_request)?;
-        self.check_settings(&mut settings, &target, &location, &flow_log_id)?;
-        settings.traffic_analytics = self.check_traffic_analytics(analytics, &location, &flow_log_id)?;
-        settings.identity = identity.map(|mut i| {
-            self.fill_identity(&mut i);
-            i
-        });
-        if settings.enabled {
-            self.check_insights_registered(&subscription)?;
-        }
+        let mut settings = Settings::new(request.properties, analytics, identity);
+        self.check_settings(&mut settings, w, &target, &flow_log_id)?;
         let name = flow_log_name(&self.world.nsgs[nsg].resource_group, &self.world.nsgs[nsg].name);
         if existing.is_none() && self.flow_logs.iter().any(|f| f.is(w, &name)) {
             // invented: Azure's code for this is not published
@@ -499,15 +453,15 @@ impl State {
                 settings.apply(&mut self.flow_logs[i]);
                 Some((before.watcher, before.name.to_ascii_lowercase(), Some(before)))
             }
-            None if settings.enabled => {
-                let mut created = StoredFlowLog::new(w, name.clone(), location.clone(), target.clone());
-                settings.apply(&mut created);
+            None if settings.properties.enabled => {
+                let location = self.world.watchers[w].location.clone();
+                let created = StoredFlowLog::new(w, name.clone(), location, target.clone(), None, settings.clone());
                 self.flow_logs.push(created);
                 Some((w, name.to_ascii_lowercase(), None))
             }
             None => None,
         };
-        tracing::info!(target = %target, enabled = settings.enabled, "flow log configured");
+        tracing::info!(target = %target, enabled = settings.properties.enabled, "flow log configured");
         let result = self.legacy_status(nsg);
         Ok(self.answer_action(ctx, w, Some(lock), result, undo, fault))
     }
@@ -578,15 +532,8 @@ impl State {
 
     /// A flow log as the legacy actions answer it.
     pub(super) fn legacy_view(&self, fl: &StoredFlowLog) -> FlowLogInformation {
-        let mut properties = FlowLogProperties {
-            storage_id: fl.storage_id.clone(),
-            enabled: fl.enabled,
-            enabled_filtering_criteria: fl.enabled_filtering_criteria.clone(),
-            record_types: fl.record_types.clone(),
-            retention_policy: fl.retention_policy,
-            format: fl.format.clone(),
-        };
-        if !fl.enabled && self.inventory.behaviour.quirks.disabled_flow_log_defaults {
+        let mut properties = fl.settings.properties.clone();
+        if !properties.enabled && self.inventory.behaviour.quirks.disabled_flow_log_defaults {
             properties.storage_id.clear();
             properties.retention_policy = Some(RetentionPolicyParameters::default());
         }
@@ -594,10 +541,11 @@ impl State {
             target_resource_id: self.reference_id(&fl.target),
             properties,
             flow_analytics_configuration: fl
+                .settings
                 .traffic_analytics
                 .as_ref()
                 .map(|ta| json!({"networkWatcherFlowAnalyticsConfiguration": traffic_analytics_view(ta)})),
-            identity: fl.identity.as_ref().map(|i| serde_json::to_value(i).expect("plain struct")),
+            identity: fl.settings.identity.as_ref().map(|i| serde_json::to_value(i).expect("plain struct")),
         }
     }
 
@@ -634,7 +582,8 @@ impl State {
     /// A flow log as the `flowLogs` resource answers it.
     pub(super) fn resource_view(&self, fl: &StoredFlowLog, provisioning_state: &str) -> FlowLog {
         let legacy = self.legacy_view(fl);
-        let guid = derived_guid(&format!("resourceGuid:{}", fl.target.to_ascii_lowercase()));
+        let settings = &fl.settings;
+        let guid = resource_guid(&fl.target);
         FlowLog {
             id: Some(self.flow_log_id(fl)),
             name: Some(fl.name.clone()),
@@ -642,18 +591,18 @@ impl State {
             location: Some(fl.location.clone()),
             tags: fl.tags.clone(),
             etag: Some(fl.etag.clone()),
-            identity: fl.identity.clone(),
+            identity: settings.identity.clone(),
             properties: FlowLogPropertiesFormat {
                 target_resource_id: legacy.target_resource_id,
                 target_resource_guid: Some(guid),
                 storage_id: legacy.properties.storage_id,
-                enabled: Some(fl.enabled),
-                enabled_filtering_criteria: fl.enabled_filtering_criteria.clone(),
-                record_types: fl.record_types.clone(),
+                enabled: Some(settings.properties.enabled),
+                enabled_filtering_criteria: settings.properties.enabled_filtering_criteria.clone(),
+                record_types: settings.properties.record_types.clone(),
                 retention_policy: Some(legacy.properties.retention_policy.unwrap_or_default()),
-                format: fl.format.clone(),
+                format: settings.properties.format.clone(),
                 flow_analytics_configuration: Some(TrafficAnalyticsProperties {
-                    network_watcher_flow_analytics_configuration: fl
+                    network_watcher_flow_analytics_configuration: settings
                         .traffic_analytics
                         .as_ref()
                         .map(traffic_analytics_view),
@@ -686,10 +635,45 @@ impl State {
         }
     }
 
-    /// Validates and normalises the settings both APIs share.
+    /// While NSG flow-log creation is blocked (the retirement quirk), a write may change an NSG's flow log but not
+    /// create one: `creates` says whether this write would.
+    pub(super) fn check_nsg_flow_log_creation(&self, creates: bool) -> Result<(), ArmError> {
+        if creates && self.inventory.behaviour.quirks.nsg_flow_log_creation_blocked {
+            return Err(ArmError::new(
+                StatusCode::BAD_REQUEST,
+                "NsgFlowLogCreationBlocked",
+                NSG_FLOW_LOG_CREATION_BLOCKED,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Validates and completes the settings of a write to a flow log of watcher `w`, the same for both APIs:
+    /// retention, format, record types and storage account, then traffic analytics and identities, then the
+    /// Microsoft.Insights registration that enabling needs.
     pub(super) fn check_settings(
         &self,
         s: &mut Settings,
+        w: usize,
+        target: &str,
+        referrer: &str,
+    ) -> Result<(), ArmError> {
+        let watcher = &self.world.watchers[w];
+        self.check_properties(&mut s.properties, target, &watcher.location, referrer)?;
+        s.traffic_analytics = self.check_traffic_analytics(s.traffic_analytics.take(), &watcher.location, referrer)?;
+        if let Some(identity) = s.identity.as_mut() {
+            self.fill_identity(identity);
+        }
+        if s.properties.enabled {
+            self.check_insights_registered(&watcher.subscription)?;
+        }
+        Ok(())
+    }
+
+    /// Validates and normalises the properties both APIs share.
+    fn check_properties(
+        &self,
+        s: &mut FlowLogProperties,
         target: &str,
         target_location: &str,
         referrer: &str,
@@ -732,13 +716,13 @@ impl State {
     }
 
     /// Validates traffic analytics and fills in the workspace's GUID, region and ID.
-    pub(super) fn check_traffic_analytics(
+    fn check_traffic_analytics(
         &self,
-        analytics: Option<TrafficAnalyticsProperties>,
+        analytics: Option<TrafficAnalyticsConfigurationProperties>,
         location: &str,
         referrer: &str,
     ) -> Result<Option<TrafficAnalyticsConfigurationProperties>, ArmError> {
-        let Some(mut ta) = analytics.and_then(|a| a.network_watcher_flow_analytics_configuration) else {
+        let Some(mut ta) = analytics else {
             return Ok(None);
         };
         if let Some(interval) = ta.traffic_analytics_interval.filter(|i| !matches!(i, 10 | 60)) {
@@ -1053,24 +1037,14 @@ impl State {
         if let Some(i) = identity.as_mut() {
             self.fill_identity(i);
         }
-        let traffic_analytics = match info.flow_analytics_configuration {
-            Some(v) => {
+        let analytics = match info.flow_analytics_configuration {
+            Some(v) => Some(
                 serde_json::from_value::<TrafficAnalyticsProperties>(v)
-                    .map_err(|e| format!("flowAnalyticsConfiguration: {e}"))?
-                    .network_watcher_flow_analytics_configuration
-            }
+                    .map_err(|e| format!("flowAnalyticsConfiguration: {e}"))?,
+            ),
             None => None,
         };
-        let settings = Settings {
-            storage_id: info.properties.storage_id,
-            enabled: info.properties.enabled,
-            enabled_filtering_criteria: info.properties.enabled_filtering_criteria,
-            record_types: info.properties.record_types,
-            retention_policy: info.properties.retention_policy,
-            format: info.properties.format,
-            traffic_analytics,
-            identity,
-        };
+        let settings = Settings::new(info.properties, analytics, identity);
         let n = &self.world.nsgs[nsg];
         let target = n.id.clone();
         match self.flow_log_of_target(&target) {
@@ -1089,9 +1063,8 @@ impl State {
                 if self.flow_logs.iter().any(|f| f.is(w, &name)) {
                     return Err(format!("flow log {name} of the watcher in {} targets another resource", n.location));
                 }
-                let mut created = StoredFlowLog::new(w, name, self.world.watchers[w].location.clone(), target);
-                settings.apply(&mut created);
-                self.flow_logs.push(created);
+                let location = self.world.watchers[w].location.clone();
+                self.flow_logs.push(StoredFlowLog::new(w, name, location, target, None, settings));
             }
         }
         Ok(())
@@ -1099,27 +1072,44 @@ impl State {
 }
 
 /// The configuration a write replaces; name, location and tags stay.
+#[derive(Clone, Debug, PartialEq)]
 pub(super) struct Settings {
-    pub storage_id: String,
-    pub enabled: bool,
-    pub enabled_filtering_criteria: Option<String>,
-    pub record_types: Option<String>,
-    pub retention_policy: Option<RetentionPolicyParameters>,
-    pub format: Option<FlowLogFormatParameters>,
+    /// As the legacy actions carry them.
+    pub properties: FlowLogProperties,
+    /// As validated: workspace GUID, region and ID filled in when enabled.
     pub traffic_analytics: Option<TrafficAnalyticsConfigurationProperties>,
     pub identity: Option<ManagedServiceIdentity>,
 }
 
 impl Settings {
+    /// The settings of a legacy action's request, traffic analytics and identity as given.
+    pub(super) fn new(
+        properties: FlowLogProperties,
+        analytics: Option<TrafficAnalyticsProperties>,
+        identity: Option<ManagedServiceIdentity>,
+    ) -> Settings {
+        Settings {
+            properties,
+            traffic_analytics: analytics.and_then(|a| a.network_watcher_flow_analytics_configuration),
+            identity,
+        }
+    }
+
+    /// The settings of a `flowLogs` resource as sent (`enabled` defaults to false).
+    pub(super) fn of_resource(props: FlowLogPropertiesFormat, identity: Option<ManagedServiceIdentity>) -> Settings {
+        let properties = FlowLogProperties {
+            storage_id: props.storage_id,
+            enabled: props.enabled.unwrap_or(false),
+            enabled_filtering_criteria: props.enabled_filtering_criteria,
+            record_types: props.record_types,
+            retention_policy: props.retention_policy,
+            format: props.format,
+        };
+        Settings::new(properties, props.flow_analytics_configuration, identity)
+    }
+
     pub(super) fn apply(&self, fl: &mut StoredFlowLog) {
-        fl.storage_id = self.storage_id.clone();
-        fl.enabled = self.enabled;
-        fl.enabled_filtering_criteria = self.enabled_filtering_criteria.clone();
-        fl.record_types = self.record_types.clone();
-        fl.retention_policy = self.retention_policy;
-        fl.format = self.format.clone();
-        fl.traffic_analytics = self.traffic_analytics.clone();
-        fl.identity = self.identity.clone();
+        fl.settings = self.clone();
         fl.etag = new_etag();
     }
 }
@@ -1216,6 +1206,11 @@ pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8], required: &[&str]) ->
         return Err(ArmError::invalid_request(format!("required property '{path}' is missing")));
     }
     serde_json::from_value(value).map_err(ArmError::invalid_request)
+}
+
+/// The `resourceGuid` of the resource with this ID, which flow logs report as `targetResourceGuid`.
+pub(super) fn resource_guid(id: &str) -> String {
+    derived_guid(&format!("resourceGuid:{}", id.to_ascii_lowercase()))
 }
 
 /// A GUID derived from `seed`: stable across runs, so generated IDs compare in tests.

@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::inventory::{Inventory, SecurityRule, arm_id};
-use super::state::{ArmError, derived_guid};
+use super::state::{ArmError, derived_guid, resource_guid};
 use crate::azure::id::same_id;
 
 pub(super) struct Watcher {
@@ -339,7 +339,7 @@ impl World {
             .collect();
         let mut properties = json!({
             "provisioningState": "Succeeded",
-            "resourceGuid": derived_guid(&format!("resourceGuid:{}", n.id.to_ascii_lowercase())),
+            "resourceGuid": resource_guid(&n.id),
             "securityRules": rules,
             "defaultSecurityRules": defaults,
         });
@@ -362,7 +362,7 @@ impl World {
         let subnets: Vec<Value> = v.subnets.iter().map(|s| self.subnet_json(*s, false)).collect();
         let mut properties = json!({
             "provisioningState": "Succeeded",
-            "resourceGuid": derived_guid(&format!("resourceGuid:{}", v.id.to_ascii_lowercase())),
+            "resourceGuid": resource_guid(&v.id),
             "addressSpace": {"addressPrefixes": v.prefixes},
             "subnets": subnets,
             "virtualNetworkPeerings": [],
@@ -409,7 +409,7 @@ impl World {
         }
         let mut properties = json!({
             "provisioningState": "Succeeded",
-            "resourceGuid": derived_guid(&format!("resourceGuid:{}", n.id.to_ascii_lowercase())),
+            "resourceGuid": resource_guid(&n.id),
             "ipConfigurations": [{
                 "name": "ipconfig1",
                 "id": format!("{}/ipConfigurations/ipconfig1", n.id),
