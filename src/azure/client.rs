@@ -194,6 +194,11 @@ impl ArmClient {
         &self.shared.endpoint
     }
 
+    /// The HTTP client (timeouts, user agent) this client uses, for credentials built alongside it.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.shared.http
+    }
+
     /// Holds the process-wide write lock of a target (keyed by its lower-cased ARM ID) while `write` runs:
     /// never two writes to one target at once, whichever client or task makes them.
     pub(super) async fn lock_target(&self, target_resource_id: &str) -> OwnedMutexGuard<()> {

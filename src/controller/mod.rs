@@ -126,11 +126,12 @@ impl Context {
         };
         let recorder = Recorder::new(client.clone(), reporter);
         let (retrigger, rx) = mpsc::unbounded();
+        let http = arm.http().clone();
         Arc::new(Self {
             client,
             arm,
             cloud,
-            http: reqwest::Client::new(),
+            http,
             insights: Insights::new(settings.register_providers),
             secret_clients: Mutex::default(),
             metrics,
@@ -365,7 +366,7 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         }
         // Long-running writes can take minutes in Azure: say so before starting.
         let applying = Outcome::Applying { differences, drift };
-        latest = Some(write_status(policy, latest.as_ref(), ctx, &applying, place.as_ref()).await.map_err(|e| SyncError::Credentials(e.to_string()))?);
+        latest = Some(write_status(policy, latest.as_ref(), ctx, &applying, place.as_ref()).await?);
         let synced = apply(&arm, &ctx.insights, observation, &policy.spec.flow_log).await?;
         if drift {
             ctx.metrics.drift_corrected.inc();
@@ -374,9 +375,15 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             p.flow_log_id = synced.flow_log_id.clone().or(p.flow_log_id.take());
         }
         info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
-        Ok::<_, SyncError>(Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift })
+        Ok::<_, Failure>(Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift })
     }
     .await;
+    let result = match result {
+        Ok(outcome) => Ok(outcome),
+        Err(Failure::Azure(e)) => Err(e),
+        // Kubernetes refused the status write: retry the whole reconcile (error_policy), not an Azure error.
+        Err(Failure::Kubernetes(e)) => return Err(e),
+    };
 
     let (outcome, requeue, result_label) = match result {
         Ok(outcome) => {
@@ -475,6 +482,24 @@ fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<FlowLogPo
         .filter(|p| crate::azure::id::same_id(&p.spec.target.resource_id, &policy.spec.target.resource_id))
         .map(|p| ObjectRef::from_obj(p.as_ref()))
         .collect()
+}
+
+/// Why one sync stopped: Azure (reported in status) or Kubernetes (the reconcile is retried).
+enum Failure {
+    Azure(SyncError),
+    Kubernetes(Error),
+}
+
+impl From<SyncError> for Failure {
+    fn from(e: SyncError) -> Self {
+        Failure::Azure(e)
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Kubernetes(e)
+    }
 }
 
 /// Where the flow log was found: recorded in status so that later reconciles skip discovery (the target is

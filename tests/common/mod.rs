@@ -268,9 +268,15 @@ pub fn count(sim: &Simulator, op: &str) -> u64 {
 
 /// `flowlog-operator sim` as a process on a free port; returns it and its base URL.
 pub async fn spawn_simulator_binary() -> (tokio::process::Child, String) {
+    spawn_simulator_binary_with(&[]).await
+}
+
+/// `flowlog-operator sim` with extra arguments (for example `--inventory FILE`).
+pub async fn spawn_simulator_binary_with(extra: &[&str]) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let mut sim = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowlog-operator"))
         .args(["sim", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -1,0 +1,142 @@
+//! A scale run, not a timed unit test: N policies against the shipped binaries (operator and simulator as
+//! processes) and the real apiserver. It asserts what must hold at any speed (every policy converges with exactly
+//! one write; the steady state makes no writes) and prints the figures: time to converge, ARM requests, the
+//! operator's memory.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use flowlog_operator::api::FlowLogPolicy;
+use flowlog_operator::simulator::Inventory;
+use flowlog_operator::simulator::inventory::{FlowLog, NetworkSecurityGroup};
+use futures::StreamExt;
+use kube::Api;
+use kube::api::PostParams;
+
+const POLICIES: usize = 200;
+
+fn memory_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn counters(url: &str) -> std::collections::BTreeMap<String, u64> {
+    reqwest::get(format!("{url}/_sim/counters")).await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn two_hundred_policies_converge_and_settle() {
+    let (client, namespace) = cluster("scale").await;
+    // N NSGs, each with an existing flow log (7 days retention); every policy asks for 30 days: one write each.
+    let mut inventory = Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = 0;
+    inventory.behaviour.throttling.enabled = false;
+    for i in 0..POLICIES {
+        inventory.subscriptions[0].network_security_groups.push(NetworkSecurityGroup {
+            name: format!("scale-nsg-{i:03}"),
+            resource_group: "scale-rg".into(),
+            location: "westeurope".into(),
+            security_rules: vec![],
+            flow_log: Some(FlowLog {
+                enabled: true,
+                storage_account: Some("flowlogsweu001".into()),
+                retention_policy: Some(flowlog_operator::azure::model::RetentionPolicyParameters {
+                    enabled: true,
+                    days: 7,
+                }),
+                ..Default::default()
+            }),
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let inventory_file = dir.path().join("inventory.yaml");
+    std::fs::write(&inventory_file, inventory.to_yaml()).unwrap();
+    let (_sim, url) = spawn_simulator_binary_with(&["--inventory", inventory_file.to_str().unwrap()]).await;
+    let metrics_port = free_port();
+    let mut operator = operator_command(&url, &namespace, &dir.path().join("operator.log"))
+        .env("RUST_LOG", "info")
+        .args(["--leader-elect", "false", "--concurrency", "8", "--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+        // Measure the operator, not ARM's limits: at ARM's published 25 reads/s a subscription sustains about
+        // 8 NSG checks a second, far fewer than this test's 15 s interval asks of 200 policies.
+        .args(["--arm-read-budget", "100000/10000", "--arm-write-budget", "100000/10000"])
+        .spawn()
+        .unwrap();
+    let pid = operator.id().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = memory_kib(pid, "VmRSS:");
+
+    let api: Api<FlowLogPolicy> = Api::namespaced(client, &namespace);
+    let started = Instant::now();
+    futures::stream::iter(0..POLICIES)
+        .for_each_concurrent(16, |i| {
+            let api = api.clone();
+            async move {
+                let mut spec = web_nsg_spec(30, "15s");
+                spec.target.resource_id = nsg("scale-rg", &format!("scale-nsg-{i:03}"));
+                api.create(&PostParams::default(), &FlowLogPolicy::new(&format!("p{i:03}"), spec)).await.unwrap();
+            }
+        })
+        .await;
+    let created = started.elapsed();
+    let mut last_report = Instant::now();
+    wait_for("every policy Ready", Duration::from_secs(180), || {
+        let report = last_report.elapsed() > Duration::from_secs(10);
+        if report {
+            last_report = Instant::now();
+        }
+        let api = api.clone();
+        async move {
+            let items = api.list(&Default::default()).await.ok()?.items;
+            let mut reasons = std::collections::BTreeMap::<String, usize>::new();
+            for p in &items {
+                let ready = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+                let key = ready.map(|c| format!("{}/{}", c.status, c.reason)).unwrap_or_else(|| "none".into());
+                *reasons.entry(key).or_default() += 1;
+            }
+            if report {
+                eprintln!("progress: {reasons:?}");
+            }
+            (reasons.get("True/Applied").copied().unwrap_or(0) + reasons.get("True/InSync").copied().unwrap_or(0)
+                == POLICIES)
+                .then_some(())
+        }
+    })
+    .await;
+    let converged = started.elapsed();
+    let busy = counters(&url).await;
+    assert_eq!(busy.get("configureFlowLog"), Some(&(POLICIES as u64)), "exactly one write per policy");
+
+    // Steady state: one full interval (15 s ± 10 %) and a little more.
+    reqwest::Client::new().post(format!("{url}/_sim/counters/reset")).send().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(18)).await;
+    let steady = counters(&url).await;
+    let (rss, peak) = (memory_kib(pid, "VmRSS:"), memory_kib(pid, "VmHWM:"));
+    let reads = steady.get("queryFlowLogStatus").copied().unwrap_or(0);
+    let all: u64 = steady.values().sum();
+    eprintln!(
+        "scale run, {POLICIES} policies, concurrency 8: created in {:.1} s, all Ready after {:.1} s; \
+         converging: {} configureFlowLog, {} ARM requests in all; \
+         steady state over 18 s at a 15 s interval: {reads} queryFlowLogStatus, {} configureFlowLog, {all} requests; \
+         operator RSS {} MiB idle, {} MiB after, peak {} MiB",
+        created.as_secs_f64(),
+        converged.as_secs_f64(),
+        busy.get("configureFlowLog").copied().unwrap_or(0),
+        busy.values().sum::<u64>(),
+        steady.get("configureFlowLog").copied().unwrap_or(0),
+        idle_rss / 1024,
+        rss / 1024,
+        peak / 1024
+    );
+    assert_eq!(steady.get("configureFlowLog").copied().unwrap_or(0), 0, "no writes in the steady state");
+    assert!(reads >= POLICIES as u64, "every policy was checked again within its interval ({reads} reads)");
+    assert!(reads <= 3 * POLICIES as u64, "no more than about one check per policy per interval ({reads} reads)");
+    operator.start_kill().unwrap();
+}
