@@ -5,7 +5,7 @@ use url::Url;
 
 use crate::api::FlowLogPolicy;
 use crate::api::ObservedFlowLog;
-use crate::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
+use crate::azure::credential::CachedCredential;
 use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
 use crate::controller::{SyncError, Synced, sync};
@@ -42,14 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("Network Watcher simulator at {url} (built-in inventory; no Azure account, no cluster)\n");
 
     let http = super::run::http_client()?;
-    let credential = ClientSecretCredential::new(
-        http.clone(),
-        &base,
-        simulator::DEFAULT_TENANT_ID,
-        simulator::DEFAULT_CLIENT_ID,
-        Secret::new(simulator::DEFAULT_CLIENT_SECRET),
-        "https://management.azure.com/.default",
-    )?;
+    let credential = simulator::built_in_credential(http.clone(), &base)?;
     let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
 
     let policies = EXAMPLES

@@ -10,7 +10,7 @@ use flowlog_operator::api::{
     DeletionPolicy, FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType, Mode,
     NetworkWatcherRef, RetentionPolicy, Target,
 };
-use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
+use flowlog_operator::azure::credential::CachedCredential;
 use flowlog_operator::azure::id::same_id;
 use flowlog_operator::azure::model::FlowLogInformation;
 use flowlog_operator::azure::{ArmClient, Cloud, PollSettings};
@@ -178,15 +178,7 @@ pub fn spawn_controller(
 ) -> tokio::task::JoinHandle<()> {
     let base = url::Url::parse(&format!("{sim_url}/")).unwrap();
     let http = reqwest::Client::new();
-    let credential = ClientSecretCredential::new(
-        http.clone(),
-        &base,
-        simulator::DEFAULT_TENANT_ID,
-        simulator::DEFAULT_CLIENT_ID,
-        Secret::new(simulator::DEFAULT_CLIENT_SECRET),
-        "https://management.azure.com/.default",
-    )
-    .unwrap();
+    let credential = simulator::built_in_credential(http.clone(), &base).unwrap();
     let poll = PollSettings { default_interval: Duration::from_millis(200), ..Default::default() };
     let arm = ArmClient::builder(http, base.clone(), CachedCredential::new(credential))
         .poll(poll)
