@@ -24,8 +24,10 @@ RUN apt-get update \
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-# `demo` embeds the example policies.
-COPY deploy/examples ./deploy/examples
+# Cargo reads every workspace member; only the operator and the wire types are compiled in (no `demo` feature, so
+# no simulator: tests/install_image.rs checks the binary for it).
+COPY wire ./wire
+COPY simulator ./simulator
 COPY tests/tools/build-static.sh ./tests/tools/build-static.sh
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/cache/target,sharing=locked \

@@ -5,12 +5,14 @@
 //! - [`reconcile`]: the pure core, desired vs observed → plan and status (no I/O);
 //! - [`azure`]: the ARM edge (tokens, long-running operations, Network Watcher calls);
 //! - [`controller`]: the Kubernetes edge (watch, reconcile loop, status writes);
-//! - [`simulator`]: an ARM-faithful Network Watcher simulator (tests, demo, trying it out);
 //! - [`cli`]: the `flowlog-operator` command line.
+//!
+//! The ARM wire types live in the `flowlog-wire` crate (re-exported as [`azure::model`] and [`azure::id`]), shared
+//! with the simulator (`flowlog-simulator`, `simulator/`), which this crate uses only in tests and, behind the
+//! `demo` feature, in `flowlog-operator demo`.
 
 pub mod api;
 pub mod azure;
 pub mod cli;
 pub mod controller;
 pub mod reconcile;
-pub mod simulator;

@@ -13,8 +13,8 @@ use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredenti
 use flowlog_operator::azure::id::ResourceId;
 use flowlog_operator::azure::model::{FlowLogInformation, FlowLogProperties};
 use flowlog_operator::azure::{ArmClient, ArmError, PollSettings};
-use flowlog_operator::simulator::inventory::LroMode;
-use flowlog_operator::simulator::{self, Inventory, Simulator};
+use flowlog_simulator::inventory::LroMode;
+use flowlog_simulator::{self as simulator, Inventory, Simulator};
 use serde_json::json;
 use url::Url;
 

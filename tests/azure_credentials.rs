@@ -20,7 +20,7 @@ use flowlog_operator::azure::{
     ArmClient, ArmError, ArmObserver, Cloud, CredentialConfig, CredentialKind, PollSettings,
     credential_from_secret_data,
 };
-use flowlog_operator::simulator::{self, Inventory, Simulator};
+use flowlog_simulator::{self as simulator, Inventory, Simulator};
 use serde_json::json;
 use url::Url;
 

@@ -14,8 +14,8 @@ use flowlog_operator::azure::model::FlowLogInformation;
 use flowlog_operator::azure::{
     ArmClient, ArmError, ArmObserver, BucketSettings, PollSettings, RetrySettings, ThrottleSettings,
 };
-use flowlog_operator::simulator::inventory::LroMode;
-use flowlog_operator::simulator::{self, Inventory, Simulator};
+use flowlog_simulator::inventory::LroMode;
+use flowlog_simulator::{self as simulator, Inventory, Simulator};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use url::Url;

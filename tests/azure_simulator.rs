@@ -16,9 +16,9 @@ use flowlog_operator::azure::model::{
 use flowlog_operator::azure::{
     ArmClient, ArmError, ArmObserver, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
 };
-use flowlog_operator::simulator::faults::{ErrorFault, FaultEffect, LroEnd, LroFault};
-use flowlog_operator::simulator::inventory::{Bucket, LroMode, Throttling};
-use flowlog_operator::simulator::{self, FaultRule, Inventory, Simulator};
+use flowlog_simulator::faults::{ErrorFault, FaultEffect, LroEnd, LroFault};
+use flowlog_simulator::inventory::{Bucket, LroMode, Throttling};
+use flowlog_simulator::{self as simulator, FaultRule, Inventory, Simulator};
 use url::Url;
 
 const SUB: &str = simulator::DEFAULT_SUBSCRIPTION_ID;

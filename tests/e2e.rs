@@ -9,7 +9,7 @@ use common::*;
 use flowlog_operator::api::FlowLogPolicy;
 use flowlog_operator::azure::id::same_id;
 use flowlog_operator::azure::model::FlowLogInformation;
-use flowlog_operator::simulator;
+use flowlog_simulator as simulator;
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;

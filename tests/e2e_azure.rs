@@ -11,8 +11,8 @@ use common::*;
 use flowlog_operator::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, SecretRef, Target, TrafficAnalytics};
 use flowlog_operator::azure::id::same_id;
 use flowlog_operator::azure::model::FlowLog;
-use flowlog_operator::simulator::faults::{ErrorFault, FaultEffect, FaultRule};
-use flowlog_operator::simulator::{self, Inventory};
+use flowlog_simulator::faults::{ErrorFault, FaultEffect, FaultRule};
+use flowlog_simulator::{self as simulator, Inventory};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -357,7 +357,7 @@ async fn a_policy_converges_through_throttling_errors_and_slow_operations_withou
                 "configureFlowLog",
                 Some(1),
                 None,
-                FaultEffect::Lro(flowlog_operator::simulator::faults::LroFault {
+                FaultEffect::Lro(flowlog_simulator::faults::LroFault {
                     in_progress_polls: Some(5),
                     end: None,
                     code: None,

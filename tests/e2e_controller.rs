@@ -257,7 +257,7 @@ async fn metrics_endpoint_exposes_real_values() {
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run.sh"]
 async fn a_restart_in_the_middle_of_a_write_neither_loses_nor_repeats_it() {
-    let mut inventory = flowlog_operator::simulator::Inventory::builtin();
+    let mut inventory = flowlog_simulator::Inventory::builtin();
     inventory.behaviour.lro.retry_after_seconds = 1;
     inventory.behaviour.lro.in_progress_polls = 4; // each operation takes ~4 s
     let mut h = Harness::start_with("restart", inventory).await;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use flowlog_operator::api::FlowLogPolicy;
-use flowlog_operator::simulator::Inventory;
-use flowlog_operator::simulator::inventory::{FlowLog, NetworkSecurityGroup};
+use flowlog_simulator::Inventory;
+use flowlog_simulator::inventory::{FlowLog, NetworkSecurityGroup};
 use futures::StreamExt;
 use kube::Api;
 use kube::api::PostParams;

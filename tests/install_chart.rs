@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::{spawn_simulator_binary, wait_for, web_nsg_spec};
 use flowlog_operator::api::FlowLogPolicy;
-use flowlog_operator::simulator;
+use flowlog_simulator as simulator;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 # The project's one test command: builds (once, cached) and starts a throwaway Kubernetes control plane, then runs
 # every test, including the cluster tests marked #[ignore = "needs a control plane: run tests/run.sh"].
 #
-#   tests/run.sh                        # everything: all targets with --include-ignored, then the doctests
+#   tests/run.sh                        # everything: the workspace's targets with --include-ignored, then doctests
 #   tests/run.sh e2e                    # only tests whose name contains "e2e" (same meaning as `cargo test e2e`)
 #   tests/run.sh --test e2e             # one integration-test target
 #   tests/run.sh -- --nocapture         # arguments after -- go to the test harness, as with cargo test
@@ -43,7 +43,14 @@ ignored_chosen=0
 for a in "${harness_args[@]}"; do
   case "$a" in --ignored|--include-ignored) ignored_chosen=1 ;; esac
 done
+# The whole workspace (operator, wire types, simulator) with every feature (the operator's `demo`), unless a package
+# was named.
+package_chosen=0
+for a in "${cargo_args[@]}"; do
+  case "$a" in -p|-p*|--package|--package=*|--workspace) package_chosen=1 ;; esac
+done
 main_cmd=(cargo test)
+[ "$package_chosen" -eq 1 ] || main_cmd+=(--workspace --all-features)
 [ "$targets_chosen" -eq 1 ] || main_cmd+=(--all-targets)
 main_cmd+=("${cargo_args[@]}" --)
 [ "$ignored_chosen" -eq 1 ] || main_cmd+=(--include-ignored)
@@ -53,7 +60,9 @@ main_cmd+=("${harness_args[@]}")
 doc_cmd=()
 if [ "$targets_chosen" -eq 0 ] \
   && cargo metadata --no-deps --format-version 1 2>/dev/null | grep -qE '"kind":\["(lib|rlib|dylib|proc-macro)"'; then
-  doc_cmd=(cargo test --doc "${cargo_args[@]}" -- "${harness_args[@]}")
+  doc_cmd=(cargo test --doc)
+  [ "$package_chosen" -eq 1 ] || doc_cmd+=(--workspace --all-features)
+  doc_cmd+=("${cargo_args[@]}" -- "${harness_args[@]}")
 fi
 
 # ----------------------------------------------------------------------------------------------------- phases
@@ -106,8 +115,12 @@ export FLOWLOG_KUBECTL="$BIN/kubectl"
 export FLOWLOG_ENVTEST_BIN="$BIN"
 say "control plane: KUBECONFIG=$KUBECONFIG"
 
-# 3. tests
+# 3. tests (the end-to-end tests run the simulator's own binary: build it first, in the tests' profile)
 begin tests
+sim_build=(cargo build -p flowlog-simulator --bin flowlog-sim)
+for a in "${cargo_args[@]}"; do [ "$a" != --release ] || sim_build+=(--release); done
+say "${sim_build[*]}"
+"${sim_build[@]}"
 say "${main_cmd[*]}"
 rc=0
 "${main_cmd[@]}" || rc=$?

@@ -3,8 +3,8 @@
 //! the legacy actions, the resources a controller reads (with NSG associations), and provider registration.
 
 use flowlog_operator::azure::model::FlowLog;
-use flowlog_operator::simulator::inventory::LroMode;
-use flowlog_operator::simulator::{
+use flowlog_simulator::inventory::LroMode;
+use flowlog_simulator::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_SUBSCRIPTION_ID as SUB, DEFAULT_TENANT_ID, Inventory,
     SECOND_SUBSCRIPTION_ID, Simulator,
 };

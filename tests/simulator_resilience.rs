@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use flowlog_operator::simulator::{
+use flowlog_simulator::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
     DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_SUBSCRIPTION_ID as SUB, DEFAULT_TENANT_ID, Inventory, Simulator,
 };

@@ -15,11 +15,11 @@ use tracing::debug;
 use url::Url;
 
 use super::credential::TokenCredential;
-use super::discovery::Discovery;
 use super::error::ArmError;
 use super::model::{AsyncOperationResult, ErrorDetails, ErrorResponse};
 use super::observer::{ArmObserver, NoopObserver};
 use super::throttle::{Budgets, RequestClass, ThrottleSettings};
+use super::watchers::WatcherCache;
 
 /// How long-running operations are polled.
 #[derive(Clone, Debug)]
@@ -76,7 +76,7 @@ pub(super) struct Shared {
     pub(super) poll: PollSettings,
     pub(super) retry: RetrySettings,
     pub(super) budgets: Budgets,
-    pub(super) discovery: Discovery,
+    pub(super) discovery: WatcherCache,
     locks: WriteLocks,
     pub(super) observer: Arc<dyn ArmObserver>,
 }
@@ -142,7 +142,7 @@ impl ArmClientBuilder {
                 poll: self.poll,
                 retry: self.retry,
                 budgets: Budgets::new(self.throttle),
-                discovery: Discovery::new(self.discovery_ttl),
+                discovery: WatcherCache::new(self.discovery_ttl),
                 locks: WriteLocks::default(),
                 observer: self.observer,
             }),

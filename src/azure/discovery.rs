@@ -3,57 +3,13 @@
 //! watcher list is cached with a TTL, misses included, so that a region without a watcher costs one list per
 //! TTL, not one per reconcile.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use super::client::ArmClient;
 use super::error::ArmError;
 use super::id::{ResourceId, SUBNET_TYPE};
 use super::model::{API_VERSION, ArmResource};
-
-/// A Network Watcher and its region (as Azure spells it).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NetworkWatcher {
-    pub id: ResourceId,
-    pub location: String,
-}
-
-/// `westeurope` for `West Europe`, `westeurope`, `WestEurope`: ARM region names compared as ARM does.
-pub fn normalize_region(region: &str) -> String {
-    region.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect()
-}
-
-pub fn same_region(a: &str, b: &str) -> bool {
-    normalize_region(a) == normalize_region(b)
-}
-
-struct Cached {
-    fetched: Instant,
-    watchers: Vec<NetworkWatcher>,
-}
-
-type Slot = Arc<tokio::sync::Mutex<Option<Cached>>>;
-
-/// Per-subscription watcher lists. One list request at a time per subscription: concurrent callers wait
-/// for it and share its answer.
-pub(super) struct Discovery {
-    ttl: Duration,
-    subscriptions: std::sync::Mutex<HashMap<String, Slot>>,
-}
-
-impl Discovery {
-    pub(super) fn new(ttl: Duration) -> Self {
-        Self { ttl, subscriptions: std::sync::Mutex::new(HashMap::new()) }
-    }
-
-    fn slot(&self, subscription: &str) -> Slot {
-        let mut subscriptions = self.subscriptions.lock().expect("not poisoned");
-        subscriptions.entry(subscription.to_ascii_lowercase()).or_default().clone()
-    }
-}
+use super::watchers::{Cached, NetworkWatcher, same_region};
 
 impl ArmClient {
     /// The region of a resource: its `location`, or for a subnet (which has none) its virtual network's.
@@ -76,7 +32,7 @@ impl ArmClient {
         let discovery = &self.shared.discovery;
         let slot = discovery.slot(subscription);
         let mut cached = slot.lock().await;
-        if let Some(c) = cached.as_ref().filter(|c| c.fetched.elapsed() < discovery.ttl) {
+        if let Some(c) = cached.as_ref().filter(|c| c.fetched.elapsed() < discovery.ttl()) {
             return Ok(c.watchers.clone());
         }
         let url = self.url(
@@ -116,21 +72,6 @@ impl ArmClient {
 
     /// Drops the cached watcher list of a subscription (e.g. after the watcher answered 404).
     pub fn forget_network_watchers(&self, subscription: &str) {
-        let discovery = &self.shared.discovery;
-        discovery.subscriptions.lock().expect("not poisoned").remove(&subscription.to_ascii_lowercase());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regions_compare_ignoring_case_and_spaces() {
-        assert!(same_region("West Europe", "westeurope"));
-        assert!(same_region("westeurope", "WestEurope"));
-        assert!(same_region("  East US 2", "eastus2"));
-        assert!(!same_region("eastus", "eastus2"));
-        assert_eq!(normalize_region("North Europe"), "northeurope");
+        self.shared.discovery.forget(subscription);
     }
 }

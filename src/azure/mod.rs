@@ -8,16 +8,18 @@ pub mod cloud;
 pub mod credential;
 mod discovery;
 mod error;
-pub mod id;
-pub mod model;
 mod observer;
 mod throttle;
+mod watchers;
+
+/// The wire types, shared with the simulator.
+pub use flowlog_wire::{id, model};
 
 pub use calls::{RegistrationState, api_version_for};
 pub use client::{ArmClient, ArmClientBuilder, PollSettings, RetrySettings};
 pub use cloud::Cloud;
 pub use credential::{CredentialConfig, CredentialKind, credential_from_secret_data};
-pub use discovery::{NetworkWatcher, normalize_region, same_region};
 pub use error::ArmError;
 pub use observer::{ArmObserver, NoopObserver};
 pub use throttle::{BucketSettings, ThrottleSettings};
+pub use watchers::{NetworkWatcher, normalize_region, same_region};

@@ -9,8 +9,8 @@ use crate::azure::credential::CachedCredential;
 use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
 use crate::controller::{SyncError, Synced, sync};
-use crate::simulator::inventory::LroMode;
-use crate::simulator::{self, Inventory, Simulator};
+use flowlog_simulator::inventory::LroMode;
+use flowlog_simulator::{Inventory, Simulator};
 
 /// The example policies of `deploy/examples/`, built in so that the demo runs anywhere.
 pub const EXAMPLES: [(&str, &str); 5] = [
@@ -42,7 +42,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("Network Watcher simulator at {url} (built-in inventory; no Azure account, no cluster)\n");
 
     let http = super::run::http_client()?;
-    let credential = simulator::built_in_credential(http.clone(), &base)?;
+    let credential = built_in_credential(http.clone(), &base)?;
     let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
 
     let policies = EXAMPLES
@@ -131,4 +131,20 @@ fn describe(sim: &Simulator, target: &str) -> String {
 /// The last path segment of an ARM ID: enough to tell resources apart in a demo.
 fn short(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
+}
+
+/// A credential for the simulator's built-in service principal against a simulator at `base` (which serves the
+/// token endpoint too), asking for an ARM token as the operator does.
+pub fn built_in_credential(
+    http: reqwest::Client,
+    base: &Url,
+) -> Result<crate::azure::credential::ClientSecretCredential, crate::azure::ArmError> {
+    crate::azure::credential::ClientSecretCredential::new(
+        http,
+        base,
+        flowlog_simulator::DEFAULT_TENANT_ID,
+        flowlog_simulator::DEFAULT_CLIENT_ID,
+        crate::azure::credential::Secret::new(flowlog_simulator::DEFAULT_CLIENT_SECRET),
+        "https://management.azure.com/.default",
+    )
 }

@@ -1,6 +1,28 @@
-//! The `flowlog-operator` command line: `run` (the operator), `crd`, `sim` and `demo`.
+//! The `flowlog-operator` command line: `run` (the operator), `crd`, `demo` (with the `demo` feature) and `sim`
+//! (which says where the simulator is).
 
+#[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+pub use demo::built_in_credential;
+#[cfg(not(feature = "demo"))]
+mod demo {
+    //! This build has no demo: the `demo` feature, which brings the simulator in, was left off (as in the image).
+
+    #[derive(clap::Args)]
+    pub struct Args {
+        /// Answer long-running operations synchronously (200) instead of 202 + polling.
+        #[arg(long)]
+        pub sync_operations: bool,
+    }
+
+    pub async fn run(_args: Args) -> anyhow::Result<()> {
+        anyhow::bail!(
+            "this build of flowlog-operator has no demo: it leaves the simulator out (as the container image does).\n\
+             From the source: cargo run --features demo -- demo"
+        )
+    }
+}
 mod run;
 mod sim;
 
@@ -34,10 +56,11 @@ enum Command {
     Run(Box<run::Args>),
     /// Print the FlowLogPolicy CustomResourceDefinition as YAML.
     Crd,
-    /// Run the Network Watcher simulator (ARM-faithful, no Azure account needed).
-    Sim(sim::Args),
-    /// Show the operator at work against an in-process simulator: no cluster, no Azure account.
+    /// Show the operator at work against an in-process simulator: no cluster, no Azure account (builds with
+    /// the `demo` feature).
     Demo(demo::Args),
+    /// Say where the Network Watcher simulator is (its own binary, `flowlog-sim`; not part of this one).
+    Sim(sim::Args),
 }
 
 pub fn main() -> ExitCode {
@@ -59,7 +82,7 @@ pub fn main() -> ExitCode {
                 print!("{}", crd_yaml());
                 Ok(())
             }
-            Command::Sim(args) => sim::run(args).await,
+            Command::Sim(args) => sim::run(args),
             Command::Demo(args) => demo::run(args).await,
         }
     });

@@ -1,40 +1,22 @@
-use std::net::SocketAddr;
-use std::path::PathBuf;
+//! `flowlog-operator sim`: the simulator is not part of the operator's binary; this says where it is.
 
-use anyhow::Context as _;
-
-use crate::simulator::{Inventory, Simulator};
-
+/// Accepts whatever was meant for the simulator, so that old scripts get the pointer rather than a usage error.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8480")]
-    pub listen: SocketAddr,
-    /// Inventory YAML (subscriptions, watchers, NSGs, storage accounts, service principals). Default: the
-    /// built-in inventory (see --print-inventory).
-    #[arg(long)]
-    pub inventory: Option<PathBuf>,
-    /// Print the inventory as YAML and exit.
-    #[arg(long)]
-    pub print_inventory: bool,
+    /// Ignored: the simulator's own binary takes these (`flowlog-sim --help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    pub rest: Vec<String>,
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let inventory = match &args.inventory {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Inventory::from_yaml(&text).with_context(|| format!("inventory {}", path.display()))?
-        }
-        None => Inventory::builtin(),
-    };
-    if args.print_inventory {
-        print!("{}", inventory.to_yaml());
-        return Ok(());
-    }
-    let listener =
-        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
-    let addr = listener.local_addr()?;
-    eprintln!("Network Watcher simulator listening on http://{addr}");
-    eprintln!("  ARM endpoint and authority host: http://{addr}/   admin API: http://{addr}/_sim/");
-    Simulator::new(inventory).serve(listener).await.context("serving")
+/// Where the simulator is, for `flowlog-operator sim` (stderr; the command fails, since nothing was served).
+pub const WHERE: &str = "\
+The Network Watcher simulator is not part of the operator's binary (the image ships only the operator).
+It is its own binary, `flowlog-sim`, in the `flowlog-simulator` package (folder simulator/ of the source):
+  cargo run -p flowlog-simulator -- --listen 127.0.0.1:8480      # serve it
+  cargo run -p flowlog-simulator -- --print-inventory            # its built-in inventory
+  cargo run --features demo -- demo                              # the operator at work against it, in-process
+Documentation: simulator/README.md";
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("{WHERE}")
 }

@@ -17,7 +17,7 @@ use flowlog_operator::azure::{ArmClient, Cloud, PollSettings};
 use flowlog_operator::controller::metrics::Metrics;
 use flowlog_operator::controller::server::Health;
 use flowlog_operator::controller::{self, Context, Settings};
-use flowlog_operator::simulator::{self, Inventory, Simulator};
+use flowlog_simulator::{self as simulator, Inventory, Simulator};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -178,7 +178,7 @@ pub fn spawn_controller(
 ) -> tokio::task::JoinHandle<()> {
     let base = url::Url::parse(&format!("{sim_url}/")).unwrap();
     let http = reqwest::Client::new();
-    let credential = simulator::built_in_credential(http.clone(), &base).unwrap();
+    let credential = flowlog_operator::cli::built_in_credential(http.clone(), &base).unwrap();
     let poll = PollSettings { default_interval: Duration::from_millis(200), ..Default::default() };
     let arm = ArmClient::builder(http, base.clone(), CachedCredential::new(credential))
         .poll(poll)
@@ -258,16 +258,33 @@ pub fn count(sim: &Simulator, op: &str) -> u64 {
     sim.counters().get(op).copied().unwrap_or(0)
 }
 
-/// `flowlog-operator sim` as a process on a free port; returns it and its base URL.
+/// The simulator's binary (`flowlog-sim`, package `flowlog-simulator`): `$FLOWLOG_SIM_BIN`, or the one cargo built
+/// beside this test binary (`cargo test --workspace` builds it; tests/run.sh builds it before the tests).
+pub fn simulator_binary() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("FLOWLOG_SIM_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    // target/<profile>/deps/<test> → target/<profile>/flowlog-sim
+    let path = exe.parent().and_then(|deps| deps.parent()).expect("a target directory").join("flowlog-sim");
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build -p flowlog-simulator` (tests/run.sh does) or set FLOWLOG_SIM_BIN",
+        path.display()
+    );
+    path
+}
+
+/// `flowlog-sim` as a process on a free port; returns it and its base URL.
 pub async fn spawn_simulator_binary() -> (tokio::process::Child, String) {
     spawn_simulator_binary_with(&[]).await
 }
 
-/// `flowlog-operator sim` with extra arguments (for example `--inventory FILE`).
+/// `flowlog-sim` with extra arguments (for example `--inventory FILE`).
 pub async fn spawn_simulator_binary_with(extra: &[&str]) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let mut sim = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowlog-operator"))
-        .args(["sim", "--listen", "127.0.0.1:0"])
+    let mut sim = tokio::process::Command::new(simulator_binary())
+        .args(["--listen", "127.0.0.1:0"])
         .args(extra)
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

@@ -14,8 +14,8 @@ use super::faults::{Faults, LroEnd, LroFault};
 use super::inventory::{Inventory, LroMode, MICROSOFT_INSIGHTS, MICROSOFT_NETWORK};
 use super::throttle::Throttle;
 use super::world::{ResourcePath, TargetKind, WATCHER_TYPE, World};
-use crate::azure::id::{ResourceId, same_id};
-use crate::azure::model::{
+use flowlog_wire::id::{ResourceId, same_id};
+use flowlog_wire::model::{
     AsyncOperationResult, ErrorDetails, FlowLog, FlowLogFormatParameters, FlowLogInformation, FlowLogProperties,
     FlowLogPropertiesFormat, FlowLogStatusParameters, ManagedServiceIdentity, Provider, RetentionPolicyParameters,
     TrafficAnalyticsConfigurationProperties, TrafficAnalyticsProperties, UserAssignedIdentity,
@@ -1226,8 +1226,8 @@ pub(super) fn derived_guid(seed: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::faults::FaultRule;
-    use crate::simulator::{DEFAULT_SUBSCRIPTION_ID as SUB, SECOND_SUBSCRIPTION_ID};
+    use crate::faults::FaultRule;
+    use crate::{DEFAULT_SUBSCRIPTION_ID as SUB, SECOND_SUBSCRIPTION_ID};
 
     const WEU: WatcherRef =
         WatcherRef { subscription: SUB, resource_group: "NetworkWatcherRG", name: "NetworkWatcher_westeurope" };

@@ -1,30 +1,27 @@
-//! The README's simulator section against the code: its inventory example loads, and it names every operation
+//! The simulator's README against the code: its inventory example loads, and it names every operation
 //! (counter and fault-rule name), every admin route, every behaviour setting and quirk, and every invented error
 //! code, so that the section cannot silently fall behind the simulator.
 
 use std::path::Path;
 
-use flowlog_operator::simulator::inventory::Behaviour;
-use flowlog_operator::simulator::{FaultRule, Inventory, Simulator};
+use flowlog_simulator::inventory::Behaviour;
+use flowlog_simulator::{FaultRule, Inventory, Simulator};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-/// From `## The Network Watcher simulator` up to the next `## ` heading.
+/// The simulator's README.
 fn section() -> String {
-    let readme = std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap();
-    let start = readme.find("## The Network Watcher simulator\n").expect("the README has a simulator section");
-    let end = readme[start + 3..].find("\n## ").map_or(readme.len(), |i| start + 3 + i + 1);
-    readme[start..end].to_string()
+    std::fs::read_to_string(Path::new(ROOT).join("README.md")).unwrap()
 }
 
 fn simulator_source(file: &str) -> String {
-    std::fs::read_to_string(Path::new(ROOT).join("src/simulator").join(file)).unwrap()
+    std::fs::read_to_string(Path::new(ROOT).join("src").join(file)).unwrap()
 }
 
 #[test]
 fn the_inventory_example_loads() {
     let section = section();
-    let inventory = &section[section.find("### Inventory").expect("an Inventory heading")..];
+    let inventory = &section[section.find("## Inventory").expect("an Inventory heading")..];
     let start = inventory.find("```yaml\n").expect("a YAML example") + "```yaml\n".len();
     let yaml = &inventory[start..start + inventory[start..].find("```").unwrap()];
     let inv = Inventory::from_yaml(yaml).unwrap_or_else(|e| panic!("the README's inventory example: {e}"));
@@ -70,7 +67,7 @@ fn names_every_operation_and_admin_route() {
 fn lists_every_invented_error_code() {
     let section = section();
     let mut found = Vec::new();
-    for file in std::fs::read_dir(Path::new(ROOT).join("src/simulator")).unwrap() {
+    for file in std::fs::read_dir(Path::new(ROOT).join("src")).unwrap() {
         let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
         // A `// invented: …` comment precedes the error it marks: the code is the string after the next
         // `StatusCode::…,`.

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::inventory::{Inventory, ManagedIdentity};
 use super::state::ArmError;
-use crate::azure::model::TokenResponse;
+use flowlog_wire::model::TokenResponse;
 
 /// The `client_assertion_type` of a JWT assertion (workload identity federation, certificates).
 pub(super) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -390,7 +390,7 @@ fn us_time(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::{
+    use crate::{
         DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
         DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_TENANT_ID,
     };

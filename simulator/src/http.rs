@@ -32,7 +32,7 @@ use super::inventory::Throttling;
 use super::state::{self as ops, ArmError, Ctx, Reply, State as SimState, WatcherRef};
 use super::throttle::Kind;
 use super::world::{NIC_TYPE, NSG_TYPE, ResourcePath, VNET_TYPE, WORKSPACE_TYPE};
-use crate::azure::model::{ErrorResponse, FlowLog, FlowLogInformation};
+use flowlog_wire::model::{ErrorResponse, FlowLog, FlowLogInformation};
 
 const JSON: &str = "application/json; charset=utf-8";
 

@@ -11,8 +11,8 @@ use super::state::{
     parse_body,
 };
 use super::world::{ResourcePath, TargetKind, VNET_TYPE, WATCHER_TYPE};
-use crate::azure::id::same_id;
-use crate::azure::model::{API_VERSION, FlowLog, ListResult};
+use flowlog_wire::id::same_id;
+use flowlog_wire::model::{API_VERSION, FlowLog, ListResult};
 
 /// The first api-version with the `flowLogs` resource.
 const FIRST_FLOW_LOGS_API_VERSION: &str = "2019-07-01";

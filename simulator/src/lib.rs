@@ -314,7 +314,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 pub use faults::FaultRule;
 pub use inventory::{Inventory, InventoryError};
 
-use crate::azure::model::{FlowLog, FlowLogInformation};
+use flowlog_wire::model::{FlowLog, FlowLogInformation};
 
 pub const DEFAULT_TENANT_ID: &str = "11111111-1111-1111-1111-111111111111";
 pub const DEFAULT_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
@@ -322,21 +322,6 @@ pub const DEFAULT_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
 pub const DEFAULT_CLIENT_SECRET: &str = "simulator-secret";
 pub const DEFAULT_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000001";
 
-/// A credential for the built-in service principal against a simulator at `base` (which serves the token
-/// endpoint too), asking for an ARM token as the operator does.
-pub fn built_in_credential(
-    http: reqwest::Client,
-    base: &url::Url,
-) -> Result<crate::azure::credential::ClientSecretCredential, crate::azure::ArmError> {
-    crate::azure::credential::ClientSecretCredential::new(
-        http,
-        base,
-        DEFAULT_TENANT_ID,
-        DEFAULT_CLIENT_ID,
-        crate::azure::credential::Secret::new(DEFAULT_CLIENT_SECRET),
-        "https://management.azure.com/.default",
-    )
-}
 /// The built-in subscription where `Microsoft.Insights` is not registered.
 pub const SECOND_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000002";
 /// Issuer and subject of the built-in principal's federated credential (workload identity).

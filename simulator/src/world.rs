@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::inventory::{Inventory, SecurityRule, arm_id};
 use super::state::{ArmError, derived_guid, resource_guid};
-use crate::azure::id::same_id;
+use flowlog_wire::id::same_id;
 
 pub(super) struct Watcher {
     pub id: String,
@@ -207,7 +207,7 @@ impl World {
                 });
             }
             for mi in &inventory.managed_identities {
-                if let Some(id) = mi.resource_id.as_deref().and_then(|id| crate::azure::id::ResourceId::parse(id).ok())
+                if let Some(id) = mi.resource_id.as_deref().and_then(|id| flowlog_wire::id::ResourceId::parse(id).ok())
                     && id.subscription.eq_ignore_ascii_case(&sub.id)
                 {
                     group(&id.resource_group);

@@ -11,8 +11,8 @@ use super::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
     DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, SECOND_SUBSCRIPTION_ID,
 };
-use crate::azure::id::ResourceId;
-use crate::azure::model::{FlowLogFormatParameters, RetentionPolicyParameters};
+use flowlog_wire::id::ResourceId;
+use flowlog_wire::model::{FlowLogFormatParameters, RetentionPolicyParameters};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
