@@ -110,10 +110,10 @@ async fn blocked_creation_is_reported_not_retried_hot() {
     let mut spec = web_nsg_spec(7, "1h");
     spec.target.resource_id = nsg("app-prod-rg", "new-nsg");
     h.apply("new", spec).await;
-    let p = h.wait_ready("new", "False").await;
+    let p = h.wait_reason("new", "NsgFlowLogCreationBlocked").await;
     let status = p.status.unwrap();
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!(ready.reason, "NsgFlowLogCreationBlocked");
+    assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "NsgFlowLogCreationBlocked"));
     let error = status.last_error.unwrap();
     assert_eq!(error.code, "NsgFlowLogCreationBlocked");
     assert!(error.request_id.is_some(), "the ARM request id reaches status");

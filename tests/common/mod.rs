@@ -166,6 +166,18 @@ impl Harness {
         })
         .await
     }
+
+    /// Waits until `Ready` has `reason` for the current generation (a write under way reads `Ready=False` too, with
+    /// reason `Applying`: waiting for `False` alone can catch that instead of the outcome).
+    pub async fn wait_reason(&self, name: &str, reason: &str) -> FlowLogPolicy {
+        wait_for(&format!("{name} Ready reason {reason}"), Duration::from_secs(30), || async {
+            let p = self.get(name).await;
+            let s = p.status.as_ref()?;
+            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?;
+            (ready.reason == reason && s.observed_generation == p.metadata.generation).then_some(p)
+        })
+        .await
+    }
 }
 
 /// An in-process controller for `namespace`, talking to the simulator at `sim_url`.
