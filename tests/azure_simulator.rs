@@ -17,7 +17,7 @@ use flowlog_operator::azure::{
     ArmClient, ArmError, ArmObserver, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
 };
 use flowlog_simulator::faults::{ErrorFault, FaultEffect, LroEnd, LroFault};
-use flowlog_simulator::inventory::{Bucket, LroMode, Throttling};
+use flowlog_simulator::inventory::{BucketLimits, LroMode, Throttling};
 use flowlog_simulator::{self as simulator, FaultRule, Inventory, Simulator};
 use url::Url;
 
@@ -474,9 +474,9 @@ async fn arm_throttling_is_honoured_and_low_remaining_headers_prevent_it() {
     let mut inv = inventory();
     inv.behaviour.throttling = Throttling {
         enabled: true,
-        reads: Bucket { size: 3, refill_per_second: 2.0 },
-        writes: Bucket { size: 200, refill_per_second: 10.0 },
-        deletes: Bucket { size: 200, refill_per_second: 10.0 },
+        reads: BucketLimits { size: 3, refill_per_second: 2.0 },
+        writes: BucketLimits { size: 200, refill_per_second: 10.0 },
+        deletes: BucketLimits { size: 200, refill_per_second: 10.0 },
     };
     let (sim, base) = start(inv).await;
     let target = id("app-prod-rg/providers/Microsoft.Network/networkSecurityGroups/web-nsg");

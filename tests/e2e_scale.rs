@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use flowlog_operator::api::FlowLogPolicy;
 use flowlog_simulator::Inventory;
-use flowlog_simulator::inventory::{FlowLog, NetworkSecurityGroup};
+use flowlog_simulator::inventory::{InventoryFlowLog, NetworkSecurityGroup};
 use futures::StreamExt;
 use kube::Api;
 use kube::api::PostParams;
@@ -45,7 +45,7 @@ async fn two_hundred_policies_converge_and_settle() {
             resource_group: "scale-rg".into(),
             location: "westeurope".into(),
             security_rules: vec![],
-            flow_log: Some(FlowLog {
+            flow_log: Some(InventoryFlowLog {
                 enabled: true,
                 storage_account: Some("flowlogsweu001".into()),
                 retention_policy: Some(flowlog_operator::azure::model::RetentionPolicyParameters {

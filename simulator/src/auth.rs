@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::inventory::{Inventory, ManagedIdentity};
-use super::state::ArmError;
+use super::state::ErrorReply;
 use flowlog_wire::model::TokenResponse;
 
 /// The `client_assertion_type` of a JWT assertion (workload identity federation, certificates).
@@ -208,9 +208,9 @@ impl Tokens {
         authorization: Option<&str>,
         audiences: &[String],
         now: SystemTime,
-    ) -> Result<String, ArmError> {
+    ) -> Result<String, ErrorReply> {
         let Some(value) = authorization else {
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::UNAUTHORIZED,
                 "AuthenticationFailed",
                 "Authentication failed. The 'Authorization' header is missing.",
@@ -219,7 +219,7 @@ impl Tokens {
         let token = match value.split_once(' ') {
             Some((scheme, token)) if scheme.eq_ignore_ascii_case("Bearer") && !token.trim().is_empty() => token.trim(),
             _ => {
-                return Err(ArmError::new(
+                return Err(ErrorReply::new(
                     StatusCode::UNAUTHORIZED,
                     "AuthenticationFailedInvalidHeader",
                     "Authentication failed. The 'Authorization' header is provided in an invalid format.",
@@ -227,14 +227,14 @@ impl Tokens {
             }
         };
         let Some(token) = self.0.get(token) else {
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationToken",
                 "The access token is invalid.",
             ));
         };
         if token.expires <= now {
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::UNAUTHORIZED,
                 "ExpiredAuthenticationToken",
                 format!(
@@ -246,7 +246,7 @@ impl Tokens {
         }
         if !audiences.contains(&token.audience) {
             let allowed: Vec<String> = audiences.iter().map(|a| format!("'{a}'")).collect();
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::UNAUTHORIZED,
                 "InvalidAuthenticationTokenAudience",
                 format!(

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::state::{
-    ArmError, Ctx, NewOperation, OpResult, Reply, Settings, State, StoredFlowLog, WatcherRef, check_region, new_etag,
-    parse_body,
+    ErrorReply, FlowLogSettings, NewOperation, OpResult, Reply, RequestContext, State, StoredFlowLog, WatcherRef,
+    check_region, new_etag, parse_body,
 };
 use super::world::{ResourcePath, TargetKind, VNET_TYPE, WATCHER_TYPE};
 use flowlog_wire::id::same_id;
@@ -19,7 +19,7 @@ const FIRST_FLOW_LOGS_API_VERSION: &str = "2019-07-01";
 
 impl State {
     /// The watcher of a `flowLogs` request, after checking that the api-version has the resource.
-    fn flow_logs_watcher(&self, ctx: &Ctx, at: &WatcherRef) -> Result<usize, ArmError> {
+    fn flow_logs_watcher(&self, ctx: &RequestContext, at: &WatcherRef) -> Result<usize, ErrorReply> {
         let w = self.world.watcher_index(&at.path())?;
         let version = ctx.api_version;
         let is_date = version.len() >= 10
@@ -32,7 +32,7 @@ impl State {
             return Ok(w);
         }
         // ARM's code; the list of versions in the message is abridged.
-        Err(ArmError::new(
+        Err(ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "NoRegisteredProviderFound",
             format!(
@@ -53,26 +53,26 @@ impl State {
         }
     }
 
-    fn find_flow_log(&self, w: usize, at: &WatcherRef, name: &str) -> Result<usize, ArmError> {
+    fn find_flow_log(&self, w: usize, at: &WatcherRef, name: &str) -> Result<usize, ErrorReply> {
         self.flow_logs.iter().position(|f| f.is(w, name)).ok_or_else(|| Self::flow_log_path(at, name).not_found())
     }
 
     /// `PUT .../networkWatchers/{nw}/flowLogs/{name}`: 201 (create) or 200 (update), long-running.
     pub(super) fn put_flow_log(
         &mut self,
-        ctx: &Ctx,
+        ctx: &RequestContext,
         at: &WatcherRef,
         name: &str,
         body: &[u8],
-    ) -> Result<Reply, ArmError> {
+    ) -> Result<Reply, ErrorReply> {
         let w = self.flow_logs_watcher(ctx, at)?;
         let value: Value =
-            serde_json::from_slice(body).map_err(|e| ArmError::invalid_request(format!("invalid JSON ({e})")))?;
+            serde_json::from_slice(body).map_err(|e| ErrorReply::invalid_request(format!("invalid JSON ({e})")))?;
         if !value.is_object() {
-            return Err(ArmError::invalid_request("the body is not a JSON object"));
+            return Err(ErrorReply::invalid_request("the body is not a JSON object"));
         }
         if value.get("location").is_none_or(Value::is_null) {
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "LocationRequired",
                 "The location property is required for this definition.",
@@ -88,7 +88,7 @@ impl State {
         let requested_location = request.location.as_deref().unwrap_or_default();
         if !requested_location.eq_ignore_ascii_case(&location) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "NetworkWatcherLocationMismatch",
                 format!(
@@ -100,13 +100,13 @@ impl State {
         }
         let target_id = &request.properties.target_resource_id;
         let target =
-            self.world.target(target_id).ok_or_else(|| ArmError::invalid_reference(target_id, &flow_log_id))?;
+            self.world.target(target_id).ok_or_else(|| ErrorReply::invalid_reference(target_id, &flow_log_id))?;
         check_region(watcher, target.id, target.location)?;
         let (target_id, nsg) = (target.id.to_string(), matches!(target.kind, TargetKind::Nsg(_)));
         let existing = self.flow_logs.iter().position(|f| f.is(w, name));
         if let Some(i) = existing.filter(|i| !same_id(&self.flow_logs[*i].target, &target_id)) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "FlowLogTargetChangeNotAllowed",
                 format!(
@@ -118,7 +118,7 @@ impl State {
         }
         if let Some(other) = self.flow_log_of_target(&target_id).filter(|j| Some(*j) != existing) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "FlowLogAlreadyExistsForTarget",
                 format!(
@@ -129,7 +129,7 @@ impl State {
         }
         self.check_lock(&target_id.to_ascii_lowercase())?;
         self.check_nsg_flow_log_creation(nsg && existing.is_none())?;
-        let mut settings = Settings::of_resource(request.properties, request.identity);
+        let mut settings = FlowLogSettings::of_resource(request.properties, request.identity);
         self.check_settings(&mut settings, w, &target_id, &flow_log_id)?;
         let fault = self.lro_fault(ctx)?;
         let before = existing.map(|i| self.flow_logs[i].clone());
@@ -164,7 +164,12 @@ impl State {
 
     /// `GET .../flowLogs/{name}`. A read of a flow log whose operation is in flight counts as a poll of it, so that
     /// a client that lost the operation URL still sees it end.
-    pub(super) fn get_flow_log(&mut self, ctx: &Ctx, at: &WatcherRef, name: &str) -> Result<Reply, ArmError> {
+    pub(super) fn get_flow_log(
+        &mut self,
+        ctx: &RequestContext,
+        at: &WatcherRef,
+        name: &str,
+    ) -> Result<Reply, ErrorReply> {
         let w = self.flow_logs_watcher(ctx, at)?;
         let i = self.find_flow_log(w, at, name)?;
         let view = self.resource_view(&self.flow_logs[i], self.provisioning_state(&self.flow_logs[i]));
@@ -175,10 +180,10 @@ impl State {
     /// `GET .../flowLogs`: pages of `behaviour.pageSize`, ordered by name, linked by `nextLink`.
     pub(super) fn list_flow_logs(
         &self,
-        ctx: &Ctx,
+        ctx: &RequestContext,
         at: &WatcherRef,
         skip_token: Option<&str>,
-    ) -> Result<Reply, ArmError> {
+    ) -> Result<Reply, ErrorReply> {
         let w = self.flow_logs_watcher(ctx, at)?;
         let mut all: Vec<&StoredFlowLog> = self.flow_logs.iter().filter(|f| f.watcher == w).collect();
         all.sort_by_key(|f| f.name.to_ascii_lowercase());
@@ -203,11 +208,11 @@ impl State {
     /// `PATCH .../flowLogs/{name}` with `{"tags": {...}}`: replaces the tags, synchronously.
     pub(super) fn patch_flow_log(
         &mut self,
-        ctx: &Ctx,
+        ctx: &RequestContext,
         at: &WatcherRef,
         name: &str,
         body: &[u8],
-    ) -> Result<Reply, ArmError> {
+    ) -> Result<Reply, ErrorReply> {
         let w = self.flow_logs_watcher(ctx, at)?;
         let i = self.find_flow_log(w, at, name)?;
         #[derive(serde::Deserialize)]
@@ -225,7 +230,12 @@ impl State {
     }
 
     /// `DELETE .../flowLogs/{name}`: 202 and a `Location` to poll (204 when done), or 204 when there is none.
-    pub(super) fn delete_flow_log(&mut self, ctx: &Ctx, at: &WatcherRef, name: &str) -> Result<Reply, ArmError> {
+    pub(super) fn delete_flow_log(
+        &mut self,
+        ctx: &RequestContext,
+        at: &WatcherRef,
+        name: &str,
+    ) -> Result<Reply, ErrorReply> {
         let w = self.flow_logs_watcher(ctx, at)?;
         let Some(i) = self.flow_logs.iter().position(|f| f.is(w, name)) else {
             return Ok(Reply::empty(StatusCode::NO_CONTENT));
@@ -286,7 +296,7 @@ impl State {
         if let Some(other) = self.flow_log_of_target(&target).filter(|j| !self.flow_logs[*j].is(w, &name)) {
             return Err(format!("{target} already has flow log {}", self.flow_log_id(&self.flow_logs[other])));
         }
-        let mut settings = Settings::of_resource(props, flow_log.identity);
+        let mut settings = FlowLogSettings::of_resource(props, flow_log.identity);
         if let Some(s) = self.world.storage.iter().find(|s| same_id(&s.id, &settings.properties.storage_id)) {
             settings.properties.storage_id = s.id.clone();
         }
@@ -305,7 +315,7 @@ impl State {
         name: &str,
         target: String,
         tags: Option<BTreeMap<String, String>>,
-        settings: Settings,
+        settings: FlowLogSettings,
     ) -> StoredFlowLog {
         let name = self.flow_logs.iter().find(|f| f.is(w, name)).map_or_else(|| name.to_string(), |f| f.name.clone());
         let location = self.world.watchers[w].location.clone();
@@ -317,36 +327,36 @@ impl State {
 
     // ---- reads of the resources around flow logs ---------------------------------------------------------------
 
-    pub(super) fn get_watcher(&self, at: &WatcherRef) -> Result<Reply, ArmError> {
+    pub(super) fn get_watcher(&self, at: &WatcherRef) -> Result<Reply, ErrorReply> {
         let w = self.world.watcher_index(&at.path())?;
         Ok(Reply::json(StatusCode::OK, &self.world.watcher_json(w)))
     }
 
     /// NetworkWatchers_List (`resource_group`) and _ListAll: one page, `value` only, as the examples show.
-    pub(super) fn list_watchers(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ArmError> {
+    pub(super) fn list_watchers(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ErrorReply> {
         let ids = self.world.watchers.iter().map(|w| w.id.as_str());
         self.list_in_scope(subscription, resource_group, ids, |w| self.world.watcher_json(w))
     }
 
-    pub(super) fn get_nsg(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+    pub(super) fn get_nsg(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
         let (i, nsg) = self.world.find(&self.world.nsgs, |n| &n.id, at)?;
         Ok(Reply::json(StatusCode::OK, &self.world.nsg_json(i, self.flow_log_refs(&nsg.id))))
     }
 
-    pub(super) fn list_nsgs(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ArmError> {
+    pub(super) fn list_nsgs(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ErrorReply> {
         let ids = self.world.nsgs.iter().map(|n| n.id.as_str());
         self.list_in_scope(subscription, resource_group, ids, |i| {
             self.world.nsg_json(i, self.flow_log_refs(&self.world.nsgs[i].id))
         })
     }
 
-    pub(super) fn get_vnet(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+    pub(super) fn get_vnet(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
         let (i, vnet) = self.world.find(&self.world.vnets, |v| &v.id, at)?;
         Ok(Reply::json(StatusCode::OK, &self.world.vnet_json(i, self.flow_log_refs(&vnet.id))))
     }
 
     /// `at.name` is `{vnet}/subnets/{subnet}`, the virtual network's own 404 first.
-    pub(super) fn get_subnet(&self, at: &ResourcePath, vnet: &str, subnet: &str) -> Result<Reply, ArmError> {
+    pub(super) fn get_subnet(&self, at: &ResourcePath, vnet: &str, subnet: &str) -> Result<Reply, ErrorReply> {
         let vnet_path = ResourcePath { resource_type: VNET_TYPE.into(), name: vnet, ..*at };
         let (v, _) = self.world.find(&self.world.vnets, |v| &v.id, &vnet_path)?;
         let i = self.world.vnets[v]
@@ -358,12 +368,12 @@ impl State {
         Ok(Reply::json(StatusCode::OK, &self.world.subnet_json(i, true)))
     }
 
-    pub(super) fn get_nic(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+    pub(super) fn get_nic(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
         let (i, _) = self.world.find(&self.world.nics, |n| &n.id, at)?;
         Ok(Reply::json(StatusCode::OK, &self.world.nic_json(i)))
     }
 
-    pub(super) fn get_workspace(&self, at: &ResourcePath) -> Result<Reply, ArmError> {
+    pub(super) fn get_workspace(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
         let (i, _) = self.world.find(&self.world.workspaces, |w| &w.id, at)?;
         Ok(Reply::json(StatusCode::OK, &self.world.workspace_json(i)))
     }
@@ -376,7 +386,7 @@ impl State {
         resource_group: Option<&str>,
         ids: impl Iterator<Item = &'a str>,
         json_of: impl Fn(usize) -> Value,
-    ) -> Result<Reply, ArmError> {
+    ) -> Result<Reply, ErrorReply> {
         match resource_group {
             Some(rg) => self.world.resource_group(subscription, rg)?,
             None => _ = self.world.sub(subscription)?,

@@ -29,8 +29,8 @@ use uuid::Uuid;
 use super::Simulator;
 use super::faults::{ErrorFault, FaultEffect, FaultRule};
 use super::inventory::Throttling;
-use super::state::{self as ops, ArmError, Ctx, Reply, State as SimState, WatcherRef};
-use super::throttle::Kind;
+use super::rate_limit::Kind;
+use super::state::{self as ops, ErrorReply, Reply, RequestContext, State as SimState, WatcherRef};
 use super::world::{NIC_TYPE, NSG_TYPE, ResourcePath, VNET_TYPE, WORKSPACE_TYPE};
 use flowlog_wire::model::{ErrorResponse, FlowLog, FlowLogInformation};
 
@@ -353,7 +353,7 @@ impl<'a> Route<'a> {
     }
 }
 
-impl IntoResponse for ArmError {
+impl IntoResponse for ErrorReply {
     fn into_response(self) -> Response {
         let retry_after = self.retry_after;
         with_retry_after(json_response(self.status, &ErrorResponse { error: self.error }), retry_after)
@@ -407,11 +407,11 @@ async fn arm(
     let Some(route) = Route::parse(&method, uri.path()) else {
         // invented: not an Azure error; the simulator covers only the operations above.
         let message = format!("The simulator does not implement {method} {}.", uri.path());
-        return with_headers(ArmError::new(StatusCode::NOT_FOUND, "NotFound", message).into_response(), None);
+        return with_headers(ErrorReply::new(StatusCode::NOT_FOUND, "NotFound", message).into_response(), None);
     };
     match apply_fault(&sim, &conn, route.operation()).await {
         Some(Ok(e)) => {
-            let mut error = ArmError::new(fault_status(&e), &e.code, fault_message(&e));
+            let mut error = ErrorReply::new(fault_status(&e), &e.code, fault_message(&e));
             error.retry_after = e.retry_after_seconds.map(u64::from);
             return with_headers(error.into_response(), None);
         }
@@ -454,7 +454,7 @@ fn serve_arm(
         url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
     let param = |name: &str| query.iter().find(|(k, v)| k.eq_ignore_ascii_case(name) && !v.is_empty()).map(|(_, v)| v);
     let Some(api_version) = param("api-version") else {
-        let e = ArmError::new(
+        let e = ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "MissingApiVersionParameter",
             "The api-version query parameter (?api-version=) is required for all requests.",
@@ -470,7 +470,7 @@ fn serve_arm(
     let remaining = match state.throttle.take(subscription, &actor, kind, Instant::now()) {
         Ok(remaining) => remaining,
         Err(wait) => {
-            let mut e = ArmError::new(
+            let mut e = ErrorReply::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "SubscriptionRequestsThrottled",
                 format!(
@@ -484,7 +484,7 @@ fn serve_arm(
             return (e.into_response(), Some((kind, 0)));
         }
     };
-    let ctx = Ctx { base: &base, api_version, request_id, operation: route.operation() };
+    let ctx = RequestContext { base: &base, api_version, request_id, operation: route.operation() };
     let result = match route {
         Route::Action { at, configure: true } => state.configure(&ctx, at, body),
         Route::Action { at, configure: false } => state.query(&ctx, at, body),

@@ -72,7 +72,7 @@ pub struct Subscription {
     #[serde(default = "default_registered_providers")]
     pub registered_providers: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub network_watchers: Vec<NetworkWatcher>,
+    pub network_watchers: Vec<InventoryWatcher>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub storage_accounts: Vec<Resource>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -104,7 +104,7 @@ pub struct Resource {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkWatcher {
+pub struct InventoryWatcher {
     pub name: String,
     pub resource_group: String,
     pub location: String,
@@ -112,7 +112,7 @@ pub struct NetworkWatcher {
     pub tags: BTreeMap<String, String>,
     /// `flowLogs` resources that already exist (any target); each needs `name` and `targetResourceId`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub flow_logs: Vec<FlowLog>,
+    pub flow_logs: Vec<InventoryFlowLog>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,7 +126,7 @@ pub struct NetworkSecurityGroup {
     /// The NSG flow log that already exists, held by the watcher of the NSG's region under the name
     /// `Microsoft.Network{resourceGroup}{name}`; none means new ones cannot be created (retirement).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flow_log: Option<FlowLog>,
+    pub flow_log: Option<InventoryFlowLog>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -222,7 +222,7 @@ pub struct Workspace {
 /// A flow log that exists when the simulator starts: either an NSG's `flowLog` or one of a watcher's `flowLogs`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct FlowLog {
+pub struct InventoryFlowLog {
     /// Required in a watcher's `flowLogs`; an NSG's `flowLog` defaults to `Microsoft.Network{rg}{nsg}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -244,7 +244,7 @@ pub struct FlowLog {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_types: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub traffic_analytics: Option<TrafficAnalytics>,
+    pub traffic_analytics: Option<InventoryTrafficAnalytics>,
     /// ARM IDs of user-assigned identities; reported with the `managedIdentities` entry's IDs, or generated ones.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub user_assigned_identities: Vec<String>,
@@ -254,7 +254,7 @@ pub struct FlowLog {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TrafficAnalytics {
+pub struct InventoryTrafficAnalytics {
     pub enabled: bool,
     /// Name of a workspace of this inventory; required when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,18 +354,18 @@ pub enum LroMode {
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Throttling {
     pub enabled: bool,
-    pub reads: Bucket,
-    pub writes: Bucket,
-    pub deletes: Bucket,
+    pub reads: BucketLimits,
+    pub writes: BucketLimits,
+    pub deletes: BucketLimits,
 }
 
 impl Default for Throttling {
     fn default() -> Self {
         Throttling {
             enabled: true,
-            reads: Bucket { size: 250, refill_per_second: 25.0 },
-            writes: Bucket { size: 200, refill_per_second: 10.0 },
-            deletes: Bucket { size: 200, refill_per_second: 10.0 },
+            reads: BucketLimits { size: 250, refill_per_second: 25.0 },
+            writes: BucketLimits { size: 200, refill_per_second: 10.0 },
+            deletes: BucketLimits { size: 200, refill_per_second: 10.0 },
         }
     }
 }
@@ -383,7 +383,7 @@ impl Throttling {
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Bucket {
+pub struct BucketLimits {
     pub size: u32,
     pub refill_per_second: f64,
 }
@@ -433,7 +433,7 @@ impl Inventory {
             resource_group: rg.into(),
             location: location.into(),
         };
-        let watcher = |location: &str, flow_logs| NetworkWatcher {
+        let watcher = |location: &str, flow_logs| InventoryWatcher {
             name: format!("NetworkWatcher_{location}"),
             resource_group: "NetworkWatcherRG".into(),
             location: location.into(),
@@ -475,7 +475,7 @@ impl Inventory {
         let storage_identity = format!(
             "/subscriptions/{sub}/resourceGroups/logging-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/flowlog-storage-writer"
         );
-        let shared_vnet_flow_log = FlowLog {
+        let shared_vnet_flow_log = InventoryFlowLog {
             name: Some("shared-vnet-flowlog".into()),
             target_resource_id: Some(format!(
                 "/subscriptions/{sub}/resourceGroups/shared-net-rg/providers/Microsoft.Network/virtualNetworks/shared-vnet"
@@ -484,13 +484,13 @@ impl Inventory {
             storage_account: Some("flowlogsweu001".into()),
             retention_policy: Some(RetentionPolicyParameters { days: 30, enabled: true }),
             format: json(2),
-            traffic_analytics: Some(TrafficAnalytics {
+            traffic_analytics: Some(InventoryTrafficAnalytics {
                 enabled: true,
                 workspace: Some("flowlogs-law-weu".into()),
                 interval_minutes: 60,
             }),
             user_assigned_identities: vec![storage_identity.clone()],
-            ..FlowLog::default()
+            ..InventoryFlowLog::default()
         };
         Inventory {
             service_principals: vec![ServicePrincipal {
@@ -534,26 +534,26 @@ impl Inventory {
                             "web-nsg",
                             "app-prod-rg",
                             "westeurope",
-                            Some(FlowLog {
+                            Some(InventoryFlowLog {
                                 enabled: true,
                                 storage_account: Some("flowlogsweu001".into()),
                                 retention_policy: Some(RetentionPolicyParameters { days: 7, enabled: true }),
                                 format: json(2),
-                                ..FlowLog::default()
+                                ..InventoryFlowLog::default()
                             }),
                         ),
-                        nsg("db-nsg", "app-prod-rg", "westeurope", Some(FlowLog::default())),
+                        nsg("db-nsg", "app-prod-rg", "westeurope", Some(InventoryFlowLog::default())),
                         nsg("new-nsg", "app-prod-rg", "westeurope", None),
                         nsg(
                             "web-dr-nsg",
                             "app-dr-rg",
                             "northeurope",
-                            Some(FlowLog {
+                            Some(InventoryFlowLog {
                                 enabled: true,
                                 storage_account: Some("flowlogsneu001".into()),
                                 retention_policy: Some(RetentionPolicyParameters { days: 0, enabled: false }),
                                 format: json(1),
-                                ..FlowLog::default()
+                                ..InventoryFlowLog::default()
                             }),
                         ),
                         nsg("batch-nsg", "app-dr-rg", "northeurope", None),
@@ -606,7 +606,12 @@ impl Inventory {
                     registered_providers: vec![MICROSOFT_NETWORK.into()],
                     network_watchers: vec![watcher("westeurope", vec![])],
                     storage_accounts: vec![res("flowlogsweu002", "edge-logging-rg", "westeurope")],
-                    network_security_groups: vec![nsg("edge-nsg", "edge-rg", "westeurope", Some(FlowLog::default()))],
+                    network_security_groups: vec![nsg(
+                        "edge-nsg",
+                        "edge-rg",
+                        "westeurope",
+                        Some(InventoryFlowLog::default()),
+                    )],
                     virtual_networks: vec![],
                     network_interfaces: vec![],
                     workspaces: vec![],
@@ -912,7 +917,7 @@ impl Validator<'_> {
         }
     }
 
-    fn flow_log_settings(&mut self, at: &str, fl: &FlowLog, location: &str) {
+    fn flow_log_settings(&mut self, at: &str, fl: &InventoryFlowLog, location: &str) {
         let inventory = self.inventory;
         match &fl.storage_account {
             None if fl.enabled => self.problem(format!("{at} is enabled but names no storageAccount")),
@@ -1094,7 +1099,7 @@ mod tests {
         let inv = Inventory::from_yaml("subscriptions:\n  - id: subid\n    locations: [westus]\n").unwrap();
         assert_eq!(inv.behaviour.lro, Lro { mode: LroMode::Async, retry_after_seconds: 1, in_progress_polls: 1 });
         assert_eq!(inv.behaviour, Behaviour::default());
-        assert_eq!(inv.behaviour.throttling.reads, Bucket { size: 250, refill_per_second: 25.0 });
+        assert_eq!(inv.behaviour.throttling.reads, BucketLimits { size: 250, refill_per_second: 25.0 });
         assert_eq!(inv.behaviour.page_size, 2);
         assert!(inv.behaviour.quirks.nsg_flow_log_creation_blocked);
         assert_eq!(inv.subscriptions[0].registered_providers, ["Microsoft.Network", "Microsoft.Insights"]);
@@ -1105,7 +1110,7 @@ mod tests {
     fn partial_behaviour_keeps_the_other_defaults() {
         let yaml = "behaviour:\n  throttling:\n    reads: { size: 2, refillPerSecond: 0.5 }\n  quirks:\n    upperCaseResourceGroups: false\n";
         let inv = Inventory::from_yaml(yaml).unwrap();
-        assert_eq!(inv.behaviour.throttling.reads, Bucket { size: 2, refill_per_second: 0.5 });
+        assert_eq!(inv.behaviour.throttling.reads, BucketLimits { size: 2, refill_per_second: 0.5 });
         assert_eq!(inv.behaviour.throttling.writes, Throttling::default().writes);
         assert!(!inv.behaviour.quirks.upper_case_resource_groups);
         assert!(inv.behaviour.quirks.disabled_flow_log_defaults);

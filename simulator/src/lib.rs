@@ -304,8 +304,8 @@ pub mod faults;
 mod flowlogs;
 mod http;
 pub mod inventory;
+mod rate_limit;
 mod state;
-mod throttle;
 mod world;
 
 use std::collections::BTreeMap;

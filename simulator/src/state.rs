@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::auth::Tokens;
 use super::faults::{Faults, LroEnd, LroFault};
 use super::inventory::{Inventory, LroMode, MICROSOFT_INSIGHTS, MICROSOFT_NETWORK};
-use super::throttle::Throttle;
+use super::rate_limit::RateLimiter;
 use super::world::{ResourcePath, TargetKind, WATCHER_TYPE, World};
 use flowlog_wire::id::{ResourceId, same_id};
 use flowlog_wire::model::{
@@ -85,15 +85,15 @@ const KNOWN_NAMESPACES: [&str; 5] = [
 
 /// An ARM error: HTTP status and the `ErrorResponse` body.
 #[derive(Debug)]
-pub(super) struct ArmError {
+pub(super) struct ErrorReply {
     pub status: StatusCode,
     pub error: ErrorDetails,
     pub retry_after: Option<u64>,
 }
 
-impl ArmError {
+impl ErrorReply {
     pub(super) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
-        ArmError {
+        ErrorReply {
             status,
             error: ErrorDetails { code: code.into(), message: message.into(), target: None, details: vec![] },
             retry_after: None,
@@ -102,11 +102,11 @@ impl ArmError {
 
     pub(super) fn invalid_request(why: impl std::fmt::Display) -> Self {
         // invented: Azure's code for this is not published
-        ArmError::new(StatusCode::BAD_REQUEST, "InvalidRequestFormat", format!("Cannot parse the request: {why}."))
+        ErrorReply::new(StatusCode::BAD_REQUEST, "InvalidRequestFormat", format!("Cannot parse the request: {why}."))
     }
 
     pub(super) fn invalid_reference(referenced: &str, by: &str) -> Self {
-        let mut e = ArmError::new(
+        let mut e = ErrorReply::new(
             StatusCode::BAD_REQUEST,
             "InvalidResourceReference",
             format!(
@@ -146,7 +146,7 @@ impl Reply {
 }
 
 /// What the request handlers know about the request being served.
-pub(super) struct Ctx<'a> {
+pub(super) struct RequestContext<'a> {
     /// `http://host:port`, as the client addressed the simulator.
     pub base: &'a str,
     pub api_version: &'a str,
@@ -185,7 +185,7 @@ pub(super) struct StoredFlowLog {
     pub etag: String,
     /// The target's ID in the inventory's casing.
     pub target: String,
-    pub settings: Settings,
+    pub settings: FlowLogSettings,
 }
 
 impl StoredFlowLog {
@@ -196,7 +196,7 @@ impl StoredFlowLog {
         location: String,
         target: String,
         tags: Option<BTreeMap<String, String>>,
-        settings: Settings,
+        settings: FlowLogSettings,
     ) -> StoredFlowLog {
         StoredFlowLog { watcher, name, location, tags, etag: new_etag(), target, settings }
     }
@@ -214,7 +214,7 @@ pub(super) enum OpResult {
     NoContent,
 }
 
-struct Failure {
+struct OperationFailure {
     end: LroEnd,
     error: ErrorDetails,
     http: StatusCode,
@@ -234,7 +234,7 @@ struct Operation {
     status_url: String,
     location_url: String,
     result: OpResult,
-    failure: Option<Failure>,
+    failure: Option<OperationFailure>,
     /// The flow log as it was before, restored if the operation fails.
     undo: Option<(usize, String, Option<StoredFlowLog>)>,
 }
@@ -267,7 +267,7 @@ pub(super) struct State {
     providers: BTreeMap<(String, String), (String, Registration)>,
     pub tokens: Tokens,
     counters: BTreeMap<String, u64>,
-    pub throttle: Throttle,
+    pub throttle: RateLimiter,
     pub faults: Faults,
 }
 
@@ -286,7 +286,7 @@ impl State {
             }
         }
         let mut state = State {
-            throttle: Throttle::new(inventory.behaviour.throttling.clone()),
+            throttle: RateLimiter::new(inventory.behaviour.throttling.clone()),
             faults: Faults::new(inventory.behaviour.faults.clone()),
             world,
             flow_logs: Vec::new(),
@@ -303,7 +303,11 @@ impl State {
     /// The flow logs of the inventory: NSGs' `flowLog`s and watchers' `flowLogs`.
     fn load_flow_logs(&mut self) {
         let inventory = self.inventory.clone();
-        let add = |state: &mut State, watcher: usize, name: String, target: String, fl: &super::inventory::FlowLog| {
+        let add = |state: &mut State,
+                   watcher: usize,
+                   name: String,
+                   target: String,
+                   fl: &super::inventory::InventoryFlowLog| {
             let storage_id = fl
                 .storage_account
                 .as_ref()
@@ -347,7 +351,7 @@ impl State {
             };
             let location = state.world.watchers[watcher].location.clone();
             let tags = (!fl.tags.is_empty()).then(|| fl.tags.clone());
-            let settings = Settings { properties, traffic_analytics, identity };
+            let settings = FlowLogSettings { properties, traffic_analytics, identity };
             state.flow_logs.push(StoredFlowLog::new(watcher, name, location, target, tags, settings));
         };
         for sub in &inventory.subscriptions {
@@ -397,7 +401,7 @@ impl State {
     // ---- the legacy actions ------------------------------------------------------------------------------------
 
     /// `POST .../networkWatchers/{nw}/queryFlowLogStatus`.
-    pub(super) fn query(&mut self, ctx: &Ctx, at: &WatcherRef, body: &[u8]) -> Result<Reply, ArmError> {
+    pub(super) fn query(&mut self, ctx: &RequestContext, at: &WatcherRef, body: &[u8]) -> Result<Reply, ErrorReply> {
         let w = self.world.watcher_index(&at.path())?;
         let params: FlowLogStatusParameters = parse_body(body, &["/targetResourceId"])?;
         let watcher_id = self.world.watchers[w].id.clone();
@@ -409,7 +413,12 @@ impl State {
 
     /// `POST .../networkWatchers/{nw}/configureFlowLog`: replaces the NSG's flow-log configuration. The change is
     /// applied when the request is accepted.
-    pub(super) fn configure(&mut self, ctx: &Ctx, at: &WatcherRef, body: &[u8]) -> Result<Reply, ArmError> {
+    pub(super) fn configure(
+        &mut self,
+        ctx: &RequestContext,
+        at: &WatcherRef,
+        body: &[u8],
+    ) -> Result<Reply, ErrorReply> {
         let w = self.world.watcher_index(&at.path())?;
         let request: FlowLogInformation =
             parse_body(body, &["/targetResourceId", "/properties", "/properties/storageId", "/properties/enabled"])?;
@@ -428,18 +437,18 @@ impl State {
             .flow_analytics_configuration
             .map(serde_json::from_value::<TrafficAnalyticsProperties>)
             .transpose()
-            .map_err(ArmError::invalid_request)?;
+            .map_err(ErrorReply::invalid_request)?;
         let identity = request
             .identity
             .map(serde_json::from_value::<ManagedServiceIdentity>)
             .transpose()
-            .map_err(ArmError::invalid_request)?;
-        let mut settings = Settings::new(request.properties, analytics, identity);
+            .map_err(ErrorReply::invalid_request)?;
+        let mut settings = FlowLogSettings::new(request.properties, analytics, identity);
         self.check_settings(&mut settings, w, &target, &flow_log_id)?;
         let name = flow_log_name(&self.world.nsgs[nsg].resource_group, &self.world.nsgs[nsg].name);
         if existing.is_none() && self.flow_logs.iter().any(|f| f.is(w, &name)) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "FlowLogTargetChangeNotAllowed",
                 format!("Flow log {flow_log_id} targets another resource; its target cannot be changed to {target}."),
@@ -470,7 +479,7 @@ impl State {
     /// made (the flow log before it).
     fn answer_action(
         &mut self,
-        ctx: &Ctx,
+        ctx: &RequestContext,
         w: usize,
         lock: Option<String>,
         result: FlowLogInformation,
@@ -500,13 +509,13 @@ impl State {
     }
 
     /// The NSG (its index) a legacy action targets, which `watcher` must serve.
-    fn legacy_target(&self, watcher: usize, target_id: &str, referrer: &str) -> Result<usize, ArmError> {
+    fn legacy_target(&self, watcher: usize, target_id: &str, referrer: &str) -> Result<usize, ErrorReply> {
         let i = match self.world.target(target_id) {
             Some(t) => match t.kind {
                 TargetKind::Nsg(i) => i,
-                _ => return Err(ArmError::invalid_reference(target_id, referrer)),
+                _ => return Err(ErrorReply::invalid_reference(target_id, referrer)),
             },
-            None => return Err(ArmError::invalid_reference(target_id, referrer)),
+            None => return Err(ErrorReply::invalid_reference(target_id, referrer)),
         };
         let (nsg, w) = (&self.world.nsgs[i], &self.world.watchers[watcher]);
         check_region(w, &nsg.id, &nsg.location)?;
@@ -637,9 +646,9 @@ impl State {
 
     /// While NSG flow-log creation is blocked (the retirement quirk), a write may change an NSG's flow log but not
     /// create one: `creates` says whether this write would.
-    pub(super) fn check_nsg_flow_log_creation(&self, creates: bool) -> Result<(), ArmError> {
+    pub(super) fn check_nsg_flow_log_creation(&self, creates: bool) -> Result<(), ErrorReply> {
         if creates && self.inventory.behaviour.quirks.nsg_flow_log_creation_blocked {
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "NsgFlowLogCreationBlocked",
                 NSG_FLOW_LOG_CREATION_BLOCKED,
@@ -653,11 +662,11 @@ impl State {
     /// Microsoft.Insights registration that enabling needs.
     pub(super) fn check_settings(
         &self,
-        s: &mut Settings,
+        s: &mut FlowLogSettings,
         w: usize,
         target: &str,
         referrer: &str,
-    ) -> Result<(), ArmError> {
+    ) -> Result<(), ErrorReply> {
         let watcher = &self.world.watchers[w];
         self.check_properties(&mut s.properties, target, &watcher.location, referrer)?;
         s.traffic_analytics = self.check_traffic_analytics(s.traffic_analytics.take(), &watcher.location, referrer)?;
@@ -677,26 +686,26 @@ impl State {
         target: &str,
         target_location: &str,
         referrer: &str,
-    ) -> Result<(), ArmError> {
+    ) -> Result<(), ErrorReply> {
         if let Some(why) = s.retention_policy.as_ref().and_then(retention_problem) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidRetentionPolicy", why));
+            return Err(ErrorReply::new(StatusCode::BAD_REQUEST, "InvalidRetentionPolicy", why));
         }
         if let Some(format) = s.format.as_mut() {
             if let Some(why) = format_problem(format) {
                 // invented: Azure's code for this is not published
-                return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidFlowLogFormat", why));
+                return Err(ErrorReply::new(StatusCode::BAD_REQUEST, "InvalidFlowLogFormat", why));
             }
             format.format_type = format.format_type.as_ref().map(|_| "JSON".into());
         }
         if let Some(why) = s.record_types.as_deref().and_then(record_types_problem) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(StatusCode::BAD_REQUEST, "InvalidRecordTypes", why));
+            return Err(ErrorReply::new(StatusCode::BAD_REQUEST, "InvalidRecordTypes", why));
         }
         match self.world.storage.iter().find(|st| same_id(&st.id, &s.storage_id)) {
             Some(st) if s.enabled && !st.location.eq_ignore_ascii_case(target_location) => {
                 // invented: Azure's code for this is not published
-                Err(ArmError::new(
+                Err(ErrorReply::new(
                     StatusCode::BAD_REQUEST,
                     "StorageAccountLocationMismatch",
                     format!(
@@ -710,7 +719,7 @@ impl State {
                 s.storage_id = st.id.clone();
                 Ok(())
             }
-            None if s.enabled => Err(ArmError::invalid_reference(&s.storage_id, referrer)),
+            None if s.enabled => Err(ErrorReply::invalid_reference(&s.storage_id, referrer)),
             None => Ok(()),
         }
     }
@@ -721,13 +730,13 @@ impl State {
         analytics: Option<TrafficAnalyticsConfigurationProperties>,
         location: &str,
         referrer: &str,
-    ) -> Result<Option<TrafficAnalyticsConfigurationProperties>, ArmError> {
+    ) -> Result<Option<TrafficAnalyticsConfigurationProperties>, ErrorReply> {
         let Some(mut ta) = analytics else {
             return Ok(None);
         };
         if let Some(interval) = ta.traffic_analytics_interval.filter(|i| !matches!(i, 10 | 60)) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidTrafficAnalyticsInterval",
                 format!("Traffic analytics interval {interval} is not supported; use 10 or 60 minutes."),
@@ -739,7 +748,7 @@ impl State {
             return Ok(Some(ta));
         }
         let Some(ws_id) = ta.workspace_resource_id.clone() else {
-            return Err(ArmError::invalid_request(
+            return Err(ErrorReply::invalid_request(
                 "required property 'flowAnalyticsConfiguration.networkWatcherFlowAnalyticsConfiguration.\
                  workspaceResourceId' is missing",
             ));
@@ -749,9 +758,9 @@ impl State {
             .workspaces
             .iter()
             .find(|w| same_id(&w.id, &ws_id))
-            .ok_or_else(|| ArmError::invalid_reference(&ws_id, referrer))?;
+            .ok_or_else(|| ErrorReply::invalid_reference(&ws_id, referrer))?;
         let region_error = |region: &str| {
-            ArmError::new(
+            ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "InvalidTAWorkspaceRegion",
                 format!(
@@ -768,7 +777,7 @@ impl State {
         }
         if let Some(given) = ta.workspace_id.as_deref().filter(|g| !g.eq_ignore_ascii_case(&ws.customer_id)) {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::BAD_REQUEST,
                 "TrafficAnalyticsWorkspaceIdMismatch",
                 format!("Workspace ID {given} does not match workspace {}, whose ID is {}.", ws.id, ws.customer_id),
@@ -802,12 +811,12 @@ impl State {
     }
 
     /// Enabling a flow log needs Microsoft.Insights in the watcher's subscription.
-    pub(super) fn check_insights_registered(&self, subscription: &str) -> Result<(), ArmError> {
+    pub(super) fn check_insights_registered(&self, subscription: &str) -> Result<(), ErrorReply> {
         let key = (subscription.to_ascii_lowercase(), MICROSOFT_INSIGHTS.to_ascii_lowercase());
         match self.providers.get(&key) {
             Some((_, Registration::Registered)) => Ok(()),
             // Assumption: ARM's code and message for an unregistered namespace; Azure's docs only say flow logs fail.
-            _ => Err(ArmError::new(
+            _ => Err(ErrorReply::new(
                 StatusCode::CONFLICT,
                 "MissingSubscriptionRegistration",
                 format!(
@@ -819,12 +828,12 @@ impl State {
     }
 
     /// 409 while another write to the same target is in flight (when that quirk is on).
-    pub(super) fn check_lock(&self, lock: &str) -> Result<(), ArmError> {
+    pub(super) fn check_lock(&self, lock: &str) -> Result<(), ErrorReply> {
         if !self.inventory.behaviour.quirks.another_operation_in_progress {
             return Ok(());
         }
         match self.operations.values().find(|op| op.remaining > 0 && op.lock.as_deref() == Some(lock)) {
-            Some(op) => Err(ArmError::new(
+            Some(op) => Err(ErrorReply::new(
                 StatusCode::CONFLICT,
                 "AnotherOperationInProgress",
                 format!(
@@ -840,12 +849,12 @@ impl State {
     // ---- long-running operations -------------------------------------------------------------------------------
 
     /// The `lro` fault for the operation starting now; in `sync` mode one that fails the operation fails the request.
-    pub(super) fn lro_fault(&mut self, ctx: &Ctx) -> Result<Option<LroFault>, ArmError> {
+    pub(super) fn lro_fault(&mut self, ctx: &RequestContext) -> Result<Option<LroFault>, ErrorReply> {
         let fault = self.faults.lro(ctx.operation);
         if self.inventory.behaviour.lro.mode == LroMode::Sync
             && let Some(f) = fault.as_ref().and_then(failure)
         {
-            let mut e = ArmError::new(f.http, &f.error.code, f.error.message);
+            let mut e = ErrorReply::new(f.http, &f.error.code, f.error.message);
             e.error.details = f.error.details;
             return Err(e);
         }
@@ -853,7 +862,12 @@ impl State {
     }
 
     /// Registers an operation; answers its status URL, result URL and Retry-After.
-    pub(super) fn start(&mut self, ctx: &Ctx, op: NewOperation, fault: Option<LroFault>) -> (String, String, u32) {
+    pub(super) fn start(
+        &mut self,
+        ctx: &RequestContext,
+        op: NewOperation,
+        fault: Option<LroFault>,
+    ) -> (String, String, u32) {
         let url = |kind: &str| {
             format!(
                 "{}/subscriptions/{}/providers/Microsoft.Network/locations/{}/{kind}/{}?api-version={}",
@@ -896,14 +910,14 @@ impl State {
         location: &str,
         operation_id: &str,
         result: bool,
-    ) -> Result<Reply, ArmError> {
+    ) -> Result<Reply, ErrorReply> {
         let key = operation_id.to_ascii_lowercase();
         let op = self.operations.get(&key).filter(|op| {
             op.subscription.eq_ignore_ascii_case(subscription) && op.location.eq_ignore_ascii_case(location)
         });
         let Some(op) = op else {
             // invented: Azure's code for this is not published
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::NOT_FOUND,
                 "OperationNotFound",
                 format!(
@@ -969,13 +983,18 @@ impl State {
     // ---- provider registration ---------------------------------------------------------------------------------
 
     /// `GET /subscriptions/{sub}/providers/{namespace}` (`register: false`) or `POST .../register`.
-    pub(super) fn provider(&mut self, subscription: &str, namespace: &str, register: bool) -> Result<Reply, ArmError> {
+    pub(super) fn provider(
+        &mut self,
+        subscription: &str,
+        namespace: &str,
+        register: bool,
+    ) -> Result<Reply, ErrorReply> {
         let sub = self.world.sub(subscription)?.id.clone();
         let key = (sub.to_ascii_lowercase(), namespace.to_ascii_lowercase());
         let reads = self.inventory.behaviour.provider_registration_reads;
         let Some((canonical, state)) = self.providers.get_mut(&key) else {
             // Real ARM code; the message as far as known.
-            return Err(ArmError::new(
+            return Err(ErrorReply::new(
                 StatusCode::NOT_FOUND,
                 "InvalidResourceNamespace",
                 format!("The resource namespace '{namespace}' is invalid."),
@@ -1044,7 +1063,7 @@ impl State {
             ),
             None => None,
         };
-        let settings = Settings::new(info.properties, analytics, identity);
+        let settings = FlowLogSettings::new(info.properties, analytics, identity);
         let n = &self.world.nsgs[nsg];
         let target = n.id.clone();
         match self.flow_log_of_target(&target) {
@@ -1073,7 +1092,7 @@ impl State {
 
 /// The configuration a write replaces; name, location and tags stay.
 #[derive(Clone, Debug, PartialEq)]
-pub(super) struct Settings {
+pub(super) struct FlowLogSettings {
     /// As the legacy actions carry them.
     pub properties: FlowLogProperties,
     /// As validated: workspace GUID, region and ID filled in when enabled.
@@ -1081,14 +1100,14 @@ pub(super) struct Settings {
     pub identity: Option<ManagedServiceIdentity>,
 }
 
-impl Settings {
+impl FlowLogSettings {
     /// The settings of a legacy action's request, traffic analytics and identity as given.
     pub(super) fn new(
         properties: FlowLogProperties,
         analytics: Option<TrafficAnalyticsProperties>,
         identity: Option<ManagedServiceIdentity>,
-    ) -> Settings {
-        Settings {
+    ) -> FlowLogSettings {
+        FlowLogSettings {
             properties,
             traffic_analytics: analytics.and_then(|a| a.network_watcher_flow_analytics_configuration),
             identity,
@@ -1096,7 +1115,10 @@ impl Settings {
     }
 
     /// The settings of a `flowLogs` resource as sent (`enabled` defaults to false).
-    pub(super) fn of_resource(props: FlowLogPropertiesFormat, identity: Option<ManagedServiceIdentity>) -> Settings {
+    pub(super) fn of_resource(
+        props: FlowLogPropertiesFormat,
+        identity: Option<ManagedServiceIdentity>,
+    ) -> FlowLogSettings {
         let properties = FlowLogProperties {
             storage_id: props.storage_id,
             enabled: props.enabled.unwrap_or(false),
@@ -1105,7 +1127,7 @@ impl Settings {
             retention_policy: props.retention_policy,
             format: props.format,
         };
-        Settings::new(properties, props.flow_analytics_configuration, identity)
+        FlowLogSettings::new(properties, props.flow_analytics_configuration, identity)
     }
 
     pub(super) fn apply(&self, fl: &mut StoredFlowLog) {
@@ -1115,12 +1137,12 @@ impl Settings {
 }
 
 /// The watcher must be in the target's region.
-pub(super) fn check_region(watcher: &super::world::Watcher, target: &str, location: &str) -> Result<(), ArmError> {
+pub(super) fn check_region(watcher: &super::world::Watcher, target: &str, location: &str) -> Result<(), ErrorReply> {
     if watcher.location.eq_ignore_ascii_case(location) {
         return Ok(());
     }
     // invented: Azure's code for this is not published
-    Err(ArmError::new(
+    Err(ErrorReply::new(
         StatusCode::BAD_REQUEST,
         "NetworkWatcherLocationMismatch",
         format!(
@@ -1131,9 +1153,9 @@ pub(super) fn check_region(watcher: &super::world::Watcher, target: &str, locati
     ))
 }
 
-fn failure(fault: &LroFault) -> Option<Failure> {
+fn failure(fault: &LroFault) -> Option<OperationFailure> {
     let end = fault.end?;
-    Some(Failure {
+    Some(OperationFailure {
         end,
         error: ErrorDetails {
             code: fault.code.clone().unwrap_or_else(|| "InternalServerError".into()),
@@ -1198,14 +1220,14 @@ pub(super) fn record_types_problem(record_types: &str) -> Option<String> {
 }
 
 /// Parses a JSON body after checking the properties the spec marks required (JSON pointers).
-pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8], required: &[&str]) -> Result<T, ArmError> {
+pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8], required: &[&str]) -> Result<T, ErrorReply> {
     let value: Value =
-        serde_json::from_slice(body).map_err(|e| ArmError::invalid_request(format!("invalid JSON ({e})")))?;
+        serde_json::from_slice(body).map_err(|e| ErrorReply::invalid_request(format!("invalid JSON ({e})")))?;
     if let Some(missing) = required.iter().find(|p| value.pointer(p).is_none_or(Value::is_null)) {
         let path = missing.trim_start_matches('/').replace('/', ".");
-        return Err(ArmError::invalid_request(format!("required property '{path}' is missing")));
+        return Err(ErrorReply::invalid_request(format!("required property '{path}' is missing")));
     }
-    serde_json::from_value(value).map_err(ArmError::invalid_request)
+    serde_json::from_value(value).map_err(ErrorReply::invalid_request)
 }
 
 /// The `resourceGuid` of the resource with this ID, which flow logs report as `targetResourceGuid`.
@@ -1249,12 +1271,12 @@ mod tests {
         State::new(inventory)
     }
 
-    fn ctx(request_id: &str) -> Ctx<'_> {
-        Ctx { base: "http://sim", api_version: "2025-07-01", request_id, operation: CONFIGURE_FLOW_LOG }
+    fn ctx(request_id: &str) -> RequestContext<'_> {
+        RequestContext { base: "http://sim", api_version: "2025-07-01", request_id, operation: CONFIGURE_FLOW_LOG }
     }
 
     /// configureFlowLog in sync mode.
-    fn configure(state: &mut State, at: &WatcherRef, body: Value) -> Result<Value, ArmError> {
+    fn configure(state: &mut State, at: &WatcherRef, body: Value) -> Result<Value, ErrorReply> {
         let reply = state.configure(&ctx("op"), at, body.to_string().as_bytes())?;
         assert_eq!(reply.status, StatusCode::OK, "sync mode answers 200");
         Ok(reply.body.unwrap())
@@ -1278,7 +1300,7 @@ mod tests {
         })
     }
 
-    fn code<T: std::fmt::Debug>(result: Result<T, ArmError>) -> (u16, String) {
+    fn code<T: std::fmt::Debug>(result: Result<T, ErrorReply>) -> (u16, String) {
         let e = result.expect_err("must fail");
         (e.status.as_u16(), e.error.code)
     }

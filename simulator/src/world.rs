@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::inventory::{Inventory, SecurityRule, arm_id};
-use super::state::{ArmError, derived_guid, resource_guid};
+use super::state::{ErrorReply, derived_guid, resource_guid};
 use flowlog_wire::id::same_id;
 
 pub(super) struct Watcher {
@@ -219,9 +219,9 @@ impl World {
     }
 
     /// The subscription, or ARM's 404.
-    pub(super) fn sub(&self, subscription: &str) -> Result<&Sub, ArmError> {
+    pub(super) fn sub(&self, subscription: &str) -> Result<&Sub, ErrorReply> {
         self.subs.iter().find(|s| s.id.eq_ignore_ascii_case(subscription)).ok_or_else(|| {
-            ArmError::new(
+            ErrorReply::new(
                 StatusCode::NOT_FOUND,
                 "SubscriptionNotFound",
                 format!("The subscription '{subscription}' could not be found."),
@@ -230,11 +230,11 @@ impl World {
     }
 
     /// Checks subscription and resource group, as ARM does before the resource.
-    pub(super) fn resource_group(&self, subscription: &str, rg: &str) -> Result<(), ArmError> {
+    pub(super) fn resource_group(&self, subscription: &str, rg: &str) -> Result<(), ErrorReply> {
         if self.sub(subscription)?.resource_groups.contains(&rg.to_ascii_lowercase()) {
             Ok(())
         } else {
-            Err(ArmError::new(
+            Err(ErrorReply::new(
                 StatusCode::NOT_FOUND,
                 "ResourceGroupNotFound",
                 format!("Resource group '{rg}' could not be found."),
@@ -248,13 +248,13 @@ impl World {
         items: &'a [T],
         id_of: impl Fn(&T) -> &str,
         at: &ResourcePath,
-    ) -> Result<(usize, &'a T), ArmError> {
+    ) -> Result<(usize, &'a T), ErrorReply> {
         self.resource_group(at.subscription, at.resource_group)?;
         let id = at.id();
         items.iter().enumerate().find(|(_, r)| same_id(id_of(r), &id)).ok_or_else(|| at.not_found())
     }
 
-    pub(super) fn watcher_index(&self, at: &ResourcePath) -> Result<usize, ArmError> {
+    pub(super) fn watcher_index(&self, at: &ResourcePath) -> Result<usize, ErrorReply> {
         self.find(&self.watchers, |w| &w.id, at).map(|(i, _)| i)
     }
 
@@ -455,8 +455,8 @@ impl ResourcePath<'_> {
     }
 
     /// ARM's 404 for a resource that does not exist.
-    pub(super) fn not_found(&self) -> ArmError {
-        ArmError::new(
+    pub(super) fn not_found(&self) -> ErrorReply {
+        ErrorReply::new(
             StatusCode::NOT_FOUND,
             "ResourceNotFound",
             format!(

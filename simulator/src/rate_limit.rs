@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::inventory::{Bucket, Throttling};
+use super::inventory::{BucketLimits, Throttling};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -49,15 +49,15 @@ struct Level {
     at: Instant,
 }
 
-pub(super) struct Throttle {
+pub(super) struct RateLimiter {
     config: Throttling,
     /// Keyed by lower-cased subscription and actor.
     levels: BTreeMap<(String, String, Kind), Level>,
 }
 
-impl Throttle {
-    pub(super) fn new(config: Throttling) -> Throttle {
-        Throttle { config, levels: BTreeMap::new() }
+impl RateLimiter {
+    pub(super) fn new(config: Throttling) -> RateLimiter {
+        RateLimiter { config, levels: BTreeMap::new() }
     }
 
     pub(super) fn config(&self) -> &Throttling {
@@ -74,7 +74,7 @@ impl Throttle {
         self.levels.clear();
     }
 
-    fn bucket(&self, kind: Kind) -> Bucket {
+    fn bucket(&self, kind: Kind) -> BucketLimits {
         match kind {
             Kind::Reads => self.config.reads,
             Kind::Writes => self.config.writes,
@@ -121,7 +121,7 @@ impl Throttle {
     }
 }
 
-fn refill(level: &mut Level, bucket: Bucket, now: Instant) {
+fn refill(level: &mut Level, bucket: BucketLimits, now: Instant) {
     let elapsed = now.saturating_duration_since(level.at).as_secs_f64();
     level.tokens = (level.tokens + elapsed * bucket.refill_per_second).min(f64::from(bucket.size));
     level.at = now;
@@ -135,15 +135,15 @@ mod tests {
 
     fn small() -> Throttling {
         Throttling {
-            reads: Bucket { size: 2, refill_per_second: 0.5 },
-            writes: Bucket { size: 1, refill_per_second: 10.0 },
+            reads: BucketLimits { size: 2, refill_per_second: 0.5 },
+            writes: BucketLimits { size: 1, refill_per_second: 10.0 },
             ..Throttling::default()
         }
     }
 
     #[test]
     fn empties_refills_and_says_how_long_to_wait() {
-        let mut t = Throttle::new(small());
+        let mut t = RateLimiter::new(small());
         let start = Instant::now();
         assert_eq!(t.take("S", "a", Kind::Reads, start), Ok(1));
         assert_eq!(t.take("s", "A", Kind::Reads, start), Ok(0), "keys compare case-insensitively");
@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn buckets_can_be_read_reset_and_reconfigured() {
-        let mut t = Throttle::new(small());
+        let mut t = RateLimiter::new(small());
         let now = Instant::now();
         t.take("s", "a", Kind::Reads, now).unwrap();
         assert_eq!(
