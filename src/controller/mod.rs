@@ -3,6 +3,7 @@
 //! finalizer.
 
 pub mod metrics;
+mod report;
 pub mod server;
 mod sync;
 
@@ -14,24 +15,21 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use futures::channel::mpsc;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Api, Client, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
+use report::{Place, publish, write_status};
 pub use sync::{Insights, Located, Observation, SyncError, Synced, apply, derived_name, locate, observe, retire, sync};
 
-use crate::api::{DeletionPolicy, FlowLogPolicy, FlowLogPolicyStatus, LastError, MANAGER, Mode};
+use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, MANAGER, Mode};
 use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
-use crate::reconcile::{Outcome, PolicyKey, STALLED, is_drift, needs_write, next_status, owner_of, reason};
+use crate::reconcile::{Outcome, PolicyKey, is_drift, owner_of, ready_reason, reason};
 use metrics::Metrics;
 use server::Health;
 
@@ -499,94 +497,6 @@ impl From<SyncError> for Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Failure::Kubernetes(e)
-    }
-}
-
-/// Where the flow log was found: recorded in status so that later reconciles skip discovery (the target is
-/// immutable) and read the flow log by name.
-struct Place {
-    watcher_id: String,
-    flow_log_id: Option<String>,
-}
-
-/// Writes the status for `outcome` when it changed, and publishes an event when a condition transition
-/// deserves one (events on transitions only: a stuck policy does not spam the namespace).
-async fn write_status(
-    policy: &FlowLogPolicy,
-    previous: Option<&FlowLogPolicyStatus>,
-    ctx: &Context,
-    outcome: &Outcome,
-    place: Option<&Place>,
-) -> Result<FlowLogPolicyStatus, Error> {
-    let now = Time(Timestamp::now());
-    let mut status = next_status(previous, policy.metadata.generation, outcome, &now);
-    if let Some(place) = place {
-        status.network_watcher_id = Some(place.watcher_id.clone());
-        status.flow_log_id = place.flow_log_id.clone().or(status.flow_log_id.take());
-    }
-    if needs_write(previous, &status, &now, ctx.settings.status_heartbeat) {
-        let api: Api<FlowLogPolicy> =
-            Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
-        let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
-        api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
-    }
-    if let Some((kind, reason, note)) = event_for(previous, &status, outcome) {
-        publish(ctx, policy, kind, &reason, note).await;
-    }
-    Ok(status)
-}
-
-fn ready_reason(status: Option<&FlowLogPolicyStatus>) -> Option<String> {
-    status.and_then(|s| s.conditions.iter().find(|c| c.type_ == crate::reconcile::READY)).map(|c| c.reason.clone())
-}
-
-fn event_for(
-    previous: Option<&FlowLogPolicyStatus>,
-    new: &FlowLogPolicyStatus,
-    outcome: &Outcome,
-) -> Option<(EventType, String, String)> {
-    let stalled = |s: Option<&FlowLogPolicyStatus>| {
-        s.is_some_and(|s| s.conditions.iter().any(|c| c.type_ == STALLED && c.status == "True"))
-    };
-    let message = |s: &FlowLogPolicyStatus, type_: &str| {
-        s.conditions.iter().find(|c| c.type_ == type_).map(|c| c.message.clone()).unwrap_or_default()
-    };
-    match outcome {
-        Outcome::Corrected { drift: true, .. } => {
-            Some((EventType::Normal, reason::DRIFT_CORRECTED.into(), message(new, crate::reconcile::READY)))
-        }
-        Outcome::Corrected { drift: false, .. } => {
-            Some((EventType::Normal, reason::APPLIED.into(), message(new, crate::reconcile::READY)))
-        }
-        Outcome::Drifted { .. } if ready_reason(previous).as_deref() != Some(reason::DRIFTED) => {
-            Some((EventType::Warning, reason::DRIFTED.into(), message(new, crate::reconcile::READY)))
-        }
-        Outcome::Failed { .. } | Outcome::Conflict { .. } if stalled(Some(new)) && !stalled(previous) => {
-            let why = new.conditions.iter().find(|c| c.type_ == STALLED).map(|c| c.reason.clone()).unwrap_or_default();
-            Some((EventType::Warning, why, message(new, STALLED)))
-        }
-        Outcome::DeletionBlocked { .. } if ready_reason(previous).as_deref() != Some(reason::DELETION_BLOCKED) => {
-            Some((EventType::Warning, reason::DELETION_BLOCKED.into(), message(new, crate::reconcile::READY)))
-        }
-        _ => None,
-    }
-}
-
-/// Events carry the cause chain in `note`, truncated to the 1 KiB the API allows.
-async fn publish(ctx: &Context, policy: &FlowLogPolicy, type_: EventType, reason: &str, note: String) {
-    let mut note = note;
-    if note.len() > 1000 {
-        let mut cut = 997;
-        while !note.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        note.truncate(cut);
-        note.push_str("...");
-    }
-    let event =
-        KubeEvent { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
-    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
-        warn!("publishing event {reason}: {e}");
     }
 }
 

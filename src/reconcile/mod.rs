@@ -2,9 +2,11 @@
 //! No I/O here; everything is a function of its arguments so it can be tested exhaustively.
 
 mod conflict;
+mod events;
 mod plan;
 mod status;
 
 pub use conflict::{PolicyKey, owner_of};
+pub use events::{event_for, ready_reason};
 pub use plan::{Difference, Plan, ResourcePlan, plan, plan_resource};
 pub use status::{Outcome, READY, RECONCILING, STALLED, is_drift, needs_write, next_status, reason, set_condition};
