@@ -1084,6 +1084,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn builtin_yaml_is_the_builtin_inventory() {
+        let parsed = Inventory::from_yaml(include_str!("inventory/builtin.yaml")).unwrap();
+        assert_eq!(parsed, Inventory::builtin());
+    }
+
+    #[test]
     fn builtin_round_trips_through_yaml() {
         let builtin = Inventory::builtin();
         builtin.validate().unwrap();
