@@ -1,14 +1,14 @@
-//! Authentication: the Entra ID token endpoint (client secret and client assertion), the IMDS token endpoint,
-//! and the bearer-token checks of ARM. Kept free of HTTP so unit tests can drive it.
+//! The Entra ID token endpoint: the client-credentials grant with a client secret or a federated JWT assertion
+//! (workload identity), and Entra ID's errors.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::inventory::{Inventory, ManagedIdentity};
-use super::state::ErrorReply;
+use super::{Tokens, iso_time};
+use crate::inventory::{FederatedCredential, Inventory};
 use flowlog_wire::model::TokenResponse;
 
 /// The `client_assertion_type` of a JWT assertion (workload identity federation, certificates).
@@ -16,18 +16,9 @@ pub(super) const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type
 /// The audience workload identity tokens are minted for.
 pub(super) const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
 
-/// An access token the simulator issued.
-pub(super) struct Token {
-    pub expires: SystemTime,
-    /// The resource it was issued for (`https://management.azure.com/`).
-    pub audience: String,
-    /// The client ID of the principal or managed identity (ARM's throttling "actor").
-    pub actor: String,
-}
-
 /// A token-endpoint (Entra ID) error.
 #[derive(Debug)]
-pub(super) struct AadError {
+pub(crate) struct AadError {
     pub status: StatusCode,
     pub error: &'static str,
     pub code: u64,
@@ -49,37 +40,10 @@ impl AadError {
     }
 }
 
-/// An IMDS error: `{"error", "error_description"}`.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct ImdsError {
-    pub status: StatusCode,
-    pub error: &'static str,
-    pub description: &'static str,
-}
-
-impl ImdsError {
-    fn bad_request(error: &'static str, description: &'static str) -> Self {
-        ImdsError { status: StatusCode::BAD_REQUEST, error, description }
-    }
-}
-
-/// The tokens issued, by value.
-#[derive(Default)]
-pub(super) struct Tokens(HashMap<String, Token>);
-
 impl Tokens {
-    fn issue(&mut self, lifetime: u64, audience: &str, actor: &str, now: SystemTime) -> String {
-        // Expired tokens are kept a while so that ARM can tell "expired" from "never issued".
-        self.0.retain(|_, t| t.expires + Duration::from_secs(3600) > now);
-        let token: String = std::iter::repeat_with(fastrand::alphanumeric).take(64).collect();
-        let expires = now + Duration::from_secs(lifetime);
-        self.0.insert(token.clone(), Token { expires, audience: audience.into(), actor: actor.into() });
-        token
-    }
-
     /// The client-credentials grant, with a client secret or a JWT client assertion. Checks run in the order
     /// Entra ID reports them.
-    pub(super) fn client_credentials(
+    pub(crate) fn client_credentials(
         &mut self,
         inventory: &Inventory,
         tenant: &str,
@@ -154,118 +118,13 @@ impl Tokens {
             access_token,
         })
     }
-
-    /// `GET /metadata/identity/oauth2/token`: the IMDS answer, every value a string.
-    pub(super) fn imds(
-        &mut self,
-        inventory: &Inventory,
-        metadata_header: Option<&str>,
-        query: &HashMap<String, String>,
-        now: SystemTime,
-    ) -> Result<Value, ImdsError> {
-        if metadata_header != Some("true") {
-            return Err(ImdsError::bad_request("bad_request_102", "Required metadata header not specified"));
-        }
-        let param = |name: &str| query.get(name).map(String::as_str).filter(|v| !v.is_empty());
-        // IMDS documents this text for any missing or invalid parameter.
-        let invalid = || {
-            ImdsError::bad_request(
-                "invalid_request",
-                "The request is missing a required parameter, includes an invalid parameter value, includes a \
-                 parameter more than once, or is otherwise malformed.",
-            )
-        };
-        param("api-version").ok_or_else(invalid)?;
-        let resource = param("resource").ok_or_else(invalid)?;
-        let identities = &inventory.managed_identities;
-        let selected: Option<&ManagedIdentity> = match (param("client_id"), param("object_id"), param("mi_res_id")) {
-            (Some(id), None, None) => identities.iter().find(|m| m.client_id.eq_ignore_ascii_case(id)),
-            (None, Some(id), None) => identities.iter().find(|m| m.principal_id.eq_ignore_ascii_case(id)),
-            (None, None, Some(id)) => {
-                identities.iter().find(|m| m.resource_id.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(id)))
-            }
-            (None, None, None) => identities.first(),
-            _ => return Err(invalid()),
-        };
-        let identity = selected.ok_or(ImdsError::bad_request("invalid_request", "Identity not found"))?;
-        let lifetime = inventory.behaviour.token_lifetime_seconds;
-        let token = self.issue(lifetime, resource, &identity.client_id, now);
-        let unix = unix_seconds(now);
-        Ok(json!({
-            "access_token": token,
-            "refresh_token": "",
-            "expires_in": lifetime.to_string(),
-            "expires_on": (unix + lifetime).to_string(),
-            "not_before": unix.to_string(),
-            "resource": resource,
-            "token_type": "Bearer",
-        }))
-    }
-
-    /// Checks an `Authorization` header value as ARM does; answers the token's actor.
-    pub(super) fn check_bearer(
-        &self,
-        authorization: Option<&str>,
-        audiences: &[String],
-        now: SystemTime,
-    ) -> Result<String, ErrorReply> {
-        let Some(value) = authorization else {
-            return Err(ErrorReply::new(
-                StatusCode::UNAUTHORIZED,
-                "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing.",
-            ));
-        };
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("Bearer") && !token.trim().is_empty() => token.trim(),
-            _ => {
-                return Err(ErrorReply::new(
-                    StatusCode::UNAUTHORIZED,
-                    "AuthenticationFailedInvalidHeader",
-                    "Authentication failed. The 'Authorization' header is provided in an invalid format.",
-                ));
-            }
-        };
-        let Some(token) = self.0.get(token) else {
-            return Err(ErrorReply::new(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationToken",
-                "The access token is invalid.",
-            ));
-        };
-        if token.expires <= now {
-            return Err(ErrorReply::new(
-                StatusCode::UNAUTHORIZED,
-                "ExpiredAuthenticationToken",
-                format!(
-                    "The access token expiry UTC time '{}' is earlier than current UTC time '{}'.",
-                    us_time(token.expires),
-                    us_time(now)
-                ),
-            ));
-        }
-        if !audiences.contains(&token.audience) {
-            let allowed: Vec<String> = audiences.iter().map(|a| format!("'{a}'")).collect();
-            return Err(ErrorReply::new(
-                StatusCode::UNAUTHORIZED,
-                "InvalidAuthenticationTokenAudience",
-                format!(
-                    "The access token has been obtained for wrong audience or resource '{}'. It should exactly match \
-                     with one of the allowed audiences {}.",
-                    token.audience,
-                    allowed.join(",")
-                ),
-            ));
-        }
-        Ok(token.actor.clone())
-    }
 }
 
 /// Workload identity federation: the assertion must be a JWT whose issuer and subject match a federated credential
 /// of the principal, whose audience is `api://AzureADTokenExchange`, and that is valid now. The signature is not
 /// checked: the simulator has no issuer keys.
 fn check_federated_assertion(
-    credentials: &[super::inventory::FederatedCredential],
+    credentials: &[FederatedCredential],
     assertion: &str,
     now: SystemTime,
 ) -> Result<(), AadError> {
@@ -347,59 +206,17 @@ fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     (bits < 6).then_some(out)
 }
 
-fn unix_seconds(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
-}
-
-/// (year, month, day, hour, minute, second) in UTC.
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = unix_seconds(t) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
-}
-
-/// `2024-10-02T22:05:03.6755165Z`, as Entra ID writes times.
-fn iso_time(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    let ticks = t.duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos() / 100;
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ticks:07}Z")
-}
-
-/// `6/15/2026 8:22:51 AM`, as ARM writes times.
-fn us_time(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    let (h12, half) = match h {
-        0 => (12, "AM"),
-        1..=11 => (h, "AM"),
-        12 => (12, "PM"),
-        _ => (h - 12, "PM"),
-    };
-    format!("{mo}/{d}/{y} {h12}:{mi:02}:{s:02} {half}")
-}
-
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+    use crate::auth::testing::{ARM, form, now};
+    use crate::auth::us_time;
     use crate::{
         DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
-        DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_TENANT_ID,
+        DEFAULT_TENANT_ID,
     };
-
-    const ARM: &str = "https://management.azure.com/.default";
-
-    fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
 
     fn b64(bytes: &[u8]) -> String {
         const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -415,10 +232,6 @@ mod tests {
 
     fn jwt(claims: Value) -> String {
         format!("{}.{}.c2ln", b64(br#"{"alg":"RS256","typ":"JWT"}"#), b64(claims.to_string().as_bytes()))
-    }
-
-    fn now() -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000)
     }
 
     fn claims(iss: &str, sub: &str, aud: Value, exp: u64) -> Value {
@@ -564,115 +377,5 @@ mod tests {
             refused(&inventory, DEFAULT_TENANT_ID, ("client_secret", DEFAULT_CLIENT_SECRET)),
             (401, "invalid_client", 7000215)
         );
-    }
-
-    #[test]
-    fn imds_follows_the_documented_shapes() {
-        let inventory = Inventory::builtin();
-        let mut tokens = Tokens::default();
-        let query = |pairs: &[(&str, &str)]| {
-            let mut q = form(&[("api-version", "2018-02-01"), ("resource", "https://management.azure.com/")]);
-            q.extend(form(pairs));
-            q
-        };
-        let answer = tokens.imds(&inventory, Some("true"), &query(&[]), now()).unwrap();
-        let token = answer["access_token"].as_str().unwrap().to_string();
-        assert_eq!(
-            answer,
-            json!({"access_token": token, "refresh_token": "", "expires_in": "3599", "expires_on": "1700003599",
-                   "not_before": "1700000000", "resource": "https://management.azure.com/", "token_type": "Bearer"})
-        );
-        let actor = tokens.check_bearer(Some(&format!("Bearer {token}")), &inventory.behaviour.arm_audiences, now());
-        assert_eq!(actor.unwrap(), DEFAULT_MANAGED_IDENTITY_CLIENT_ID, "the first identity is the default");
-        let storage = &inventory.managed_identities[1];
-        for selector in [
-            ("client_id", storage.client_id.as_str()),
-            ("object_id", storage.principal_id.as_str()),
-            ("mi_res_id", storage.resource_id.as_deref().unwrap()),
-        ] {
-            let answer = tokens.imds(&inventory, Some("true"), &query(&[selector]), now()).unwrap();
-            let bearer = format!("Bearer {}", answer["access_token"].as_str().unwrap());
-            assert_eq!(
-                tokens.check_bearer(Some(&bearer), &inventory.behaviour.arm_audiences, now()).unwrap(),
-                storage.client_id
-            );
-        }
-
-        let err = |tokens: &mut Tokens, header: Option<&str>, q: HashMap<String, String>| {
-            let e = tokens.imds(&inventory, header, &q, now()).unwrap_err();
-            (e.status.as_u16(), e.error, e.description)
-        };
-        assert_eq!(
-            err(&mut tokens, None, query(&[])),
-            (400, "bad_request_102", "Required metadata header not specified")
-        );
-        assert_eq!(err(&mut tokens, Some("True "), query(&[])).1, "bad_request_102");
-        assert_eq!(
-            err(&mut tokens, Some("true"), query(&[("client_id", "66666666-6666-6666-6666-666666666666")])),
-            (400, "invalid_request", "Identity not found")
-        );
-        assert_eq!(err(&mut tokens, Some("true"), query(&[("resource", "")])).1, "invalid_request");
-        assert_eq!(
-            err(&mut tokens, Some("true"), query(&[("client_id", "a"), ("object_id", "b")])).1,
-            "invalid_request"
-        );
-        let mut none = Inventory::builtin();
-        none.managed_identities.clear();
-        let e = tokens.imds(&none, Some("true"), &query(&[]), now()).unwrap_err();
-        assert_eq!(e.description, "Identity not found");
-    }
-
-    #[test]
-    fn arm_checks_expiry_and_audience() {
-        let mut inventory = Inventory::builtin();
-        let mut tokens = Tokens::default();
-        let audiences = inventory.behaviour.arm_audiences.clone();
-        let get = |tokens: &mut Tokens, inventory: &Inventory, scope: &str| {
-            let f = form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEFAULT_CLIENT_ID),
-                ("client_secret", DEFAULT_CLIENT_SECRET),
-                ("scope", scope),
-            ]);
-            format!(
-                "Bearer {}",
-                tokens.client_credentials(inventory, DEFAULT_TENANT_ID, &f, now()).unwrap().access_token
-            )
-        };
-        let arm = get(&mut tokens, &inventory, ARM);
-        assert_eq!(tokens.check_bearer(Some(&arm), &audiences, now()).unwrap(), DEFAULT_CLIENT_ID);
-        let classic = get(&mut tokens, &inventory, "https://management.core.windows.net//.default");
-        let e = tokens.check_bearer(Some(&classic), &audiences, now()).unwrap_err();
-        assert_eq!(e.error.code, "InvalidAuthenticationTokenAudience", "two slashes make another audience");
-
-        let storage = get(&mut tokens, &inventory, "https://storage.azure.com/.default");
-        let e = tokens.check_bearer(Some(&storage), &audiences, now()).unwrap_err();
-        assert_eq!((e.status.as_u16(), e.error.code.as_str()), (401, "InvalidAuthenticationTokenAudience"));
-        assert_eq!(
-            e.error.message,
-            "The access token has been obtained for wrong audience or resource 'https://storage.azure.com/'. It should \
-             exactly match with one of the allowed audiences 'https://management.core.windows.net/',\
-             'https://management.core.windows.net','https://management.azure.com/','https://management.azure.com'."
-        );
-
-        let later = now() + Duration::from_secs(3599);
-        let e = tokens.check_bearer(Some(&arm), &audiences, later).unwrap_err();
-        assert_eq!(e.error.code, "ExpiredAuthenticationToken");
-        assert_eq!(
-            e.error.message,
-            "The access token expiry UTC time '11/14/2023 11:13:19 PM' is earlier than current UTC time \
-             '11/14/2023 11:13:19 PM'."
-        );
-        inventory.behaviour.token_lifetime_seconds = 0;
-        let born_expired = get(&mut tokens, &inventory, ARM);
-        assert_eq!(
-            tokens.check_bearer(Some(&born_expired), &audiences, now()).unwrap_err().error.code,
-            "ExpiredAuthenticationToken"
-        );
-
-        let code = |value: Option<&str>| tokens.check_bearer(value, &audiences, now()).unwrap_err().error.code;
-        assert_eq!(code(None), "AuthenticationFailed");
-        assert_eq!(code(Some("Basic abc")), "AuthenticationFailedInvalidHeader");
-        assert_eq!(code(Some("Bearer not-issued")), "InvalidAuthenticationToken");
     }
 }
