@@ -4,6 +4,8 @@
 //! - [`api`]: the `FlowLogPolicy` custom resource (what users write);
 //! - [`reconcile`]: the pure core, desired vs observed → plan and status (no I/O);
 //! - [`azure`]: the ARM edge (tokens, long-running operations, Network Watcher calls);
+//! - [`sync`]: the Azure use cases, no Kubernetes in them: locate a target's flow log, observe it against the spec,
+//!   apply the plan, retire it on deletion;
 //! - [`controller`]: the Kubernetes edge (watch, reconcile loop, status writes);
 //! - [`cli`]: the `flowlog-operator` command line.
 //!
@@ -16,3 +18,4 @@ pub mod azure;
 pub mod cli;
 pub mod controller;
 pub mod reconcile;
+pub mod sync;

@@ -8,7 +8,7 @@ use crate::api::ObservedFlowLog;
 use crate::azure::credential::CachedCredential;
 use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
-use crate::controller::{SyncError, Synced, sync};
+use crate::sync::{SyncError, Synced, sync};
 use flowlog_simulator::inventory::LroMode;
 use flowlog_simulator::{Inventory, Simulator};
 

@@ -5,7 +5,6 @@
 pub mod metrics;
 mod report;
 pub mod server;
-mod sync;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -24,8 +23,8 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::sync::{Insights, SyncError, apply, locate, observe, retire};
 use report::{Place, publish, write_status};
-pub use sync::{Insights, Located, Observation, SyncError, Synced, apply, derived_name, locate, observe, retire, sync};
 
 use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, MANAGER, Mode};
 use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
