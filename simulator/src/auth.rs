@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::inventory::{Inventory, ManagedIdentity};
-use super::state::ErrorReply;
+use super::reply::ErrorReply;
 use flowlog_wire::model::TokenResponse;
 
 /// The `client_assertion_type` of a JWT assertion (workload identity federation, certificates).
@@ -390,7 +390,7 @@ fn us_time(t: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
+    use crate::defaults::{
         DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
         DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_TENANT_ID,
     };

@@ -6,11 +6,11 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::faults::FaultRule;
-use super::{
+use super::defaults::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
     DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, SECOND_SUBSCRIPTION_ID,
 };
+use super::faults::FaultRule;
 use flowlog_wire::id::ResourceId;
 use flowlog_wire::model::{FlowLogFormatParameters, RetentionPolicyParameters};
 
@@ -928,13 +928,13 @@ impl Validator<'_> {
                 self.named_reference(at, "storage account", name, found, location);
             }
         }
-        if let Some(why) = fl.retention_policy.as_ref().and_then(super::state::retention_problem) {
+        if let Some(why) = fl.retention_policy.as_ref().and_then(super::rules::retention_problem) {
             self.problem(format!("{at}: {why}"));
         }
-        if let Some(why) = fl.format.as_ref().and_then(super::state::format_problem) {
+        if let Some(why) = fl.format.as_ref().and_then(super::rules::format_problem) {
             self.problem(format!("{at}: {why}"));
         }
-        if let Some(why) = fl.record_types.as_deref().and_then(super::state::record_types_problem) {
+        if let Some(why) = fl.record_types.as_deref().and_then(super::rules::record_types_problem) {
             self.problem(format!("{at}: {why}"));
         }
         if let Some(ta) = &fl.traffic_analytics {
