@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::{LRO_OPERATIONS, OPERATIONS};
+use super::operation_names::{LRO_OPERATIONS, OPERATIONS};
 
 /// One fault rule. `count` fires on the next N matching calls; `rate` on that fraction of them, drawn from an RNG
 /// seeded with `seed` (each rule its own, so runs repeat exactly); neither fires on every matching call.

@@ -1,16 +1,20 @@
 //! The `flowLogs` child resource of a network watcher (PUT, GET, list, PATCH tags, DELETE), on the same store as
-//! the legacy actions, and the read operations of the resources around it.
+//! the legacy actions.
 
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::state::{
-    ErrorReply, FlowLogSettings, NewOperation, OpResult, Reply, RequestContext, State, StoredFlowLog, WatcherRef,
-    check_region, new_etag, parse_body,
-};
-use super::world::{ResourcePath, TargetKind, VNET_TYPE, WATCHER_TYPE};
+use super::flow_log_store::{FlowLogConfig, StoredFlowLog};
+use super::guid::new_etag;
+use super::inventory::LroMode;
+use super::lro::{NewOperation, OpResult};
+use super::reply::{ErrorReply, Reply};
+use super::request::{RequestContext, WatcherRef, parse_body};
+use super::state::State;
+use super::validation::check_region;
+use super::world::{ResourcePath, TargetKind, WATCHER_TYPE};
 use flowlog_wire::id::same_id;
 use flowlog_wire::model::{API_VERSION, FlowLog, ListResult};
 
@@ -129,7 +133,7 @@ impl State {
         }
         self.check_lock(&target_id.to_ascii_lowercase())?;
         self.check_nsg_flow_log_creation(nsg && existing.is_none())?;
-        let mut settings = FlowLogSettings::of_resource(request.properties, request.identity);
+        let mut settings = FlowLogConfig::of_resource(request.properties, request.identity);
         self.check_settings(&mut settings, w, &target_id, &flow_log_id)?;
         let fault = self.lro_fault(ctx)?;
         let before = existing.map(|i| self.flow_logs[i].clone());
@@ -139,7 +143,7 @@ impl State {
             "flow log written"
         );
         let status = if before.is_some() { StatusCode::OK } else { StatusCode::CREATED };
-        if self.inventory.behaviour.lro.mode == super::inventory::LroMode::Sync {
+        if self.inventory.behaviour.lro.mode == LroMode::Sync {
             return Ok(Reply::json(status, &self.resource_view(&stored, "Succeeded")));
         }
         let op = NewOperation {
@@ -244,7 +248,7 @@ impl State {
         self.check_lock(&lock)?;
         let fault = self.lro_fault(ctx)?;
         tracing::info!(flow_log = %self.flow_log_id(&self.flow_logs[i]), "flow log deleted");
-        if self.inventory.behaviour.lro.mode == super::inventory::LroMode::Sync {
+        if self.inventory.behaviour.lro.mode == LroMode::Sync {
             self.flow_logs.remove(i);
             return Ok(Reply::empty(StatusCode::NO_CONTENT));
         }
@@ -266,56 +270,15 @@ impl State {
         Ok(reply)
     }
 
-    /// Every flow-log resource, as `GET .../flowLogs/{name}` would answer it.
-    pub(super) fn flow_log_resources(&self) -> Vec<FlowLog> {
-        self.flow_logs.iter().map(|f| self.resource_view(f, self.provisioning_state(f))).collect()
-    }
-
-    /// Drift: stores a flow-log resource (named by its `id`) as given, creating it if needed, without the API's
-    /// checks beyond an existing watcher and target and one flow log per target.
-    pub(super) fn set_flow_log_resource(&mut self, flow_log: FlowLog) -> Result<(), String> {
-        let id = flow_log.id.as_deref().ok_or("the flow log has no id")?;
-        let (w, name) = self
-            .world
-            .watchers
-            .iter()
-            .enumerate()
-            .find_map(|(w, watcher)| {
-                let prefix = format!("{}/flowLogs/", watcher.id);
-                let name = id.get(prefix.len()..).filter(|n| !n.is_empty() && !n.contains('/'))?;
-                id[..prefix.len()].eq_ignore_ascii_case(&prefix).then(|| (w, name.to_string()))
-            })
-            .ok_or_else(|| format!("{id:?} is not the ID of a flow log of a network watcher of the inventory"))?;
-        let props = flow_log.properties;
-        let target = self
-            .world
-            .target(&props.target_resource_id)
-            .ok_or_else(|| format!("no flow-log target {:?} in the inventory", props.target_resource_id))?
-            .id
-            .to_string();
-        if let Some(other) = self.flow_log_of_target(&target).filter(|j| !self.flow_logs[*j].is(w, &name)) {
-            return Err(format!("{target} already has flow log {}", self.flow_log_id(&self.flow_logs[other])));
-        }
-        let mut settings = FlowLogSettings::of_resource(props, flow_log.identity);
-        if let Some(s) = self.world.storage.iter().find(|s| same_id(&s.id, &settings.properties.storage_id)) {
-            settings.properties.storage_id = s.id.clone();
-        }
-        if let Some(i) = settings.identity.as_mut() {
-            self.fill_identity(i);
-        }
-        self.write_flow_log(w, &name, target, flow_log.tags, settings);
-        Ok(())
-    }
-
     /// Stores flow log `name` of watcher `w`, replacing the one of that name (whose name keeps its casing); answers
     /// what it stored.
-    fn write_flow_log(
+    pub(super) fn write_flow_log(
         &mut self,
         w: usize,
         name: &str,
         target: String,
         tags: Option<BTreeMap<String, String>>,
-        settings: FlowLogSettings,
+        settings: FlowLogConfig,
     ) -> StoredFlowLog {
         let name = self.flow_logs.iter().find(|f| f.is(w, name)).map_or_else(|| name.to_string(), |f| f.name.clone());
         let location = self.world.watchers[w].location.clone();
@@ -324,87 +287,4 @@ impl State {
         self.flow_logs.push(stored.clone());
         stored
     }
-
-    // ---- reads of the resources around flow logs ---------------------------------------------------------------
-
-    pub(super) fn get_watcher(&self, at: &WatcherRef) -> Result<Reply, ErrorReply> {
-        let w = self.world.watcher_index(&at.path())?;
-        Ok(Reply::json(StatusCode::OK, &self.world.watcher_json(w)))
-    }
-
-    /// NetworkWatchers_List (`resource_group`) and _ListAll: one page, `value` only, as the examples show.
-    pub(super) fn list_watchers(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ErrorReply> {
-        let ids = self.world.watchers.iter().map(|w| w.id.as_str());
-        self.list_in_scope(subscription, resource_group, ids, |w| self.world.watcher_json(w))
-    }
-
-    pub(super) fn get_nsg(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
-        let (i, nsg) = self.world.find(&self.world.nsgs, |n| &n.id, at)?;
-        Ok(Reply::json(StatusCode::OK, &self.world.nsg_json(i, self.flow_log_refs(&nsg.id))))
-    }
-
-    pub(super) fn list_nsgs(&self, subscription: &str, resource_group: Option<&str>) -> Result<Reply, ErrorReply> {
-        let ids = self.world.nsgs.iter().map(|n| n.id.as_str());
-        self.list_in_scope(subscription, resource_group, ids, |i| {
-            self.world.nsg_json(i, self.flow_log_refs(&self.world.nsgs[i].id))
-        })
-    }
-
-    pub(super) fn get_vnet(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
-        let (i, vnet) = self.world.find(&self.world.vnets, |v| &v.id, at)?;
-        Ok(Reply::json(StatusCode::OK, &self.world.vnet_json(i, self.flow_log_refs(&vnet.id))))
-    }
-
-    /// `at.name` is `{vnet}/subnets/{subnet}`, the virtual network's own 404 first.
-    pub(super) fn get_subnet(&self, at: &ResourcePath, vnet: &str, subnet: &str) -> Result<Reply, ErrorReply> {
-        let vnet_path = ResourcePath { resource_type: VNET_TYPE.into(), name: vnet, ..*at };
-        let (v, _) = self.world.find(&self.world.vnets, |v| &v.id, &vnet_path)?;
-        let i = self.world.vnets[v]
-            .subnets
-            .iter()
-            .copied()
-            .find(|s| self.world.subnets[*s].name.eq_ignore_ascii_case(subnet))
-            .ok_or_else(|| at.not_found())?;
-        Ok(Reply::json(StatusCode::OK, &self.world.subnet_json(i, true)))
-    }
-
-    pub(super) fn get_nic(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
-        let (i, _) = self.world.find(&self.world.nics, |n| &n.id, at)?;
-        Ok(Reply::json(StatusCode::OK, &self.world.nic_json(i)))
-    }
-
-    pub(super) fn get_workspace(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
-        let (i, _) = self.world.find(&self.world.workspaces, |w| &w.id, at)?;
-        Ok(Reply::json(StatusCode::OK, &self.world.workspace_json(i)))
-    }
-
-    /// A list of the resources (by their `ids`, in order) in the subscription (and resource group), after ARM's
-    /// checks of both: one page, `value` only, as the examples show; `json_of` renders the resource at an index.
-    fn list_in_scope<'a>(
-        &self,
-        subscription: &str,
-        resource_group: Option<&str>,
-        ids: impl Iterator<Item = &'a str>,
-        json_of: impl Fn(usize) -> Value,
-    ) -> Result<Reply, ErrorReply> {
-        match resource_group {
-            Some(rg) => self.world.resource_group(subscription, rg)?,
-            None => _ = self.world.sub(subscription)?,
-        }
-        let value: Vec<Value> = ids
-            .enumerate()
-            .filter(|(_, id)| in_scope(id, subscription, resource_group))
-            .map(|(i, _)| json_of(i))
-            .collect();
-        Ok(Reply::json(StatusCode::OK, &json!({"value": value})))
-    }
-}
-
-/// Whether `id` lies in the subscription (and resource group).
-fn in_scope(id: &str, subscription: &str, resource_group: Option<&str>) -> bool {
-    let prefix = match resource_group {
-        Some(rg) => format!("/subscriptions/{subscription}/resourceGroups/{rg}/"),
-        None => format!("/subscriptions/{subscription}/"),
-    };
-    id.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(&prefix))
 }

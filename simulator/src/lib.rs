@@ -299,49 +299,60 @@
 //! Codes whose text is only partly known: `NoRegisteredProviderFound` (the list of api-versions is abridged),
 //! `InvalidResourceNamespace`, AADSTS90014 (used for an assertion type other than jwt-bearer too).
 
-mod auth;
+// The modules, bottom to top: each group uses only the groups above it.
+// Leaf types and pure rules:
+mod defaults;
+mod guid;
+mod operation_names;
+mod reply;
+mod rules;
+// Fault rules and call counters:
+mod counters;
 pub mod faults;
-mod flowlogs;
-mod http;
+// The inventory:
 pub mod inventory;
+// What is built from the inventory: tokens, provider registration, throttling, the resources that do not change:
+mod auth;
+mod providers;
 mod rate_limit;
-mod state;
 mod world;
+// The flow-log store's records, and what handlers know about a request:
+mod flow_log_store;
+mod request;
+// Long-running operations:
+mod lro;
+// The state behind the mutex:
+mod state;
+// Its operations, by concern: how flow logs are answered and the checks of a write; then the `flowLogs` resource,
+// the legacy actions and the other reads; then drift:
+mod flow_log_views;
+mod validation;
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+mod flowlogs;
+mod legacy;
+mod reads;
 
+mod drift;
+// The handle on the shared state, then HTTP:
+mod handle;
+
+mod admin;
+mod connections;
+mod routes;
+
+mod http;
+#[cfg(test)]
+mod test_fixtures;
+
+pub use defaults::{
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
+    DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, SECOND_SUBSCRIPTION_ID,
+};
 pub use faults::FaultRule;
+pub use handle::Simulator;
 pub use inventory::{Inventory, InventoryError};
 
-use flowlog_wire::model::{FlowLog, FlowLogInformation};
-
-pub const DEFAULT_TENANT_ID: &str = "11111111-1111-1111-1111-111111111111";
-pub const DEFAULT_CLIENT_ID: &str = "22222222-2222-2222-2222-222222222222";
-/// A public test credential, valid only against the simulator.
-pub const DEFAULT_CLIENT_SECRET: &str = "simulator-secret";
-pub const DEFAULT_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000001";
-
-/// The built-in subscription where `Microsoft.Insights` is not registered.
-pub const SECOND_SUBSCRIPTION_ID: &str = "00000000-0000-0000-0000-000000000002";
-/// Issuer and subject of the built-in principal's federated credential (workload identity).
-pub const DEFAULT_FEDERATED_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
-pub const DEFAULT_FEDERATED_SUBJECT: &str = "system:serviceaccount:flowlog-system:flowlog-operator";
-/// The managed identity IMDS serves when no identity is named.
-pub const DEFAULT_MANAGED_IDENTITY_CLIENT_ID: &str = "33333333-3333-3333-3333-333333333333";
-
-/// A running simulator's shared state; clones share it.
-#[derive(Clone)]
-pub struct Simulator {
-    state: Arc<Mutex<state::State>>,
-}
-
 impl Simulator {
-    /// Serves `inventory` as given; use [`Inventory::from_yaml`] or [`Inventory::validate`] to check it first.
-    pub fn new(inventory: Inventory) -> Simulator {
-        Simulator { state: Arc::new(Mutex::new(state::State::new(inventory))) }
-    }
-
     /// The routes; served by [`Simulator::serve`], whose connections `drop` faults can close without an answer
     /// (elsewhere such a fault breaks off the answer's body instead).
     pub fn router(&self) -> axum::Router {
@@ -349,7 +360,7 @@ impl Simulator {
     }
 
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-        http::serve(listener, self.router()).await
+        connections::serve(listener, self.router()).await
     }
 
     /// Binds 127.0.0.1:0, serves in a background tokio task, returns the base URL like "http://127.0.0.1:PORT".
@@ -362,65 +373,5 @@ impl Simulator {
             }
         });
         Ok(base)
-    }
-
-    /// Calls per operation name, failed ones included.
-    pub fn counters(&self) -> BTreeMap<String, u64> {
-        self.lock().counters()
-    }
-
-    pub fn reset_counters(&self) {
-        self.lock().reset_counters();
-    }
-
-    /// What queryFlowLogStatus would answer for this NSG now (None if the NSG is unknown).
-    pub fn flow_log_status(&self, target_resource_id: &str) -> Option<FlowLogInformation> {
-        self.lock().flow_log_status(target_resource_id)
-    }
-
-    /// Change an NSG's flow log behind the operator's back (drift); creates it if none exists.
-    pub fn set_flow_log(&self, info: FlowLogInformation) -> Result<(), String> {
-        self.lock().set_flow_log(info)
-    }
-
-    /// Every `flowLogs` resource (NSG, VNet, subnet and NIC flow logs), as `GET .../flowLogs/{name}` answers it.
-    pub fn flow_log_resources(&self) -> Vec<FlowLog> {
-        self.lock().flow_log_resources()
-    }
-
-    /// Drift of a `flowLogs` resource named by its `id`: replaces or creates it without the API's checks.
-    pub fn set_flow_log_resource(&self, flow_log: FlowLog) -> Result<(), String> {
-        self.lock().set_flow_log_resource(flow_log)
-    }
-
-    /// The fault rules, counts as they stand.
-    pub fn faults(&self) -> Vec<FaultRule> {
-        self.lock().faults.rules()
-    }
-
-    /// Replaces the fault rules (all validated first; none is taken if one is invalid).
-    pub fn set_faults(&self, rules: Vec<FaultRule>) -> Result<(), String> {
-        for (i, rule) in rules.iter().enumerate() {
-            rule.validate().map_err(|why| format!("fault {}: {why}", i + 1))?;
-        }
-        self.lock().faults = faults::Faults::new(rules);
-        Ok(())
-    }
-
-    /// New throttling limits; every bucket starts full.
-    pub fn set_throttling(&self, config: inventory::Throttling) -> Result<(), String> {
-        config.validate()?;
-        self.lock().throttle.configure(config);
-        Ok(())
-    }
-
-    /// Fills every throttling bucket.
-    pub fn reset_throttling(&self) {
-        self.lock().throttle.reset();
-    }
-
-    /// No code path panics while holding the lock, but a poisoned lock still holds consistent state.
-    fn lock(&self) -> MutexGuard<'_, state::State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

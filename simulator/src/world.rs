@@ -1,17 +1,19 @@
 //! The resources that do not change while the simulator runs (subscriptions, watchers, storage accounts, NSGs,
-//! virtual networks, subnets, NICs, workspaces), their lookups, the ARM 404s, and the JSON the read operations
-//! answer with. Flow logs, which do change, live in the state.
+//! virtual networks, subnets, NICs, workspaces), built once from the inventory: their lookups, the ARM 404s, and the
+//! JSON the read operations answer with. Flow logs, which do change, are in `flow_log_store.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use super::guid::{derived_guid, resource_guid};
 use super::inventory::{Inventory, SecurityRule, arm_id};
-use super::state::{ErrorReply, derived_guid, resource_guid};
+use super::reply::ErrorReply;
 use flowlog_wire::id::same_id;
 
-pub(super) struct Watcher {
+/// A network watcher of the inventory.
+pub(super) struct KnownWatcher {
     pub id: String,
     pub subscription: String,
     pub name: String,
@@ -19,13 +21,15 @@ pub(super) struct Watcher {
     pub tags: BTreeMap<String, String>,
 }
 
-pub(super) struct Storage {
+/// A storage account of the inventory.
+pub(super) struct KnownStorageAccount {
     pub id: String,
     pub name: String,
     pub location: String,
 }
 
-pub(super) struct Nsg {
+/// A network security group of the inventory.
+pub(super) struct KnownNsg {
     pub id: String,
     pub resource_group: String,
     pub name: String,
@@ -33,7 +37,8 @@ pub(super) struct Nsg {
     pub rules: Vec<SecurityRule>,
 }
 
-pub(super) struct Vnet {
+/// A virtual network of the inventory.
+pub(super) struct KnownVnet {
     pub id: String,
     pub name: String,
     pub location: String,
@@ -42,7 +47,8 @@ pub(super) struct Vnet {
     pub subnets: Vec<usize>,
 }
 
-pub(super) struct Subnet {
+/// A subnet of a virtual network of the inventory.
+pub(super) struct KnownSubnet {
     pub id: String,
     pub name: String,
     pub vnet: usize,
@@ -51,7 +57,8 @@ pub(super) struct Subnet {
     pub nsg: Option<usize>,
 }
 
-pub(super) struct Nic {
+/// A network interface of the inventory.
+pub(super) struct KnownNic {
     pub id: String,
     pub name: String,
     pub location: String,
@@ -61,14 +68,16 @@ pub(super) struct Nic {
     pub nsg: Option<usize>,
 }
 
-pub(super) struct Workspace {
+/// A Log Analytics workspace of the inventory.
+pub(super) struct KnownWorkspace {
     pub id: String,
     pub name: String,
     pub location: String,
     pub customer_id: String,
 }
 
-pub(super) struct Sub {
+/// A subscription of the inventory.
+pub(super) struct KnownSubscription {
     pub id: String,
     /// Lower-cased names of the resource groups that hold something.
     pub resource_groups: BTreeSet<String>,
@@ -83,22 +92,24 @@ pub(super) enum TargetKind {
     Nic(usize),
 }
 
-pub(super) struct Target<'a> {
+/// A resource a flow log may target, found by its ID.
+pub(super) struct FlowLogTarget<'a> {
     pub kind: TargetKind,
     pub id: &'a str,
     pub location: &'a str,
 }
 
+/// Every resource of the inventory that does not change; resources refer to each other by index.
 #[derive(Default)]
 pub(super) struct World {
-    pub subs: Vec<Sub>,
-    pub watchers: Vec<Watcher>,
-    pub storage: Vec<Storage>,
-    pub nsgs: Vec<Nsg>,
-    pub vnets: Vec<Vnet>,
-    pub subnets: Vec<Subnet>,
-    pub nics: Vec<Nic>,
-    pub workspaces: Vec<Workspace>,
+    pub subs: Vec<KnownSubscription>,
+    pub watchers: Vec<KnownWatcher>,
+    pub storage: Vec<KnownStorageAccount>,
+    pub nsgs: Vec<KnownNsg>,
+    pub vnets: Vec<KnownVnet>,
+    pub subnets: Vec<KnownSubnet>,
+    pub nics: Vec<KnownNic>,
+    pub workspaces: Vec<KnownWorkspace>,
 }
 
 pub(super) const NSG_TYPE: &str = "Microsoft.Network/networkSecurityGroups";
@@ -115,7 +126,7 @@ impl World {
             let mut group = |rg: &str| groups.insert(rg.to_ascii_lowercase());
             for nw in &sub.network_watchers {
                 group(&nw.resource_group);
-                w.watchers.push(Watcher {
+                w.watchers.push(KnownWatcher {
                     id: arm_id(&sub.id, &nw.resource_group, WATCHER_TYPE, &nw.name),
                     subscription: sub.id.clone(),
                     name: nw.name.clone(),
@@ -125,7 +136,7 @@ impl World {
             }
             for s in &sub.storage_accounts {
                 group(&s.resource_group);
-                w.storage.push(Storage {
+                w.storage.push(KnownStorageAccount {
                     id: arm_id(&sub.id, &s.resource_group, "Microsoft.Storage/storageAccounts", &s.name),
                     name: s.name.clone(),
                     location: s.location.clone(),
@@ -133,7 +144,7 @@ impl World {
             }
             for n in &sub.network_security_groups {
                 group(&n.resource_group);
-                w.nsgs.push(Nsg {
+                w.nsgs.push(KnownNsg {
                     id: arm_id(&sub.id, &n.resource_group, NSG_TYPE, &n.name),
                     resource_group: n.resource_group.clone(),
                     name: n.name.clone(),
@@ -159,7 +170,7 @@ impl World {
                         s.network_security_group_resource_group.as_ref(),
                         &v.resource_group,
                     );
-                    w.subnets.push(Subnet {
+                    w.subnets.push(KnownSubnet {
                         id: format!("{id}/subnets/{}", s.name),
                         name: s.name.clone(),
                         vnet,
@@ -167,7 +178,7 @@ impl World {
                         nsg,
                     });
                 }
-                w.vnets.push(Vnet {
+                w.vnets.push(KnownVnet {
                     id,
                     name: v.name.clone(),
                     location: v.location.clone(),
@@ -188,7 +199,7 @@ impl World {
                     nic.network_security_group_resource_group.as_ref(),
                     &nic.resource_group,
                 );
-                w.nics.push(Nic {
+                w.nics.push(KnownNic {
                     id: arm_id(&sub.id, &nic.resource_group, NIC_TYPE, &nic.name),
                     name: nic.name.clone(),
                     location: nic.location.clone(),
@@ -199,7 +210,7 @@ impl World {
             }
             for ws in &sub.workspaces {
                 group(&ws.resource_group);
-                w.workspaces.push(Workspace {
+                w.workspaces.push(KnownWorkspace {
                     id: arm_id(&sub.id, &ws.resource_group, WORKSPACE_TYPE, &ws.name),
                     name: ws.name.clone(),
                     location: ws.location.clone(),
@@ -213,13 +224,13 @@ impl World {
                     group(&id.resource_group);
                 }
             }
-            w.subs.push(Sub { id: sub.id.clone(), resource_groups: groups });
+            w.subs.push(KnownSubscription { id: sub.id.clone(), resource_groups: groups });
         }
         w
     }
 
     /// The subscription, or ARM's 404.
-    pub(super) fn sub(&self, subscription: &str) -> Result<&Sub, ErrorReply> {
+    pub(super) fn sub(&self, subscription: &str) -> Result<&KnownSubscription, ErrorReply> {
         self.subs.iter().find(|s| s.id.eq_ignore_ascii_case(subscription)).ok_or_else(|| {
             ErrorReply::new(
                 StatusCode::NOT_FOUND,
@@ -259,22 +270,26 @@ impl World {
     }
 
     /// A flow-log target by ID (case-insensitive).
-    pub(super) fn target(&self, id: &str) -> Option<Target<'_>> {
+    pub(super) fn target(&self, id: &str) -> Option<FlowLogTarget<'_>> {
         if let Some(i) = self.nsgs.iter().position(|n| same_id(&n.id, id)) {
             let n = &self.nsgs[i];
-            return Some(Target { kind: TargetKind::Nsg(i), id: &n.id, location: &n.location });
+            return Some(FlowLogTarget { kind: TargetKind::Nsg(i), id: &n.id, location: &n.location });
         }
         if let Some(i) = self.vnets.iter().position(|v| same_id(&v.id, id)) {
             let v = &self.vnets[i];
-            return Some(Target { kind: TargetKind::Vnet(i), id: &v.id, location: &v.location });
+            return Some(FlowLogTarget { kind: TargetKind::Vnet(i), id: &v.id, location: &v.location });
         }
         if let Some(i) = self.subnets.iter().position(|s| same_id(&s.id, id)) {
             let s = &self.subnets[i];
-            return Some(Target { kind: TargetKind::Subnet(i), id: &s.id, location: &self.vnets[s.vnet].location });
+            return Some(FlowLogTarget {
+                kind: TargetKind::Subnet(i),
+                id: &s.id,
+                location: &self.vnets[s.vnet].location,
+            });
         }
         let i = self.nics.iter().position(|n| same_id(&n.id, id))?;
         let n = &self.nics[i];
-        Some(Target { kind: TargetKind::Nic(i), id: &n.id, location: &n.location })
+        Some(FlowLogTarget { kind: TargetKind::Nic(i), id: &n.id, location: &n.location })
     }
 
     pub(super) fn watcher_json(&self, i: usize) -> Value {

@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use axum::http::StatusCode;
 
 use super::{Tokens, us_time};
-use crate::state::ErrorReply;
+use crate::reply::ErrorReply;
 
 impl Tokens {
     /// Checks an `Authorization` header value as ARM does; answers the token's actor.

@@ -3,7 +3,7 @@
 
 use super::{Seen, Validator};
 use crate::inventory::{InventoryFlowLog, arm_id};
-use crate::state::{format_problem, record_types_problem, retention_problem};
+use crate::rules::{format_problem, record_types_problem, retention_problem};
 use flowlog_wire::id::ResourceId;
 
 /// A flow-log target of the inventory: ID and location.
