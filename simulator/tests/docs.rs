@@ -101,3 +101,73 @@ fn lists_every_invented_error_code() {
         assert!(section.contains(&format!("| `{code}` |")), "the README's invented codes lack {code}");
     }
 }
+
+/// The Layout section lists every source file and folder of the crate, and nothing that is not there.
+#[test]
+fn layout_matches_the_tree() {
+    let readme = section();
+    let layout = &readme[readme.find("## Layout").expect("a Layout section")..];
+    let start = layout.find("```\n").unwrap() + 4;
+    let block = &layout[start..start + layout[start..].find("```").unwrap()];
+    let listed: Vec<&str> = block.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    for entry in &listed {
+        assert!(Path::new(ROOT).join(entry).exists(), "the README's layout lists {entry}, which does not exist");
+    }
+    for entry in std::fs::read_dir(Path::new(ROOT).join("src")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = if path.is_dir() { format!("src/{name}/") } else { format!("src/{name}") };
+        assert!(listed.contains(&expected.as_str()), "the README's layout does not list {expected}");
+    }
+}
+
+/// The Layout section's order is the dependency order: a module refers (`crate::m`, `super::m`) only to modules
+/// listed above it, so the crate has no import circle. `lib.rs`, `main.rs` and the unit tests' fixtures sit on top.
+#[test]
+fn modules_depend_only_on_those_listed_above_them() {
+    let readme = section();
+    let layout = &readme[readme.find("## Layout").expect("a Layout section")..];
+    let start = layout.find("```\n").unwrap() + 4;
+    let block = &layout[start..start + layout[start..].find("```").unwrap()];
+    let modules: Vec<String> = block
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|e| e.strip_prefix("src/"))
+        .map(|e| e.trim_end_matches('/').trim_end_matches(".rs").to_string())
+        .filter(|m| !["lib", "main", "test_fixtures"].contains(&m.as_str()))
+        .collect();
+    let source_of = |module: &str| {
+        let file = Path::new(ROOT).join("src").join(format!("{module}.rs"));
+        let mut files = vec![];
+        if file.exists() {
+            files.push(file);
+        }
+        let mut dirs = vec![Path::new(ROOT).join("src").join(module)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|x| x == "rs") {
+                    files.push(path);
+                }
+            }
+        }
+        files.iter().map(|f| std::fs::read_to_string(f).unwrap()).collect::<Vec<_>>().join("\n")
+    };
+    let mut checked = 0;
+    for (i, module) in modules.iter().enumerate() {
+        let source = source_of(module);
+        for (j, other) in modules.iter().enumerate().skip(i + 1) {
+            for prefix in ["crate::", "super::"] {
+                let path = format!("{prefix}{other}");
+                let refers = source
+                    .match_indices(&path)
+                    .any(|(at, _)| !source[at + path.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_'));
+                assert!(!refers, "{module} (listed {i}) refers to {other} (listed {j}, below it): `{path}`");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 20, "only {checked} modules found in the layout");
+}
