@@ -86,3 +86,37 @@ fn readme_documents_every_flag() {
         }
     }
 }
+
+/// The README's Layout section lists every folder of the repository and every module of `src/`, and only what is
+/// there.
+#[test]
+fn readme_layout_matches_the_tree() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let layout = &readme[readme.find("\n## Layout\n").expect("a Layout section")..];
+    let start = layout.find("```\n").unwrap() + 4;
+    let block = &layout[start..start + layout[start..].find("```").unwrap()];
+    let listed: Vec<&str> =
+        block.lines().filter(|l| !l.starts_with(' ')).filter_map(|l| l.split_whitespace().next()).collect();
+    for entry in &listed {
+        assert!(root.join(entry).exists(), "the README's layout lists {entry}, which does not exist");
+    }
+    let entries = |dir: &std::path::Path| {
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>().into_iter()
+    };
+    for path in entries(root).filter(|p| p.is_dir()) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') || name == "target" || name == "src" {
+            continue;
+        }
+        assert!(listed.contains(&format!("{name}/").as_str()), "the README's layout does not list {name}/");
+    }
+    for path in entries(&root.join("src")) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name == "lib.rs" || name == "main.rs" {
+            continue;
+        }
+        let expected = if path.is_dir() { format!("src/{name}/") } else { format!("src/{name}") };
+        assert!(listed.contains(&expected.as_str()), "the README's layout does not list {expected}");
+    }
+}
