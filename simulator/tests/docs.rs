@@ -102,14 +102,20 @@ fn lists_every_invented_error_code() {
     }
 }
 
-/// The Layout section lists every source file and folder of the crate, and nothing that is not there.
-#[test]
-fn layout_matches_the_tree() {
+/// The paths the README's Layout section lists, in its order.
+fn layout() -> Vec<String> {
     let readme = section();
     let layout = &readme[readme.find("## Layout").expect("a Layout section")..];
     let start = layout.find("```\n").unwrap() + 4;
     let block = &layout[start..start + layout[start..].find("```").unwrap()];
-    let listed: Vec<&str> = block.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    block.lines().filter_map(|l| l.split_whitespace().next()).map(String::from).collect()
+}
+
+/// The Layout section lists every source file and folder of the crate, and nothing that is not there.
+#[test]
+fn layout_matches_the_tree() {
+    let listed = layout();
+    let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
     for entry in &listed {
         assert!(Path::new(ROOT).join(entry).exists(), "the README's layout lists {entry}, which does not exist");
     }
@@ -125,13 +131,8 @@ fn layout_matches_the_tree() {
 /// listed above it, so the crate has no import circle. `lib.rs`, `main.rs` and the unit tests' fixtures sit on top.
 #[test]
 fn modules_depend_only_on_those_listed_above_them() {
-    let readme = section();
-    let layout = &readme[readme.find("## Layout").expect("a Layout section")..];
-    let start = layout.find("```\n").unwrap() + 4;
-    let block = &layout[start..start + layout[start..].find("```").unwrap()];
-    let modules: Vec<String> = block
-        .lines()
-        .filter_map(|l| l.split_whitespace().next())
+    let modules: Vec<String> = layout()
+        .iter()
         .filter_map(|e| e.strip_prefix("src/"))
         .map(|e| e.trim_end_matches('/').trim_end_matches(".rs").to_string())
         .filter(|m| !["lib", "main", "test_fixtures"].contains(&m.as_str()))
