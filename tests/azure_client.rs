@@ -1,22 +1,21 @@
 //! The ARM client against the simulator, plus a scripted server for long-running-operation shapes the
 //! simulator does not produce (Location-only polling, failed operations, never-ending operations).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
+use axum::http::{Method, StatusCode};
+use common::arm_script::{ArmScript, reply};
+use common::count;
+use common::credentials::secret_credential;
+use common::sim::lro_inventory;
 use flowlog_operator::azure::id::ResourceId;
 use flowlog_operator::azure::model::{FlowLogInformation, FlowLogProperties};
 use flowlog_operator::azure::{ArmClient, ArmError, PollSettings};
 use flowlog_simulator::inventory::LroMode;
-use flowlog_simulator::{self as simulator, Inventory, Simulator};
-use serde_json::json;
-use url::Url;
+use flowlog_simulator::{self as simulator, Simulator};
+use serde_json::{Value, json};
 
 const SUB: &str = simulator::DEFAULT_SUBSCRIPTION_ID;
 
@@ -29,19 +28,7 @@ fn nsg(name: &str) -> String {
 }
 
 fn client(base: &str, secret: &str, poll: PollSettings) -> ArmClient {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let base = Url::parse(&format!("{}/", base.trim_end_matches('/'))).unwrap();
-    let http = reqwest::Client::new();
-    let credential = ClientSecretCredential::new(
-        http.clone(),
-        &base,
-        simulator::DEFAULT_TENANT_ID,
-        simulator::DEFAULT_CLIENT_ID,
-        Secret::new(secret),
-        "https://management.azure.com/.default",
-    )
-    .unwrap();
-    ArmClient::new(http, base, CachedCredential::new(credential), poll)
+    ArmClient::new(reqwest::Client::new(), common::credentials::endpoint(base), secret_credential(base, secret), poll)
 }
 
 fn fast_poll() -> PollSettings {
@@ -49,17 +36,7 @@ fn fast_poll() -> PollSettings {
 }
 
 async fn simulator(mode: LroMode, retry_after_seconds: u32, in_progress_polls: u32) -> (Simulator, String) {
-    let mut inventory = Inventory::builtin();
-    inventory.behaviour.lro.mode = mode;
-    inventory.behaviour.lro.retry_after_seconds = retry_after_seconds;
-    inventory.behaviour.lro.in_progress_polls = in_progress_polls;
-    let sim = Simulator::new(inventory);
-    let url = sim.clone().spawn_local().await.unwrap();
-    (sim, url)
-}
-
-fn count(sim: &Simulator, op: &str) -> u64 {
-    sim.counters().get(op).copied().unwrap_or(0)
+    common::sim::start(lro_inventory(mode, retry_after_seconds, in_progress_polls)).await
 }
 
 #[tokio::test]
@@ -139,16 +116,8 @@ async fn a_wrong_secret_fails_with_entra_code_and_never_shows_the_secret() {
     assert_eq!(count(&sim, "queryFlowLogStatus"), 0, "no ARM call without a token");
 }
 
-/// A server that answers the token endpoint and one action with a scripted long-running operation.
-#[derive(Clone)]
-struct Script {
-    polls: Arc<AtomicU32>,
-    base: String,
-    kind: ScriptKind,
-}
-
 #[derive(Clone, Copy)]
-enum ScriptKind {
+enum Script {
     /// 202 with only `Location`; two more 202s, then 200.
     LocationOnly,
     /// 202 with `Azure-AsyncOperation`, which ends `Failed`.
@@ -157,63 +126,49 @@ enum ScriptKind {
     Endless,
 }
 
-fn result_body() -> serde_json::Value {
+fn result_body() -> Value {
     json!({"targetResourceId": nsg("web-nsg"), "properties": {"storageId": "", "enabled": false}})
 }
 
-async fn scripted(kind: ScriptKind) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let script = Script { polls: Arc::default(), base: base.clone(), kind };
-    let app = axum::Router::new()
-        .route(
-            "/{tenant}/oauth2/v2.0/token",
-            post(|| async { axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "t"})) }),
-        )
-        .route("/subscriptions/{*path}", post(action))
-        .route("/results/{id}", get(poll))
-        .route("/operations/{id}", get(poll))
-        .with_state(script);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    base
-}
-
-async fn action(State(s): State<Script>) -> impl IntoResponse {
-    let mut headers = HeaderMap::new();
-    headers.insert("retry-after", "0".parse().unwrap());
-    match s.kind {
-        ScriptKind::LocationOnly => {
-            headers.insert("location", format!("{}/results/1", s.base).parse().unwrap());
+/// A scripted ARM that answers one action with a long-running operation of this shape.
+async fn scripted(script: Script) -> String {
+    let server = ArmScript::start(move |request| {
+        let result_url = format!("{}/results/1", request.base);
+        let status_url = format!("{}/operations/1", request.base);
+        let in_progress = json!({"status": "InProgress"});
+        if request.method == Method::POST {
+            return match script {
+                Script::LocationOnly => {
+                    reply(StatusCode::ACCEPTED, Value::Null, &[("location", &result_url), ("retry-after", "0")])
+                }
+                Script::Failed | Script::Endless => reply(
+                    StatusCode::ACCEPTED,
+                    Value::Null,
+                    &[("azure-asyncoperation", &status_url), ("retry-after", "0")],
+                ),
+            };
         }
-        ScriptKind::Failed | ScriptKind::Endless => {
-            headers.insert("azure-asyncoperation", format!("{}/operations/1", s.base).parse().unwrap());
+        // The polls of the operation's URL, counted from 0.
+        let n = request.path_count - 1;
+        match script {
+            Script::LocationOnly if n < 2 => reply(StatusCode::ACCEPTED, Value::Null, &[("location", &result_url)]),
+            Script::LocationOnly => reply(StatusCode::OK, result_body(), &[]),
+            Script::Failed if n < 1 => reply(StatusCode::OK, in_progress, &[]),
+            Script::Failed => reply(
+                StatusCode::OK,
+                json!({"status": "Failed", "error": {"code": "InternalServerError", "message": "An error occurred."}}),
+                &[],
+            ),
+            Script::Endless => reply(StatusCode::OK, in_progress, &[]),
         }
-    }
-    (StatusCode::ACCEPTED, headers)
-}
-
-async fn poll(State(s): State<Script>) -> axum::response::Response {
-    let n = s.polls.fetch_add(1, Ordering::SeqCst);
-    match s.kind {
-        ScriptKind::LocationOnly if n < 2 => {
-            let mut headers = HeaderMap::new();
-            headers.insert("location", format!("{}/results/1", s.base).parse().unwrap());
-            (StatusCode::ACCEPTED, headers).into_response()
-        }
-        ScriptKind::LocationOnly => axum::Json(result_body()).into_response(),
-        ScriptKind::Failed if n < 1 => axum::Json(json!({"status": "InProgress"})).into_response(),
-        ScriptKind::Failed => axum::Json(json!({
-            "status": "Failed",
-            "error": {"code": "InternalServerError", "message": "An error occurred."}
-        }))
-        .into_response(),
-        ScriptKind::Endless => axum::Json(json!({"status": "InProgress"})).into_response(),
-    }
+    })
+    .await;
+    server.base
 }
 
 #[tokio::test]
 async fn location_only_operations_are_polled_until_200() {
-    let base = scripted(ScriptKind::LocationOnly).await;
+    let base = scripted(Script::LocationOnly).await;
     let arm = client(&base, "s", fast_poll());
     let info: FlowLogInformation = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap();
     assert_eq!(info.target_resource_id, nsg("web-nsg"));
@@ -221,7 +176,7 @@ async fn location_only_operations_are_polled_until_200() {
 
 #[tokio::test]
 async fn failed_operations_surface_their_error() {
-    let base = scripted(ScriptKind::Failed).await;
+    let base = scripted(Script::Failed).await;
     let arm = client(&base, "s", fast_poll());
     let err = arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap_err();
     assert!(matches!(&err, ArmError::OperationFailed { code, .. } if code == "InternalServerError"), "{err:?}");
@@ -230,7 +185,7 @@ async fn failed_operations_surface_their_error() {
 
 #[tokio::test]
 async fn operations_that_never_finish_time_out() {
-    let base = scripted(ScriptKind::Endless).await;
+    let base = scripted(Script::Endless).await;
     let poll = PollSettings {
         default_interval: Duration::from_millis(50),
         timeout: Duration::from_millis(400),

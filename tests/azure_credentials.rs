@@ -2,6 +2,8 @@
 //! its transient answers), clouds, credentials from a Kubernetes Secret's data, and secrets kept out of
 //! errors — against scripted token endpoints and the simulator.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,16 +13,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use common::credentials::{endpoint, imds_credential};
+use common::recorder::Recorder;
 use flowlog_operator::azure::credential::{
-    CachedCredential, ClientSecretCredential, ImdsRetry, ManagedIdentityCredential, ManagedIdentityId, Secret,
-    TokenCredential, WorkloadIdentityCredential,
+    CachedCredential, ClientSecretCredential, ManagedIdentityId, Secret, TokenCredential, WorkloadIdentityCredential,
 };
 use flowlog_operator::azure::id::ResourceId;
 use flowlog_operator::azure::{
-    ArmClient, ArmError, ArmObserver, Cloud, CredentialConfig, CredentialKind, PollSettings,
-    credential_from_secret_data,
+    ArmClient, ArmError, Cloud, CredentialConfig, CredentialKind, PollSettings, credential_from_secret_data,
 };
-use flowlog_simulator::{self as simulator, Inventory, Simulator};
+use flowlog_simulator::{self as simulator, Inventory};
 use serde_json::json;
 use url::Url;
 
@@ -110,16 +112,6 @@ async fn idp(idp: Idp) -> (Idp, Url) {
     (idp, base)
 }
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<(String, u16)>>);
-
-impl ArmObserver for Recorder {
-    fn request(&self, operation: &str, status: u16, _elapsed: Duration) {
-        self.0.lock().unwrap().push((operation.to_string(), status));
-    }
-    fn throttled(&self, _subscription: &str, _waited: Duration) {}
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Workload identity.
 
@@ -191,21 +183,10 @@ async fn workload_identity_from_the_webhooks_environment() {
 // ---------------------------------------------------------------------------------------------------------
 // Managed identity.
 
-fn fast_imds() -> ImdsRetry {
-    ImdsRetry { max_attempts: 4, initial_backoff: Duration::from_millis(10), max_backoff: Duration::from_millis(50) }
-}
-
 #[tokio::test]
 async fn managed_identity_retries_imds_throttling_and_reads_string_fields() {
     let (idp, base) = idp(Idp { imds_script: Arc::new(Mutex::new(vec![429])), ..Default::default() }).await;
-    let credential = ManagedIdentityCredential::new(
-        reqwest::Client::new(),
-        &base,
-        ManagedIdentityId::ClientId("uami-client".into()),
-        "https://management.azure.com/",
-    )
-    .unwrap()
-    .with_retry(fast_imds());
+    let credential = imds_credential(&base, ManagedIdentityId::ClientId("uami-client".into()));
     let recorder = Recorder::default();
     let token = credential.token_with(&recorder).await.unwrap();
     assert_eq!(token.token.expose(), "imds-token");
@@ -221,7 +202,7 @@ async fn managed_identity_retries_imds_throttling_and_reads_string_fields() {
         assert_eq!(query["resource"], "https://management.azure.com/");
         assert_eq!(query["client_id"], "uami-client");
     }
-    assert_eq!(*recorder.0.lock().unwrap(), vec![("token".to_string(), 429), ("token".to_string(), 200)]);
+    assert_eq!(recorder.requests(), vec![("token".to_string(), 429), ("token".to_string(), 200)]);
 }
 
 #[tokio::test]
@@ -229,14 +210,7 @@ async fn managed_identity_retries_are_bounded_and_only_for_transient_answers() {
     // 404 (identity not assigned yet) and 5xx are transient for IMDS: retried, then given up.
     let (idp1, base) =
         idp(Idp { imds_script: Arc::new(Mutex::new(vec![404, 500, 503, 504, 500, 500])), ..Default::default() }).await;
-    let credential = ManagedIdentityCredential::new(
-        reqwest::Client::new(),
-        &base,
-        ManagedIdentityId::System,
-        "https://management.azure.com/",
-    )
-    .unwrap()
-    .with_retry(fast_imds());
+    let credential = imds_credential(&base, ManagedIdentityId::System);
     let err = credential.token().await.unwrap_err();
     assert!(matches!(err, ArmError::Authentication { status: 504, .. }), "{err:?}");
     assert_eq!(idp1.imds_requests.lock().unwrap().len(), 4, "max_attempts");
@@ -244,14 +218,7 @@ async fn managed_identity_retries_are_bounded_and_only_for_transient_answers() {
 
     // 400 is not transient: one request.
     let (idp2, base) = idp(Idp { imds_script: Arc::new(Mutex::new(vec![400])), ..Default::default() }).await;
-    let credential = ManagedIdentityCredential::new(
-        reqwest::Client::new(),
-        &base,
-        ManagedIdentityId::System,
-        "https://management.azure.com/",
-    )
-    .unwrap()
-    .with_retry(fast_imds());
+    let credential = imds_credential(&base, ManagedIdentityId::System);
     let err = credential.token().await.unwrap_err();
     assert!(matches!(err, ArmError::Authentication { status: 400, .. }), "{err:?}");
     assert_eq!(idp2.imds_requests.lock().unwrap().len(), 1);
@@ -333,12 +300,10 @@ async fn secrets_never_reach_errors_even_when_a_proxy_echoes_the_request() {
 
 #[tokio::test]
 async fn a_per_policy_credential_from_secret_data_works_against_the_simulator() {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut inventory = Inventory::builtin();
     inventory.behaviour.lro.retry_after_seconds = 0;
-    let sim = Simulator::new(inventory);
-    let url = sim.clone().spawn_local().await.unwrap();
-    let endpoint = Url::parse(&format!("{url}/")).unwrap();
+    let (_sim, url) = common::sim::start(inventory).await;
+    let endpoint = endpoint(&url);
     let cloud = Cloud::custom(endpoint.clone(), endpoint.clone(), Some("https://management.azure.com/"));
     let data = |secret: &str| -> BTreeMap<String, Vec<u8>> {
         [

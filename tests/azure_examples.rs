@@ -3,15 +3,52 @@
 
 mod common;
 
+use common::examples::example;
 use flowlog_operator::azure::model::{ArmResource, FlowLog, FlowLogInformation, FlowLogStatusParameters, ListResult};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-fn example(name: &str) -> Value {
-    let path = common::azure_examples_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap()
+/// A body that must round-trip: the example file, the body's JSON pointer in it, the wire type it goes through.
+type Body = (&'static str, &'static str, fn(&str, &Value));
+
+const REQUEST: &str = "/parameters/parameters";
+const OK: &str = "/responses/200/body";
+const CREATED: &str = "/responses/201/body";
+const ACCEPTED: &str = "/responses/202/body";
+
+const LEGACY_ACTIONS: &[Body] = &[
+    ("NetworkWatcherFlowLogConfigure.json", REQUEST, round_trip::<FlowLogInformation>),
+    ("NetworkWatcherFlowLogConfigure.json", OK, round_trip::<FlowLogInformation>),
+    ("NetworkWatcherFlowLogConfigure.json", ACCEPTED, round_trip::<FlowLogInformation>),
+    ("NetworkWatcherFlowLogStatusQuery.json", REQUEST, round_trip::<FlowLogStatusParameters>),
+    ("NetworkWatcherFlowLogStatusQuery.json", OK, round_trip::<FlowLogInformation>),
+    ("NetworkWatcherFlowLogStatusQuery.json", ACCEPTED, round_trip::<FlowLogInformation>),
+];
+
+const FLOW_LOG_RESOURCES: &[Body] = &[
+    ("NetworkWatcherFlowLogCreate.json", REQUEST, round_trip::<FlowLog>),
+    ("NetworkWatcherFlowLogCreate.json", OK, round_trip::<FlowLog>),
+    ("NetworkWatcherFlowLogCreate.json", CREATED, round_trip::<FlowLog>),
+    ("NetworkWatcherFlowLogGet.json", OK, round_trip::<FlowLog>),
+    ("NetworkWatcherFlowLogList.json", OK, round_trip::<ListResult<FlowLog>>),
+];
+
+const TRACKED_RESOURCES: &[Body] = &[
+    ("NetworkWatcherGet.json", OK, round_trip::<ArmResource>),
+    ("NetworkWatcherList.json", OK, round_trip::<ListResult<ArmResource>>),
+    ("NetworkWatcherListAll.json", OK, round_trip::<ListResult<ArmResource>>),
+    ("NetworkSecurityGroupList.json", OK, round_trip::<ListResult<ArmResource>>),
+    ("NetworkSecurityGroupListAll.json", OK, round_trip::<ListResult<ArmResource>>),
+    ("NetworkSecurityGroupGet.json", OK, round_trip::<ArmResource>),
+    ("VirtualNetworkGet.json", OK, round_trip::<ArmResource>),
+];
+
+fn round_trip_all(bodies: &[Body]) {
+    for (file, pointer, round_trip) in bodies {
+        let what = format!("{file} {pointer}");
+        round_trip(&what, example(file).pointer(pointer).unwrap_or(&Value::Null));
+    }
 }
 
 fn round_trip<T: DeserializeOwned + Serialize>(what: &str, body: &Value) {
@@ -23,43 +60,15 @@ fn round_trip<T: DeserializeOwned + Serialize>(what: &str, body: &Value) {
 
 #[test]
 fn legacy_action_bodies_round_trip() {
-    let configure = example("NetworkWatcherFlowLogConfigure.json");
-    round_trip::<FlowLogInformation>("configure request", &configure["parameters"]["parameters"]);
-    round_trip::<FlowLogInformation>("configure 200", &configure["responses"]["200"]["body"]);
-    round_trip::<FlowLogInformation>("configure 202", &configure["responses"]["202"]["body"]);
-    let query = example("NetworkWatcherFlowLogStatusQuery.json");
-    round_trip::<FlowLogStatusParameters>("query request", &query["parameters"]["parameters"]);
-    round_trip::<FlowLogInformation>("query 200", &query["responses"]["200"]["body"]);
-    round_trip::<FlowLogInformation>("query 202", &query["responses"]["202"]["body"]);
+    round_trip_all(LEGACY_ACTIONS);
 }
 
 #[test]
 fn flow_log_resource_bodies_round_trip() {
-    let create = example("NetworkWatcherFlowLogCreate.json");
-    round_trip::<FlowLog>("create request", &create["parameters"]["parameters"]);
-    for status in ["200", "201"] {
-        if !create["responses"][status]["body"].is_null() {
-            round_trip::<FlowLog>(&format!("create {status}"), &create["responses"][status]["body"]);
-        }
-    }
-    round_trip::<FlowLog>("get 200", &example("NetworkWatcherFlowLogGet.json")["responses"]["200"]["body"]);
-    round_trip::<ListResult<FlowLog>>(
-        "list 200",
-        &example("NetworkWatcherFlowLogList.json")["responses"]["200"]["body"],
-    );
+    round_trip_all(FLOW_LOG_RESOURCES);
 }
 
 #[test]
 fn tracked_resource_reads_round_trip() {
-    round_trip::<ArmResource>("watcher get", &example("NetworkWatcherGet.json")["responses"]["200"]["body"]);
-    for list in [
-        "NetworkWatcherList.json",
-        "NetworkWatcherListAll.json",
-        "NetworkSecurityGroupList.json",
-        "NetworkSecurityGroupListAll.json",
-    ] {
-        round_trip::<ListResult<ArmResource>>(list, &example(list)["responses"]["200"]["body"]);
-    }
-    round_trip::<ArmResource>("nsg get", &example("NetworkSecurityGroupGet.json")["responses"]["200"]["body"]);
-    round_trip::<ArmResource>("vnet get", &example("VirtualNetworkGet.json")["responses"]["200"]["body"]);
+    round_trip_all(TRACKED_RESOURCES);
 }

@@ -2,85 +2,22 @@
 //! (long-running PUT and DELETE, paging), against a scripted ARM that produces the exact shapes of the
 //! contract (`shared/notes/azure-api.md` sections 3, 5, 8).
 
-use std::collections::HashMap;
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use flowlog_operator::azure::credential::{CachedCredential, ClientSecretCredential, Secret};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use common::arm_script::{ArmScript, REQUEST_ID, Request, reply};
+use common::credentials::{endpoint, secret_credential};
+use common::recorder::Recorder;
 use flowlog_operator::azure::id::ResourceId;
 use flowlog_operator::azure::model::{FlowLog, FlowLogPropertiesFormat};
-use flowlog_operator::azure::{ArmClient, ArmError, ArmObserver, PollSettings, RegistrationState, RetrySettings};
+use flowlog_operator::azure::{ArmClient, ArmError, PollSettings, RegistrationState, RetrySettings};
 use serde_json::{Value, json};
-use url::Url;
 
 const SUB: &str = "00000000-0000-0000-0000-000000000001";
-
-#[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: HashMap<String, String>,
-    body: Value,
-}
-
-#[derive(Clone)]
-struct Mock {
-    base: String,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Mock {
-    fn arm(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().iter().filter(|s| !s.path.ends_with("/oauth2/v2.0/token")).cloned().collect()
-    }
-    fn count(&self, method: Method, path: &str) -> usize {
-        self.arm().iter().filter(|s| s.method == method && s.path.eq_ignore_ascii_case(path)).count()
-    }
-}
-
-/// `handler(base, request, n)`: `n` counts requests with this method and path so far, this one included.
-async fn mock(handler: impl Fn(&str, &Seen, usize) -> Response + Send + Sync + 'static) -> Mock {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
-    let handler = Arc::new(handler);
-    let state = (seen.clone(), handler, base.clone());
-    let app = axum::Router::new().fallback(move |method: Method, uri: Uri, _headers: HeaderMap, body: Bytes| {
-        let (seen, handler, base) = state.clone();
-        async move {
-            let query = url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()).into_owned().collect();
-            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let request = Seen { method, path: uri.path().to_string(), query, body };
-            let n = {
-                let mut seen = seen.lock().unwrap();
-                seen.push(request.clone());
-                seen.iter().filter(|s| s.method == request.method && s.path == request.path).count()
-            };
-            if request.path.ends_with("/oauth2/v2.0/token") {
-                return axum::Json(json!({"token_type": "Bearer", "expires_in": 3599, "access_token": "tok"}))
-                    .into_response();
-            }
-            handler(&base, &request, n)
-        }
-    });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Mock { base, seen }
-}
-
-fn reply(status: StatusCode, body: Value, headers: &[(&str, String)]) -> Response {
-    let mut response = if body.is_null() { status.into_response() } else { (status, axum::Json(body)).into_response() };
-    for (name, value) in headers {
-        response
-            .headers_mut()
-            .insert(axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
-    }
-    response.headers_mut().insert("x-ms-request-id", "rid-7".parse().unwrap());
-    response
-}
 
 fn not_found(what: &str) -> Response {
     reply(
@@ -90,36 +27,9 @@ fn not_found(what: &str) -> Response {
     )
 }
 
-#[derive(Default)]
-struct Recorder(Mutex<Vec<(String, u16)>>);
-
-impl ArmObserver for Recorder {
-    fn request(&self, operation: &str, status: u16, _elapsed: Duration) {
-        self.0.lock().unwrap().push((operation.to_string(), status));
-    }
-    fn throttled(&self, _subscription: &str, _waited: Duration) {}
-}
-
-impl Recorder {
-    fn operations(&self) -> Vec<String> {
-        self.0.lock().unwrap().iter().map(|(op, _)| op.clone()).filter(|op| op != "token").collect()
-    }
-}
-
+/// A client of the scripted ARM at `base`.
 fn client(base: &str, observer: Arc<Recorder>, discovery_ttl: Duration) -> ArmClient {
-    let endpoint = Url::parse(&format!("{base}/")).unwrap();
-    let credential = CachedCredential::new(
-        ClientSecretCredential::new(
-            reqwest::Client::new(),
-            &endpoint,
-            "t",
-            "c",
-            Secret::new("s"),
-            "https://management.azure.com/.default",
-        )
-        .unwrap(),
-    );
-    ArmClient::builder(reqwest::Client::new(), endpoint, credential)
+    ArmClient::builder(reqwest::Client::new(), endpoint(base), secret_credential(base, "s"))
         .poll(PollSettings {
             default_interval: Duration::from_millis(10),
             timeout: Duration::from_secs(5),
@@ -155,8 +65,8 @@ fn watcher_json(rg: &str, name: &str, location: &str) -> Value {
     )
 }
 
-async fn discovery_arm() -> Mock {
-    mock(|base, s, _| {
+async fn discovery_arm() -> ArmScript {
+    ArmScript::start(|s| {
         let path = s.path.to_ascii_lowercase();
         let list = format!("/subscriptions/{SUB}/providers/microsoft.network/networkwatchers");
         if path == list {
@@ -171,7 +81,7 @@ async fn discovery_arm() -> Mock {
                             // A watcher without a location is skipped, not fatal.
                             {"id": "/bogus", "name": "x", "type": "Microsoft.Network/networkWatchers"}
                         ],
-                        "nextLink": format!("{base}/subscriptions/{SUB}/providers/Microsoft.Network/networkWatchers?api-version=2025-07-01&$skiptoken=2")
+                        "nextLink": format!("{}/subscriptions/{SUB}/providers/Microsoft.Network/networkWatchers?api-version=2025-07-01&$skiptoken=2", s.base)
                     }),
                     &[],
                 )
@@ -219,7 +129,7 @@ async fn discovery_finds_the_watcher_of_the_targets_region() {
         "northeurope"
     );
 
-    let lists: Vec<Seen> = arm_server.arm().into_iter().filter(|s| s.path.ends_with("networkWatchers")).collect();
+    let lists: Vec<Request> = arm_server.arm().into_iter().filter(|s| s.path.ends_with("networkWatchers")).collect();
     assert_eq!(lists.len(), 2, "one list (two pages) for every lookup: {lists:?}");
     assert!(lists.iter().all(|s| s.query["api-version"] == "2025-07-01"));
     let ops = recorder.operations();
@@ -229,7 +139,7 @@ async fn discovery_finds_the_watcher_of_the_targets_region() {
     // A missing target is an error the controller can show.
     let missing = id("app-rg/providers/Microsoft.Network/networkSecurityGroups/gone");
     let err = arm.network_watcher_for(&missing).await.unwrap_err();
-    assert_eq!((err.code(), err.request_id()), ("ResourceNotFound", Some("rid-7")));
+    assert_eq!((err.code(), err.request_id()), ("ResourceNotFound", Some(REQUEST_ID)));
 }
 
 #[tokio::test]
@@ -255,7 +165,7 @@ async fn the_watcher_list_is_cached_for_its_ttl_and_can_be_forgotten() {
 
 #[tokio::test]
 async fn next_links_away_from_the_arm_endpoint_are_not_followed() {
-    let arm_server = mock(|_, _, _| {
+    let arm_server = ArmScript::start(|_| {
         reply(StatusCode::OK, json!({"value": [], "nextLink": "https://attacker.example/steal?api-version=1"}), &[])
     })
     .await;
@@ -271,7 +181,7 @@ async fn next_links_away_from_the_arm_endpoint_are_not_followed() {
 async fn provider_registration_is_read_and_requested() {
     let registered = Arc::new(Mutex::new(false));
     let r = registered.clone();
-    let arm_server = mock(move |_, s, _| {
+    let arm_server = ArmScript::start(move |s| {
         let body = |state: &str| json!({"id": format!("/subscriptions/{SUB}/providers/Microsoft.Insights"), "namespace": "Microsoft.Insights", "registrationState": state});
         if s.method == Method::POST {
             *r.lock().unwrap() = true;
@@ -300,7 +210,7 @@ async fn provider_registration_is_read_and_requested() {
 
 #[tokio::test]
 async fn resources_are_read_with_their_namespaces_api_version() {
-    let arm_server = mock(|_, s, _| reply(StatusCode::OK, resource(&s.path, Some("westeurope")), &[])).await;
+    let arm_server = ArmScript::start(|s| reply(StatusCode::OK, resource(&s.path, Some("westeurope")), &[])).await;
     let arm = client(&arm_server.base, Arc::default(), Duration::from_secs(600));
     let workspace = id("logs-rg/providers/Microsoft.OperationalInsights/workspaces/ws1");
     let read = arm.get_resource(&workspace).await.unwrap();
@@ -370,7 +280,7 @@ fn desired() -> FlowLog {
 
 #[tokio::test]
 async fn get_and_list_flow_logs() {
-    let arm_server = mock(|base, s, _| {
+    let arm_server = ArmScript::start(|s| {
         let path = s.path.to_ascii_lowercase();
         if path.ends_with("/flowlogs/fl1") {
             return reply(StatusCode::OK, flow_log_json("fl1", "Succeeded"), &[]);
@@ -379,7 +289,7 @@ async fn get_and_list_flow_logs() {
             return if s.query.contains_key("$skiptoken") {
                 reply(StatusCode::OK, json!({"value": [flow_log_json("fl3", "Succeeded")]}), &[])
             } else {
-                let next = format!("{base}{}?api-version=2025-07-01&$skiptoken=abc", s.path);
+                let next = format!("{}{}?api-version=2025-07-01&$skiptoken=abc", s.base, s.path);
                 reply(StatusCode::OK, json!({"value": [flow_log_json("fl1", "Succeeded"), flow_log_json("fl2", "Succeeded")], "nextLink": next}), &[])
             };
         }
@@ -401,12 +311,12 @@ async fn get_and_list_flow_logs() {
 
 /// A flowLogs PUT as the contract describes it: 201 + `Azure-AsyncOperation` + `Retry-After`, the status URL
 /// `InProgress` `polls` times, then `outcome`; the flow log reads `Updating` until then.
-async fn put_arm(polls: usize, outcome: &'static str) -> Mock {
+async fn put_arm(polls: usize, outcome: &'static str) -> ArmScript {
     let done = Arc::new(Mutex::new(false));
-    mock(move |base, s, n| {
+    ArmScript::start(move |s| {
         if s.path.contains("/operations/") {
-            if n <= polls {
-                return reply(StatusCode::OK, json!({"status": "InProgress"}), &[("retry-after", "0".into())]);
+            if s.path_count <= polls {
+                return reply(StatusCode::OK, json!({"status": "InProgress"}), &[("retry-after", "0")]);
             }
             *done.lock().unwrap() = true;
             return match outcome {
@@ -419,11 +329,11 @@ async fn put_arm(polls: usize, outcome: &'static str) -> Mock {
             };
         }
         if s.method == Method::PUT {
-            let status_url = format!("{base}/subscriptions/{SUB}/providers/Microsoft.Network/locations/westeurope/operations/op1?api-version=2025-07-01");
+            let status_url = format!("{}/subscriptions/{SUB}/providers/Microsoft.Network/locations/westeurope/operations/op1?api-version=2025-07-01", s.base);
             return reply(
                 StatusCode::CREATED,
                 flow_log_json("fl1", "Updating"),
-                &[("azure-asyncoperation", status_url), ("retry-after", "0".into())],
+                &[("azure-asyncoperation", &status_url), ("retry-after", "0")],
             );
         }
         let state = if *done.lock().unwrap() { if outcome == "Succeeded" { "Succeeded" } else { "Failed" } } else { "Updating" };
@@ -460,7 +370,7 @@ async fn a_failed_put_surfaces_the_operations_error() {
     match &err {
         ArmError::OperationFailed { status, code, request_id, .. } => {
             assert_eq!((status.as_str(), code.as_str()), ("Failed", "InvalidResourceReference"));
-            assert_eq!(request_id.as_deref(), Some("rid-7"));
+            assert_eq!(request_id.as_deref(), Some(REQUEST_ID));
         }
         other => panic!("expected OperationFailed, got {other:?}"),
     }
@@ -471,11 +381,11 @@ async fn a_failed_put_surfaces_the_operations_error() {
 #[tokio::test]
 async fn a_put_without_status_url_is_followed_through_provisioning_state() {
     // 200 with provisioningState Updating and no Azure-AsyncOperation: the flow log is read until Succeeded.
-    let arm_server = mock(|_, s, n| {
+    let arm_server = ArmScript::start(|s| {
         if s.method == Method::PUT {
             return reply(StatusCode::OK, flow_log_json("fl1", "Updating"), &[]);
         }
-        reply(StatusCode::OK, flow_log_json("fl1", if n < 3 { "Updating" } else { "Succeeded" }), &[])
+        reply(StatusCode::OK, flow_log_json("fl1", if s.path_count < 3 { "Updating" } else { "Succeeded" }), &[])
     })
     .await;
     let arm = client(&arm_server.base, Arc::default(), Duration::from_secs(600));
@@ -484,7 +394,7 @@ async fn a_put_without_status_url_is_followed_through_provisioning_state() {
     assert_eq!(arm_server.count(Method::GET, &flow_log_path("fl1")), 3);
 
     // 200 already Succeeded: nothing more to do.
-    let arm_server = mock(|_, _, _| reply(StatusCode::OK, flow_log_json("fl1", "Succeeded"), &[])).await;
+    let arm_server = ArmScript::start(|_| reply(StatusCode::OK, flow_log_json("fl1", "Succeeded"), &[])).await;
     let arm = client(&arm_server.base, Arc::default(), Duration::from_secs(600));
     arm.put_flow_log(&watcher(), "fl1", &desired()).await.unwrap();
     assert_eq!(arm_server.arm().len(), 1);
@@ -500,13 +410,13 @@ async fn a_put_without_status_url_is_followed_through_provisioning_state() {
 async fn delete_flow_log_polls_location_until_204() {
     let deleted = Arc::new(Mutex::new(false));
     let d = deleted.clone();
-    let arm_server = mock(move |base, s, n| {
+    let arm_server = ArmScript::start(move |s| {
         if s.path.contains("/operationResults/") {
-            return if n < 2 {
+            return if s.path_count < 2 {
                 reply(
                     StatusCode::ACCEPTED,
                     Value::Null,
-                    &[("location", format!("{base}{}?api-version=2025-07-01", s.path)), ("retry-after", "0".into())],
+                    &[("location", &format!("{}{}?api-version=2025-07-01", s.base, s.path)), ("retry-after", "0")],
                 )
             } else {
                 *d.lock().unwrap() = true;
@@ -518,8 +428,8 @@ async fn delete_flow_log_polls_location_until_204() {
                 StatusCode::ACCEPTED,
                 Value::Null,
                 &[
-                    ("location", format!("{base}{}/operationResults/del1?api-version=2025-07-01", watcher())),
-                    ("retry-after", "0".into()),
+                    ("location", &format!("{}{}/operationResults/del1?api-version=2025-07-01", s.base, watcher())),
+                    ("retry-after", "0"),
                 ],
             ),
             _ if *d.lock().unwrap() => not_found(&s.path),
@@ -541,10 +451,8 @@ async fn delete_flow_log_polls_location_until_204() {
 
 #[tokio::test]
 async fn operation_urls_away_from_the_arm_endpoint_are_not_followed() {
-    let arm_server = mock(|_, s, _| match s.method {
-        Method::DELETE => {
-            reply(StatusCode::ACCEPTED, Value::Null, &[("location", "https://attacker.example/op".into())])
-        }
+    let arm_server = ArmScript::start(|s| match s.method {
+        Method::DELETE => reply(StatusCode::ACCEPTED, Value::Null, &[("location", "https://attacker.example/op")]),
         _ => reply(StatusCode::OK, flow_log_json("fl1", "Succeeded"), &[]),
     })
     .await;

@@ -2,19 +2,24 @@
 //! Watcher discovery with paging, provider registration, the `flowLogs` resource, fault injection and ARM
 //! throttling. The simulator's counters prove what went over the wire.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::count;
+use common::credentials::{imds_credential, secret_credential};
+use common::recorder::Recorder;
+use common::sim::service_account_token;
 use flowlog_operator::azure::credential::{
-    CachedCredential, ClientSecretCredential, ImdsRetry, ManagedIdentityCredential, ManagedIdentityId, Secret,
-    TokenCredential, WorkloadIdentityCredential,
+    CachedCredential, ManagedIdentityId, TokenCredential, WorkloadIdentityCredential,
 };
 use flowlog_operator::azure::id::ResourceId;
 use flowlog_operator::azure::model::{
     FlowLog, FlowLogPropertiesFormat, TrafficAnalyticsConfigurationProperties, TrafficAnalyticsProperties,
 };
 use flowlog_operator::azure::{
-    ArmClient, ArmError, ArmObserver, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
+    ArmClient, ArmError, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
 };
 use flowlog_simulator::faults::{ErrorFault, FaultEffect, LroEnd, LroFault};
 use flowlog_simulator::inventory::{BucketLimits, LroMode, Throttling};
@@ -36,54 +41,18 @@ fn watcher_we() -> ResourceId {
 }
 
 async fn start(inventory: Inventory) -> (Simulator, Url) {
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let sim = Simulator::new(inventory);
-    let url = sim.clone().spawn_local().await.unwrap();
-    (sim, Url::parse(&format!("{url}/")).unwrap())
+    let (sim, url) = common::sim::start(inventory).await;
+    (sim, common::credentials::endpoint(&url))
 }
 
 /// The built-in inventory, polled fast: 202 + polling without one-second waits.
 fn inventory() -> Inventory {
-    let mut inventory = Inventory::builtin();
-    inventory.behaviour.lro.mode = LroMode::Async;
-    inventory.behaviour.lro.retry_after_seconds = 0;
-    inventory.behaviour.lro.in_progress_polls = 1;
-    inventory
+    common::sim::lro_inventory(LroMode::Async, 0, 1)
 }
 
-fn secret_credential(base: &Url) -> Arc<dyn TokenCredential> {
-    CachedCredential::new(
-        ClientSecretCredential::new(
-            reqwest::Client::new(),
-            base,
-            simulator::DEFAULT_TENANT_ID,
-            simulator::DEFAULT_CLIENT_ID,
-            Secret::new(simulator::DEFAULT_CLIENT_SECRET),
-            "https://management.azure.com/.default",
-        )
-        .unwrap(),
-    )
-}
-
-#[derive(Default)]
-struct Recorder {
-    requests: Mutex<Vec<(String, u16)>>,
-    throttled: Mutex<Vec<Duration>>,
-}
-
-impl ArmObserver for Recorder {
-    fn request(&self, operation: &str, status: u16, _elapsed: Duration) {
-        self.requests.lock().unwrap().push((operation.to_string(), status));
-    }
-    fn throttled(&self, _subscription: &str, waited: Duration) {
-        self.throttled.lock().unwrap().push(waited);
-    }
-}
-
-impl Recorder {
-    fn statuses(&self, operation: &str) -> Vec<u16> {
-        self.requests.lock().unwrap().iter().filter(|(op, _)| op == operation).map(|(_, s)| *s).collect()
-    }
+/// The operator's credential for the simulator's built-in service principal.
+fn principal(base: &Url) -> Arc<dyn TokenCredential> {
+    secret_credential(base.as_str(), simulator::DEFAULT_CLIENT_SECRET)
 }
 
 fn client(
@@ -112,45 +81,8 @@ fn fast_retry() -> RetrySettings {
     }
 }
 
-fn count(sim: &Simulator, operation: &str) -> u64 {
-    sim.counters().get(operation).copied().unwrap_or(0)
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Credentials.
-
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        for i in 0..=chunk.len() {
-            out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// A Kubernetes service-account token as the workload identity webhook projects it (unsigned: the simulator
-/// checks claims, not signatures).
-fn service_account_token(subject: &str) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let header = serde_json::json!({"alg": "RS256", "kid": "k1", "typ": "JWT"});
-    let claims = serde_json::json!({
-        "iss": simulator::DEFAULT_FEDERATED_ISSUER,
-        "sub": subject,
-        "aud": ["api://AzureADTokenExchange"],
-        "exp": now + 3600,
-        "nbf": now - 10,
-        "iat": now - 10,
-    });
-    format!(
-        "{}.{}.{}",
-        base64url(header.to_string().as_bytes()),
-        base64url(claims.to_string().as_bytes()),
-        base64url(b"signature")
-    )
-}
 
 #[tokio::test]
 async fn workload_identity_gets_arm_tokens_from_the_simulator_and_rereads_the_file() {
@@ -158,7 +90,7 @@ async fn workload_identity_gets_arm_tokens_from_the_simulator_and_rereads_the_fi
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("azure-identity-token");
     // A token for another service account: Entra finds no federated credential for it.
-    let wrong = service_account_token("system:serviceaccount:default:someone-else");
+    let wrong = service_account_token("system:serviceaccount:default:someone-else", 3600);
     std::fs::write(&file, &wrong).unwrap();
     let credential = CachedCredential::new(
         WorkloadIdentityCredential::new(
@@ -180,7 +112,7 @@ async fn workload_identity_gets_arm_tokens_from_the_simulator_and_rereads_the_fi
     assert_eq!(count(&sim, "queryFlowLogStatus"), 0);
 
     // The kubelet rotates the file to the operator's own token: the next call reads it and succeeds.
-    std::fs::write(&file, service_account_token(simulator::DEFAULT_FEDERATED_SUBJECT)).unwrap();
+    std::fs::write(&file, service_account_token(simulator::DEFAULT_FEDERATED_SUBJECT, 3600)).unwrap();
     let info = arm.query_flow_log_status(&watcher_we(), &nsg("web-nsg")).await.unwrap();
     assert!(info.properties.enabled);
     assert_eq!(count(&sim, "token"), 2);
@@ -189,15 +121,7 @@ async fn workload_identity_gets_arm_tokens_from_the_simulator_and_rereads_the_fi
 #[tokio::test]
 async fn managed_identity_gets_arm_tokens_from_the_simulators_imds() {
     let (sim, base) = start(inventory()).await;
-    let imds = |identity| {
-        ManagedIdentityCredential::new(reqwest::Client::new(), &base, identity, "https://management.azure.com/")
-            .unwrap()
-            .with_retry(ImdsRetry {
-                max_attempts: 4,
-                initial_backoff: Duration::from_millis(10),
-                max_backoff: Duration::from_millis(50),
-            })
-    };
+    let imds = |identity| imds_credential(&base, identity);
     // IMDS throttles twice, then answers.
     sim.set_faults(vec![FaultRule {
         operation: "imds".into(),
@@ -238,7 +162,7 @@ async fn managed_identity_gets_arm_tokens_from_the_simulators_imds() {
 async fn discovery_finds_each_targets_watcher_with_one_list() {
     let (sim, base) = start(inventory()).await;
     let recorder = Arc::new(Recorder::default());
-    let arm = client(&base, secret_credential(&base), fast_retry(), recorder.clone());
+    let arm = client(&base, principal(&base), fast_retry(), recorder.clone());
 
     let we = arm.network_watcher_for(&ResourceId::parse(&nsg("web-nsg")).unwrap()).await.unwrap().unwrap();
     assert!(we.id.eq_ignore_case(&watcher_we()), "{:?}", we.id);
@@ -259,7 +183,7 @@ async fn discovery_finds_each_targets_watcher_with_one_list() {
     let mut inv = inventory();
     inv.subscriptions[0].network_watchers.retain(|w| w.location != "northeurope");
     let (sim, base) = start(inv).await;
-    let arm = client(&base, secret_credential(&base), fast_retry(), Arc::default());
+    let arm = client(&base, principal(&base), fast_retry(), Arc::default());
     for _ in 0..5 {
         assert_eq!(arm.network_watcher_for(&dr).await.unwrap(), None);
     }
@@ -269,7 +193,7 @@ async fn discovery_finds_each_targets_watcher_with_one_list() {
 #[tokio::test]
 async fn microsoft_insights_is_registered_on_request() {
     let (sim, base) = start(inventory()).await;
-    let arm = client(&base, secret_credential(&base), fast_retry(), Arc::default());
+    let arm = client(&base, principal(&base), fast_retry(), Arc::default());
     let second = simulator::SECOND_SUBSCRIPTION_ID;
     assert!(arm.provider_registration_state(SUB, "Microsoft.Insights").await.unwrap().is_registered());
     assert_eq!(
@@ -331,8 +255,7 @@ async fn flow_logs_are_listed_created_updated_and_deleted() {
     inv.behaviour.lro.in_progress_polls = 2;
     let (sim, base) = start(inv).await;
     let recorder = Arc::new(Recorder::default());
-    let arm =
-        client(&base, secret_credential(&base), RetrySettings { max_attempts: 1, ..fast_retry() }, recorder.clone());
+    let arm = client(&base, principal(&base), RetrySettings { max_attempts: 1, ..fast_retry() }, recorder.clone());
     let w = watcher_we();
 
     let before = arm.list_flow_logs(&w).await.unwrap();
@@ -373,10 +296,9 @@ async fn concurrent_puts_to_one_target_are_serialised() {
     let (sim, base) = start(inv).await;
     let recorder = Arc::new(Recorder::default());
     // No retries: a 409 AnotherOperationInProgress would surface.
-    let arm =
-        client(&base, secret_credential(&base), RetrySettings { max_attempts: 1, ..fast_retry() }, recorder.clone());
+    let arm = client(&base, principal(&base), RetrySettings { max_attempts: 1, ..fast_retry() }, recorder.clone());
     let subnet = id("app-prod-rg/providers/Microsoft.Network/virtualNetworks/app-vnet/subnets/db");
-    let per_policy = arm.with_credential(secret_credential(&base));
+    let per_policy = arm.with_credential(principal(&base));
     let w = watcher_we();
     let bodies = [7, 14, 21].map(|days| vnet_flow_log(&subnet, days));
     let (a, b, c) = tokio::join!(
@@ -408,7 +330,7 @@ fn error_fault(operation: &str, count: u32, status: u16, code: &str, retry_after
 async fn injected_faults_are_survived_or_reported() {
     let (sim, base) = start(inventory()).await;
     let recorder = Arc::new(Recorder::default());
-    let arm = client(&base, secret_credential(&base), fast_retry(), recorder.clone());
+    let arm = client(&base, principal(&base), fast_retry(), recorder.clone());
     let target = nsg("web-nsg");
 
     // Two 500s, then the answer.
@@ -436,7 +358,7 @@ async fn injected_faults_are_survived_or_reported() {
     let started = std::time::Instant::now();
     arm.query_flow_log_status(&watcher_we(), &target).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(950));
-    assert!(recorder.throttled.lock().unwrap().contains(&Duration::from_secs(1)));
+    assert!(recorder.waits().contains(&Duration::from_secs(1)));
 
     // A write whose operation ends Failed: the operation's error, classified transient, not retried in-client.
     sim.reset_counters();
@@ -485,7 +407,7 @@ async fn arm_throttling_is_honoured_and_low_remaining_headers_prevent_it() {
     // every read succeeds; the 429s stay few (no retry storm).
     let recorder = Arc::new(Recorder::default());
     let eager = ThrottleSettings { low_remaining: 0, ..Default::default() };
-    let arm = ArmClient::builder(reqwest::Client::new(), base.clone(), secret_credential(&base))
+    let arm = ArmClient::builder(reqwest::Client::new(), base.clone(), principal(&base))
         .retry(fast_retry())
         .throttle(eager)
         .observer(recorder.clone())
@@ -502,7 +424,7 @@ async fn arm_throttling_is_honoured_and_low_remaining_headers_prevent_it() {
     // client so that ARM never has to throttle it.
     sim.reset_throttling();
     let recorder = Arc::new(Recorder::default());
-    let arm = ArmClient::builder(reqwest::Client::new(), base.clone(), secret_credential(&base))
+    let arm = ArmClient::builder(reqwest::Client::new(), base.clone(), principal(&base))
         .retry(fast_retry())
         .throttle(ThrottleSettings { reads: BucketSettings::new(250, 25.0), ..Default::default() })
         .observer(recorder.clone())
@@ -511,5 +433,5 @@ async fn arm_throttling_is_honoured_and_low_remaining_headers_prevent_it() {
         arm.get_resource(&target).await.unwrap();
     }
     assert_eq!(recorder.statuses("getResource"), vec![200; 5]);
-    assert!(!recorder.throttled.lock().unwrap().is_empty(), "the client did not slow down");
+    assert!(!recorder.waits().is_empty(), "the client did not slow down");
 }

@@ -190,15 +190,7 @@ async fn deletion_policies_work_on_the_flow_logs_path() {
     h.wait_ready("delete", "True").await;
     h.wait_ready("disable", "True").await;
 
-    for name in ["delete", "disable"] {
-        h.api.delete(name, &DeleteParams::default()).await.unwrap();
-    }
-    for name in ["delete", "disable"] {
-        wait_for(&format!("{name} gone"), Duration::from_secs(20), || async {
-            h.api.get_opt(name).await.unwrap().is_none().then_some(())
-        })
-        .await;
-    }
+    h.delete_and_wait(&["delete", "disable"], Duration::from_secs(20)).await;
     assert!(flow_log_for(&h, &vnet).is_empty(), "deletionPolicy Delete removed the flow log");
     let disabled = flow_log_for(&h, &subnet);
     assert_eq!(disabled.len(), 1);
@@ -318,10 +310,7 @@ async fn deletion_waits_while_azure_fails_and_orphan_lets_it_finish() {
     // The documented way out: Orphan.
     let patch = json!({"spec": {"deletionPolicy": "Orphan"}});
     h.api.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    wait_for("policy gone", Duration::from_secs(20), || async {
-        h.api.get_opt("web").await.unwrap().is_none().then_some(())
-    })
-    .await;
+    h.wait_gone("web", Duration::from_secs(20)).await;
     h.sim.set_faults(vec![]).unwrap();
     assert!(h.sim.flow_log_status(&target).unwrap().properties.enabled, "orphaned: Azure left as it was");
 }
@@ -431,15 +420,7 @@ async fn delete_on_the_nsg_path_and_orphan_on_the_flow_logs_path() {
     h.wait_ready("vnet", "True").await;
     assert_eq!(flow_log_for(&h, &nsg_target).len(), 1, "an NSG flow log is a flowLogs resource too");
 
-    for name in ["nsg", "vnet"] {
-        h.api.delete(name, &DeleteParams::default()).await.unwrap();
-    }
-    for name in ["nsg", "vnet"] {
-        wait_for(&format!("{name} gone"), Duration::from_secs(20), || async {
-            h.api.get_opt(name).await.unwrap().is_none().then_some(())
-        })
-        .await;
-    }
+    h.delete_and_wait(&["nsg", "vnet"], Duration::from_secs(20)).await;
     assert!(flow_log_for(&h, &nsg_target).is_empty(), "deletionPolicy Delete removed the NSG flow log");
     let left = flow_log_for(&h, &vnet);
     assert_eq!(left.len(), 1, "deletionPolicy Orphan left the VNet flow log");

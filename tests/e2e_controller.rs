@@ -149,11 +149,7 @@ async fn deletion_policy_disable_switches_the_flow_log_off() {
     let p = h.wait_ready("web", "True").await;
     assert!(p.metadata.finalizers.unwrap_or_default().contains(&"flowlog.dev/cleanup".to_string()));
 
-    h.api.delete("web", &DeleteParams::default()).await.unwrap();
-    wait_for("policy gone", Duration::from_secs(15), || async {
-        h.api.get_opt("web").await.unwrap().is_none().then_some(())
-    })
-    .await;
+    h.delete_and_wait(&["web"], Duration::from_secs(15)).await;
     assert!(!h.sim.flow_log_status(&target).unwrap().properties.enabled, "the flow log was switched off");
 }
 
@@ -168,11 +164,7 @@ async fn deletion_policy_orphan_leaves_azure_as_it_is() {
     h.wait_ready("web", "True").await;
     let writes = count(&h.sim, "configureFlowLog");
 
-    h.api.delete("web", &DeleteParams::default()).await.unwrap();
-    wait_for("policy gone", Duration::from_secs(15), || async {
-        h.api.get_opt("web").await.unwrap().is_none().then_some(())
-    })
-    .await;
+    h.delete_and_wait(&["web"], Duration::from_secs(15)).await;
     assert!(h.sim.flow_log_status(&target).unwrap().properties.enabled);
     assert_eq!(retention(&h, &target), (true, 30));
     assert_eq!(count(&h.sim, "configureFlowLog"), writes, "no write on deletion");

@@ -2,13 +2,12 @@
 //! subnet and NIC flow logs through their whole life, validation with Azure's codes, paging, one store shared with
 //! the legacy actions, the resources a controller reads (with NSG associations), and provider registration.
 
+mod common;
+
+use common::sim::{Answer, SimHttp};
 use flowlog_operator::azure::model::FlowLog;
 use flowlog_simulator::inventory::LroMode;
-use flowlog_simulator::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_SUBSCRIPTION_ID as SUB, DEFAULT_TENANT_ID, Inventory,
-    SECOND_SUBSCRIPTION_ID, Simulator,
-};
-use reqwest::header::HeaderMap;
+use flowlog_simulator::{DEFAULT_SUBSCRIPTION_ID as SUB, Inventory, SECOND_SUBSCRIPTION_ID};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -37,29 +36,13 @@ fn storage_identity() -> String {
     id("logging-rg", "Microsoft.ManagedIdentity/userAssignedIdentities/flowlog-storage-writer")
 }
 
-struct Harness {
-    sim: Simulator,
-    base: String,
-    http: reqwest::Client,
-    token: String,
-}
+/// The simulator over HTTP, with paths relative to the built-in subscription.
+struct Harness(SimHttp);
 
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> &str {
-        self.headers.get(name).unwrap_or_else(|| panic!("no {name} header")).to_str().unwrap()
-    }
-
-    fn code(&self) -> (u16, &str) {
-        (
-            self.status.as_u16(),
-            self.body["error"]["code"].as_str().unwrap_or_else(|| panic!("not an error: {}", self.body)),
-        )
+impl std::ops::Deref for Harness {
+    type Target = SimHttp;
+    fn deref(&self) -> &SimHttp {
+        &self.0
     }
 }
 
@@ -69,24 +52,7 @@ impl Harness {
         inventory.behaviour.lro.retry_after_seconds = 0;
         change(&mut inventory);
         inventory.validate().unwrap();
-        let sim = Simulator::new(inventory);
-        let base = sim.clone().spawn_local().await.unwrap();
-        let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{base}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", DEFAULT_CLIENT_ID),
-                ("client_secret", DEFAULT_CLIENT_SECRET),
-                ("scope", "https://management.azure.com/.default"),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Harness { sim, base, http, token: token["access_token"].as_str().unwrap().into() }
+        Harness(SimHttp::start(inventory).await)
     }
 
     /// `path` is either absolute (`http://...`, as operation URLs are) or relative to the subscription.
@@ -97,15 +63,7 @@ impl Harness {
             let sep = if path.contains('?') { '&' } else { '?' };
             format!("{}/subscriptions/{SUB}/{path}{sep}{V}", self.base)
         };
-        let mut request = self.http.request(method, url).bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let (status, headers) = (response.status(), response.headers().clone());
-        let text = response.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap() };
-        Answer { status, headers, body }
+        self.0.call(method, &url, body.as_ref()).await
     }
 
     async fn get(&self, path: &str) -> Answer {

@@ -1,23 +1,24 @@
 //! What a client must survive, over HTTP: workload-identity and IMDS tokens, ARM's token checks, throttling with
 //! token buckets, and injected faults (errors, latency, dropped connections, slow or failing operations).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+mod common;
 
+use std::time::{Duration, Instant};
+
+use common::sim::{ARM_SCOPE, secret_form, secret_token, service_account_token, token};
 use flowlog_simulator::{
-    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
-    DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_SUBSCRIPTION_ID as SUB, DEFAULT_TENANT_ID, Inventory, Simulator,
+    DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_SUBJECT, DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
+    DEFAULT_SUBSCRIPTION_ID as SUB, Inventory, Simulator,
 };
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const ARM_SCOPE: &str = "https://management.azure.com/.default";
 const WATCHER: &str =
     "resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_westeurope";
 
 async fn start(inventory: Inventory) -> (Simulator, String, reqwest::Client) {
     inventory.validate().unwrap();
-    let sim = Simulator::new(inventory);
-    let base = sim.clone().spawn_local().await.unwrap();
+    let (sim, base) = common::sim::start(inventory).await;
     (sim, base, reqwest::Client::new())
 }
 
@@ -25,51 +26,11 @@ fn arm_url(base: &str, path: &str) -> String {
     format!("{base}/subscriptions/{SUB}/{path}?api-version=2025-07-01")
 }
 
-async fn token(http: &reqwest::Client, base: &str, form: &[(&str, &str)]) -> (StatusCode, Value) {
-    let response = http.post(format!("{base}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token")).form(form).send().await.unwrap();
-    (response.status(), response.json().await.unwrap())
-}
-
-async fn secret_token(http: &reqwest::Client, base: &str, scope: &str) -> String {
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", DEFAULT_CLIENT_ID),
-        ("client_secret", DEFAULT_CLIENT_SECRET),
-        ("scope", scope),
-    ];
-    let (status, body) = token(http, base, &form).await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body["access_token"].as_str().unwrap().to_string()
-}
-
 async fn get(http: &reqwest::Client, url: &str, token: &str) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let response = http.get(url).bearer_auth(token).send().await.unwrap();
     let (status, headers) = (response.status(), response.headers().clone());
     let text = response.text().await.unwrap();
     (status, headers, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-        for i in 0..=chunk.len() {
-            out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-        }
-    }
-    out
-}
-
-/// A service-account token as the kubelet projects it; unsigned, as the simulator does not check signatures.
-fn service_account_token(subject: &str, expires_in: i64) -> String {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
-    let claims = json!({
-        "aud": ["api://AzureADTokenExchange"], "iss": DEFAULT_FEDERATED_ISSUER, "sub": subject,
-        "iat": now - 60, "nbf": now - 60, "exp": now + expires_in,
-    });
-    let header = base64url(br#"{"alg":"RS256","kid":"k1"}"#);
-    format!("{header}.{}.{}", base64url(claims.to_string().as_bytes()), base64url(b"not-a-signature"))
 }
 
 #[tokio::test]
@@ -331,13 +292,7 @@ async fn operations_can_be_made_slow_or_failing() {
     ]))
     .unwrap();
     let (_sim, base, http) = start(inventory).await;
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", DEFAULT_CLIENT_ID),
-        ("client_secret", DEFAULT_CLIENT_SECRET),
-        ("scope", ARM_SCOPE),
-    ];
-    let (status, body) = token(&http, &base, &form).await;
+    let (status, body) = token(&http, &base, &secret_form(DEFAULT_CLIENT_SECRET, ARM_SCOPE)).await;
     assert_eq!(
         (status, &body["error"]),
         (StatusCode::SERVICE_UNAVAILABLE, &json!("temporarily_unavailable")),

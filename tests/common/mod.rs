@@ -1,6 +1,18 @@
-//! Shared harness of the end-to-end tests: a client of the test control plane (`tests/run.sh` starts it),
-//! a fresh namespace, the simulator and an in-process controller per test.
-#![allow(dead_code)] // each test binary uses its own part of the harness
+//! What the tests share. This file: the harness of the end-to-end tests, a client of the test control plane
+//! (`tests/run.sh` starts it), a fresh namespace, the simulator and an in-process controller per test. Beside it:
+//! - [`arm_script`]: a scripted ARM server for the answers the simulator does not give on demand;
+//! - [`credentials`]: the operator's credentials for the simulator's principal and for managed identity;
+//! - [`recorder`]: an `ArmObserver` that records what the client reports;
+//! - [`sim`]: the simulator in-process, or over HTTP with a token; its principal's tokens; service-account tokens;
+//! - [`examples`]: Azure's official request/response examples, their requests sent to the simulator, and the
+//!   simulator inventories that hold what each example names.
+#![allow(dead_code)] // each test binary uses its own part of what is shared here
+
+pub mod arm_script;
+pub mod credentials;
+pub mod examples;
+pub mod recorder;
+pub mod sim;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -20,7 +32,8 @@ use flowlog_operator::controller::{self, Context, Settings};
 use flowlog_simulator::{self as simulator, Inventory, Simulator};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Patch, PatchParams, PostParams};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt, ResourceExt};
 use serde_json::json;
 
@@ -158,23 +171,40 @@ impl Harness {
 
     /// Waits until the policy's Ready condition has `status` for its current generation.
     pub async fn wait_ready(&self, name: &str, status: &str) -> FlowLogPolicy {
-        wait_for(&format!("{name} Ready={status}"), Duration::from_secs(30), || async {
-            let p = self.get(name).await;
-            let s = p.status.as_ref()?;
-            let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?;
-            (ready.status == status && s.observed_generation == p.metadata.generation).then_some(p)
-        })
-        .await
+        self.wait_ready_where(name, &format!("Ready={status}"), |ready| ready.status == status).await
     }
 
     /// Waits until `Ready` has `reason` for the current generation (a write under way reads `Ready=False` too, with
     /// reason `Applying`: waiting for `False` alone can catch that instead of the outcome).
     pub async fn wait_reason(&self, name: &str, reason: &str) -> FlowLogPolicy {
-        wait_for(&format!("{name} Ready reason {reason}"), Duration::from_secs(30), || async {
+        self.wait_ready_where(name, &format!("Ready reason {reason}"), |ready| ready.reason == reason).await
+    }
+
+    /// Waits until the policy's Ready condition for its current generation is as `wanted` says (`what` names it).
+    async fn wait_ready_where(&self, name: &str, what: &str, wanted: impl Fn(&Condition) -> bool) -> FlowLogPolicy {
+        wait_for(&format!("{name} {what}"), Duration::from_secs(30), || async {
             let p = self.get(name).await;
             let s = p.status.as_ref()?;
             let ready = s.conditions.iter().find(|c| c.type_ == "Ready")?;
-            (ready.reason == reason && s.observed_generation == p.metadata.generation).then_some(p)
+            (wanted(ready) && s.observed_generation == p.metadata.generation).then_some(p)
+        })
+        .await
+    }
+
+    /// Deletes the policies `names`, then waits up to `timeout` for each to be gone.
+    pub async fn delete_and_wait(&self, names: &[&str], timeout: Duration) {
+        for name in names {
+            self.api.delete(name, &DeleteParams::default()).await.expect("policy deleted");
+        }
+        for name in names {
+            self.wait_gone(name, timeout).await;
+        }
+    }
+
+    /// Waits up to `timeout` until the policy `name` is gone (its finalizer has run).
+    pub async fn wait_gone(&self, name: &str, timeout: Duration) {
+        wait_for(&format!("{name} gone"), timeout, || async {
+            self.api.get_opt(name).await.unwrap().is_none().then_some(())
         })
         .await
     }
@@ -333,22 +363,4 @@ pub fn operator_command(sim_url: &str, namespace: &str, log: &std::path::Path) -
 /// A free TCP port on loopback (bound and released; fine for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `shared/azure-api/examples`: Azure's official request/response examples. The shared folder normally sits
-/// beside the repository (`../shared`); `FLOWLOG_SHARED_DIR` points elsewhere (a clone in another place).
-pub fn azure_examples_dir() -> std::path::PathBuf {
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let candidates = std::env::var_os("FLOWLOG_SHARED_DIR")
-        .map(std::path::PathBuf::from)
-        .into_iter()
-        .chain(manifest.ancestors().skip(1).map(|a| a.join("shared")))
-        .chain([std::path::PathBuf::from("/work/shared")]);
-    for shared in candidates {
-        let examples = shared.join("azure-api/examples");
-        if examples.is_dir() {
-            return examples;
-        }
-    }
-    panic!("no shared/azure-api/examples beside the repository: set FLOWLOG_SHARED_DIR to the shared folder");
 }
