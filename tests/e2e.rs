@@ -103,22 +103,46 @@ async fn steady_state_makes_no_writes() {
     assert_eq!(writes, 0, "no drift, so no ARM writes");
 }
 
+/// A write Azure refused for good is not sent again while nothing it was refused under changes: the policy stays
+/// Stalled (no flip to Applying, no status rewrite, no new event) though Azure is still read at each interval. A
+/// retry annotation or a spec change sends it once more.
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run.sh"]
-async fn blocked_creation_is_reported_not_retried_hot() {
+async fn a_refused_write_stays_stalled_until_something_changes() {
     let h = Harness::start("blocked").await;
-    let mut spec = web_nsg_spec(7, "1h");
+    let mut spec = web_nsg_spec(7, "1s");
     spec.target.resource_id = nsg("app-prod-rg", "new-nsg");
     h.apply("new", spec).await;
     let p = h.wait_reason("new", "NsgFlowLogCreationBlocked").await;
-    let status = p.status.unwrap();
+    let status = p.status.clone().unwrap();
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready").unwrap();
     assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "NsgFlowLogCreationBlocked"));
     let error = status.last_error.unwrap();
     assert_eq!(error.code, "NsgFlowLogCreationBlocked");
     assert!(error.request_id.is_some(), "the ARM request id reaches status");
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(count(&h.sim, "configureFlowLog"), 1, "a terminal error is not retried before the interval");
+
+    let reads = count(&h.sim, "queryFlowLogStatus");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(count(&h.sim, "queryFlowLogStatus") >= reads + 3, "Azure is still read at each 1 s interval");
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1, "the refused write is not sent again");
+    let now = h.get("new").await;
+    assert_eq!(now.metadata.resource_version, p.metadata.resource_version, "the status is not rewritten");
+    assert_eq!(h.event_count("new", "NsgFlowLogCreationBlocked").await, 1, "one Warning event for the refusal");
+
+    // After fixing a cause outside the flow log, the user asks for a retry.
+    let retry = json!({"metadata": {"annotations": {"flowlog.dev/retry": "1"}}});
+    h.api.patch("new", &PatchParams::default(), &Patch::Merge(&retry)).await.unwrap();
+    wait_for("a second write", Duration::from_secs(20), || async {
+        (count(&h.sim, "configureFlowLog") == 2).then_some(())
+    })
+    .await;
+    // A spec change sends it again too, once.
+    let change = json!({"spec": {"flowLog": {"retentionPolicy": {"days": 8}}}});
+    let changed = h.api.patch("new", &PatchParams::default(), &Patch::Merge(&change)).await.unwrap();
+    let p = h.wait_reason("new", "NsgFlowLogCreationBlocked").await;
+    assert_eq!(p.status.unwrap().observed_generation, changed.metadata.generation);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(count(&h.sim, "configureFlowLog"), 3, "one write per change, none in between");
 }
 
 #[tokio::test]

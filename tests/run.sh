@@ -115,12 +115,15 @@ export FLOWLOG_KUBECTL="$BIN/kubectl"
 export FLOWLOG_ENVTEST_BIN="$BIN"
 say "control plane: KUBECONFIG=$KUBECONFIG"
 
-# 3. tests (the end-to-end tests run the simulator's own binary: build it first, in the tests' profile)
+# 3. tests. The end-to-end tests run the simulator's own binary (flowlog-sim): a whole-workspace run builds it with
+# everything else; when targets were chosen, it is built first (same features as the tests, so nothing twice).
 begin tests
-sim_build=(cargo build -p flowlog-simulator --bin flowlog-sim)
-for a in "${cargo_args[@]}"; do [ "$a" != --release ] || sim_build+=(--release); done
-say "${sim_build[*]}"
-"${sim_build[@]}"
+if [ "$targets_chosen" -eq 1 ]; then
+  sim_build=(cargo build --workspace --all-features --bin flowlog-sim)
+  for a in "${cargo_args[@]}"; do [ "$a" != --release ] || sim_build+=(--release); done
+  say "${sim_build[*]}"
+  "${sim_build[@]}"
+fi
 say "${main_cmd[*]}"
 rc=0
 "${main_cmd[@]}" || rc=$?

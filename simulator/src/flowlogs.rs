@@ -13,8 +13,8 @@ use super::lro::{NewOperation, OpResult};
 use super::reply::{ErrorReply, Reply};
 use super::request::{RequestContext, WatcherRef, parse_body};
 use super::state::State;
-use super::validation::check_region;
 use super::world::{ResourcePath, TargetKind, WATCHER_TYPE};
+use super::write_checks::check_region;
 use flowlog_wire::id::same_id;
 use flowlog_wire::model::{API_VERSION, FlowLog, ListResult};
 

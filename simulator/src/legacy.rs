@@ -11,8 +11,8 @@ use super::reply::{ErrorReply, Reply};
 use super::request::{RequestContext, WatcherRef, parse_body};
 use super::rules::flow_log_name;
 use super::state::State;
-use super::validation::check_region;
 use super::world::TargetKind;
+use super::write_checks::check_region;
 use flowlog_wire::id::ResourceId;
 use flowlog_wire::model::{
     FlowLogInformation, FlowLogStatusParameters, ManagedServiceIdentity, TrafficAnalyticsProperties,

@@ -326,7 +326,7 @@ mod state;
 // Its operations, by concern: how flow logs are answered and the checks of a write; then the `flowLogs` resource,
 // the legacy actions and the other reads; then drift:
 mod flow_log_views;
-mod validation;
+mod write_checks;
 
 mod flowlogs;
 mod legacy;

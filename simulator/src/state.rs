@@ -4,7 +4,7 @@
 //! records in `flow_log_store.rs`, long-running operations in `lro.rs`, provider registration in `providers.rs`,
 //! call counters in `counters.rs`, tokens in `auth.rs`, throttling in `rate_limit.rs`, faults in `faults.rs`. The
 //! operations on it are `impl State` blocks, one file per concern: how flow logs are answered in
-//! `flow_log_views.rs`, the checks of a write in `validation.rs`, the `flowLogs` resource in `flowlogs.rs`, the
+//! `flow_log_views.rs`, the checks of a write in `write_checks.rs`, the `flowLogs` resource in `flowlogs.rs`, the
 //! legacy actions in `legacy.rs`, the other reads in `reads.rs`, and the admin API's drift in `drift.rs`.
 
 use std::collections::BTreeMap;

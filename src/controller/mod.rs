@@ -28,6 +28,7 @@ use report::{Place, publish, write_status};
 
 use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, MANAGER, Mode};
 use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
+use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
 use crate::reconcile::{Outcome, PolicyKey, is_drift, owner_of, ready_reason, reason};
 use metrics::Metrics;
 use server::Health;
@@ -102,6 +103,9 @@ pub struct Context {
     settings: Settings,
     /// Consecutive transient failures per object UID, for exponential backoff.
     failures: Mutex<HashMap<String, u32>>,
+    /// The last terminal refusal of a write per object UID: not sent again while nothing it was refused under
+    /// changes. Kept in memory: after a restart, a stalled policy's write is tried once more.
+    refusals: Mutex<HashMap<String, Refusal>>,
     /// Re-run policies whose conflict may have been resolved by a deletion.
     retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
     retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
@@ -136,6 +140,7 @@ impl Context {
             recorder,
             settings,
             failures: Mutex::default(),
+            refusals: Mutex::default(),
             retrigger,
             retrigger_rx: Mutex::new(Some(rx)),
             store: OnceLock::new(),
@@ -144,6 +149,20 @@ impl Context {
 
     fn policies(&self) -> Vec<Arc<FlowLogPolicy>> {
         self.store.get().map(Store::state).unwrap_or_default()
+    }
+
+    /// The version of the credentials a policy's ARM client uses: its `credentialsRef` Secret's resourceVersion as
+    /// last read, or `None` for the operator's own credentials.
+    fn credentials_version(&self, policy: &FlowLogPolicy) -> Option<String> {
+        let secret = policy.spec.credentials_ref.as_ref()?;
+        let key = (policy.namespace().unwrap_or_default(), secret.name.clone());
+        self.secret_clients.lock().expect("not poisoned").get(&key).and_then(|c| c.resource_version.clone())
+    }
+
+    /// Forgets what was kept for an object that is gone or synced.
+    fn forget(&self, uid: &str) {
+        self.failures.lock().expect("not poisoned").remove(uid);
+        self.refusals.lock().expect("not poisoned").remove(uid);
     }
 
     /// The ARM client for a policy: the operator's own, or one with the credentials of its `credentialsRef`
@@ -224,7 +243,9 @@ pub async fn run(ctx: Arc<Context>) {
         })
         .applied_objects()
         .predicate_filter(
-            predicates::generation::<FlowLogPolicy>.combine(predicates::finalizers::<FlowLogPolicy>),
+            predicates::generation::<FlowLogPolicy>
+                .combine(predicates::finalizers::<FlowLogPolicy>)
+                .combine(retry_requested),
             Default::default(),
         );
     let retrigger = ctx.retrigger_rx.lock().expect("not poisoned").take().expect("run is called once per context");
@@ -268,6 +289,15 @@ pub async fn run(ctx: Arc<Context>) {
             }
         })
         .await;
+}
+
+/// The [`RETRY_ANNOTATION`]'s value, hashed: setting it re-runs the policy (and allows a refused write again).
+fn retry_requested(policy: &FlowLogPolicy) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let value = policy.annotations().get(RETRY_ANNOTATION)?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -358,13 +388,32 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             }
             return Ok(Outcome::Drifted { observed: observation.observed(), differences });
         }
+        let under = refusal::Conditions {
+            generation,
+            observed: observation.observed(),
+            credentials: ctx.credentials_version(policy),
+            retry: policy.annotations().get(RETRY_ANNOTATION).cloned(),
+        };
+        let refused = ctx.refusals.lock().expect("not poisoned").get(&uid).filter(|r| r.repeats(&under)).cloned();
+        if let Some(refused) = refused {
+            // Azure refused this very write and nothing has changed since: stay Stalled without asking again.
+            return Err(Failure::Refused(refused.error));
+        }
         if drift {
             ctx.metrics.drift_detected.inc();
         }
         // Long-running writes can take minutes in Azure: say so before starting.
         let applying = Outcome::Applying { differences, drift };
         latest = Some(write_status(policy, latest.as_ref(), ctx, &applying, place.as_ref()).await?);
-        let synced = apply(&arm, &ctx.insights, observation, &policy.spec.flow_log).await?;
+        let synced = match apply(&arm, &ctx.insights, observation, &policy.spec.flow_log).await {
+            Ok(synced) => synced,
+            Err(e) if !e.is_transient() => {
+                let error = last_error(&e);
+                ctx.refusals.lock().expect("not poisoned").insert(uid.clone(), Refusal { error, under });
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if drift {
             ctx.metrics.drift_corrected.inc();
         }
@@ -378,13 +427,19 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
     let result = match result {
         Ok(outcome) => Ok(outcome),
         Err(Failure::Azure(e)) => Err(e),
+        Err(Failure::Refused(error)) => {
+            write_status(policy, latest.as_ref(), ctx, &Outcome::Failed { error, retry_in: None }, place.as_ref())
+                .await?;
+            ctx.metrics.reconciled("still_refused", started);
+            return Ok(Action::requeue(jitter(interval)));
+        }
         // Kubernetes refused the status write: retry the whole reconcile (error_policy), not an Azure error.
         Err(Failure::Kubernetes(e)) => return Err(e),
     };
 
     let (outcome, requeue, result_label) = match result {
         Ok(outcome) => {
-            ctx.failures.lock().expect("not poisoned").remove(&uid);
+            ctx.forget(&uid);
             let label = match &outcome {
                 Outcome::Corrected { drift: true, .. } => "drift_corrected",
                 Outcome::Corrected { .. } => "applied",
@@ -395,11 +450,7 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         }
         Err(e) => {
             warn!(code = e.code(), request_id = e.request_id().unwrap_or(""), "sync failed: {e}");
-            let error = LastError {
-                code: e.code().to_string(),
-                message: e.to_string(),
-                request_id: e.request_id().map(str::to_string),
-            };
+            let error = last_error(&e);
             if e.is_transient() {
                 let failures = {
                     let mut map = ctx.failures.lock().expect("not poisoned");
@@ -449,11 +500,7 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             } else {
                 Duration::from_secs(60)
             };
-            let error = LastError {
-                code: e.code().to_string(),
-                message: e.to_string(),
-                request_id: e.request_id().map(str::to_string),
-            };
+            let error = last_error(&e);
             write_status(policy, Some(&latest), ctx, &Outcome::DeletionBlocked { error, retry_in }, None).await?;
             ctx.metrics.reconciled("deletion_blocked", started);
             return Err(Error::DeletionBlocked { message: e.to_string(), retry_in });
@@ -467,7 +514,7 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
     for other in others {
         let _ = ctx.retrigger.unbounded_send(other);
     }
-    ctx.failures.lock().expect("not poisoned").remove(&policy.uid().unwrap_or_default());
+    ctx.forget(&policy.uid().unwrap_or_default());
     ctx.metrics.reconciled("deleted", started);
     Ok(Action::await_change())
 }
@@ -485,6 +532,13 @@ fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<FlowLogPo
 enum Failure {
     Azure(SyncError),
     Kubernetes(Error),
+    /// The write Azure refused before, under the same conditions: not sent again.
+    Refused(LastError),
+}
+
+/// The error as status reports it.
+fn last_error(e: &SyncError) -> LastError {
+    LastError { code: e.code().to_string(), message: e.to_string(), request_id: e.request_id().map(str::to_string) }
 }
 
 impl From<SyncError> for Failure {

@@ -4,6 +4,7 @@
 mod conflict;
 mod events;
 mod plan;
+pub mod refusal;
 mod status;
 
 pub use conflict::{PolicyKey, owner_of};

@@ -154,6 +154,22 @@ impl Harness {
         list.into_iter().map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default())).collect()
     }
 
+    /// How many times an event with `reason` was reported about `name` (the recorder folds repeats into one event
+    /// with a series count).
+    pub async fn event_count(&self, name: &str, reason: &str) -> i32 {
+        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        events
+            .list(&Default::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .map(|e| e.series.map_or(1, |s| s.count))
+            .sum()
+    }
+
     /// The condition `type_` of `name` as (status, reason, message).
     pub async fn condition(&self, name: &str, type_: &str) -> Option<(String, String, String)> {
         let p = self.get(name).await;
@@ -301,7 +317,7 @@ pub fn count(sim: &Simulator, op: &str) -> u64 {
 }
 
 /// The simulator's binary (`flowlog-sim`, package `flowlog-simulator`): `$FLOWLOG_SIM_BIN`, or the one cargo built
-/// beside this test binary (`cargo test --workspace` builds it; tests/run.sh builds it before the tests).
+/// beside this test binary (`cargo test --workspace` builds it; `tests/run.sh --test X` builds it first).
 pub fn simulator_binary() -> std::path::PathBuf {
     if let Some(path) = std::env::var_os("FLOWLOG_SIM_BIN") {
         return path.into();
