@@ -8,7 +8,7 @@ pub mod server;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -18,7 +18,7 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
@@ -29,7 +29,7 @@ use report::{Place, publish, write_status};
 use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, MANAGER, Mode};
 use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
 use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
-use crate::reconcile::{Outcome, PolicyKey, is_drift, owner_of, ready_reason, reason};
+use crate::reconcile::{Outcome, PolicyKey, TargetIndex, is_drift, ready_reason, reason};
 use metrics::Metrics;
 use server::Health;
 
@@ -106,10 +106,11 @@ pub struct Context {
     /// The last terminal refusal of a write per object UID: not sent again while nothing it was refused under
     /// changes. Kept in memory: after a restart, a stalled policy's write is tried once more.
     refusals: Mutex<HashMap<String, Refusal>>,
+    /// Policies by target, kept by the watch: conflicts are looked up, not scanned for.
+    targets: Mutex<TargetIndex>,
     /// Re-run policies whose conflict may have been resolved by a deletion.
     retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
     retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
-    store: OnceLock<Store<FlowLogPolicy>>,
 }
 
 impl Context {
@@ -141,14 +142,10 @@ impl Context {
             settings,
             failures: Mutex::default(),
             refusals: Mutex::default(),
+            targets: Mutex::default(),
             retrigger,
             retrigger_rx: Mutex::new(Some(rx)),
-            store: OnceLock::new(),
         })
-    }
-
-    fn policies(&self) -> Vec<Arc<FlowLogPolicy>> {
-        self.store.get().map(Store::state).unwrap_or_default()
     }
 
     /// The version of the credentials a policy's ARM client uses: its `credentialsRef` Secret's resourceVersion as
@@ -226,20 +223,32 @@ pub async fn run(ctx: Arc<Context>) {
         None => Api::all(ctx.client.clone()),
     };
     let (reader, writer) = reflector::store();
-    let _ = ctx.store.set(reader.clone());
     let _ = ctx.health.store.set(reader.clone());
     let health = ctx.health.clone();
+    let index = ctx.clone();
+    let mut relist = TargetIndex::default();
     // Status writes bump resourceVersion but not generation: filtering on generation keeps our own status
     // updates from triggering another round of Azure calls (drift checks run on the requeue timer). Finalizer
     // changes pass too, so that the update adding the finalizer starts the first sync.
     let trigger = watcher(api, watcher::Config::default())
         .default_backoff()
+        // The cache keeps what reconciles read, not the field managers' bookkeeping.
+        .modify(|p| p.managed_fields_mut().clear())
         .reflect(writer)
-        // Readiness: the first complete list has reached the cache.
-        .inspect(move |event| {
-            if matches!(event, Ok(watcher::Event::InitDone)) {
+        // The target index follows the cache: updated before the reconcile the event triggers.
+        .inspect(move |event| match event {
+            Ok(watcher::Event::Apply(p)) => index.targets.lock().expect("not poisoned").upsert(policy_key(p)),
+            Ok(watcher::Event::Delete(p)) => {
+                index.targets.lock().expect("not poisoned").remove(&p.namespace().unwrap_or_default(), &p.name_any())
+            }
+            Ok(watcher::Event::Init) => relist = TargetIndex::default(),
+            Ok(watcher::Event::InitApply(p)) => relist.upsert(policy_key(p)),
+            Ok(watcher::Event::InitDone) => {
+                *index.targets.lock().expect("not poisoned") = std::mem::take(&mut relist);
+                // Readiness: the first complete list has reached the cache.
                 health.cache_synced.store(true, Ordering::Relaxed);
             }
+            Err(_) => {}
         })
         .applied_objects()
         .predicate_filter(
@@ -265,8 +274,12 @@ pub async fn run(ctx: Arc<Context>) {
             apis.into_iter()
                 .map(|api| watcher(api, watcher::Config::default()).default_backoff().touched_objects().boxed()),
         );
+        let secret_cache = ctx.clone();
         controller = controller.watches_stream(changed, move |secret| {
             let (namespace, name) = (secret.metadata.namespace.clone(), secret.metadata.name.clone());
+            // A changed or deleted Secret's client goes: the next use builds one from what the Secret holds then.
+            let key = (namespace.clone().unwrap_or_default(), name.clone().unwrap_or_default());
+            secret_cache.secret_clients.lock().expect("not poisoned").remove(&key);
             reader
                 .state()
                 .into_iter()
@@ -341,8 +354,7 @@ fn policy_key(p: &FlowLogPolicy) -> PolicyKey {
 /// The policy that keeps this one's target, if another one does.
 fn conflicting_owner(policy: &FlowLogPolicy, ctx: &Context) -> Option<String> {
     let me = policy_key(policy);
-    let all: Vec<PolicyKey> = ctx.policies().iter().map(|p| policy_key(p)).collect();
-    owner_of(&me, &all).map(PolicyKey::display)
+    ctx.targets.lock().expect("not poisoned").owner_of(&me).map(PolicyKey::display)
 }
 
 /// Apply: make Azure match the spec (or, in Audit mode, report how it differs).
@@ -520,12 +532,9 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
 }
 
 fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<FlowLogPolicy>> {
-    ctx.policies()
-        .iter()
-        .filter(|p| p.uid() != policy.uid())
-        .filter(|p| crate::azure::id::same_id(&p.spec.target.resource_id, &policy.spec.target.resource_id))
-        .map(|p| ObjectRef::from_obj(p.as_ref()))
-        .collect()
+    let me = policy_key(policy);
+    let targets = ctx.targets.lock().expect("not poisoned");
+    targets.others(&me).map(|p| ObjectRef::new(&p.name).within(&p.namespace)).collect()
 }
 
 /// Why one sync stopped: Azure (reported in status) or Kubernetes (the reconcile is retried).

@@ -7,7 +7,7 @@ mod plan;
 pub mod refusal;
 mod status;
 
-pub use conflict::{PolicyKey, owner_of};
+pub use conflict::{PolicyKey, TargetIndex, owner_of};
 pub use events::{event_for, ready_reason};
 pub use plan::{Difference, Plan, ResourcePlan, plan, plan_resource};
 pub use status::{Outcome, READY, RECONCILING, STALLED, is_drift, needs_write, next_status, reason, set_condition};
