@@ -1,7 +1,7 @@
 //! One drift check against Azure, in two steps so that the controller can report `Applying` before a
 //! long-running write: [`observe`] (locate → read → plan) and [`apply`] (write → verify). NSG targets use the
 //! legacy actions (`queryFlowLogStatus` / `configureFlowLog`); virtual network, subnet and NIC targets use the
-//! `flowLogs` resource. [`sync`] runs both steps (the `demo` command); [`retire`] carries out a deletion policy.
+//! `flowLogs` resource. [`retire`] carries out a deletion policy.
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -354,13 +354,6 @@ async fn creation_blocked(arm: &ArmClient, nsg: &ResourceId, error: ArmError) ->
         }
     };
     SyncError::Azure(ArmError::Api { status, code, message: format!("{message} {advice}"), request_id, retry_after })
-}
-
-/// Observe and, on drift, repair (the `demo` command's whole loop).
-pub async fn sync(arm: &ArmClient, spec: &FlowLogPolicySpec) -> Result<Synced, SyncError> {
-    let located = locate(arm, spec, None).await?;
-    let observation = observe(arm, located, &spec.flow_log, None).await?;
-    apply(arm, &Insights::new(false), observation, &spec.flow_log).await
 }
 
 /// Carries out a deletion policy. Returns whether Azure was changed.

@@ -21,8 +21,8 @@ fn demo_applies_repairs_drift_and_settles() {
         "flowLog: none (Azure) → present (spec)",
         "traffic analytics every 10 min",
         "Use a VNet flow log instead: create a FlowLogPolicy whose target is the subnet this NSG protects",
-        // Only the blocked policy writes in the steady state.
-        "ARM calls: queryFlowLogStatus 4, configureFlowLog 1,",
+        // The steady state makes no write: not even the refused one is sent again.
+        "ARM calls: queryFlowLogStatus 4, configureFlowLog 0,",
         "flowLogs writes 0",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");

@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -5,10 +6,12 @@ use url::Url;
 
 use crate::api::FlowLogPolicy;
 use crate::api::ObservedFlowLog;
+use crate::api::{FlowLogPolicySpec, LastError};
 use crate::azure::credential::CachedCredential;
 use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
-use crate::sync::{SyncError, Synced, sync};
+use crate::reconcile::refusal::{Conditions, Refusal};
+use crate::sync::{Insights, SyncError, Synced, apply, locate, observe};
 use flowlog_simulator::inventory::LroMode;
 use flowlog_simulator::{Inventory, Simulator};
 
@@ -52,12 +55,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
 
+    let mut refusals = HashMap::new();
     println!("1. Reconcile the example policies of deploy/examples/");
     for (file, policy) in &policies {
         let target = &policy.spec.target.resource_id;
         println!("\n  {file}  →  {}", short(target));
         println!("    before: {}", describe(&sim, target));
-        report(&sync(&arm, &policy.spec).await);
+        report(&check(&arm, file, &policy.spec, &mut refusals).await);
         println!("    after:  {}", describe(&sim, target));
     }
 
@@ -69,18 +73,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     sim.set_flow_log(drifted).map_err(anyhow::Error::msg)?;
     println!("    Azure now: {}", describe(&sim, target));
     println!("  next drift check of {file}:");
-    report(&sync(&arm, &policy.spec).await);
+    report(&check(&arm, file, &policy.spec, &mut refusals).await);
     println!("    after:  {}", describe(&sim, target));
 
     println!("\n3. Steady state: one more drift check of every policy");
     sim.reset_counters();
-    for (_, policy) in &policies {
-        let _ = sync(&arm, &policy.spec).await;
+    for (file, policy) in &policies {
+        let _ = check(&arm, file, &policy.spec, &mut refusals).await;
     }
     let counters = sim.counters();
     let count = |op: &str| counters.get(op).copied().unwrap_or(0);
     println!(
-        "    ARM calls: queryFlowLogStatus {}, configureFlowLog {}, flowLogs reads {}, flowLogs writes {} (the blocked policy retries its write; the others make none)",
+        "    ARM calls: queryFlowLogStatus {}, configureFlowLog {}, flowLogs reads {}, flowLogs writes {} (the refused write is not sent again; nothing else needs one)",
         count("queryFlowLogStatus"),
         count("configureFlowLog"),
         count("flowLogsGet") + count("flowLogsList"),
@@ -90,7 +94,52 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn report(result: &Result<Synced, SyncError>) {
+/// What one drift check did.
+enum Checked {
+    Synced(Result<Synced, SyncError>),
+    /// Azure refused this write before and nothing it was refused under has changed: not sent again.
+    StillRefused(LastError),
+}
+
+/// One drift check as the controller makes it (locate → observe → apply), including its rule for refused writes.
+async fn check(
+    arm: &ArmClient,
+    file: &str,
+    spec: &FlowLogPolicySpec,
+    refusals: &mut HashMap<String, Refusal>,
+) -> Checked {
+    let observation = match locate(arm, spec, None).await {
+        Ok(located) => observe(arm, located, &spec.flow_log, None).await,
+        Err(e) => Err(e),
+    };
+    let observation = match observation {
+        Ok(observation) => observation,
+        Err(e) => return Checked::Synced(Err(e)),
+    };
+    let under = Conditions { generation: None, observed: observation.observed(), credentials: None, retry: None };
+    if let Some(refusal) = refusals.get(file).filter(|r| r.repeats(&under)) {
+        return Checked::StillRefused(refusal.error.clone());
+    }
+    let result = apply(arm, &Insights::new(false), observation, &spec.flow_log).await;
+    match &result {
+        Err(e) if !e.is_transient() => {
+            let error = LastError { code: e.code().into(), message: e.to_string(), request_id: None };
+            refusals.insert(file.to_string(), Refusal { error, under });
+        }
+        _ => {
+            refusals.remove(file);
+        }
+    }
+    Checked::Synced(result)
+}
+
+fn report(checked: &Checked) {
+    let result = match checked {
+        Checked::Synced(result) => result,
+        Checked::StillRefused(error) => {
+            return println!("    operator: still stalled → {} (refused before: not sent again)", error.code);
+        }
+    };
     match result {
         Ok(synced) if synced.corrected.is_empty() => println!("    operator: in sync, no write"),
         Ok(synced) => {
