@@ -67,6 +67,20 @@ fn run_without_credentials_explains_what_is_missing() {
     assert!(stderr.contains("AZURE_CLIENT_SECRET"), "{stderr}");
 }
 
+/// A bad `--selector` stops start-up with a message naming it (before any cluster or Azure call), not a panic.
+#[test]
+fn run_with_a_bad_selector_says_what_is_wrong() {
+    let out = bin().args(["run", "--selector", "flowlog.dev/shard in 1"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("invalid --selector") && stderr.contains("parentheses"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = bin().args(["run"]).env("FLOWLOG_SELECTOR", "Team_A/x=1").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("invalid --selector") && stderr.contains("prefix"), "{stderr}");
+}
+
 /// Every flag of every command is documented in the README.
 #[test]
 fn readme_documents_every_flag() {

@@ -590,6 +590,78 @@ fn rbac_objects_follow_watch_namespace_and_secrets_mode() {
     );
 }
 
+/// `shards: 3`: three Deployments, shard i watching the policies labelled `flowlog.dev/shard=<i>` with its own Lease,
+/// replicas, pod labels and PodDisruptionBudget; the Role allows exactly those Leases. `shards: 1` (the default) is
+/// the unsharded rendering.
+#[test]
+fn shards_render_one_deployment_per_shard() {
+    let d = render("fo", "sys", &["ci/workload-identity-values.yaml"], &["shards=3"]);
+    let deployments = all_of(&d, "Deployment");
+    assert_eq!(deployments.len(), 3, "{:?}", kinds(&d));
+    let mut leases = Vec::new();
+    for (i, deployment) in deployments.iter().enumerate() {
+        let name = format!("fo-flowlog-operator-shard-{i}");
+        assert_eq!(deployment["metadata"]["name"], name.as_str());
+        assert_eq!(deployment["spec"]["replicas"], 2, "{name}: each shard keeps its replicas for HA");
+        let selector = &deployment["spec"]["selector"]["matchLabels"];
+        assert_eq!(
+            selector,
+            &json!({
+                "app.kubernetes.io/name": "flowlog-operator",
+                "app.kubernetes.io/instance": "fo",
+                "flowlog.dev/shard": i.to_string(),
+            }),
+            "{name}"
+        );
+        let template = &deployment["spec"]["template"];
+        for (k, v) in selector.as_object().unwrap() {
+            assert_eq!(&template["metadata"]["labels"][k], v, "{name}: pod label {k}");
+        }
+        let spread = &template["spec"]["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"];
+        assert_eq!(spread, selector, "{name}: replicas of a shard spread among themselves");
+        let container = template["spec"]["containers"].as_array().unwrap().iter().find(|c| c["name"] == "operator");
+        let env = env_of(container.unwrap());
+        assert_eq!(env_value(&env, "FLOWLOG_SELECTOR"), Some(format!("flowlog.dev/shard={i}")), "{name}");
+        assert_eq!(env_value(&env, "FLOWLOG_LEADER_ELECT").as_deref(), Some("true"), "{name}");
+        let lease = env_value(&env, "FLOWLOG_LEASE_NAME").unwrap();
+        assert_eq!(lease, format!("fo-flowlog-operator-shard-{i}"));
+        leases.push(lease);
+        let pdb = find(&d, "PodDisruptionBudget", Some(&name));
+        assert_eq!(&pdb["spec"]["selector"]["matchLabels"], selector, "{name}");
+    }
+    assert_eq!(all_of(&d, "PodDisruptionBudget").len(), 3);
+    let role = find(&d, "Role", Some("fo-flowlog-operator-leader-election"));
+    assert_eq!(role["rules"][1]["resourceNames"], json!(leases));
+    // One metrics Service over every shard's pods.
+    let services = all_of(&d, "Service");
+    assert_eq!(services.len(), 1);
+    assert_eq!(
+        services[0]["spec"]["selector"],
+        json!({"app.kubernetes.io/name": "flowlog-operator", "app.kubernetes.io/instance": "fo"})
+    );
+    // A custom Lease name is the base of the shards' Leases.
+    let d = render("fo", "sys", &["ci/workload-identity-values.yaml"], &["shards=2", "leaderElection.leaseName=fl"]);
+    let role = find(&d, "Role", Some("fo-flowlog-operator-leader-election"));
+    assert_eq!(role["rules"][1]["resourceNames"], json!(["fl-shard-0", "fl-shard-1"]));
+
+    // One shard: the unsharded Deployment, watching every policy.
+    let d = render("fo", "sys", &["ci/workload-identity-values.yaml"], &["shards=1"]);
+    let deployments = all_of(&d, "Deployment");
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(deployments[0]["metadata"]["name"], "fo-flowlog-operator");
+    assert!(deployments[0]["spec"]["selector"]["matchLabels"].get("flowlog.dev/shard").is_none());
+    assert_eq!(env_value(&env_of(operator_container(&d)), "FLOWLOG_SELECTOR"), None);
+
+    for (sets, expected) in [
+        (&["shards=0"][..], "/shards"),
+        (&["shards=two"][..], "/shards"),
+        (&["shards=2", "extraEnv[0].name=FLOWLOG_SELECTOR", "extraEnv[0].value=a=b"][..], "FLOWLOG_SELECTOR"),
+    ] {
+        let e = template("t", "ns", &["ci/workload-identity-values.yaml"], sets).expect_err("rejected");
+        assert!(e.contains(expected), "{sets:?}: {e}");
+    }
+}
+
 // ------------------------------------------------------------------------------------------------- cluster
 
 fn kubeconfig() -> String {
@@ -708,6 +780,22 @@ fn chart_renderings_apply_with_server_side_dry_run() {
     cmd.args(["apply", "--server-side", "--dry-run=server", "-f", "-"]);
     let out = run(cmd, Some(&to_list(&[find(&d, "Deployment", None)])));
     assert!(text(&out.stderr).contains("violate PodSecurity \"restricted"), "{}", text(&out.stderr));
+}
+
+/// A sharded rendering passes the same server-side dry run.
+#[test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+fn sharded_chart_applies_with_server_side_dry_run() {
+    install_crd_with_kubectl();
+    let ns = namespace("chart");
+    let release = unique("shards");
+    let d = render(&release, &ns, &["ci/client-secret-values.yaml"], &["shards=3"]);
+    assert_eq!(all_of(&d, "Deployment").len(), 3);
+    let out = apply(&to_list(&d.iter().collect::<Vec<_>>()), true);
+    for object in &d {
+        let name = object["metadata"]["name"].as_str().unwrap();
+        assert!(out.contains(&format!("{name} serverside-applied (server dry run)")), "{name} not applied:\n{out}");
+    }
 }
 
 /// The kustomize overlays render with kubectl's kustomize and pass the same server-side dry run; the base carries

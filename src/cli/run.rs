@@ -14,6 +14,7 @@ use crate::azure::{
     ArmClient, BucketSettings, Cloud, CredentialConfig, CredentialKind, PollSettings, ThrottleSettings,
 };
 use crate::controller::metrics::Metrics;
+use crate::controller::selector::LabelSelector;
 use crate::controller::server::{self, Health};
 use crate::controller::{self, Context, Settings};
 
@@ -79,6 +80,10 @@ pub struct Args {
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "FLOWLOG_NAMESPACE")]
     pub namespace: Option<String>,
+    /// Watch only the FlowLogPolicies matching this label selector (Kubernetes syntax, e.g. `flowlog.dev/shard=1`),
+    /// filtered by the apiserver: one shard of the policies, for running several operators (default: all).
+    #[arg(long, env = "FLOWLOG_SELECTOR")]
+    pub selector: Option<String>,
     /// Policies reconciled at the same time.
     #[arg(long, env = "FLOWLOG_CONCURRENCY", default_value_t = 4)]
     pub concurrency: u16,
@@ -94,9 +99,10 @@ pub struct Args {
     /// Elect a leader with a Lease so that several replicas can run and only one writes to Azure and status.
     #[arg(long, env = "FLOWLOG_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
     pub leader_elect: bool,
-    /// Name of the leader-election Lease.
-    #[arg(long, env = "FLOWLOG_LEASE_NAME", default_value = "flowlog-operator")]
-    pub lease_name: String,
+    /// Name of the leader-election Lease (default: `flowlog-operator`; with --selector, `flowlog-operator-` and a
+    /// stable digest of the selector, so that each shard elects its own leader).
+    #[arg(long, env = "FLOWLOG_LEASE_NAME")]
+    pub lease_name: Option<String>,
     /// Namespace of the leader-election Lease (in a pod: its own namespace via POD_NAMESPACE).
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
     pub lease_namespace: String,
@@ -181,7 +187,31 @@ pub fn http_client() -> anyhow::Result<reqwest::Client> {
         .context("building the HTTP client")
 }
 
+/// The default Lease name, without a selector.
+pub const DEFAULT_LEASE_NAME: &str = "flowlog-operator";
+
+impl Args {
+    /// The shard's selector, checked (a bad one fails start-up, not every watch).
+    pub fn selector(&self) -> anyhow::Result<Option<LabelSelector>> {
+        self.selector
+            .as_deref()
+            .map(|s| s.parse::<LabelSelector>().map_err(|e| anyhow::anyhow!("invalid --selector {s:?}: {e}")))
+            .transpose()
+    }
+
+    /// The Lease: `--lease-name`, else one per selector (shards never share a leader), else the default.
+    pub fn lease_name(&self, selector: Option<&LabelSelector>) -> String {
+        match (self.lease_name.as_deref().filter(|n| !n.is_empty()), selector) {
+            (Some(name), _) => name.to_string(),
+            (None, Some(selector)) => format!("{DEFAULT_LEASE_NAME}-{}", selector.digest()),
+            (None, None) => DEFAULT_LEASE_NAME.to_string(),
+        }
+    }
+}
+
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    let selector = args.selector()?;
+    let lease_name = args.lease_name(selector.as_ref());
     let metrics = Arc::new(Metrics::default());
     let (cloud, credential, arm) = args.arm_client(metrics.clone())?;
     let client = kube::Client::try_default().await.context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
@@ -189,11 +219,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let (addr, _server) = server::serve(args.metrics_addr, metrics.clone(), health.clone())
         .await
         .with_context(|| format!("listening on {} for metrics and probes", args.metrics_addr))?;
-    info!(metrics = %addr, arm = %cloud.arm_endpoint, namespace = args.namespace.as_deref().unwrap_or("<all>"), "flowlog-operator starting");
+    info!(metrics = %addr, arm = %cloud.arm_endpoint, namespace = args.namespace.as_deref().unwrap_or("<all>"), selector = selector.as_ref().map_or("<none>".to_string(), ToString::to_string), "flowlog-operator starting");
     tokio::spawn(check_token(credential, health.clone()));
 
     let settings = Settings {
         namespace: args.namespace.clone(),
+        selector,
         concurrency: args.concurrency,
         handle_signals: true,
         status_heartbeat: args.status_heartbeat,
@@ -218,7 +249,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|_| std::env::var("HOSTNAME"))
         .map(|host| format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
         .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
-    let manager = LeaseManagerBuilder::new(client, &args.lease_name)
+    let manager = LeaseManagerBuilder::new(client, &lease_name)
         .with_namespace(&args.lease_namespace)
         .with_identity(&identity)
         .with_duration(args.lease_duration.as_secs().max(1))
@@ -227,7 +258,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .context("setting up leader election")?;
     let (mut leader, lease_task) = manager.watch().await;
-    info!(lease = %format!("{}/{}", args.lease_namespace, args.lease_name), %identity, "waiting to become leader");
+    info!(lease = %format!("{}/{}", args.lease_namespace, lease_name), %identity, "waiting to become leader");
     tokio::select! {
         became = async { leader.wait_for(|is_leader| *is_leader).await.map(|_| ()) } => {
             became.context("leader election stopped")?;

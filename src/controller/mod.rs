@@ -4,6 +4,7 @@
 
 pub mod metrics;
 mod report;
+pub mod selector;
 pub mod server;
 
 use std::collections::HashMap;
@@ -54,6 +55,9 @@ pub enum Error {
 pub struct Settings {
     /// Only this namespace; all namespaces when `None`.
     pub namespace: Option<String>,
+    /// Only policies matching this label selector (a shard; the apiserver filters the watch, so the cache holds
+    /// only them); all policies when `None`.
+    pub selector: Option<selector::LabelSelector>,
     /// Policies reconciled at once.
     pub concurrency: u16,
     /// Stop gracefully on SIGINT/SIGTERM (the binary); embedders and tests stop by dropping the future.
@@ -72,6 +76,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             namespace: None,
+            selector: None,
             concurrency: 4,
             handle_signals: false,
             status_heartbeat: Duration::from_secs(3600),
@@ -230,7 +235,12 @@ pub async fn run(ctx: Arc<Context>) {
     // Status writes bump resourceVersion but not generation: filtering on generation keeps our own status
     // updates from triggering another round of Azure calls (drift checks run on the requeue timer). Finalizer
     // changes pass too, so that the update adding the finalizer starts the first sync.
-    let trigger = watcher(api, watcher::Config::default())
+    let mut config = watcher::Config::default();
+    if let Some(selector) = &ctx.settings.selector {
+        // A policy whose labels stop matching leaves the watch as a deletion: it is this shard's no longer.
+        config = config.labels(&selector.to_string());
+    }
+    let trigger = watcher(api, config)
         .default_backoff()
         // The cache keeps what reconciles read, not the field managers' bookkeeping.
         .modify(|p| p.managed_fields_mut().clear())

@@ -44,8 +44,46 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/*
+Sharding (`shards` > 1): the Deployments, PodDisruptionBudgets and Leases are rendered once per shard with a context
+that carries `shard` (0, 1, ...); with one shard there is no `shard` and every name is the unsharded one.
+*/}}
+{{- define "flowlog-operator.shardLabel" -}}
+flowlog.dev/shard
+{{- end }}
+
+{{/* Name of a shard's Deployment and PodDisruptionBudget: the full name, plus `-shard-<i>` when sharded. */}}
+{{- define "flowlog-operator.shardName" -}}
+{{- include "flowlog-operator.fullname" . }}
+{{- if hasKey . "shard" }}-shard-{{ .shard }}{{ end }}
+{{- end }}
+
+{{/* Labels that select one shard's pods (all of the release's pods when not sharded). */}}
+{{- define "flowlog-operator.shardSelectorLabels" -}}
+{{ include "flowlog-operator.selectorLabels" . }}
+{{- if hasKey . "shard" }}
+{{ include "flowlog-operator.shardLabel" . }}: {{ .shard | quote }}
+{{- end }}
+{{- end }}
+
+{{/* The Lease of a shard: `leaderElection.leaseName` (default: the full name), plus `-shard-<i>` when sharded. */}}
 {{- define "flowlog-operator.leaseName" -}}
 {{- default (include "flowlog-operator.fullname" .) .Values.leaderElection.leaseName }}
+{{- if hasKey . "shard" }}-shard-{{ .shard }}{{ end }}
+{{- end }}
+
+{{/* Every Lease of the release: one, or one per shard. */}}
+{{- define "flowlog-operator.leaseNames" -}}
+{{- $names := list }}
+{{- $shards := int .Values.shards }}
+{{- if gt $shards 1 }}
+{{- range $i := until $shards }}
+{{- $names = append $names (include "flowlog-operator.leaseName" (merge (dict "shard" $i) $)) }}
+{{- end }}
+{{- else }}
+{{- $names = append $names (include "flowlog-operator.leaseName" .) }}
+{{- end }}
+{{- toJson $names }}
 {{- end }}
 
 {{- define "flowlog-operator.image" -}}
@@ -86,6 +124,10 @@ Checks the schema cannot express well, with messages that say what to change. va
 {{- $chartEnv := list }}
 {{- range (include "flowlog-operator.env" . | fromYamlArray) }}
 {{- $chartEnv = append $chartEnv .name }}
+{{- end }}
+{{- if gt (int .Values.shards) 1 }}
+{{- /* Each shard's Deployment sets its own selector. */}}
+{{- $chartEnv = append $chartEnv "FLOWLOG_SELECTOR" }}
 {{- end }}
 {{- range .Values.extraEnv }}
 {{- if has .name $chartEnv }}
@@ -130,6 +172,11 @@ Checks the schema cannot express well, with messages that say what to change. va
   value: {{ .Values.leaderElection.enabled | quote }}
 - name: FLOWLOG_LEASE_NAME
   value: {{ include "flowlog-operator.leaseName" . | quote }}
+{{- if hasKey . "shard" }}
+# This shard's policies: the apiserver filters the watch, so the operator caches only them.
+- name: FLOWLOG_SELECTOR
+  value: {{ printf "%s=%d" (include "flowlog-operator.shardLabel" .) (int .shard) | quote }}
+{{- end }}
 - name: FLOWLOG_LEASE_DURATION
   value: {{ .Values.leaderElection.leaseDuration | quote }}
 - name: FLOWLOG_LEASE_GRACE
