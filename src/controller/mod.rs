@@ -7,12 +7,13 @@ mod report;
 pub mod server;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
@@ -56,8 +57,6 @@ pub struct Settings {
     pub namespace: Option<String>,
     /// Policies reconciled at once.
     pub concurrency: u16,
-    /// Stop gracefully on SIGINT/SIGTERM (the binary); embedders and tests stop by dropping the future.
-    pub handle_signals: bool,
     /// `lastSyncTime` alone is rewritten at most this often (status writes are watch events for everyone).
     pub status_heartbeat: Duration,
     /// Honour `spec.credentialsRef`: read (and watch the metadata of) Secrets in policies' namespaces.
@@ -73,7 +72,6 @@ impl Default for Settings {
         Self {
             namespace: None,
             concurrency: 4,
-            handle_signals: false,
             status_heartbeat: Duration::from_secs(3600),
             allow_credentials_ref: false,
             credentials_namespaces: Vec::new(),
@@ -110,6 +108,8 @@ pub struct Context {
     retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
     retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
     store: OnceLock<Store<FlowLogPolicy>>,
+    /// Reconciles running now (a shutdown abandons those still running when its grace ends).
+    in_flight: AtomicUsize,
 }
 
 impl Context {
@@ -144,6 +144,7 @@ impl Context {
             retrigger,
             retrigger_rx: Mutex::new(Some(rx)),
             store: OnceLock::new(),
+            in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -219,8 +220,57 @@ impl Context {
     }
 }
 
-/// Runs the controller until a shutdown signal (or until the future is dropped).
+/// Counts one running reconcile while it lives (also when the reconcile is abandoned: dropped mid-way).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How the controller stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// Reconciles still running when the grace ended, dropped where they were waiting. A long-running operation
+    /// they started keeps running in Azure; the next reconcile of the policy re-reads Azure before writing.
+    pub abandoned: usize,
+}
+
+/// Runs the controller until the future is dropped (embedders and tests).
 pub async fn run(ctx: Arc<Context>) {
+    run_until(ctx, futures::future::pending(), Duration::ZERO).await;
+}
+
+/// Runs the controller until `shutdown` resolves; then starts no reconcile, gives those in flight `grace` to
+/// finish, and abandons the rest.
+pub async fn run_until(
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Stopped {
+    let shutdown = shutdown.boxed().shared();
+    let mut running = std::pin::pin!(controller(ctx.clone(), shutdown.clone()));
+    tokio::select! {
+        () = &mut running => return Stopped::default(),
+        () = shutdown => {}
+    }
+    match tokio::time::timeout(grace, &mut running).await {
+        Ok(()) => Stopped::default(),
+        // Dropping the controller's stream aborts the reconciles it spawned, at their next await.
+        Err(_) => Stopped { abandoned: ctx.in_flight.load(Ordering::Relaxed) },
+    }
+}
+
+/// The controller's run: ends once `shutdown` has resolved and the reconciles in flight have finished.
+async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>) {
     let api: Api<FlowLogPolicy> = match &ctx.settings.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
@@ -278,10 +328,8 @@ pub async fn run(ctx: Arc<Context>) {
                 .collect::<Vec<_>>()
         });
     }
-    if ctx.settings.handle_signals {
-        controller = controller.shutdown_on_signal();
-    }
     controller
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -301,6 +349,7 @@ fn retry_requested(policy: &FlowLogPolicy) -> Option<u64> {
 }
 
 async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _in_flight = InFlight::enter(&ctx.in_flight);
     let namespace = policy.namespace().ok_or(Error::NoNamespace)?;
     let span = info_span!("reconcile", policy = %format!("{namespace}/{}", policy.name_any()));
     let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
