@@ -116,7 +116,7 @@ async fn sigterm_during_slow_writes_exits_promptly_and_the_next_operator_converg
 
     // A new operator re-reads Azure, finds every write applied and reports it, without writing again.
     let started = Instant::now();
-    let _second = operator("second");
+    let mut second = operator("second");
     for (name, _) in &policies {
         wait_for(&format!("{name} Ready=True"), Duration::from_secs(90), || async {
             let p = api.get(name).await.ok()?;
@@ -137,4 +137,13 @@ async fn sigterm_during_slow_writes_exits_promptly_and_the_next_operator_converg
     }
     let counters = counters(&url).await;
     assert_eq!(counters["configureFlowLog"], policies.len() as u64, "a write was applied twice: {counters:?}");
+
+    // Idle (every policy waiting for its next check), it stops without waiting for the grace.
+    let pid = second.id().unwrap().to_string();
+    let signalled = Instant::now();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let exit = tokio::time::timeout(Duration::from_secs(10), second.wait()).await.expect("exits").unwrap();
+    eprintln!("the idle operator exited {:?} after SIGTERM", signalled.elapsed());
+    assert!(exit.success(), "exit status after SIGTERM: {exit:?}");
+    assert!(signalled.elapsed() < Duration::from_secs(4), "an idle operator waited for the grace");
 }

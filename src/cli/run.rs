@@ -228,14 +228,21 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|_| std::env::var("HOSTNAME"))
         .map(|host| format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
         .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
-    let manager = LeaseManagerBuilder::new(client, &args.lease_name)
+    let building = LeaseManagerBuilder::new(client, &args.lease_name)
         .with_namespace(&args.lease_namespace)
         .with_identity(&identity)
         .with_duration(args.lease_duration.as_secs().max(1))
         .with_grace(args.lease_grace.as_secs().max(1))
-        .build()
-        .await
-        .context("setting up leader election")?;
+        .build();
+    let manager = tokio::select! {
+        manager = building => manager.context("setting up leader election")?,
+        () = shutdown.requested() => {
+            server.abort();
+            let _ = server.await;
+            shutdown.done(0, false);
+            return Ok(());
+        }
+    };
     let (mut leader, lease_task) = manager.watch().await;
     info!(lease = %format!("{}/{}", args.lease_namespace, args.lease_name), %identity, "waiting to become leader");
     tokio::select! {

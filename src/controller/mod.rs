@@ -257,16 +257,27 @@ pub async fn run_until(
     grace: Duration,
 ) -> Stopped {
     let shutdown = shutdown.boxed().shared();
-    let mut running = std::pin::pin!(controller(ctx.clone(), shutdown.clone()));
+    let mut running = Box::pin(controller(ctx.clone(), shutdown.clone()));
     tokio::select! {
         () = &mut running => return Stopped::default(),
         () = shutdown => {}
     }
-    match tokio::time::timeout(grace, &mut running).await {
-        Ok(()) => Stopped::default(),
-        // Dropping the controller's stream aborts the reconciles it spawned, at their next await.
-        Err(_) => Stopped { abandoned: ctx.in_flight.load(Ordering::Relaxed) },
+    if tokio::time::timeout(grace, &mut running).await.is_ok() {
+        return Stopped::default();
     }
+    let abandoned = ctx.in_flight.load(Ordering::Relaxed);
+    // Dropping the controller's stream aborts the reconciles it spawned, at their next await. Wait (briefly) until
+    // they are gone, so that none still writes once the caller hands over (releases the Lease).
+    drop(running);
+    let gone = async {
+        while ctx.in_flight.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(1), gone).await.is_err() {
+        warn!(still = ctx.in_flight.load(Ordering::Relaxed), "abandoned reconciles did not stop within 1s");
+    }
+    Stopped { abandoned }
 }
 
 /// The controller's run: ends once `shutdown` has resolved and the reconciles in flight have finished.
