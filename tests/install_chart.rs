@@ -281,6 +281,8 @@ fn bad_values_are_rejected_at_install_time() {
         (wi, &["leaderElection.enabled=false"], "/replicaCount"),
         (wi, &["leaderElection.leaseDuration=15"], "/leaderElection/leaseDuration"),
         (wi, &["operator.lroTimeout=ten minutes"], "/operator/lroTimeout"),
+        (wi, &["operator.shutdownGrace=1m"], "operator.shutdownGrace (1m) must end at least 5s before"),
+        (wi, &["operator.shutdownGrace=5 seconds"], "/operator/shutdownGrace"),
         (wi, &["operator.logFormat=xml"], "/operator/logFormat"),
         (wi, &["operator.watchNamespace=Team_A"], "/operator/watchNamespace"),
         (wi, &["image.pullPolicy=Sometimes"], "/image/pullPolicy"),

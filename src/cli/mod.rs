@@ -86,6 +86,8 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(args).await,
         }
     });
+    // Do not wait for blocking work still under way (a DNS lookup, say): the process is done.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

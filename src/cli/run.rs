@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use kube_lease_manager::LeaseManagerBuilder;
@@ -116,6 +116,11 @@ pub struct Args {
     /// every GitOps tool watching the resource).
     #[arg(long, env = "FLOWLOG_STATUS_HEARTBEAT", default_value = "1h", value_parser = super::parse_duration)]
     pub status_heartbeat: Duration,
+    /// On SIGTERM or SIGINT, reconciles in flight get this long to finish; those still waiting (for example on
+    /// a long-running ARM operation, which goes on in Azure) are then abandoned, and the next leader re-reads
+    /// Azure. Keep it well below the pod's terminationGracePeriodSeconds.
+    #[arg(long, env = "FLOWLOG_SHUTDOWN_GRACE", default_value = "5s", value_parser = super::parse_duration)]
+    pub shutdown_grace: Duration,
 }
 
 impl Args {
@@ -210,13 +215,15 @@ impl Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // Handle signals from the start: once handled, the default action (exit at once) no longer applies.
+    let shutdown = Shutdown::listen()?;
     let selector = args.selector()?;
     let lease_name = args.lease_name(selector.as_ref());
     let metrics = Arc::new(Metrics::default());
     let (cloud, credential, arm) = args.arm_client(metrics.clone())?;
     let client = kube::Client::try_default().await.context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
     let health = Arc::new(Health::default());
-    let (addr, _server) = server::serve(args.metrics_addr, metrics.clone(), health.clone())
+    let (addr, server) = server::serve(args.metrics_addr, metrics.clone(), health.clone())
         .await
         .with_context(|| format!("listening on {} for metrics and probes", args.metrics_addr))?;
     info!(metrics = %addr, arm = %cloud.arm_endpoint, namespace = args.namespace.as_deref().unwrap_or("<all>"), selector = selector.as_ref().map_or("<none>".to_string(), ToString::to_string), "flowlog-operator starting");
@@ -226,7 +233,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         namespace: args.namespace.clone(),
         selector,
         concurrency: args.concurrency,
-        handle_signals: true,
         status_heartbeat: args.status_heartbeat,
         allow_credentials_ref: args.allow_credentials_ref,
         credentials_namespaces: args
@@ -238,10 +244,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         register_providers: args.register_providers,
     };
     let ctx = Context::new(client.clone(), arm, cloud, metrics.clone(), health.clone(), settings);
+    let grace = args.shutdown_grace;
     if !args.leader_elect {
         health.leading.store(true, Ordering::Relaxed);
         metrics.leader.set(1);
-        controller::run(ctx).await;
+        let stopped = controller::run_until(ctx, shutdown.requested(), grace).await;
+        server.abort();
+        let _ = server.await;
+        shutdown.done(stopped.abandoned, false);
         return Ok(());
     }
 
@@ -249,22 +259,34 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .or_else(|_| std::env::var("HOSTNAME"))
         .map(|host| format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))
         .unwrap_or_else(|_| uuid::Uuid::new_v4().to_string());
-    let manager = LeaseManagerBuilder::new(client, &lease_name)
+    let building = LeaseManagerBuilder::new(client, &lease_name)
         .with_namespace(&args.lease_namespace)
         .with_identity(&identity)
         .with_duration(args.lease_duration.as_secs().max(1))
         .with_grace(args.lease_grace.as_secs().max(1))
-        .build()
-        .await
-        .context("setting up leader election")?;
+        .build();
+    let manager = tokio::select! {
+        manager = building => manager.context("setting up leader election")?,
+        () = shutdown.requested() => {
+            server.abort();
+            let _ = server.await;
+            shutdown.done(0, false);
+            return Ok(());
+        }
+    };
     let (mut leader, lease_task) = manager.watch().await;
     info!(lease = %format!("{}/{}", args.lease_namespace, lease_name), %identity, "waiting to become leader");
     tokio::select! {
         became = async { leader.wait_for(|is_leader| *is_leader).await.map(|_| ()) } => {
             became.context("leader election stopped")?;
         }
-        _ = shutdown_signal() => {
-            info!("shutting down before becoming leader");
+        () = shutdown.requested() => {
+            // A standby holds nothing: dropping the watch ends its lease task, which releases only what it holds.
+            drop(leader);
+            let _ = tokio::time::timeout(RELEASE_TIMEOUT, lease_task).await;
+            server.abort();
+            let _ = server.await;
+            shutdown.done(0, false);
             return Ok(());
         }
     }
@@ -273,19 +295,92 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     metrics.leader.set(1);
     // Only the leader writes to Azure and to status. If the lease is lost or its task dies, exit at once: a
     // new leader re-reads Azure before writing, so nothing is lost, but two writers must never overlap.
-    tokio::select! {
-        _ = controller::run(ctx) => {
-            info!("controller stopped; releasing the lease");
-            drop(leader);
-            if let Ok(Ok(manager)) = lease_task.await
-                && let Err(e) = manager.release().await
-            {
-                warn!("releasing the lease: {e}");
-            }
-            Ok(())
-        }
+    let stopped = tokio::select! {
+        stopped = controller::run_until(ctx, shutdown.requested(), grace) => stopped,
         _ = async { leader.wait_for(|is_leader| !*is_leader).await.map(|_| ()) } => {
             bail!("lost the leader lease; exiting so that only one replica writes")
+        }
+    };
+    // Nothing writes any more: release the Lease so that a standby need not wait for it to expire. Dropping the
+    // watch makes the lease task release it and end; a stuck API server must not hold the exit up.
+    drop(leader);
+    health.leading.store(false, Ordering::Relaxed);
+    metrics.leader.set(0);
+    let released = match tokio::time::timeout(RELEASE_TIMEOUT, lease_task).await {
+        Ok(Ok(Ok(_manager))) => true,
+        Ok(Ok(Err(e))) => {
+            warn!("releasing the lease: {e}");
+            false
+        }
+        Ok(Err(e)) => {
+            warn!("releasing the lease: {e}");
+            false
+        }
+        Err(_) => {
+            warn!("releasing the lease took over {}s; leaving it to expire", RELEASE_TIMEOUT.as_secs());
+            false
+        }
+    };
+    server.abort();
+    let _ = server.await;
+    shutdown.done(stopped.abandoned, released);
+    Ok(())
+}
+
+/// How long releasing the Lease may take at shutdown before it is left to expire.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// SIGTERM and SIGINT: the first starts a graceful shutdown, a second one exits at once.
+struct Shutdown {
+    requested: tokio::sync::watch::Receiver<Option<Instant>>,
+}
+
+impl Shutdown {
+    fn listen() -> anyhow::Result<Shutdown> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+        let (tx, requested) = tokio::sync::watch::channel(None);
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                if first {
+                    info!(signal = name, "shutting down: no new reconciles, in-flight ones get the shutdown grace");
+                    let _ = tx.send(Some(Instant::now()));
+                    first = false;
+                } else {
+                    warn!(signal = name, "second signal: exiting at once");
+                    std::process::exit(if name == "SIGINT" { 130 } else { 143 });
+                }
+            }
+        });
+        Ok(Shutdown { requested })
+    }
+
+    /// Resolves once a shutdown was requested.
+    fn requested(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut requested = self.requested.clone();
+        async move {
+            // The sender lives as long as the process: an error cannot happen, but would mean "never".
+            if requested.wait_for(Option::is_some).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Logs the end of a shutdown (if one was requested).
+    fn done(&self, abandoned: usize, released_lease: bool) {
+        if let Some(started) = *self.requested.borrow() {
+            info!(
+                abandoned,
+                released_lease,
+                took_ms = started.elapsed().as_millis() as u64,
+                "shut down: {abandoned} reconcile(s) abandoned"
+            );
         }
     }
 }
@@ -306,14 +401,5 @@ async fn check_token(credential: Arc<dyn TokenCredential>, health: Arc<Health>) 
                 wait = (wait * 2).min(Duration::from_secs(60));
             }
         }
-    }
-}
-
-async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

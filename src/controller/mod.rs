@@ -8,12 +8,13 @@ pub mod selector;
 pub mod server;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
@@ -60,8 +61,6 @@ pub struct Settings {
     pub selector: Option<selector::LabelSelector>,
     /// Policies reconciled at once.
     pub concurrency: u16,
-    /// Stop gracefully on SIGINT/SIGTERM (the binary); embedders and tests stop by dropping the future.
-    pub handle_signals: bool,
     /// `lastSyncTime` alone is rewritten at most this often (status writes are watch events for everyone).
     pub status_heartbeat: Duration,
     /// Honour `spec.credentialsRef`: read (and watch the metadata of) Secrets in policies' namespaces.
@@ -78,7 +77,6 @@ impl Default for Settings {
             namespace: None,
             selector: None,
             concurrency: 4,
-            handle_signals: false,
             status_heartbeat: Duration::from_secs(3600),
             allow_credentials_ref: false,
             credentials_namespaces: Vec::new(),
@@ -116,6 +114,8 @@ pub struct Context {
     /// Re-run policies whose conflict may have been resolved by a deletion.
     retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
     retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
+    /// Reconciles running now (a shutdown abandons those still running when its grace ends).
+    in_flight: AtomicUsize,
 }
 
 impl Context {
@@ -150,6 +150,7 @@ impl Context {
             targets: Mutex::default(),
             retrigger,
             retrigger_rx: Mutex::new(Some(rx)),
+            in_flight: AtomicUsize::new(0),
         })
     }
 
@@ -221,8 +222,68 @@ impl Context {
     }
 }
 
-/// Runs the controller until a shutdown signal (or until the future is dropped).
+/// Counts one running reconcile while it lives (also when the reconcile is abandoned: dropped mid-way).
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// How the controller stopped.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stopped {
+    /// Reconciles still running when the grace ended, dropped where they were waiting. A long-running operation
+    /// they started keeps running in Azure; the next reconcile of the policy re-reads Azure before writing.
+    pub abandoned: usize,
+}
+
+/// Runs the controller until the future is dropped (embedders and tests).
 pub async fn run(ctx: Arc<Context>) {
+    run_until(ctx, futures::future::pending(), Duration::ZERO).await;
+}
+
+/// Runs the controller until `shutdown` resolves; then starts no reconcile, gives those in flight `grace` to
+/// finish, and abandons the rest.
+pub async fn run_until(
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Stopped {
+    let shutdown = shutdown.boxed().shared();
+    let mut running = Box::pin(controller(ctx.clone(), shutdown.clone()));
+    tokio::select! {
+        () = &mut running => return Stopped::default(),
+        () = shutdown => {}
+    }
+    if tokio::time::timeout(grace, &mut running).await.is_ok() {
+        return Stopped::default();
+    }
+    let abandoned = ctx.in_flight.load(Ordering::Relaxed);
+    // Dropping the controller's stream aborts the reconciles it spawned, at their next await. Wait (briefly) until
+    // they are gone, so that none still writes once the caller hands over (releases the Lease).
+    drop(running);
+    let gone = async {
+        while ctx.in_flight.load(Ordering::Relaxed) > 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(1), gone).await.is_err() {
+        warn!(still = ctx.in_flight.load(Ordering::Relaxed), "abandoned reconciles did not stop within 1s");
+    }
+    Stopped { abandoned }
+}
+
+/// The controller's run: ends once `shutdown` has resolved and the reconciles in flight have finished.
+async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>) {
     let api: Api<FlowLogPolicy> = match &ctx.settings.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
@@ -301,10 +362,8 @@ pub async fn run(ctx: Arc<Context>) {
                 .collect::<Vec<_>>()
         });
     }
-    if ctx.settings.handle_signals {
-        controller = controller.shutdown_on_signal();
-    }
     controller
+        .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(e) = result {
@@ -324,6 +383,7 @@ fn retry_requested(policy: &FlowLogPolicy) -> Option<u64> {
 }
 
 async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _in_flight = InFlight::enter(&ctx.in_flight);
     let namespace = policy.namespace().ok_or(Error::NoNamespace)?;
     let span = info_span!("reconcile", policy = %format!("{namespace}/{}", policy.name_any()));
     let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &namespace);

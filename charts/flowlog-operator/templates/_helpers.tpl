@@ -109,6 +109,19 @@ flowlog.dev/shard
 {{- end }}
 
 {{/*
+A Go duration (`5s`, `1m30s`, `500ms`) in seconds, as a float.
+*/}}
+{{- define "flowlog-operator.seconds" -}}
+{{- $units := dict "ns" 0.000000001 "us" 0.000001 "µs" 0.000001 "ms" 0.001 "s" 1.0 "m" 60.0 "h" 3600.0 }}
+{{- $total := 0.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h)" . -1 }}
+{{- $number := regexFind "^[0-9]+(\\.[0-9]+)?" . }}
+{{- $total = addf $total (mulf (float64 $number) (get $units (trimPrefix $number .))) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/*
 Checks the schema cannot express well, with messages that say what to change. values.schema.json covers the rest.
 */}}
 {{- define "flowlog-operator.validate" -}}
@@ -133,6 +146,10 @@ Checks the schema cannot express well, with messages that say what to change. va
 {{- if has .name $chartEnv }}
 {{- fail (printf "extraEnv sets %s, which the chart sets from its values: change the value instead (see README.md), a duplicate breaks server-side apply" .name) }}
 {{- end }}
+{{- end }}
+{{- $grace := include "flowlog-operator.seconds" .Values.operator.shutdownGrace | float64 }}
+{{- if gt (addf $grace 5) (float64 .Values.terminationGracePeriodSeconds) }}
+{{- fail (printf "operator.shutdownGrace (%s) must end at least 5s before terminationGracePeriodSeconds (%v): after the grace the operator still releases its Lease and exits, and Kubernetes kills it at the end of the period" .Values.operator.shutdownGrace .Values.terminationGracePeriodSeconds) }}
 {{- end }}
 {{- if and (eq .Values.rbac.secrets.mode "namespaces") (not .Values.rbac.secrets.namespaces) }}
 {{- fail "rbac.secrets.mode=namespaces needs rbac.secrets.namespaces: the namespaces whose Secrets policies reference" }}
@@ -195,6 +212,8 @@ Checks the schema cannot express well, with messages that say what to change. va
   value: {{ .Values.operator.lroTimeout | quote }}
 - name: FLOWLOG_STATUS_HEARTBEAT
   value: {{ .Values.operator.statusHeartbeat | quote }}
+- name: FLOWLOG_SHUTDOWN_GRACE
+  value: {{ .Values.operator.shutdownGrace | quote }}
 - name: FLOWLOG_LOG_FORMAT
   value: {{ .Values.operator.logFormat | quote }}
 - name: RUST_LOG
