@@ -22,7 +22,7 @@
 //! |---|---|---|
 //! | `FLOWLOG_BENCH_TARGETS` | 16 | N, the operator run's targets and policies (0 skips the run) |
 //! | `FLOWLOG_BENCH_NSG_SHARE` | 0.5 | share of N that are NSGs with a flow log; the rest are VNets, subnets, NICs |
-//! | `FLOWLOG_BENCH_BASELINE_NSGS` | 5, or N × share when N is set | M, the baseline's NSGs (0 skips it) |
+//! | `FLOWLOG_BENCH_BASELINE_NSGS` | 4, or N × share when N is set | M, the baseline's NSGs (0 skips it) |
 //! | `FLOWLOG_BENCH_MINUTES` | 2, or 10 when N is set | time limit of each run; partial figures are printed |
 //! | `FLOWLOG_BENCH_INTERVAL` | `15s`, or `60s` when N is set | the policies' `spec.interval`; the steady window is 1.2 × it |
 //! | `FLOWLOG_BENCH_PAGE_SIZE` | 100 | flow logs per list page (Azure does not publish it; 100 is an assumption) |
@@ -96,7 +96,7 @@ impl Settings {
             baseline_nsgs: env("FLOWLOG_BENCH_BASELINE_NSGS").unwrap_or(if large {
                 (targets as f64 * nsg_share).round() as usize
             } else {
-                8
+                4
             }),
             limit: Duration::from_secs_f64(
                 60.0 * env::<f64>("FLOWLOG_BENCH_MINUTES").unwrap_or(if large { 10.0 } else { 2.0 }),
