@@ -1,0 +1,723 @@
+//! The fleet benchmark: an instrument, not a timed unit test. It asserts only that the run completed and printed its
+//! figures, never a speed.
+//!
+//! Two runs on the simulator binary (`flowlog-sim`) with ARM's published limits on (reads 250 / 25 per s, writes
+//! 200 / 10 per s per subscription and principal) and flow-log lists in pages of 100:
+//!
+//! 1. **operator**: a generated inventory of N targets across 2 subscriptions and 3 regions (a Network Watcher and a
+//!    storage account per subscription and region): NSGs with an existing flow log (7 days retention) and virtual
+//!    networks, subnets and NICs without one, in turn. N policies (30 days retention, watcher found by region) are
+//!    created through the real apiserver; the shipped `flowlog-operator run` converges them. Printed: time to
+//!    50/90/100 % Ready, the slowest policy's time to Ready (from its own creation), or how many are not Ready when
+//!    the time limit ends the run; ARM requests by operation while converging and over one steady interval
+//!    afterwards; 429s the operator received and the time it waited for its own budgets; its RSS and CPU seconds.
+//! 2. **baseline**: the REST walkthrough scripted sequentially on a fresh simulator with M NSGs (the same layout,
+//!    every target an NSG with a flow log): one token, then for each NSG `queryFlowLogStatus` and, when Azure
+//!    differs, `configureFlowLog`, following each long-running operation to the end (`Azure-AsyncOperation` until
+//!    done, then `Location`) and honouring `Retry-After`. Printed the same way.
+//!
+//! Without settings it runs a small size (about a minute) so that `tests/run.sh` stays quick. Settings:
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `FLOWLOG_BENCH_TARGETS` | 16 | N, the operator run's targets and policies (0 skips the run) |
+//! | `FLOWLOG_BENCH_NSG_SHARE` | 0.5 | share of N that are NSGs with a flow log; the rest are VNets, subnets, NICs |
+//! | `FLOWLOG_BENCH_BASELINE_NSGS` | 4, or N × share when N is set | M, the baseline's NSGs (0 skips it) |
+//! | `FLOWLOG_BENCH_MINUTES` | 2, or 10 when N is set | time limit of each run; partial figures are printed |
+//! | `FLOWLOG_BENCH_INTERVAL` | `15s`, or `60s` when N is set | the policies' `spec.interval`; the steady window is 1.2 × it |
+//! | `FLOWLOG_BENCH_PAGE_SIZE` | 100 | flow logs per list page (Azure does not publish it; 100 is an assumption) |
+//! | `FLOWLOG_BENCH_LRO_RETRY_AFTER` | 1 | the simulator's `Retry-After` of long-running operations, seconds |
+//! | `FLOWLOG_BENCH_CONCURRENCY` | the operator's default (4) | `--concurrency` |
+//!
+//! ```sh
+//! FLOWLOG_BENCH_TARGETS=1000 FLOWLOG_BENCH_NSG_SHARE=0.5 FLOWLOG_BENCH_BASELINE_NSGS=1000 \
+//!   tests/run.sh --test bench_fleet -- --nocapture
+//! ```
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use flowlog_operator::api::{
+    DeletionPolicy, FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType, Mode,
+    RetentionPolicy, Target,
+};
+use flowlog_operator::azure::model::RetentionPolicyParameters;
+use flowlog_simulator::inventory::{
+    InventoryFlowLog, InventoryWatcher, NetworkInterface, NetworkSecurityGroup, Resource, Subnet, SubnetRef,
+    Subscription, VirtualNetwork,
+};
+use flowlog_simulator::{self as simulator, Inventory};
+use futures::StreamExt;
+use kube::Api;
+use kube::api::PostParams;
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+
+const SUBSCRIPTIONS: [&str; 2] = ["00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-0000000000b2"];
+const REGIONS: [(&str, &str); 3] = [("westeurope", "weu"), ("northeurope", "neu"), ("eastus", "eus")];
+const API_VERSION: &str = "2025-07-01";
+
+// ------------------------------------------------------------------------------------------------------ settings
+
+struct Settings {
+    targets: usize,
+    nsg_share: f64,
+    baseline_nsgs: usize,
+    limit: Duration,
+    interval: Duration,
+    page_size: usize,
+    lro_retry_after: u32,
+    concurrency: Option<String>,
+}
+
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let value = std::env::var(name).ok()?;
+    Some(value.trim().parse().unwrap_or_else(|_| panic!("{name}={value:?} is not valid")))
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        let targets: Option<usize> = env("FLOWLOG_BENCH_TARGETS");
+        let large = targets.is_some();
+        let nsg_share: f64 = env("FLOWLOG_BENCH_NSG_SHARE").unwrap_or(0.5);
+        assert!((0.0..=1.0).contains(&nsg_share), "FLOWLOG_BENCH_NSG_SHARE must lie in 0..=1");
+        let targets = targets.unwrap_or(16);
+        let interval: String =
+            env("FLOWLOG_BENCH_INTERVAL").unwrap_or_else(|| (if large { "60s" } else { "15s" }).into());
+        let interval =
+            Duration::from_secs(interval.trim_end_matches('s').parse().expect("an interval in seconds: 60s"));
+        Settings {
+            targets,
+            nsg_share,
+            baseline_nsgs: env("FLOWLOG_BENCH_BASELINE_NSGS").unwrap_or(if large {
+                (targets as f64 * nsg_share).round() as usize
+            } else {
+                4
+            }),
+            limit: Duration::from_secs_f64(
+                60.0 * env::<f64>("FLOWLOG_BENCH_MINUTES").unwrap_or(if large { 10.0 } else { 2.0 }),
+            ),
+            interval,
+            page_size: env("FLOWLOG_BENCH_PAGE_SIZE").unwrap_or(100),
+            lro_retry_after: env("FLOWLOG_BENCH_LRO_RETRY_AFTER").unwrap_or(1),
+            concurrency: env("FLOWLOG_BENCH_CONCURRENCY"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------- the fleet
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Nsg,
+    VirtualNetwork,
+    Subnet,
+    Nic,
+}
+
+struct FleetTarget {
+    id: String,
+    kind: Kind,
+    subscription: &'static str,
+    region: &'static str,
+}
+
+fn storage_name(subscription: usize, short: &str) -> String {
+    format!("flbench{}{short}", subscription + 1)
+}
+
+fn storage_id(subscription: &str, region: &str) -> String {
+    let s = SUBSCRIPTIONS.iter().position(|x| *x == subscription).unwrap();
+    let short = REGIONS.iter().find(|(r, _)| *r == region).unwrap().1;
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/fleet-logging-rg/providers/Microsoft.Storage/storageAccounts/{}",
+        storage_name(s, short)
+    )
+}
+
+fn watcher_id(subscription: &str, region: &str) -> String {
+    format!(
+        "/subscriptions/{subscription}/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_{region}"
+    )
+}
+
+/// `n` targets spread evenly over the subscriptions and regions; NSGs (`nsg_share` of them, interleaved) each with
+/// an enabled flow log of 7 days retention, the others virtual networks, subnets and NICs in turn, without one.
+fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<FleetTarget>) {
+    let builtin = Inventory::builtin();
+    let mut inventory = Inventory { subscriptions: vec![], ..builtin.clone() };
+    inventory.behaviour.page_size = settings.page_size;
+    inventory.behaviour.lro.retry_after_seconds = settings.lro_retry_after;
+    // ARM's published limits: the simulator's default, stated here so that the benchmark never runs without them.
+    let defaults = Inventory::builtin().behaviour.throttling;
+    assert!(defaults.enabled, "the simulator throttles by default");
+    inventory.behaviour.throttling = defaults;
+    for (s, id) in SUBSCRIPTIONS.iter().enumerate() {
+        let mut sub = Subscription {
+            id: id.to_string(),
+            locations: REGIONS.iter().map(|(r, _)| r.to_string()).collect(),
+            ..builtin.subscriptions[0].clone()
+        };
+        sub.network_watchers.clear();
+        sub.storage_accounts.clear();
+        sub.network_security_groups.clear();
+        sub.virtual_networks.clear();
+        sub.network_interfaces.clear();
+        sub.workspaces.clear();
+        for (region, short) in REGIONS {
+            sub.network_watchers.push(InventoryWatcher {
+                name: format!("NetworkWatcher_{region}"),
+                resource_group: "NetworkWatcherRG".into(),
+                location: region.into(),
+                tags: Default::default(),
+                flow_logs: vec![],
+            });
+            sub.storage_accounts.push(Resource {
+                name: storage_name(s, short),
+                resource_group: "fleet-logging-rg".into(),
+                location: region.into(),
+            });
+            // The NICs' network: one per subscription and region.
+            sub.virtual_networks.push(VirtualNetwork {
+                name: format!("nic-vnet-{short}"),
+                resource_group: format!("fleet-{short}-rg"),
+                location: region.into(),
+                address_prefixes: vec!["10.200.0.0/16".into()],
+                subnets: vec![Subnet {
+                    name: "nics".into(),
+                    address_prefix: "10.200.0.0/16".into(),
+                    network_security_group: None,
+                    network_security_group_resource_group: None,
+                }],
+            });
+        }
+        inventory.subscriptions.push(sub);
+    }
+    let mut targets = Vec::with_capacity(n);
+    let mut others = 0;
+    for i in 0..n {
+        let s = i % SUBSCRIPTIONS.len();
+        let (region, short) = REGIONS[(i / SUBSCRIPTIONS.len()) % REGIONS.len()];
+        let subscription = SUBSCRIPTIONS[s];
+        let rg = format!("fleet-{short}-rg");
+        let sub = &mut inventory.subscriptions[s];
+        let prefix = |i: usize| format!("10.{}.{}.0", (i / 256) % 200, i % 256);
+        let is_nsg = ((i + 1) as f64 * nsg_share).floor() > (i as f64 * nsg_share).floor();
+        let rg_path = format!("/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.Network");
+        let (kind, id) = if is_nsg {
+            let name = format!("nsg-{i:05}");
+            sub.network_security_groups.push(NetworkSecurityGroup {
+                name: name.clone(),
+                resource_group: rg.clone(),
+                location: region.into(),
+                security_rules: vec![],
+                flow_log: Some(InventoryFlowLog {
+                    enabled: true,
+                    storage_account: Some(storage_name(s, short)),
+                    retention_policy: Some(RetentionPolicyParameters { enabled: true, days: 7 }),
+                    ..Default::default()
+                }),
+            });
+            (Kind::Nsg, format!("{rg_path}/networkSecurityGroups/{name}"))
+        } else {
+            others += 1;
+            match others % 3 {
+                1 | 2 => {
+                    let name = format!("vnet-{i:05}");
+                    sub.virtual_networks.push(VirtualNetwork {
+                        name: name.clone(),
+                        resource_group: rg.clone(),
+                        location: region.into(),
+                        address_prefixes: vec![format!("{}/24", prefix(i))],
+                        subnets: vec![Subnet {
+                            name: "app".into(),
+                            address_prefix: format!("{}/26", prefix(i)),
+                            network_security_group: None,
+                            network_security_group_resource_group: None,
+                        }],
+                    });
+                    if others % 3 == 1 {
+                        (Kind::VirtualNetwork, format!("{rg_path}/virtualNetworks/{name}"))
+                    } else {
+                        (Kind::Subnet, format!("{rg_path}/virtualNetworks/{name}/subnets/app"))
+                    }
+                }
+                _ => {
+                    let name = format!("nic-{i:05}");
+                    sub.network_interfaces.push(NetworkInterface {
+                        name: name.clone(),
+                        resource_group: rg.clone(),
+                        location: region.into(),
+                        subnet: Some(SubnetRef {
+                            virtual_network: format!("nic-vnet-{short}"),
+                            name: "nics".into(),
+                            resource_group: None,
+                        }),
+                        private_ip_address: None,
+                        network_security_group: None,
+                        network_security_group_resource_group: None,
+                    });
+                    (Kind::Nic, format!("{rg_path}/networkInterfaces/{name}"))
+                }
+            }
+        };
+        targets.push(FleetTarget { id, kind, subscription, region });
+    }
+    (inventory, targets)
+}
+
+/// What every policy asks for: enabled, the region's storage account, 30 days, JSON v2; the watcher found by region.
+fn spec(target: &FleetTarget, interval: Duration) -> FlowLogPolicySpec {
+    FlowLogPolicySpec {
+        target: Target { resource_id: target.id.clone() },
+        network_watcher: None,
+        credentials_ref: None,
+        flow_log: FlowLogSettings {
+            enabled: true,
+            storage_id: Some(storage_id(target.subscription, target.region)),
+            retention_policy: Some(RetentionPolicy { enabled: true, days: 30 }),
+            format: Some(FlowLogFormat { format_type: FormatType::Json, version: 2 }),
+            ..Default::default()
+        },
+        mode: Mode::Enforce,
+        deletion_policy: DeletionPolicy::Orphan,
+        interval: format!("{}s", interval.as_secs()),
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------- measuring
+
+async fn sim_counters(url: &str) -> BTreeMap<String, u64> {
+    reqwest::get(format!("{url}/_sim/counters")).await.unwrap().json().await.unwrap()
+}
+
+async fn reset_sim_counters(url: &str) {
+    reqwest::Client::new().post(format!("{url}/_sim/counters/reset")).send().await.unwrap();
+}
+
+/// The operations that were called, with their counts, and the total.
+fn requests(counters: &BTreeMap<String, u64>) -> String {
+    let total: u64 = counters.iter().filter(|(op, _)| *op != "token").map(|(_, n)| n).sum();
+    let parts: Vec<String> =
+        counters.iter().filter(|(op, n)| **n > 0 && *op != "token").map(|(op, n)| format!("{op} {n}")).collect();
+    let tokens = counters.get("token").copied().unwrap_or(0);
+    format!("{total} ARM requests ({}) and {tokens} token requests", parts.join(", "))
+}
+
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// User + system CPU seconds of a process (`/proc/PID/stat` fields 14 and 15, in clock ticks).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at field 3, the state.
+    let rest: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    let ticks: u64 = [11, 12].iter().filter_map(|i| rest.get(*i)?.parse::<u64>().ok()).sum();
+    let per_second = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok()?.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    ticks as f64 / per_second
+}
+
+/// Sums the samples of `metric` in the operator's OpenMetrics text whose labels contain `label` (all when empty).
+fn metric_sum(text: &str, metric: &str, label: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(metric) && l[metric.len()..].starts_with(['{', ' ']) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(0.0, |a, b| a + b)
+}
+
+/// Times to done (from the run's start) → "50 % after …, 90 % after …, 100 % after …" or how many are left.
+fn percentiles(done: &[Duration], total: usize) -> String {
+    let mut sorted = done.to_vec();
+    sorted.sort();
+    let parts: Vec<String> = [50, 90, 100]
+        .iter()
+        .map(|p| {
+            let needed = (total * p).div_ceil(100).max(1);
+            match sorted.get(needed - 1) {
+                Some(t) => format!("{p} % after {:.1} s", t.as_secs_f64()),
+                None => format!("{p} % not reached"),
+            }
+        })
+        .collect();
+    parts.join(", ")
+}
+
+// ---------------------------------------------------------------------------------------------- the operator run
+
+struct Progress {
+    /// Per policy: when it was created (from the run's start) and when it was first seen Ready=True.
+    created: HashMap<String, Duration>,
+    ready: HashMap<String, Duration>,
+    /// The last Ready condition seen per policy, as `status/reason`.
+    last: HashMap<String, String>,
+}
+
+async fn operator_run(settings: &Settings) {
+    let n = settings.targets;
+    let (client, namespace) = cluster("bench").await;
+    let (inventory, targets) = fleet(n, settings.nsg_share, settings);
+    let dir = tempfile::tempdir().unwrap();
+    let inventory_file = dir.path().join("inventory.yaml");
+    std::fs::write(&inventory_file, inventory.to_yaml()).unwrap();
+    let started_sim = Instant::now();
+    let (_sim, url) = spawn_simulator_binary_with(&["--inventory", inventory_file.to_str().unwrap()]).await;
+    let sim_start = started_sim.elapsed();
+    let metrics_port = free_port();
+    let mut command = operator_command(&url, &namespace, &dir.path().join("operator.log"));
+    command.env("RUST_LOG", "info").args([
+        "--leader-elect",
+        "false",
+        "--metrics-addr",
+        &format!("127.0.0.1:{metrics_port}"),
+    ]);
+    if let Some(c) = &settings.concurrency {
+        command.args(["--concurrency", c]);
+    }
+    let mut operator = command.spawn().unwrap();
+    let pid = operator.id().unwrap();
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
+    wait_for("the operator's metrics", Duration::from_secs(30), || async {
+        reqwest::get(&metrics_url).await.ok().filter(|r| r.status().is_success()).map(|_| ())
+    })
+    .await;
+    let idle_rss = proc_status_kib(pid, "VmRSS:");
+    let idle_cpu = cpu_seconds(pid);
+    reset_sim_counters(&url).await;
+
+    let api: Api<FlowLogPolicy> = Api::namespaced(client, &namespace);
+    let progress =
+        Arc::new(Mutex::new(Progress { created: HashMap::new(), ready: HashMap::new(), last: HashMap::new() }));
+    let started = Instant::now();
+    // Ready times come from a watch, so they are exact to the event, not to a polling period.
+    let watch = {
+        let (api, progress) = (api.clone(), progress.clone());
+        tokio::spawn(async move {
+            let mut events =
+                std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff().applied_objects());
+            while let Some(event) = events.next().await {
+                let Ok(p) = event else { continue };
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let Some(status) = p.status.as_ref() else { continue };
+                let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") else { continue };
+                let mut progress = progress.lock().unwrap();
+                progress.last.insert(name.clone(), format!("{}/{}", ready.status, ready.reason));
+                if ready.status == "True" && status.observed_generation == p.metadata.generation {
+                    progress.ready.entry(name).or_insert_with(|| started.elapsed());
+                }
+            }
+        })
+    };
+    futures::stream::iter(targets.iter().enumerate())
+        .for_each_concurrent(16, |(i, target)| {
+            let (api, progress) = (api.clone(), progress.clone());
+            async move {
+                let name = format!("p{i:05}");
+                api.create(&PostParams::default(), &FlowLogPolicy::new(&name, spec(target, settings.interval)))
+                    .await
+                    .unwrap();
+                progress.lock().unwrap().created.insert(name, started.elapsed());
+            }
+        })
+        .await;
+    let created = started.elapsed();
+    let mut peak_rss = 0;
+    let mut last_report = Instant::now();
+    loop {
+        peak_rss = peak_rss.max(proc_status_kib(pid, "VmRSS:"));
+        let ready = progress.lock().unwrap().ready.len();
+        if ready == n || started.elapsed() >= settings.limit {
+            break;
+        }
+        if last_report.elapsed() >= Duration::from_secs(30) {
+            last_report = Instant::now();
+            let counters = sim_counters(&url).await;
+            eprintln!("[bench] {:>5.0} s: {ready}/{n} Ready; {}", started.elapsed().as_secs_f64(), requests(&counters));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let converging = started.elapsed();
+    let busy = sim_counters(&url).await;
+    let busy_metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    let busy_cpu = cpu_seconds(pid) - idle_cpu;
+    let (ready_times, slowest, not_ready) = {
+        let progress = progress.lock().unwrap();
+        let ready_times: Vec<Duration> = progress.ready.values().copied().collect();
+        let slowest = progress
+            .ready
+            .iter()
+            .map(|(name, at)| at.saturating_sub(progress.created.get(name).copied().unwrap_or_default()))
+            .max()
+            .unwrap_or_default();
+        let mut not_ready = BTreeMap::<String, usize>::new();
+        for name in progress.created.keys().filter(|name| !progress.ready.contains_key(*name)) {
+            *not_ready.entry(progress.last.get(name).cloned().unwrap_or_else(|| "no status".into())).or_default() += 1;
+        }
+        (ready_times, slowest, not_ready)
+    };
+
+    // One steady interval (1.2 × spec.interval: the interval and its jitter) from here.
+    reset_sim_counters(&url).await;
+    let steady_cpu_start = cpu_seconds(pid);
+    let steady_window = settings.interval.mul_f64(1.2);
+    let steady_started = Instant::now();
+    while steady_started.elapsed() < steady_window {
+        peak_rss = peak_rss.max(proc_status_kib(pid, "VmRSS:"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let steady = sim_counters(&url).await;
+    let steady_cpu = cpu_seconds(pid) - steady_cpu_start;
+    let metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
+    let (rss, hwm) = (proc_status_kib(pid, "VmRSS:"), proc_status_kib(pid, "VmHWM:"));
+    let ready_after_steady = progress.lock().unwrap().ready.len();
+    watch.abort();
+    operator.start_kill().unwrap();
+
+    let mut kinds = BTreeMap::<String, usize>::new();
+    for t in &targets {
+        *kinds.entry(format!("{:?}", t.kind)).or_default() += 1;
+    }
+    let throttled_busy = metric_sum(&busy_metrics, "flowlog_arm_requests_total", "code=\"429\"") as u64;
+    let throttled_all = metric_sum(&metrics, "flowlog_arm_requests_total", "code=\"429\"") as u64;
+    let waited = metric_sum(&busy_metrics, "flowlog_arm_throttle_wait_seconds_total", "");
+    let outcome = if ready_times.len() == n {
+        format!(
+            "all {n} Ready after {:.1} s; slowest policy Ready {:.1} s after its creation",
+            converging.as_secs_f64(),
+            slowest.as_secs_f64()
+        )
+    } else {
+        format!(
+            "time limit ({:.0} s) reached with {} of {n} not Ready ({not_ready:?}); slowest Ready policy {:.1} s after its creation",
+            settings.limit.as_secs_f64(),
+            n - ready_times.len(),
+            slowest.as_secs_f64()
+        )
+    };
+    let mut report = vec![
+        format!(
+            "operator: {n} targets ({kinds:?}) in 2 subscriptions × 3 regions; ARM's limits on (reads 250/25 per s, \
+             writes 200/10 per s per subscription), flow-log list pages of {}, long-running operations Retry-After {} s; \
+             concurrency {}; spec.interval {} s; simulator started in {:.1} s",
+            settings.page_size,
+            settings.lro_retry_after,
+            settings.concurrency.as_deref().unwrap_or("4 (default)"),
+            settings.interval.as_secs(),
+            sim_start.as_secs_f64()
+        ),
+        format!("  policies created in {:.1} s; {outcome}", created.as_secs_f64()),
+        format!("  Ready: {}", percentiles(&ready_times, n)),
+        format!("  while converging ({:.1} s): {}", converging.as_secs_f64(), requests(&busy)),
+        format!(
+            "  429s received: {throttled_busy} while converging, {} in the steady window; waited {waited:.1} s for the operator's own budgets",
+            throttled_all - throttled_busy
+        ),
+        format!(
+            "  steady window ({:.0} s = 1.2 × interval, {ready_after_steady}/{n} Ready at its end): {}",
+            steady_window.as_secs_f64(),
+            requests(&steady)
+        ),
+        format!(
+            "  operator: RSS {} MiB idle, {} MiB at the end, peak {} MiB (VmHWM {} MiB); CPU {busy_cpu:.1} s while converging, {steady_cpu:.1} s in the steady window",
+            idle_rss / 1024,
+            rss / 1024,
+            peak_rss.max(rss) / 1024,
+            hwm / 1024
+        ),
+    ];
+    report.insert(0, "==== fleet benchmark: today's engine ====".into());
+    eprintln!("{}", report.join("\n"));
+    assert!(!busy.is_empty() && !steady.is_empty(), "the run completed and printed its figures");
+}
+
+// ---------------------------------------------------------------------------------------------- the naive script
+
+/// The sequential REST walkthrough: a plain HTTP client, one token, each long-running operation followed to its end.
+struct Walkthrough {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    sent: BTreeMap<&'static str, u64>,
+    throttled: u64,
+    waited: Duration,
+}
+
+impl Walkthrough {
+    async fn send(
+        &mut self,
+        op: &'static str,
+        method: reqwest::Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> reqwest::Response {
+        loop {
+            let mut request = self.http.request(method.clone(), url).bearer_auth(&self.token);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            *self.sent.entry(op).or_default() += 1;
+            let response = request.send().await.unwrap();
+            if response.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                return response;
+            }
+            self.throttled += 1;
+            let wait = Duration::from_secs(retry_after(&response).unwrap_or(1));
+            self.waited += wait;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// A long-running action: POST, then (on 202) the `Azure-AsyncOperation` URL until it is no longer in progress,
+    /// then the `Location` URL for the result.
+    async fn action(&mut self, op: &'static str, url: &str, body: &Value) -> Value {
+        let response = self.send(op, reqwest::Method::POST, url, Some(body)).await;
+        let status = response.status();
+        if status == reqwest::StatusCode::OK {
+            return response.json().await.unwrap();
+        }
+        assert_eq!(status, reqwest::StatusCode::ACCEPTED, "{op}: {}", response.text().await.unwrap());
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let (operation, location) = (header("azure-asyncoperation").unwrap(), header("location").unwrap());
+        let mut wait = retry_after(&response).unwrap_or(10);
+        loop {
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            let poll = self.send("operationStatus", reqwest::Method::GET, &operation, None).await;
+            wait = retry_after(&poll).unwrap_or(10);
+            let state: Value = poll.json().await.unwrap();
+            match state["status"].as_str() {
+                Some("InProgress") => continue,
+                Some("Succeeded") => break,
+                other => panic!("{op} ended {other:?}: {state}"),
+            }
+        }
+        let result = self.send("operationResult", reqwest::Method::GET, &location, None).await;
+        assert_eq!(result.status(), reqwest::StatusCode::OK, "{op} result");
+        result.json().await.unwrap()
+    }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<u64> {
+    response.headers().get("retry-after")?.to_str().ok()?.parse().ok()
+}
+
+/// Does Azure's answer already say what the walkthrough asks for (enabled, the storage account, 30 days)?
+fn matches(current: &Value, wanted: &Value) -> bool {
+    let (c, w) = (&current["properties"], &wanted["properties"]);
+    c["enabled"] == w["enabled"]
+        && c["storageId"].as_str().unwrap_or_default().eq_ignore_ascii_case(w["storageId"].as_str().unwrap())
+        && c["retentionPolicy"] == w["retentionPolicy"]
+}
+
+async fn baseline_run(settings: &Settings) {
+    let m = settings.baseline_nsgs;
+    let (inventory, targets) = fleet(m, 1.0, settings);
+    let dir = tempfile::tempdir().unwrap();
+    let inventory_file = dir.path().join("inventory.yaml");
+    std::fs::write(&inventory_file, inventory.to_yaml()).unwrap();
+    let (_sim, url) = spawn_simulator_binary_with(&["--inventory", inventory_file.to_str().unwrap()]).await;
+    let started = Instant::now();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{url}/{}/oauth2/v2.0/token", simulator::DEFAULT_TENANT_ID))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", simulator::DEFAULT_CLIENT_ID),
+            ("client_secret", simulator::DEFAULT_CLIENT_SECRET),
+            ("scope", "https://management.azure.com/.default"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().expect("a token").to_string();
+    let mut walk =
+        Walkthrough { http, base: url.clone(), token, sent: BTreeMap::new(), throttled: 0, waited: Duration::ZERO };
+    let mut done = Vec::with_capacity(m);
+    let mut slowest = Duration::ZERO;
+    let mut configured = 0;
+    for target in &targets {
+        if started.elapsed() >= settings.limit {
+            break;
+        }
+        let begun = Instant::now();
+        let watcher = format!("{}{}", walk.base, watcher_id(target.subscription, target.region));
+        let query = format!("{watcher}/queryFlowLogStatus?api-version={API_VERSION}");
+        let current = walk.action("queryFlowLogStatus", &query, &json!({"targetResourceId": target.id})).await;
+        let wanted = json!({
+            "targetResourceId": target.id,
+            "properties": {
+                "storageId": storage_id(target.subscription, target.region),
+                "enabled": true,
+                "retentionPolicy": {"days": 30, "enabled": true},
+                "format": {"type": "JSON", "version": 2}
+            }
+        });
+        if !matches(&current, &wanted) {
+            let configure = format!("{watcher}/configureFlowLog?api-version={API_VERSION}");
+            let applied = walk.action("configureFlowLog", &configure, &wanted).await;
+            assert!(matches(&applied, &wanted), "Azure applied the change: {applied}");
+            configured += 1;
+        }
+        slowest = slowest.max(begun.elapsed());
+        done.push(started.elapsed());
+    }
+    let elapsed = started.elapsed();
+    let counters = sim_counters(&url).await;
+    let outcome = if done.len() == m {
+        format!("all {m} done after {:.1} s ({configured} configured)", elapsed.as_secs_f64())
+    } else {
+        format!(
+            "time limit ({:.0} s) reached with {} of {m} not done ({configured} configured)",
+            settings.limit.as_secs_f64(),
+            m - done.len()
+        )
+    };
+    let report = [
+        "==== fleet benchmark: the naive walkthrough (sequential REST) ====".to_string(),
+        format!(
+            "baseline: {m} NSGs with a flow log (7 days → 30) in 2 subscriptions × 3 regions, same simulator settings \
+             (ARM's limits on, long-running operations Retry-After {} s)",
+            settings.lro_retry_after
+        ),
+        format!("  {outcome}; slowest NSG took {:.1} s", slowest.as_secs_f64()),
+        format!("  done: {}", percentiles(&done, m)),
+        format!("  {}", requests(&counters)),
+        format!("  429s received: {}; waited {:.1} s for them", walk.throttled, walk.waited.as_secs_f64()),
+    ];
+    eprintln!("{}", report.join("\n"));
+    let sent: u64 = walk.sent.values().sum();
+    assert_eq!(
+        sent,
+        counters.iter().filter(|(op, _)| *op != "token").map(|(_, n)| n).sum::<u64>(),
+        "every request counted"
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn fleet_benchmark() {
+    let settings = Settings::from_env();
+    if settings.targets > 0 {
+        operator_run(&settings).await;
+    }
+    if settings.baseline_nsgs > 0 {
+        baseline_run(&settings).await;
+    }
+}
