@@ -2,38 +2,35 @@
 //! status by server-side apply, publishes events on transitions, and carries out the deletion policy behind a
 //! finalizer.
 
+mod context;
 pub mod metrics;
 mod report;
 pub mod selector;
 pub mod server;
 
-use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{EventType, Recorder, Reporter};
+use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::sync::{Insights, SyncError, apply, locate, observe, retire};
+use crate::sync::{SyncError, apply, locate, observe, retire};
+pub use context::{Context, Settings};
 use report::{Place, publish, write_status};
 
-use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, MANAGER, Mode};
-use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
+use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, Mode};
 use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
 use crate::reconcile::{Outcome, PolicyKey, TargetIndex, is_drift, ready_reason, reason};
-use metrics::Metrics;
-use server::Health;
 
 /// The finalizer that makes deletion carry out `spec.deletionPolicy` before the object goes.
 pub const FINALIZER: &str = "flowlog.dev/cleanup";
@@ -49,177 +46,6 @@ pub enum Error {
     DeletionBlocked { message: String, retry_in: Duration },
     #[error("{0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-}
-
-/// Controller settings.
-#[derive(Clone, Debug)]
-pub struct Settings {
-    /// Only this namespace; all namespaces when `None`.
-    pub namespace: Option<String>,
-    /// Only policies matching this label selector (a shard; the apiserver filters the watch, so the cache holds
-    /// only them); all policies when `None`.
-    pub selector: Option<selector::LabelSelector>,
-    /// Policies reconciled at once.
-    pub concurrency: u16,
-    /// `lastSyncTime` alone is rewritten at most this often (status writes are watch events for everyone).
-    pub status_heartbeat: Duration,
-    /// Honour `spec.credentialsRef`: read (and watch the metadata of) Secrets in policies' namespaces.
-    pub allow_credentials_ref: bool,
-    /// Only these namespaces may use `credentialsRef` (RBAC then needs Secret access only there); empty: all.
-    pub credentials_namespaces: Vec<String>,
-    /// Register `Microsoft.Insights` where it is not registered.
-    pub register_providers: bool,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            namespace: None,
-            selector: None,
-            concurrency: 4,
-            status_heartbeat: Duration::from_secs(3600),
-            allow_credentials_ref: false,
-            credentials_namespaces: Vec::new(),
-            register_providers: false,
-        }
-    }
-}
-
-/// A client built from a policy's credentials Secret, kept while the Secret's resourceVersion is unchanged
-/// (each client caches its own token: building one per reconcile would ask Entra for a token every time).
-struct SecretClient {
-    resource_version: Option<String>,
-    arm: ArmClient,
-}
-
-pub struct Context {
-    pub client: Client,
-    pub arm: ArmClient,
-    /// The cloud (authority host) per-policy credentials authenticate against.
-    pub cloud: Cloud,
-    http: reqwest::Client,
-    insights: Insights,
-    secret_clients: Mutex<HashMap<(String, String), SecretClient>>,
-    pub metrics: Arc<Metrics>,
-    pub health: Arc<Health>,
-    recorder: Recorder,
-    settings: Settings,
-    /// Consecutive transient failures per object UID, for exponential backoff.
-    failures: Mutex<HashMap<String, u32>>,
-    /// The last terminal refusal of a write per object UID: not sent again while nothing it was refused under
-    /// changes. Kept in memory: after a restart, a stalled policy's write is tried once more.
-    refusals: Mutex<HashMap<String, Refusal>>,
-    /// Policies by target, kept by the watch: conflicts are looked up, not scanned for.
-    targets: Mutex<TargetIndex>,
-    /// Re-run policies whose conflict may have been resolved by a deletion.
-    retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
-    retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
-    /// Reconciles running now (a shutdown abandons those still running when its grace ends).
-    in_flight: AtomicUsize,
-}
-
-impl Context {
-    pub fn new(
-        client: Client,
-        arm: ArmClient,
-        cloud: Cloud,
-        metrics: Arc<Metrics>,
-        health: Arc<Health>,
-        settings: Settings,
-    ) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
-        };
-        let recorder = Recorder::new(client.clone(), reporter);
-        let (retrigger, rx) = mpsc::unbounded();
-        let http = arm.http().clone();
-        Arc::new(Self {
-            client,
-            arm,
-            cloud,
-            http,
-            insights: Insights::new(settings.register_providers),
-            secret_clients: Mutex::default(),
-            metrics,
-            health,
-            recorder,
-            settings,
-            failures: Mutex::default(),
-            refusals: Mutex::default(),
-            targets: Mutex::default(),
-            retrigger,
-            retrigger_rx: Mutex::new(Some(rx)),
-            in_flight: AtomicUsize::new(0),
-        })
-    }
-
-    /// The version of the credentials a policy's ARM client uses: its `credentialsRef` Secret's resourceVersion as
-    /// last read, or `None` for the operator's own credentials.
-    fn credentials_version(&self, policy: &FlowLogPolicy) -> Option<String> {
-        let secret = policy.spec.credentials_ref.as_ref()?;
-        let key = (policy.namespace().unwrap_or_default(), secret.name.clone());
-        self.secret_clients.lock().expect("not poisoned").get(&key).and_then(|c| c.resource_version.clone())
-    }
-
-    /// Forgets what was kept for an object that is gone or synced.
-    fn forget(&self, uid: &str) {
-        self.failures.lock().expect("not poisoned").remove(uid);
-        self.refusals.lock().expect("not poisoned").remove(uid);
-    }
-
-    /// The ARM client for a policy: the operator's own, or one with the credentials of its `credentialsRef`
-    /// (a Secret in the policy's namespace, never another).
-    async fn arm_for(&self, policy: &FlowLogPolicy) -> Result<ArmClient, SyncError> {
-        let Some(secret_ref) = &policy.spec.credentials_ref else { return Ok(self.arm.clone()) };
-        if !self.settings.allow_credentials_ref {
-            return Err(SyncError::Credentials(
-                "spec.credentialsRef is set but this operator does not read Secrets (start it with --allow-credentials-ref, or remove credentialsRef)".into(),
-            ));
-        }
-        let namespace = policy.namespace().unwrap_or_default();
-        let allowed = &self.settings.credentials_namespaces;
-        if !allowed.is_empty() && !allowed.contains(&namespace) {
-            return Err(SyncError::Credentials(format!(
-                "spec.credentialsRef is not allowed in namespace {namespace}: this operator reads Secrets only in {}",
-                allowed.join(", ")
-            )));
-        }
-        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
-        let secret = match secrets.get_opt(&secret_ref.name).await {
-            Ok(Some(secret)) => secret,
-            Ok(None) => {
-                return Err(SyncError::Credentials(format!(
-                    "credentials Secret {namespace}/{} not found",
-                    secret_ref.name
-                )));
-            }
-            Err(e) => {
-                return Err(SyncError::Credentials(format!(
-                    "reading credentials Secret {namespace}/{}: {e}",
-                    secret_ref.name
-                )));
-            }
-        };
-        let key = (namespace.clone(), secret_ref.name.clone());
-        let version = secret.metadata.resource_version.clone();
-        if let Some(cached) = self.secret_clients.lock().expect("not poisoned").get(&key)
-            && cached.resource_version == version
-        {
-            return Ok(cached.arm.clone());
-        }
-        let data: std::collections::BTreeMap<String, Vec<u8>> =
-            secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-        let credential = credential_from_secret_data(&data, &self.cloud, self.http.clone()).map_err(|e| {
-            SyncError::Credentials(format!("credentials Secret {namespace}/{}: {}", secret_ref.name, e.message()))
-        })?;
-        let arm = self.arm.with_credential(credential);
-        self.secret_clients
-            .lock()
-            .expect("not poisoned")
-            .insert(key, SecretClient { resource_version: version, arm: arm.clone() });
-        Ok(arm)
-    }
 }
 
 /// Counts one running reconcile while it lives (also when the reconcile is abandoned: dropped mid-way).

@@ -1,0 +1,193 @@
+//! What the controller holds: its settings, the clients (the operator's own and one per credentials Secret), and
+//! the per-policy memory (transient failures, refused writes, the target index) that reconciles share.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use k8s_openapi::api::core::v1::Secret;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Client, ResourceExt};
+
+use super::metrics::Metrics;
+use super::selector;
+use super::server::Health;
+use crate::api::{FlowLogPolicy, MANAGER};
+use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
+use crate::reconcile::TargetIndex;
+use crate::reconcile::refusal::Refusal;
+use crate::sync::{Insights, SyncError};
+
+/// Controller settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Only this namespace; all namespaces when `None`.
+    pub namespace: Option<String>,
+    /// Only policies matching this label selector (a shard; the apiserver filters the watch, so the cache holds
+    /// only them); all policies when `None`.
+    pub selector: Option<selector::LabelSelector>,
+    /// Policies reconciled at once.
+    pub concurrency: u16,
+    /// `lastSyncTime` alone is rewritten at most this often (status writes are watch events for everyone).
+    pub status_heartbeat: Duration,
+    /// Honour `spec.credentialsRef`: read (and watch the metadata of) Secrets in policies' namespaces.
+    pub allow_credentials_ref: bool,
+    /// Only these namespaces may use `credentialsRef` (RBAC then needs Secret access only there); empty: all.
+    pub credentials_namespaces: Vec<String>,
+    /// Register `Microsoft.Insights` where it is not registered.
+    pub register_providers: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            selector: None,
+            concurrency: 4,
+            status_heartbeat: Duration::from_secs(3600),
+            allow_credentials_ref: false,
+            credentials_namespaces: Vec::new(),
+            register_providers: false,
+        }
+    }
+}
+
+/// A client built from a policy's credentials Secret, kept while the Secret's resourceVersion is unchanged
+/// (each client caches its own token: building one per reconcile would ask Entra for a token every time).
+pub(super) struct SecretClient {
+    pub(super) resource_version: Option<String>,
+    pub(super) arm: ArmClient,
+}
+
+pub struct Context {
+    pub client: Client,
+    pub arm: ArmClient,
+    /// The cloud (authority host) per-policy credentials authenticate against.
+    pub cloud: Cloud,
+    pub(super) http: reqwest::Client,
+    pub(super) insights: Insights,
+    pub(super) secret_clients: Mutex<HashMap<(String, String), SecretClient>>,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub(super) recorder: Recorder,
+    pub(super) settings: Settings,
+    /// Consecutive transient failures per object UID, for exponential backoff.
+    pub(super) failures: Mutex<HashMap<String, u32>>,
+    /// The last terminal refusal of a write per object UID: not sent again while nothing it was refused under
+    /// changes. Kept in memory: after a restart, a stalled policy's write is tried once more.
+    pub(super) refusals: Mutex<HashMap<String, Refusal>>,
+    /// Policies by target, kept by the watch: conflicts are looked up, not scanned for.
+    pub(super) targets: Mutex<TargetIndex>,
+    /// Re-run policies whose conflict may have been resolved by a deletion.
+    pub(super) retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
+    pub(super) retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
+    /// Reconciles running now (a shutdown abandons those still running when its grace ends).
+    pub(super) in_flight: AtomicUsize,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        arm: ArmClient,
+        cloud: Cloud,
+        metrics: Arc<Metrics>,
+        health: Arc<Health>,
+        settings: Settings,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
+        };
+        let recorder = Recorder::new(client.clone(), reporter);
+        let (retrigger, rx) = mpsc::unbounded();
+        let http = arm.http().clone();
+        Arc::new(Self {
+            client,
+            arm,
+            cloud,
+            http,
+            insights: Insights::new(settings.register_providers),
+            secret_clients: Mutex::default(),
+            metrics,
+            health,
+            recorder,
+            settings,
+            failures: Mutex::default(),
+            refusals: Mutex::default(),
+            targets: Mutex::default(),
+            retrigger,
+            retrigger_rx: Mutex::new(Some(rx)),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    /// The version of the credentials a policy's ARM client uses: its `credentialsRef` Secret's resourceVersion as
+    /// last read, or `None` for the operator's own credentials.
+    pub(super) fn credentials_version(&self, policy: &FlowLogPolicy) -> Option<String> {
+        let secret = policy.spec.credentials_ref.as_ref()?;
+        let key = (policy.namespace().unwrap_or_default(), secret.name.clone());
+        self.secret_clients.lock().expect("not poisoned").get(&key).and_then(|c| c.resource_version.clone())
+    }
+
+    /// Forgets what was kept for an object that is gone or synced.
+    pub(super) fn forget(&self, uid: &str) {
+        self.failures.lock().expect("not poisoned").remove(uid);
+        self.refusals.lock().expect("not poisoned").remove(uid);
+    }
+
+    /// The ARM client for a policy: the operator's own, or one with the credentials of its `credentialsRef`
+    /// (a Secret in the policy's namespace, never another).
+    pub(super) async fn arm_for(&self, policy: &FlowLogPolicy) -> Result<ArmClient, SyncError> {
+        let Some(secret_ref) = &policy.spec.credentials_ref else { return Ok(self.arm.clone()) };
+        if !self.settings.allow_credentials_ref {
+            return Err(SyncError::Credentials(
+                "spec.credentialsRef is set but this operator does not read Secrets (start it with --allow-credentials-ref, or remove credentialsRef)".into(),
+            ));
+        }
+        let namespace = policy.namespace().unwrap_or_default();
+        let allowed = &self.settings.credentials_namespaces;
+        if !allowed.is_empty() && !allowed.contains(&namespace) {
+            return Err(SyncError::Credentials(format!(
+                "spec.credentialsRef is not allowed in namespace {namespace}: this operator reads Secrets only in {}",
+                allowed.join(", ")
+            )));
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
+        let secret = match secrets.get_opt(&secret_ref.name).await {
+            Ok(Some(secret)) => secret,
+            Ok(None) => {
+                return Err(SyncError::Credentials(format!(
+                    "credentials Secret {namespace}/{} not found",
+                    secret_ref.name
+                )));
+            }
+            Err(e) => {
+                return Err(SyncError::Credentials(format!(
+                    "reading credentials Secret {namespace}/{}: {e}",
+                    secret_ref.name
+                )));
+            }
+        };
+        let key = (namespace.clone(), secret_ref.name.clone());
+        let version = secret.metadata.resource_version.clone();
+        if let Some(cached) = self.secret_clients.lock().expect("not poisoned").get(&key)
+            && cached.resource_version == version
+        {
+            return Ok(cached.arm.clone());
+        }
+        let data: std::collections::BTreeMap<String, Vec<u8>> =
+            secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
+        let credential = credential_from_secret_data(&data, &self.cloud, self.http.clone()).map_err(|e| {
+            SyncError::Credentials(format!("credentials Secret {namespace}/{}: {}", secret_ref.name, e.message()))
+        })?;
+        let arm = self.arm.with_credential(credential);
+        self.secret_clients
+            .lock()
+            .expect("not poisoned")
+            .insert(key, SecretClient { resource_version: version, arm: arm.clone() });
+        Ok(arm)
+    }
+}
