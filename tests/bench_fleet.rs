@@ -41,15 +41,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::fleet::{nsg_with_flow_log, proc_status_kib, reset_sim_counters, sim_counters};
 use common::*;
 use flowlog_operator::api::{
     DeletionPolicy, FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType, Mode,
     RetentionPolicy, Target,
 };
-use flowlog_operator::azure::model::RetentionPolicyParameters;
 use flowlog_simulator::inventory::{
-    InventoryFlowLog, InventoryWatcher, NetworkInterface, NetworkSecurityGroup, Resource, Subnet, SubnetRef,
-    Subscription, VirtualNetwork,
+    InventoryWatcher, NetworkInterface, Resource, Subnet, SubnetRef, Subscription, VirtualNetwork,
 };
 use flowlog_simulator::{self as simulator, Inventory};
 use futures::StreamExt;
@@ -211,18 +210,7 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
         let rg_path = format!("/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.Network");
         let (kind, id) = if is_nsg {
             let name = format!("nsg-{i:05}");
-            sub.network_security_groups.push(NetworkSecurityGroup {
-                name: name.clone(),
-                resource_group: rg.clone(),
-                location: region.into(),
-                security_rules: vec![],
-                flow_log: Some(InventoryFlowLog {
-                    enabled: true,
-                    storage_account: Some(storage_name(s, short)),
-                    retention_policy: Some(RetentionPolicyParameters { enabled: true, days: 7 }),
-                    ..Default::default()
-                }),
-            });
+            sub.network_security_groups.push(nsg_with_flow_log(&name, &rg, region, &storage_name(s, short), 7));
             (Kind::Nsg, format!("{rg_path}/networkSecurityGroups/{name}"))
         } else {
             others += 1;
@@ -292,14 +280,6 @@ fn spec(target: &FleetTarget, interval: Duration) -> FlowLogPolicySpec {
 
 // ----------------------------------------------------------------------------------------------------- measuring
 
-async fn sim_counters(url: &str) -> BTreeMap<String, u64> {
-    reqwest::get(format!("{url}/_sim/counters")).await.unwrap().json().await.unwrap()
-}
-
-async fn reset_sim_counters(url: &str) {
-    reqwest::Client::new().post(format!("{url}/_sim/counters/reset")).send().await.unwrap();
-}
-
 /// The operations that were called, with their counts, and the total.
 fn requests(counters: &BTreeMap<String, u64>) -> String {
     let total: u64 = counters.iter().filter(|(op, _)| *op != "token").map(|(_, n)| n).sum();
@@ -307,16 +287,6 @@ fn requests(counters: &BTreeMap<String, u64>) -> String {
         counters.iter().filter(|(op, n)| **n > 0 && *op != "token").map(|(op, n)| format!("{op} {n}")).collect();
     let tokens = counters.get("token").copied().unwrap_or(0);
     format!("{total} ARM requests ({}) and {tokens} token requests", parts.join(", "))
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// User + system CPU seconds of a process (`/proc/PID/stat` fields 14 and 15, in clock ticks).

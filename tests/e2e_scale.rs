@@ -7,29 +7,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::fleet::{nsg_with_flow_log, proc_status_kib, sim_counters};
 use common::*;
 use flowlog_operator::api::FlowLogPolicy;
 use flowlog_simulator::Inventory;
-use flowlog_simulator::inventory::{InventoryFlowLog, NetworkSecurityGroup};
 use futures::StreamExt;
 use kube::Api;
 use kube::api::PostParams;
 
 const POLICIES: usize = 200;
-
-fn memory_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
-async fn counters(url: &str) -> std::collections::BTreeMap<String, u64> {
-    reqwest::get(format!("{url}/_sim/counters")).await.unwrap().json().await.unwrap()
-}
 
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run.sh"]
@@ -40,21 +26,8 @@ async fn two_hundred_policies_converge_and_settle() {
     inventory.behaviour.lro.retry_after_seconds = 0;
     inventory.behaviour.throttling.enabled = false;
     for i in 0..POLICIES {
-        inventory.subscriptions[0].network_security_groups.push(NetworkSecurityGroup {
-            name: format!("scale-nsg-{i:03}"),
-            resource_group: "scale-rg".into(),
-            location: "westeurope".into(),
-            security_rules: vec![],
-            flow_log: Some(InventoryFlowLog {
-                enabled: true,
-                storage_account: Some("flowlogsweu001".into()),
-                retention_policy: Some(flowlog_operator::azure::model::RetentionPolicyParameters {
-                    enabled: true,
-                    days: 7,
-                }),
-                ..Default::default()
-            }),
-        });
+        let nsg = nsg_with_flow_log(&format!("scale-nsg-{i:03}"), "scale-rg", "westeurope", "flowlogsweu001", 7);
+        inventory.subscriptions[0].network_security_groups.push(nsg);
     }
     let dir = tempfile::tempdir().unwrap();
     let inventory_file = dir.path().join("inventory.yaml");
@@ -71,7 +44,7 @@ async fn two_hundred_policies_converge_and_settle() {
         .unwrap();
     let pid = operator.id().unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = memory_kib(pid, "VmRSS:");
+    let idle_rss = proc_status_kib(pid, "VmRSS:");
 
     let api: Api<FlowLogPolicy> = Api::namespaced(client, &namespace);
     let started = Instant::now();
@@ -111,14 +84,14 @@ async fn two_hundred_policies_converge_and_settle() {
     })
     .await;
     let converged = started.elapsed();
-    let busy = counters(&url).await;
+    let busy = sim_counters(&url).await;
     assert_eq!(busy.get("configureFlowLog"), Some(&(POLICIES as u64)), "exactly one write per policy");
 
     // Steady state: one full interval (15 s ± 10 %) and a little more.
     reqwest::Client::new().post(format!("{url}/_sim/counters/reset")).send().await.unwrap();
     tokio::time::sleep(Duration::from_secs(18)).await;
-    let steady = counters(&url).await;
-    let (rss, peak) = (memory_kib(pid, "VmRSS:"), memory_kib(pid, "VmHWM:"));
+    let steady = sim_counters(&url).await;
+    let (rss, peak) = (proc_status_kib(pid, "VmRSS:"), proc_status_kib(pid, "VmHWM:"));
     let reads = steady.get("queryFlowLogStatus").copied().unwrap_or(0);
     let all: u64 = steady.values().sum();
     eprintln!(

@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
+use common::fleet::{nsg_with_flow_log, sim_counters};
 use common::*;
 use flowlog_operator::api::FlowLogPolicy;
 use flowlog_simulator::Inventory;
-use flowlog_simulator::inventory::{InventoryFlowLog, NetworkSecurityGroup};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
@@ -25,28 +25,6 @@ async fn metric(port: u16, name: &str) -> Option<f64> {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum(),
     )
-}
-
-async fn counters(url: &str) -> BTreeMap<String, u64> {
-    reqwest::get(format!("{url}/_sim/counters")).await.unwrap().json().await.unwrap()
-}
-
-fn nsg_with_flow_log(name: &str) -> NetworkSecurityGroup {
-    NetworkSecurityGroup {
-        name: name.into(),
-        resource_group: "shard-rg".into(),
-        location: "westeurope".into(),
-        security_rules: vec![],
-        flow_log: Some(InventoryFlowLog {
-            enabled: true,
-            storage_account: Some("flowlogsweu001".into()),
-            retention_policy: Some(flowlog_operator::azure::model::RetentionPolicyParameters {
-                enabled: true,
-                days: 7,
-            }),
-            ..Default::default()
-        }),
-    }
 }
 
 fn policy(name: &str, nsg_name: &str, shard: Option<&str>) -> FlowLogPolicy {
@@ -67,8 +45,11 @@ async fn each_policy_is_reconciled_by_exactly_one_shard() {
     let mut inventory = Inventory::builtin();
     inventory.behaviour.lro.retry_after_seconds = 0;
     let nsgs = &mut inventory.subscriptions[0].network_security_groups;
-    nsgs.extend((0..POLICIES).map(|i| nsg_with_flow_log(&format!("shard-nsg-{i}"))));
-    nsgs.push(nsg_with_flow_log("stray-nsg"));
+    nsgs.extend(
+        (0..POLICIES)
+            .map(|i| nsg_with_flow_log(&format!("shard-nsg-{i}"), "shard-rg", "westeurope", "flowlogsweu001", 7)),
+    );
+    nsgs.push(nsg_with_flow_log("stray-nsg", "shard-rg", "westeurope", "flowlogsweu001", 7));
     let dir = tempfile::tempdir().unwrap();
     let inventory_file = dir.path().join("inventory.yaml");
     std::fs::write(&inventory_file, inventory.to_yaml()).unwrap();
@@ -128,7 +109,7 @@ async fn each_policy_is_reconciled_by_exactly_one_shard() {
     .await;
     // A few drift checks at the 2 s interval, then the figures.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let counts = counters(&url).await;
+    let counts = sim_counters(&url).await;
     assert_eq!(
         counts.get("configureFlowLog"),
         Some(&(POLICIES as u64)),

@@ -11,6 +11,7 @@
 pub mod arm_script;
 pub mod credentials;
 pub mod examples;
+pub mod fleet;
 pub mod recorder;
 pub mod sim;
 
@@ -139,8 +140,8 @@ impl Harness {
         self.api.create(&PostParams::default(), &policy).await.expect("policy accepted")
     }
 
-    /// The `reason`s of the events about `name`, oldest first.
-    pub async fn event_reasons(&self, name: &str) -> Vec<(String, String)> {
+    /// The events about `name`, oldest first.
+    pub async fn events(&self, name: &str) -> Vec<k8s_openapi::api::events::v1::Event> {
         let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.namespace);
         let mut list: Vec<_> = events
             .list(&Default::default())
@@ -151,20 +152,21 @@ impl Harness {
             .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .collect();
         list.sort_by_key(|e| e.metadata.creation_timestamp.clone().map(|t| t.0));
-        list.into_iter().map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default())).collect()
+        list
+    }
+
+    /// The `reason`s of the events about `name`, oldest first.
+    pub async fn event_reasons(&self, name: &str) -> Vec<(String, String)> {
+        let events = self.events(name).await;
+        events.into_iter().map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default())).collect()
     }
 
     /// How many times an event with `reason` was reported about `name` (the recorder folds repeats into one event
     /// with a series count).
     pub async fn event_count(&self, name: &str, reason: &str) -> i32 {
-        let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(self.client.clone(), &self.namespace);
+        let events = self.events(name).await;
         events
-            .list(&Default::default())
-            .await
-            .expect("list events")
-            .items
             .into_iter()
-            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
             .filter(|e| e.reason.as_deref() == Some(reason))
             .map(|e| e.series.map_or(1, |s| s.count))
             .sum()
