@@ -208,6 +208,32 @@ pub async fn locate(arm: &ArmClient, spec: &FlowLogPolicySpec, known: Option<&st
     }
 }
 
+/// [`locate`], then [`observe`]. A watcher remembered from an earlier check (`known_watcher`, from status) that
+/// Azure answers 404 for may be gone, or recreated under another name: it is looked up again, once, rather than
+/// failing every check from then on.
+pub async fn locate_and_observe(
+    arm: &ArmClient,
+    spec: &FlowLogPolicySpec,
+    known_watcher: Option<&str>,
+    known_name: Option<&str>,
+) -> Result<Observation, SyncError> {
+    let located = locate(arm, spec, known_watcher).await?;
+    let remembered = known_watcher.is_some() && spec.network_watcher.is_none();
+    let (subscription, watcher) = (located.target.subscription.clone(), located.watcher.clone());
+    match observe(arm, located, &spec.flow_log, known_name).await {
+        Err(SyncError::Azure(e)) if remembered && e.status() == Some(404) => {
+            arm.forget_network_watchers(&subscription);
+            let located = locate(arm, spec, None).await?;
+            if located.watcher.eq_ignore_case(&watcher) {
+                return Err(SyncError::Azure(e));
+            }
+            tracing::info!(was = %watcher, now = %located.watcher, "the remembered Network Watcher is gone; found the region's watcher again");
+            observe(arm, located, &spec.flow_log, None).await
+        }
+        other => other,
+    }
+}
+
 /// Reads the flow log from Azure and plans what would make it match `desired`. `known_name` is the
 /// `flowLogs` resource found before (from status), to read it directly instead of listing.
 pub async fn observe(

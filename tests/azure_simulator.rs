@@ -11,6 +11,7 @@ use common::count;
 use common::credentials::{imds_credential, secret_credential};
 use common::recorder::Recorder;
 use common::sim::service_account_token;
+use flowlog_operator::api::FlowLogPolicySpec;
 use flowlog_operator::azure::credential::{
     CachedCredential, ManagedIdentityId, TokenCredential, WorkloadIdentityCredential,
 };
@@ -21,6 +22,7 @@ use flowlog_operator::azure::model::{
 use flowlog_operator::azure::{
     ArmClient, ArmError, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
 };
+use flowlog_operator::sync::locate_and_observe;
 use flowlog_simulator::faults::{ErrorFault, FaultEffect, LroEnd, LroFault};
 use flowlog_simulator::inventory::{BucketLimits, LroMode, Throttling};
 use flowlog_simulator::{self as simulator, FaultRule, Inventory, Simulator};
@@ -434,4 +436,24 @@ async fn arm_throttling_is_honoured_and_low_remaining_headers_prevent_it() {
     }
     assert_eq!(recorder.statuses("getResource"), vec![200; 5]);
     assert!(!recorder.waits().is_empty(), "the client did not slow down");
+}
+
+/// A watcher remembered in status that Azure no longer has (deleted, or recreated under another name) is looked up
+/// again instead of failing every check; a watcher that is still there is used without a lookup.
+#[tokio::test]
+async fn a_remembered_watcher_that_is_gone_is_found_again() {
+    let (sim, base) = start(inventory()).await;
+    let arm = client(&base, principal(&base), fast_retry(), Arc::new(Recorder::default()));
+    let spec = FlowLogPolicySpec { network_watcher: None, ..common::web_nsg_spec(30, "10m") };
+    let gone = ResourceId::network_watcher(SUB, "NetworkWatcherRG", "NetworkWatcher_gone").to_string();
+
+    let observation = locate_and_observe(&arm, &spec, Some(&gone), None).await.expect("found the region's watcher");
+    assert!(observation.located().watcher.eq_ignore_case(&watcher_we()), "{:?}", observation.located());
+    assert_eq!(count(&sim, "networkWatchersListAll"), 1, "one lookup of the subscription's watchers");
+
+    sim.reset_counters();
+    let known = watcher_we().to_string();
+    let observation = locate_and_observe(&arm, &spec, Some(&known), None).await.unwrap();
+    assert!(observation.located().watcher.eq_ignore_case(&watcher_we()));
+    assert_eq!(count(&sim, "networkWatchersListAll"), 0, "a watcher that is still there needs no lookup");
 }

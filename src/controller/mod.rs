@@ -24,7 +24,7 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::sync::{SyncError, apply, locate, observe, retire};
+use crate::sync::{SyncError, apply, locate_and_observe, retire};
 pub use context::{Context, Settings};
 use report::{Place, publish, write_status};
 
@@ -282,9 +282,8 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
     let result = async {
         let arm = ctx.arm_for(policy).await?;
         let known_watcher = previous.and_then(|s| s.network_watcher_id.as_deref());
-        let located = locate(&arm, &policy.spec, known_watcher).await?;
         let known_name = previous.and_then(|s| s.flow_log_id.as_deref()).and_then(|id| id.rsplit('/').next());
-        let observation = observe(&arm, located, &policy.spec.flow_log, known_name).await?;
+        let observation = locate_and_observe(&arm, &policy.spec, known_watcher, known_name).await?;
         place = Some(Place { watcher_id: observation.located().watcher.to_string(), flow_log_id: observation.flow_log_id() });
         let Some(differences) = observation.differences().map(<[_]>::to_vec) else {
             return Ok(Outcome::InSync { observed: observation.observed() });
