@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use flowlog_operator::api::{FlowLogPolicy, LastError, ObservedFlowLog};
+use flowlog_operator::api::{FlowLogPolicy, LastError, ObservedFlowLog, PendingOperation};
 use flowlog_operator::reconcile::{Difference, Outcome, next_status};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -55,7 +55,25 @@ fn health_follows_the_conditions() {
         ),
         (
             "applying",
-            policy(1, Some((1, Outcome::Applying { differences: diff.clone(), drift: false }))),
+            policy(
+                1,
+                Some((
+                    1,
+                    Outcome::Applying {
+                        differences: diff.clone(),
+                        drift: false,
+                        operation: PendingOperation {
+                            kind: "putFlowLog".into(),
+                            status_url: Some("https://management.azure.com/operations/1".into()),
+                            result_url: None,
+                            resource_url: None,
+                            request_id: None,
+                            started_at: Time(Timestamp::from_second(1).unwrap()),
+                            drift: false,
+                        },
+                    },
+                )),
+            ),
             "Progressing",
             "Applying",
         ),

@@ -22,7 +22,7 @@ use flowlog_operator::azure::model::{
 use flowlog_operator::azure::{
     ArmClient, ArmError, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
 };
-use flowlog_operator::sync::locate_and_observe;
+use flowlog_operator::sync::{FlowLogIndex, locate_and_observe};
 use flowlog_simulator::faults::{ErrorFault, FaultEffect, LroEnd, LroFault};
 use flowlog_simulator::inventory::{BucketLimits, LroMode, Throttling};
 use flowlog_simulator::{self as simulator, FaultRule, Inventory, Simulator};
@@ -447,13 +447,16 @@ async fn a_remembered_watcher_that_is_gone_is_found_again() {
     let spec = FlowLogPolicySpec { network_watcher: None, ..common::web_nsg_spec(30, "10m") };
     let gone = ResourceId::network_watcher(SUB, "NetworkWatcherRG", "NetworkWatcher_gone").to_string();
 
-    let observation = locate_and_observe(&arm, &spec, Some(&gone), None).await.expect("found the region's watcher");
+    let observation = locate_and_observe(&arm, &FlowLogIndex::default(), &spec, Some(&gone), Duration::ZERO)
+        .await
+        .expect("found the region's watcher");
     assert!(observation.located().watcher.eq_ignore_case(&watcher_we()), "{:?}", observation.located());
     assert_eq!(count(&sim, "networkWatchersListAll"), 1, "one lookup of the subscription's watchers");
 
     sim.reset_counters();
     let known = watcher_we().to_string();
-    let observation = locate_and_observe(&arm, &spec, Some(&known), None).await.unwrap();
+    let observation =
+        locate_and_observe(&arm, &FlowLogIndex::default(), &spec, Some(&known), Duration::ZERO).await.unwrap();
     assert!(observation.located().watcher.eq_ignore_case(&watcher_we()));
     assert_eq!(count(&sim, "networkWatchersListAll"), 0, "a watcher that is still there needs no lookup");
 }

@@ -75,7 +75,10 @@ async fn spec_change_is_applied_at_once() {
     h.api.patch("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
     let p = wait_for("generation 2 applied", Duration::from_secs(15), || async {
         let p = h.get("web").await;
-        (p.metadata.generation == Some(2) && p.status.as_ref()?.observed_generation == Some(2)).then_some(p)
+        let status = p.status.as_ref()?;
+        // Not Applying (which keeps Ready from before, with Reconciling=True): the write has ended.
+        let ready = status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True" && c.reason == "Applied");
+        (p.metadata.generation == Some(2) && status.observed_generation == Some(2) && ready).then_some(p)
     })
     .await;
     // Watch-driven: far sooner than the one-hour interval.
@@ -97,9 +100,13 @@ async fn steady_state_makes_no_writes() {
 
     h.sim.reset_counters();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let (reads, writes) = (count(&h.sim, "queryFlowLogStatus"), count(&h.sim, "configureFlowLog"));
-    eprintln!("steady state over 6 s at a 1 s interval: {reads} queryFlowLogStatus, {writes} configureFlowLog");
-    assert!(reads >= 4, "the drift check kept running ({reads} reads)");
+    let (lists, queries, writes) =
+        (count(&h.sim, "flowLogsList"), count(&h.sim, "queryFlowLogStatus"), count(&h.sim, "configureFlowLog"));
+    eprintln!(
+        "steady state over 6 s at a 1 s interval: {lists} flowLogsList, {queries} queryFlowLogStatus, {writes} configureFlowLog"
+    );
+    assert!(lists >= 4, "the drift check kept reading the watcher's flow logs ({lists} lists)");
+    assert_eq!(queries, 0, "no drift, so no queryFlowLogStatus (a POST, which ARM counts as a write)");
     assert_eq!(writes, 0, "no drift, so no ARM writes");
 }
 
@@ -121,9 +128,10 @@ async fn a_refused_write_stays_stalled_until_something_changes() {
     assert_eq!(error.code, "NsgFlowLogCreationBlocked");
     assert!(error.request_id.is_some(), "the ARM request id reaches status");
 
-    let reads = count(&h.sim, "queryFlowLogStatus");
+    let (lists, queries) = (count(&h.sim, "flowLogsList"), count(&h.sim, "queryFlowLogStatus"));
     tokio::time::sleep(Duration::from_secs(5)).await;
-    assert!(count(&h.sim, "queryFlowLogStatus") >= reads + 3, "Azure is still read at each 1 s interval");
+    assert!(count(&h.sim, "flowLogsList") >= lists + 3, "Azure is still read at each 1 s interval");
+    assert_eq!(count(&h.sim, "queryFlowLogStatus"), queries, "the refused write is not confirmed again");
     assert_eq!(count(&h.sim, "configureFlowLog"), 1, "the refused write is not sent again");
     let now = h.get("new").await;
     assert_eq!(now.metadata.resource_version, p.metadata.resource_version, "the status is not rewritten");

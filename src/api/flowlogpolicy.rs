@@ -299,6 +299,36 @@ pub struct FlowLogPolicyStatus {
     /// The last error from Azure, cleared on success.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<LastError>,
+    /// A long-running operation Azure is carrying out for this policy: the operator polls it at Azure's
+    /// `Retry-After` (also after a restart) instead of writing again. Cleared when it ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<PendingOperation>,
+}
+
+/// A long-running ARM operation in flight (a resume token).
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingOperation {
+    /// The call that started it: `queryFlowLogStatus` (confirming a suspected NSG drift), `configureFlowLog` or
+    /// `putFlowLog`.
+    pub kind: String,
+    /// The `Azure-AsyncOperation` URL, polled until the operation ends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_url: Option<String>,
+    /// The `Location` URL, whose answer is the result (POST actions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result_url: Option<String>,
+    /// The resource written, read at the end (PUT).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_url: Option<String>,
+    /// `x-ms-request-id` of the request that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// When Azure accepted it.
+    pub started_at: Time,
+    /// Whether the write repairs drift (counted in `driftCorrections` when it ends).
+    #[serde(default)]
+    pub drift: bool,
 }
 
 /// The flow log as Azure reports it.

@@ -5,13 +5,14 @@ use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-use super::client::{ArmClient, FinalState, read_json};
+use super::client::{ArmClient, read_json};
 use super::error::ArmError;
 use super::id::ResourceId;
 use super::model::{
     API_VERSION, ArmResource, FlowLog, FlowLogInformation, FlowLogStatusParameters, ListResult, PROVIDERS_API_VERSION,
     Provider, UserAssignedIdentity,
 };
+use super::operation::{Began, Operation, OperationKind, Progress};
 
 /// A resource provider's registration state in a subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,7 +67,8 @@ pub fn api_version_for(namespace: &str) -> Option<&'static str> {
 const MAX_PAGES: usize = 1000;
 
 impl ArmClient {
-    /// `POST .../networkWatchers/{nw}/queryFlowLogStatus` (long-running, final state via `Location`).
+    /// `POST .../networkWatchers/{nw}/queryFlowLogStatus` (long-running, final state via `Location`), polled to
+    /// its end.
     pub async fn query_flow_log_status(
         &self,
         watcher: &ResourceId,
@@ -74,13 +76,23 @@ impl ArmClient {
     ) -> Result<FlowLogInformation, ArmError> {
         let body = FlowLogStatusParameters { target_resource_id: target_resource_id.to_string() };
         let url = self.url(watcher.as_str(), ["queryFlowLogStatus"], API_VERSION)?;
-        let response =
-            self.long_running("queryFlowLogStatus", Method::POST, &url, Some(&body), FinalState::Location).await?;
-        read_json(response).await
+        parse(&self.run_to_end(OperationKind::QueryFlowLogStatus, Method::POST, &url, Some(&body)).await?)
     }
 
-    /// `POST .../networkWatchers/{nw}/configureFlowLog` (long-running, final state via `Location`). Returns the
-    /// configuration Azure reports once the operation finished. Holds the target's write lock throughout.
+    /// Starts `queryFlowLogStatus` without waiting for it: the answer, or the operation to poll.
+    pub async fn begin_query_flow_log_status(
+        &self,
+        watcher: &ResourceId,
+        target_resource_id: &str,
+    ) -> Result<Began, ArmError> {
+        let body = FlowLogStatusParameters { target_resource_id: target_resource_id.to_string() };
+        let url = self.url(watcher.as_str(), ["queryFlowLogStatus"], API_VERSION)?;
+        self.begin(OperationKind::QueryFlowLogStatus, Method::POST, &url, Some(&body)).await
+    }
+
+    /// `POST .../networkWatchers/{nw}/configureFlowLog` (long-running, final state via `Location`), polled to its
+    /// end. Returns the configuration Azure reports once the operation finished. Holds the target's write lock
+    /// throughout.
     pub async fn configure_flow_log(
         &self,
         watcher: &ResourceId,
@@ -88,9 +100,23 @@ impl ArmClient {
     ) -> Result<FlowLogInformation, ArmError> {
         let url = self.url(watcher.as_str(), ["configureFlowLog"], API_VERSION)?;
         let _write = self.lock_target(&info.target_resource_id).await;
-        let response =
-            self.long_running("configureFlowLog", Method::POST, &url, Some(info), FinalState::Location).await?;
-        read_json(response).await
+        parse(&self.run_to_end(OperationKind::ConfigureFlowLog, Method::POST, &url, Some(info)).await?)
+    }
+
+    /// Starts `configureFlowLog` without waiting for it (the target's write lock is held while sending).
+    pub async fn begin_configure_flow_log(
+        &self,
+        watcher: &ResourceId,
+        info: &FlowLogInformation,
+    ) -> Result<Began, ArmError> {
+        let url = self.url(watcher.as_str(), ["configureFlowLog"], API_VERSION)?;
+        let _write = self.lock_target(&info.target_resource_id).await;
+        self.begin(OperationKind::ConfigureFlowLog, Method::POST, &url, Some(info)).await
+    }
+
+    /// One step of an operation started by a `begin_*` call (or read back from a resume token).
+    pub async fn resume(&self, operation: Operation) -> Result<Progress, ArmError> {
+        self.advance(operation).await
     }
 
     fn flow_log_url(&self, watcher: &ResourceId, name: &str) -> Result<Url, ArmError> {
@@ -117,8 +143,8 @@ impl ArmClient {
     }
 
     /// `PUT .../networkWatchers/{nw}/flowLogs/{name}` (long-running, final state via `Azure-AsyncOperation`,
-    /// then a GET of the flow log). Read-only fields of `flow_log` are not sent; `location` is required.
-    /// Returns the flow log as Azure reports it once provisioned; a `provisioningState` of `Failed` or
+    /// then a GET of the flow log), polled to its end. Read-only fields of `flow_log` are not sent; `location` is
+    /// required. Returns the flow log as Azure reports it once provisioned; a `provisioningState` of `Failed` or
     /// `Canceled` is an [`ArmError::OperationFailed`]. Holds the target's write lock throughout.
     pub async fn put_flow_log(
         &self,
@@ -126,35 +152,30 @@ impl ArmClient {
         name: &str,
         flow_log: &FlowLog,
     ) -> Result<FlowLog, ArmError> {
+        let (url, body) = self.put_request(watcher, name, flow_log)?;
+        let _write = self.lock_target(&flow_log.properties.target_resource_id).await;
+        let bytes = self.run_to_end(OperationKind::PutFlowLog, Method::PUT, &url, Some(&body)).await?;
+        provisioned(parse(&bytes)?, name, watcher)
+    }
+
+    /// Starts the PUT of a flow log without waiting for it (the target's write lock is held while sending).
+    pub async fn begin_put_flow_log(
+        &self,
+        watcher: &ResourceId,
+        name: &str,
+        flow_log: &FlowLog,
+    ) -> Result<Began, ArmError> {
+        let (url, body) = self.put_request(watcher, name, flow_log)?;
+        let _write = self.lock_target(&flow_log.properties.target_resource_id).await;
+        self.begin(OperationKind::PutFlowLog, Method::PUT, &url, Some(&body)).await
+    }
+
+    fn put_request(&self, watcher: &ResourceId, name: &str, flow_log: &FlowLog) -> Result<(Url, FlowLog), ArmError> {
         let url = self.flow_log_url(watcher, name)?;
         if flow_log.location.as_deref().unwrap_or_default().is_empty() {
             return Err(ArmError::Config(format!("flow log {name}: location is required (the watcher's region)")));
         }
-        let body = writable(flow_log);
-        let _write = self.lock_target(&flow_log.properties.target_resource_id).await;
-        let response = self
-            .long_running(
-                "putFlowLog",
-                Method::PUT,
-                &url,
-                Some(&body),
-                FinalState::OriginalUri { get_operation: "getFlowLog" },
-            )
-            .await?;
-        let request_id = super::client::header(response.headers(), "x-ms-request-id");
-        let first: FlowLog = read_json(response).await?;
-        let done = self
-            .poll_provisioning("getFlowLog", &url, |f: &FlowLog| f.properties.provisioning_state.clone(), first)
-            .await?;
-        match done.properties.provisioning_state.as_deref() {
-            Some(state @ ("Failed" | "Canceled")) => Err(ArmError::OperationFailed {
-                status: state.to_string(),
-                code: format!("Provisioning{state}"),
-                message: format!("flow log {name} on {watcher} ended in provisioningState {state}"),
-                request_id,
-            }),
-            _ => Ok(done),
-        }
+        Ok((url, writable(flow_log)))
     }
 
     /// `DELETE .../networkWatchers/{nw}/flowLogs/{name}` (long-running, final state via `Location`: 202 is
@@ -166,7 +187,7 @@ impl ArmClient {
         };
         let url = self.flow_log_url(watcher, name)?;
         let _write = self.lock_target(&existing.properties.target_resource_id).await;
-        match self.long_running::<()>("deleteFlowLog", Method::DELETE, &url, None, FinalState::Location).await {
+        match self.run_to_end::<()>(OperationKind::DeleteFlowLog, Method::DELETE, &url, None).await {
             Ok(_) => Ok(true),
             Err(ArmError::Api { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
@@ -248,6 +269,24 @@ impl ArmClient {
             }
         }
         Err(ArmError::InvalidResponse(format!("{operation}: more than {MAX_PAGES} pages")))
+    }
+}
+
+/// A final answer's JSON body.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ArmError> {
+    serde_json::from_slice(bytes).map_err(|e| ArmError::InvalidResponse(format!("unreadable body: {e}")))
+}
+
+/// A flow log whose write ended: `Failed` or `Canceled` provisioning is the operation's failure.
+pub fn provisioned(done: FlowLog, name: &str, watcher: &ResourceId) -> Result<FlowLog, ArmError> {
+    match done.properties.provisioning_state.as_deref() {
+        Some(state @ ("Failed" | "Canceled")) => Err(ArmError::OperationFailed {
+            status: state.to_string(),
+            code: format!("Provisioning{state}"),
+            message: format!("flow log {name} on {watcher} ended in provisioningState {state}"),
+            request_id: None,
+        }),
+        _ => Ok(done),
     }
 }
 

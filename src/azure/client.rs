@@ -7,7 +7,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use reqwest::{Method, Response, StatusCode, header::HeaderMap};
+use reqwest::{Method, Response, header::HeaderMap};
 use serde::{Serialize, de::DeserializeOwned};
 use tokio::sync::OwnedMutexGuard;
 use tokio::time::Instant;
@@ -16,7 +16,7 @@ use url::Url;
 
 use super::credential::TokenCredential;
 use super::error::ArmError;
-use super::model::{AsyncOperationResult, ErrorDetails, ErrorResponse};
+use super::model::ErrorResponse;
 use super::observer::{ArmObserver, NoopObserver};
 use super::throttle::{Budgets, RequestClass, ThrottleSettings};
 use super::watchers::WatcherCache;
@@ -87,6 +87,14 @@ pub(super) struct Shared {
 pub struct ArmClient {
     pub(super) shared: Arc<Shared>,
     pub(super) credential: Arc<dyn TokenCredential>,
+    /// Unique per credential in this process: what one credential read must not be served to another.
+    scope: u64,
+}
+
+/// The next [`ArmClient::scope`].
+fn next_scope() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 impl fmt::Debug for ArmClient {
@@ -147,18 +155,9 @@ impl ArmClientBuilder {
                 observer: self.observer,
             }),
             credential: self.credential,
+            scope: next_scope(),
         }
     }
-}
-
-/// How the result of a long-running operation is read once it has finished.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum FinalState {
-    /// POST actions (and DELETE): the `Location` URL answers with the result.
-    Location,
-    /// PUT: the resource itself (`final-state-via: azure-async-operation`, then GET the original URL, reported
-    /// to the observer as `get_operation`).
-    OriginalUri { get_operation: &'static str },
 }
 
 impl ArmClient {
@@ -183,7 +182,13 @@ impl ArmClient {
     /// The same client with another credential (a policy's `credentialsRef`): it shares the HTTP client,
     /// request budgets, Network Watcher cache and per-target write locks with `self`.
     pub fn with_credential(&self, credential: Arc<dyn TokenCredential>) -> ArmClient {
-        ArmClient { shared: self.shared.clone(), credential }
+        ArmClient { shared: self.shared.clone(), credential, scope: next_scope() }
+    }
+
+    /// This client's credential scope: the same for clones, another for [`ArmClient::with_credential`]. Caches of
+    /// what Azure answered are kept per scope (two credentials may not see the same resources).
+    pub fn scope(&self) -> u64 {
+        self.scope
     }
 
     pub fn credential(&self) -> &Arc<dyn TokenCredential> {
@@ -238,7 +243,7 @@ impl ArmClient {
         Ok(url)
     }
 
-    fn header_url(&self, headers: &HeaderMap, name: &str) -> Result<Option<Url>, ArmError> {
+    pub(super) fn header_url(&self, headers: &HeaderMap, name: &str) -> Result<Option<Url>, ArmError> {
         header(headers, name).map(|v| self.followable(name, &v)).transpose()
     }
 
@@ -349,148 +354,6 @@ impl ArmClient {
         };
         Err(ArmError::Api { status: status.as_u16(), code, message, request_id, retry_after })
     }
-
-    /// ARM's long-running request: 200/204 is the result; 201/202 (or 200 with `Azure-AsyncOperation`) is
-    /// polled — the `Azure-AsyncOperation` status URL until `Succeeded` (`Failed`/`Canceled` end in
-    /// [`ArmError::OperationFailed`]), then the result is read as `final_state` says — honouring `Retry-After`
-    /// within `poll.timeout`. Returns the final response (its body not yet read).
-    pub(super) async fn long_running<B: Serialize + ?Sized>(
-        &self,
-        operation: &'static str,
-        method: Method,
-        url: &Url,
-        body: Option<&B>,
-        final_state: FinalState,
-    ) -> Result<Response, ArmError> {
-        let deadline = Instant::now() + self.shared.poll.timeout;
-        let first = self.send(operation, method.clone(), url, body).await?;
-        let headers = first.headers().clone();
-        let status_url = self.header_url(&headers, "azure-asyncoperation")?;
-        let location = self.header_url(&headers, "location")?;
-        let request_id = header(&headers, "x-ms-request-id");
-        let accepted = matches!(first.status(), StatusCode::CREATED | StatusCode::ACCEPTED);
-        if !accepted && status_url.is_none() {
-            return Ok(first);
-        }
-        let mut wait = self.poll_wait(&headers);
-        if let Some(status_url) = &status_url {
-            self.poll_status(status_url, wait, deadline, request_id.clone()).await?;
-            wait = Duration::ZERO;
-        }
-        match final_state {
-            FinalState::OriginalUri { get_operation } => {
-                if status_url.is_none() {
-                    match location {
-                        Some(location) if accepted => {
-                            self.poll_location(location, wait, deadline).await?;
-                            wait = Duration::ZERO;
-                        }
-                        // A 201 with the resource and no URL to poll: its provisioningState tells the rest
-                        // (the caller polls the resource).
-                        _ => return Ok(first),
-                    }
-                }
-                self.sleep_until_due(wait, deadline).await?;
-                self.send::<()>(get_operation, Method::GET, url, None).await
-            }
-            FinalState::Location => match location {
-                Some(location) => self.poll_location(location, wait, deadline).await,
-                // The status URL said Succeeded and there is nothing else to read: the first answer stands.
-                None if status_url.is_some() => Ok(first),
-                None => Err(ArmError::InvalidResponse(format!(
-                    "HTTP {} without Azure-AsyncOperation or Location header from {}",
-                    first.status(),
-                    url.path()
-                ))),
-            },
-        }
-    }
-
-    /// Polls an `Azure-AsyncOperation` URL until the operation is `Succeeded`.
-    async fn poll_status(
-        &self,
-        status_url: &Url,
-        mut wait: Duration,
-        deadline: Instant,
-        request_id: Option<String>,
-    ) -> Result<(), ArmError> {
-        loop {
-            self.sleep_until_due(wait, deadline).await?;
-            let response = self.send::<()>("operationStatus", Method::GET, status_url, None).await?;
-            wait = self.poll_wait(response.headers());
-            let operation: AsyncOperationResult = read_json(response).await?;
-            match operation.status.as_str() {
-                s if s.eq_ignore_ascii_case("Succeeded") => return Ok(()),
-                s if s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled") => {
-                    let error = operation.error.unwrap_or_else(|| ErrorDetails {
-                        code: operation.status.clone(),
-                        message: "the operation ended without an error body".into(),
-                        target: None,
-                        details: vec![],
-                    });
-                    return Err(ArmError::OperationFailed {
-                        status: operation.status,
-                        code: error.code,
-                        message: error.message,
-                        request_id,
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// Polls a `Location` URL: 202 while running (possibly with a new `Location`), then the final answer.
-    async fn poll_location(&self, mut url: Url, mut wait: Duration, deadline: Instant) -> Result<Response, ArmError> {
-        loop {
-            self.sleep_until_due(wait, deadline).await?;
-            let response = self.send::<()>("operationResult", Method::GET, &url, None).await?;
-            if response.status() != StatusCode::ACCEPTED {
-                return Ok(response);
-            }
-            wait = self.poll_wait(response.headers());
-            if let Some(next) = self.header_url(response.headers(), "location")? {
-                url = next;
-            }
-        }
-    }
-
-    /// GETs a resource until its `provisioningState` is terminal (a PUT answered without a status URL).
-    pub(super) async fn poll_provisioning<T: DeserializeOwned>(
-        &self,
-        operation: &'static str,
-        url: &Url,
-        state: impl Fn(&T) -> Option<String>,
-        first: T,
-    ) -> Result<T, ArmError> {
-        let deadline = Instant::now() + self.shared.poll.timeout;
-        let mut current = first;
-        loop {
-            match state(&current) {
-                None => return Ok(current),
-                Some(s) if ["Succeeded", "Failed", "Canceled"].iter().any(|t| t.eq_ignore_ascii_case(&s)) => {
-                    return Ok(current);
-                }
-                Some(_) => {}
-            }
-            self.sleep_until_due(self.shared.poll.default_interval.min(self.shared.poll.max_interval), deadline)
-                .await?;
-            current = read_json(self.send::<()>(operation, Method::GET, url, None).await?).await?;
-        }
-    }
-
-    async fn sleep_until_due(&self, wait: Duration, deadline: Instant) -> Result<(), ArmError> {
-        if Instant::now() + wait > deadline {
-            return Err(ArmError::Timeout(self.shared.poll.timeout));
-        }
-        tokio::time::sleep(wait).await;
-        Ok(())
-    }
-
-    fn poll_wait(&self, headers: &HeaderMap) -> Duration {
-        let poll = &self.shared.poll;
-        parse_retry_after(headers).unwrap_or(poll.default_interval).min(poll.max_interval)
-    }
 }
 
 pub(super) async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ArmError> {
@@ -503,7 +366,7 @@ pub(super) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// `Retry-After` in delta-seconds (what ARM sends), or Azure's `retry-after-ms` / `x-ms-retry-after-ms`.
-fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
+pub(super) fn parse_retry_after(headers: &HeaderMap) -> Option<Duration> {
     let number = |name: &str| header(headers, name).and_then(|v| v.trim().parse::<u64>().ok());
     number("retry-after-ms")
         .or_else(|| number("x-ms-retry-after-ms"))

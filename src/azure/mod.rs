@@ -9,17 +9,19 @@ pub mod credential;
 mod discovery;
 mod error;
 mod observer;
+mod operation;
 mod throttle;
 mod watchers;
 
 /// The wire types, shared with the simulator.
 pub use flowlog_wire::{id, model};
 
-pub use calls::{RegistrationState, api_version_for};
+pub use calls::{RegistrationState, api_version_for, parse, provisioned};
 pub use client::{ArmClient, ArmClientBuilder, PollSettings, RetrySettings};
 pub use cloud::Cloud;
 pub use credential::{CredentialConfig, CredentialKind, credential_from_secret_data};
 pub use error::ArmError;
 pub use observer::{ArmObserver, NoopObserver};
+pub use operation::{Began, Operation, OperationKind, Progress};
 pub use throttle::{BucketSettings, ThrottleSettings};
 pub use watchers::{NetworkWatcher, normalize_region, same_region};

@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use url::Url;
@@ -11,7 +11,7 @@ use crate::azure::credential::CachedCredential;
 use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
 use crate::reconcile::refusal::{Conditions, Refusal};
-use crate::sync::{Insights, SyncError, Synced, apply, locate, observe};
+use crate::sync::{FlowLogIndex, Insights, Step, SyncError, Synced, apply, confirm, finish, locate, observe, settle};
 use flowlog_simulator::inventory::LroMode;
 use flowlog_simulator::{Inventory, Simulator};
 
@@ -108,8 +108,17 @@ async fn check(
     spec: &FlowLogPolicySpec,
     refusals: &mut HashMap<String, Refusal>,
 ) -> Checked {
+    // The demo changes Azure between checks: list the watcher at every check (a snapshot of age zero).
+    let index = FlowLogIndex::default();
     let observation = match locate(arm, spec, None).await {
-        Ok(located) => observe(arm, located, &spec.flow_log, None).await,
+        Ok(located) => match observe(arm, &index, located, &spec.flow_log, Duration::ZERO).await {
+            Ok(Step::Observed(observation)) => match confirm(arm, &index, observation, &spec.flow_log).await {
+                Ok(step) => settle(arm, &index, step, &spec.flow_log).await,
+                Err(e) => Err(e),
+            },
+            Ok(step) => settle(arm, &index, step, &spec.flow_log).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let observation = match observation {
@@ -120,7 +129,11 @@ async fn check(
     if let Some(refusal) = refusals.get(file).filter(|r| r.repeats(&under)) {
         return Checked::StillRefused(refusal.error.clone());
     }
-    let result = apply(arm, &Insights::new(false), observation, &spec.flow_log).await;
+    let located = observation.located().clone();
+    let result = match apply(arm, &index, &Insights::new(false), observation, &spec.flow_log).await {
+        Ok(applied) => finish(arm, &index, located, applied, &spec.flow_log).await,
+        Err(e) => Err(e),
+    };
     match &result {
         Err(e) if !e.is_transient() => {
             let error = LastError { code: e.code().into(), message: e.to_string(), request_id: None };

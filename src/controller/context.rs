@@ -15,11 +15,11 @@ use kube::{Api, Client, ResourceExt};
 use super::metrics::Metrics;
 use super::selector;
 use super::server::Health;
-use crate::api::{FlowLogPolicy, MANAGER};
+use crate::api::{FlowLogPolicy, MANAGER, PendingOperation};
 use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
-use crate::reconcile::TargetIndex;
 use crate::reconcile::refusal::Refusal;
-use crate::sync::{Insights, SyncError};
+use crate::reconcile::{Difference, TargetIndex};
+use crate::sync::{FlowLogIndex, Insights, SyncError};
 
 /// Controller settings.
 #[derive(Clone, Debug)]
@@ -79,6 +79,11 @@ pub struct Context {
     /// The last terminal refusal of a write per object UID: not sent again while nothing it was refused under
     /// changes. Kept in memory: after a restart, a stalled policy's write is tried once more.
     pub(super) refusals: Mutex<HashMap<String, Refusal>>,
+    /// What Azure's flow-log lists said, per watcher: the checks of all policies on one watcher share one list.
+    pub index: FlowLogIndex,
+    /// Operations in flight per object UID, with what they repair: status keeps the same token (for a restart),
+    /// but the cache may not show it yet when the policy is checked again.
+    pub(super) operations: Mutex<HashMap<String, (PendingOperation, Vec<Difference>)>>,
     /// Policies by target, kept by the watch: conflicts are looked up, not scanned for.
     pub(super) targets: Mutex<TargetIndex>,
     /// Re-run policies whose conflict may have been resolved by a deletion.
@@ -117,6 +122,8 @@ impl Context {
             settings,
             failures: Mutex::default(),
             refusals: Mutex::default(),
+            index: FlowLogIndex::default(),
+            operations: Mutex::default(),
             targets: Mutex::default(),
             retrigger,
             retrigger_rx: Mutex::new(Some(rx)),
@@ -136,6 +143,7 @@ impl Context {
     pub(super) fn forget(&self, uid: &str) {
         self.failures.lock().expect("not poisoned").remove(uid);
         self.refusals.lock().expect("not poisoned").remove(uid);
+        self.operations.lock().expect("not poisoned").remove(uid);
     }
 
     /// The ARM client for a policy: the operator's own, or one with the credentials of its `credentialsRef`

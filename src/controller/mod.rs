@@ -24,13 +24,14 @@ use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::{Api, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::sync::{SyncError, apply, locate_and_observe, retire};
+use crate::azure::{ArmError, OperationKind};
+use crate::sync::{self, Applied, Resumed, Step, SyncError, apply, locate, locate_and_observe, resume, retire};
 pub use context::{Context, Settings};
 use report::{Place, publish, write_status};
 
-use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, Mode};
+use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, Mode, PendingOperation};
 use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
-use crate::reconcile::{Outcome, PolicyKey, TargetIndex, is_drift, ready_reason, reason};
+use crate::reconcile::{Difference, Outcome, PolicyKey, TargetIndex, is_drift, ready_reason, reason};
 
 /// The finalizer that makes deletion carry out `spec.deletionPolicy` before the object goes.
 pub const FINALIZER: &str = "flowlog.dev/cleanup";
@@ -257,7 +258,6 @@ fn conflicting_owner(policy: &FlowLogPolicy, ctx: &Context) -> Option<String> {
 async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error> {
     let started = Instant::now();
     let uid = policy.uid().unwrap_or_default();
-    let generation = policy.metadata.generation;
     let previous = policy.status.as_ref();
     let interval = match policy.spec.interval.parse::<kube::core::Duration>() {
         Ok(d) => Duration::from(d),
@@ -276,76 +276,15 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         return Ok(Action::requeue(jitter(interval)));
     }
 
-    let drift = is_drift(previous, generation);
-    let mut latest = previous.cloned();
     let mut place: Option<Place> = None;
-    let result = async {
-        let arm = ctx.arm_for(policy).await?;
-        let known_watcher = previous.and_then(|s| s.network_watcher_id.as_deref());
-        let known_name = previous.and_then(|s| s.flow_log_id.as_deref()).and_then(|id| id.rsplit('/').next());
-        let observation = locate_and_observe(&arm, &policy.spec, known_watcher, known_name).await?;
-        place = Some(Place { watcher_id: observation.located().watcher.to_string(), flow_log_id: observation.flow_log_id() });
-        let Some(differences) = observation.differences().map(<[_]>::to_vec) else {
-            return Ok(Outcome::InSync { observed: observation.observed() });
-        };
-        if policy.spec.mode == Mode::Audit {
-            // Audit never repairs, so count drift when it is found, not at every check that finds it again.
-            if ready_reason(previous).as_deref() != Some(reason::DRIFTED) {
-                ctx.metrics.drift_detected.inc();
-            }
-            return Ok(Outcome::Drifted { observed: observation.observed(), differences });
-        }
-        let under = refusal::Conditions {
-            generation,
-            observed: observation.observed(),
-            credentials: ctx.credentials_version(policy),
-            retry: policy.annotations().get(RETRY_ANNOTATION).cloned(),
-        };
-        let refused = ctx.refusals.lock().expect("not poisoned").get(&uid).filter(|r| r.repeats(&under)).cloned();
-        if let Some(refused) = refused {
-            // Azure refused this very write and nothing has changed since: stay Stalled without asking again.
-            return Err(Failure::Refused(refused.error));
-        }
-        if drift {
-            ctx.metrics.drift_detected.inc();
-        }
-        // Long-running writes can take minutes in Azure: say so before starting.
-        let applying = Outcome::Applying { differences, drift };
-        latest = Some(write_status(policy, latest.as_ref(), ctx, &applying, place.as_ref()).await?);
-        let synced = match apply(&arm, &ctx.insights, observation, &policy.spec.flow_log).await {
-            Ok(synced) => synced,
-            Err(e) if !e.is_transient() => {
-                let error = last_error(&e);
-                ctx.refusals.lock().expect("not poisoned").insert(uid.clone(), Refusal { error, under });
-                return Err(e.into());
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if drift {
-            ctx.metrics.drift_corrected.inc();
-        }
-        if let Some(p) = place.as_mut() {
-            p.flow_log_id = synced.flow_log_id.clone().or(p.flow_log_id.take());
-        }
-        info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
-        Ok::<_, Failure>(Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift })
-    }
-    .await;
-    let result = match result {
-        Ok(outcome) => Ok(outcome),
-        Err(Failure::Azure(e)) => Err(e),
-        Err(Failure::Refused(error)) => {
-            write_status(policy, latest.as_ref(), ctx, &Outcome::Failed { error, retry_in: None }, place.as_ref())
-                .await?;
-            ctx.metrics.reconciled("still_refused", started);
-            return Ok(Action::requeue(jitter(interval)));
-        }
-        // Kubernetes refused the status write: retry the whole reconcile (error_policy), not an Azure error.
-        Err(Failure::Kubernetes(e)) => return Err(e),
-    };
-
+    let result = check(policy, ctx, interval, &mut place).await;
     let (outcome, requeue, result_label) = match result {
-        Ok(outcome) => {
+        Ok((outcome, Some(wait))) => {
+            // An operation in flight: poll it at Azure's Retry-After; the worker is free meanwhile.
+            let label = if matches!(outcome, Outcome::Checking { .. }) { "confirming" } else { "applying" };
+            (outcome, wait.clamp(Duration::from_millis(200), Duration::from_secs(60)), label)
+        }
+        Ok((outcome, None)) => {
             ctx.forget(&uid);
             let label = match &outcome {
                 Outcome::Corrected { drift: true, .. } => "drift_corrected",
@@ -355,7 +294,19 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             };
             (outcome, jitter(interval), label)
         }
-        Err(e) => {
+        Err(Failure::Refused(error)) => {
+            write_status(policy, previous, ctx, &Outcome::Failed { error, retry_in: None }, place.as_ref()).await?;
+            ctx.metrics.reconciled("still_refused", started);
+            return Ok(Action::requeue(jitter(interval)));
+        }
+        // Kubernetes refused the status write: retry the whole reconcile (error_policy), not an Azure error.
+        Err(Failure::Kubernetes(e)) => return Err(e),
+        Err(Failure::Azure(SyncError::Azure(ArmError::Throttled { retry_after, .. }))) => {
+            // The operator's own ARM budget is spent: a place in the queue, not a failure of the policy.
+            ctx.metrics.reconciled("budget_wait", started);
+            return Ok(Action::requeue(retry_after + Duration::from_millis(fastrand::u64(0..250))));
+        }
+        Err(Failure::Azure(e)) => {
             warn!(code = e.code(), request_id = e.request_id().unwrap_or(""), "sync failed: {e}");
             let error = last_error(&e);
             if e.is_transient() {
@@ -374,9 +325,164 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             }
         }
     };
-    write_status(policy, latest.as_ref(), ctx, &outcome, place.as_ref()).await?;
+    write_status(policy, previous, ctx, &outcome, place.as_ref()).await?;
     ctx.metrics.reconciled(result_label, started);
     Ok(Action::requeue(requeue))
+}
+
+/// One check of a policy against Azure: resume the operation in flight, if any; else observe, and write when
+/// Azure differs. Returns the outcome and, while an operation runs, when to poll it.
+async fn check(
+    policy: &FlowLogPolicy,
+    ctx: &Context,
+    interval: Duration,
+    place: &mut Option<Place>,
+) -> Result<(Outcome, Option<Duration>), Failure> {
+    let uid = policy.uid().unwrap_or_default();
+    let generation = policy.metadata.generation;
+    let previous = policy.status.as_ref();
+    let desired = &policy.spec.flow_log;
+    let known_watcher = previous.and_then(|s| s.network_watcher_id.as_deref());
+    let arm = ctx.arm_for(policy).await?;
+    let remember = |token: &PendingOperation, differences: Vec<Difference>| {
+        ctx.operations.lock().expect("not poisoned").insert(uid.clone(), (token.clone(), differences));
+    };
+    let forget = || ctx.operations.lock().expect("not poisoned").remove(&uid);
+
+    // An operation in flight (this process's memory first: the cache may lag behind the status it wrote).
+    let pending = ctx
+        .operations
+        .lock()
+        .expect("not poisoned")
+        .get(&uid)
+        .cloned()
+        .or_else(|| previous.and_then(|s| s.operation.clone()).map(|t| (t, vec![])));
+    let mut step = None;
+    if let Some((token, differences)) = pending {
+        forget();
+        match sync::operation(&token) {
+            None => warn!(kind = token.kind, "status names an operation that cannot be resumed; reading Azure again"),
+            Some(operation) => {
+                let located = locate(&arm, &policy.spec, known_watcher).await?;
+                *place = Some(Place { watcher_id: located.watcher.to_string(), flow_log_id: None });
+                match resume(&arm, &ctx.index, located, desired, operation).await {
+                    Ok(Resumed::Running(operation, wait)) => {
+                        let token = sync::token(&operation, token.drift);
+                        remember(&token, differences.clone());
+                        let outcome = match operation.kind {
+                            OperationKind::QueryFlowLogStatus => Outcome::Checking { operation: token },
+                            _ => Outcome::Applying { differences, drift: token.drift, operation: token },
+                        };
+                        return Ok((outcome, Some(wait)));
+                    }
+                    Ok(Resumed::Observed(observation)) => step = Some(Step::Observed(observation)),
+                    Ok(Resumed::Synced(synced)) => {
+                        if token.drift {
+                            ctx.metrics.drift_corrected.inc();
+                        }
+                        if let Some(p) = place.as_mut() {
+                            p.flow_log_id = synced.flow_log_id.clone();
+                        }
+                        info!(drift = token.drift, operation = token.kind, "configured flow log");
+                        let outcome = Outcome::Corrected { observed: synced.observed, differences, drift: token.drift };
+                        return Ok((outcome, None));
+                    }
+                    // Azure no longer knows the operation, or the spec changed while it ran: read, then decide.
+                    Err(SyncError::Azure(e)) if e.status() == Some(404) => {
+                        info!(kind = token.kind, "Azure no longer knows the operation; reading the flow log again");
+                    }
+                    Err(SyncError::NotConverged(_)) if previous.and_then(|s| s.observed_generation) != generation => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+
+    let step = match step {
+        Some(step) => step,
+        None => locate_and_observe(&arm, &ctx.index, &policy.spec, known_watcher, interval).await?,
+    };
+    let drift = is_drift(previous, generation);
+    let confirming = |located: &sync::Located, operation: &crate::azure::Operation| {
+        let token = sync::token(operation, drift);
+        remember(&token, vec![]);
+        (Place { watcher_id: located.watcher.to_string(), flow_log_id: None }, Outcome::Checking { operation: token })
+    };
+    let observation = match step {
+        Step::Observed(observation) => observation,
+        Step::Confirming(located, operation, wait) => {
+            let (at, outcome) = confirming(&located, &operation);
+            *place = Some(at);
+            return Ok((outcome, Some(wait)));
+        }
+    };
+    *place =
+        Some(Place { watcher_id: observation.located().watcher.to_string(), flow_log_id: observation.flow_log_id() });
+    if observation.differences().is_none() {
+        return Ok((Outcome::InSync { observed: observation.observed() }, None));
+    }
+    if policy.spec.mode == Mode::Audit {
+        let differences = observation.differences().map(<[_]>::to_vec).unwrap_or_default();
+        // Audit never repairs, so count drift when it is found, not at every check that finds it again.
+        if ready_reason(previous).as_deref() != Some(reason::DRIFTED) {
+            ctx.metrics.drift_detected.inc();
+        }
+        return Ok((Outcome::Drifted { observed: observation.observed(), differences }, None));
+    }
+    let conditions = |observation: &sync::Observation| refusal::Conditions {
+        generation,
+        observed: observation.observed(),
+        credentials: ctx.credentials_version(policy),
+        retry: policy.annotations().get(RETRY_ANNOTATION).cloned(),
+    };
+    let refused = |under: &refusal::Conditions| {
+        ctx.refusals.lock().expect("not poisoned").get(&uid).filter(|r| r.repeats(under)).map(|r| r.error.clone())
+    };
+    if let Some(error) = refused(&conditions(&observation)) {
+        // Azure refused this very write and nothing has changed since: stay Stalled without asking again.
+        return Err(Failure::Refused(error));
+    }
+    // An NSG's drift seen in the list is confirmed by the legacy API before it is written.
+    let observation = match sync::confirm(&arm, &ctx.index, observation, desired).await? {
+        Step::Observed(observation) => observation,
+        Step::Confirming(located, operation, wait) => {
+            let (at, outcome) = confirming(&located, &operation);
+            *place = Some(at);
+            return Ok((outcome, Some(wait)));
+        }
+    };
+    let Some(differences) = observation.differences().map(<[_]>::to_vec) else {
+        return Ok((Outcome::InSync { observed: observation.observed() }, None));
+    };
+    let under = conditions(&observation);
+    if let Some(error) = refused(&under) {
+        return Err(Failure::Refused(error));
+    }
+    if drift {
+        ctx.metrics.drift_detected.inc();
+    }
+    let synced = match apply(&arm, &ctx.index, &ctx.insights, observation, desired).await {
+        Ok(Applied::Done(synced)) => synced,
+        Ok(Applied::Writing(operation, wait)) => {
+            let token = sync::token(&operation, drift);
+            remember(&token, differences.clone());
+            return Ok((Outcome::Applying { differences, drift, operation: token }, Some(wait)));
+        }
+        Err(e) if !e.is_transient() => {
+            let error = last_error(&e);
+            ctx.refusals.lock().expect("not poisoned").insert(uid.clone(), Refusal { error, under });
+            return Err(e.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if drift {
+        ctx.metrics.drift_corrected.inc();
+    }
+    if let Some(p) = place.as_mut() {
+        p.flow_log_id = synced.flow_log_id.clone().or(p.flow_log_id.take());
+    }
+    info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
+    Ok((Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift }, None))
 }
 
 /// Cleanup: carry out the deletion policy, then let the finalizer go.
@@ -396,9 +502,11 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             write_status(policy, policy.status.as_ref(), ctx, &Outcome::Deleting { what: what.into() }, None).await?;
         let status = policy.status.as_ref();
         let known_watcher = status.and_then(|s| s.network_watcher_id.as_deref());
-        let known_name = status.and_then(|s| s.flow_log_id.as_deref()).and_then(|id| id.rsplit('/').next());
+        let max_age = policy.spec.interval.parse::<kube::core::Duration>().map(Duration::from).unwrap_or_default();
         let result = match ctx.arm_for(policy).await {
-            Ok(arm) => retire(&arm, &policy.spec, policy.spec.deletion_policy, known_watcher, known_name).await,
+            Ok(arm) => {
+                retire(&arm, &ctx.index, &policy.spec, policy.spec.deletion_policy, known_watcher, max_age).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = result {

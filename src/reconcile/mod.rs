@@ -9,5 +9,5 @@ mod status;
 
 pub use conflict::{PolicyKey, TargetIndex, owner_of};
 pub use events::{event_for, ready_reason};
-pub use plan::{Difference, Plan, ResourcePlan, plan, plan_resource};
+pub use plan::{Difference, Plan, ResourcePlan, legacy_view, plan, plan_resource, resource_view};
 pub use status::{Outcome, READY, RECONCILING, STALLED, is_drift, needs_write, next_status, reason, set_condition};

@@ -344,6 +344,51 @@ fn merge(desired: &FlowLogSettings, current: &Current) -> Current {
     }
 }
 
+/// A `flowLogs` resource (as a watcher's list shows it) in the legacy envelope `queryFlowLogStatus` answers for an
+/// NSG: the same settings; no flow log reads as a disabled one, as Azure reports it.
+pub fn legacy_view(target_resource_id: &str, log: Option<&FlowLog>) -> FlowLogInformation {
+    let Some(log) = log else {
+        return FlowLogInformation { target_resource_id: target_resource_id.to_string(), ..Default::default() };
+    };
+    let p = &log.properties;
+    FlowLogInformation {
+        target_resource_id: target_resource_id.to_string(),
+        properties: FlowLogProperties {
+            storage_id: p.storage_id.clone(),
+            enabled: p.enabled.unwrap_or(true),
+            enabled_filtering_criteria: p.enabled_filtering_criteria.clone(),
+            record_types: p.record_types.clone(),
+            retention_policy: p.retention_policy,
+            format: p.format.clone(),
+        },
+        flow_analytics_configuration: p
+            .flow_analytics_configuration
+            .as_ref()
+            .map(|ta| serde_json::to_value(ta).expect("serialisable")),
+        identity: log.identity.as_ref().map(|id| serde_json::to_value(id).expect("serialisable")),
+    }
+}
+
+/// The legacy envelope's settings as a `flowLogs` resource (for the watcher index after a legacy read or write).
+pub fn resource_view(info: &FlowLogInformation) -> FlowLog {
+    let current = Current::from(info);
+    FlowLog {
+        identity: current.identity,
+        properties: FlowLogPropertiesFormat {
+            target_resource_id: info.target_resource_id.clone(),
+            storage_id: current.storage_id,
+            enabled: Some(current.enabled),
+            enabled_filtering_criteria: current.filtering,
+            record_types: current.record_types,
+            retention_policy: current.retention,
+            format: current.format,
+            flow_analytics_configuration: current.traffic_analytics,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
 impl From<&Current> for ObservedFlowLog {
     fn from(c: &Current) -> Self {
         let ta = c.traffic_analytics.as_ref().and_then(|t| t.network_watcher_flow_analytics_configuration.as_ref());

@@ -33,7 +33,11 @@ pub struct Refusal {
 impl Refusal {
     /// Whether a write planned now would only repeat this refusal: nothing it was refused under has changed.
     pub fn repeats(&self, now: &Conditions) -> bool {
-        self.under == *now
+        // A disabled flow log is only disabled, whichever read reports it (a watcher's list shows none, the legacy
+        // query reports default retention and format for it).
+        let seen = |c: &Conditions| if c.observed.enabled { c.observed.clone() } else { ObservedFlowLog::default() };
+        Conditions { observed: seen(&self.under), ..self.under.clone() }
+            == Conditions { observed: seen(now), ..now.clone() }
     }
 }
 
@@ -52,6 +56,11 @@ mod tests {
             under: conditions(),
         };
         assert!(refusal.repeats(&conditions()));
+        let off_as_the_query_reports_it = ObservedFlowLog {
+            retention_policy: Some(crate::api::ObservedRetention { enabled: false, days: 0 }),
+            ..Default::default()
+        };
+        assert!(refusal.repeats(&Conditions { observed: off_as_the_query_reports_it, ..conditions() }));
         let changes = [
             Conditions { generation: Some(3), ..conditions() },
             Conditions { observed: ObservedFlowLog { enabled: true, ..Default::default() }, ..conditions() },

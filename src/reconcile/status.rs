@@ -7,7 +7,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::Difference;
-use crate::api::{FlowLogPolicyStatus, LastError, ObservedFlowLog};
+use crate::api::{FlowLogPolicyStatus, LastError, ObservedFlowLog, PendingOperation};
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
@@ -32,8 +32,10 @@ pub mod reason {
 pub enum Outcome {
     /// Azure matched the spec; nothing was written.
     InSync { observed: ObservedFlowLog },
-    /// A write is about to be made (reported before a long-running operation starts).
-    Applying { differences: Vec<Difference>, drift: bool },
+    /// Azure accepted a write and is carrying it out (a long-running operation, polled at its `Retry-After`).
+    Applying { differences: Vec<Difference>, drift: bool, operation: PendingOperation },
+    /// Azure is confirming a suspected drift (`queryFlowLogStatus`): conditions stay as they are.
+    Checking { operation: PendingOperation },
     /// The operator wrote to Azure and Azure now matches.
     Corrected { observed: ObservedFlowLog, differences: Vec<Difference>, drift: bool },
     /// Audit mode: Azure differs and the operator did not write.
@@ -67,6 +69,13 @@ pub fn next_status(
     now: &Time,
 ) -> FlowLogPolicyStatus {
     let mut status = previous.cloned().unwrap_or_default();
+    status.operation = match outcome {
+        Outcome::Applying { operation, .. } | Outcome::Checking { operation } => Some(operation.clone()),
+        _ => None,
+    };
+    if let Outcome::Checking { .. } = outcome {
+        return status;
+    }
     status.observed_generation = generation;
     let c = |type_: &str, value: bool, reason: &str, message: String| Condition {
         type_: type_.to_string(),
@@ -86,10 +95,15 @@ pub fn next_status(
                 c(STALLED, false, reason::IN_SYNC, message),
             ]
         }
-        Outcome::Applying { differences, drift } => {
+        Outcome::Checking { .. } => unreachable!("returned above"),
+        Outcome::Applying { differences, drift, .. } => {
             let what = if *drift { "Repairing drift in Azure" } else { "Applying the spec to Azure" };
-            let message = format!("{what}: {}.", list(differences));
+            let message = format!("{what}{}.", list(differences));
+            // Repairing drift keeps Ready as it was (the spec was applied; Azure moved). A new spec is not Ready
+            // until Azure has it: Ready=True stamped with a generation not yet applied would tell GitOps tools that
+            // it is.
             let ready = previous_condition(previous, READY)
+                .filter(|_| *drift)
                 .map(|r| Condition { observed_generation: generation, ..r.clone() })
                 .unwrap_or_else(|| c(READY, false, reason::APPLYING, message.clone()));
             [
@@ -106,7 +120,7 @@ pub fn next_status(
             } else {
                 (reason::APPLIED, "Applied the spec to Azure")
             };
-            let message = format!("{what}: {}.", list(differences));
+            let message = format!("{what}{}.", list(differences));
             [
                 c(READY, true, why, message.clone()),
                 c(RECONCILING, false, why, message.clone()),
@@ -115,7 +129,7 @@ pub fn next_status(
         }
         Outcome::Drifted { observed, differences } => {
             synced(&mut status, observed, now);
-            let message = format!("Audit mode, Azure differs from the spec (not repaired): {}.", list(differences));
+            let message = format!("Audit mode, Azure differs from the spec (not repaired){}.", list(differences));
             [
                 c(READY, false, reason::DRIFTED, message.clone()),
                 c(RECONCILING, false, reason::DRIFTED, message.clone()),
@@ -194,8 +208,13 @@ fn previous_condition<'a>(previous: Option<&'a FlowLogPolicyStatus>, type_: &str
     previous?.conditions.iter().find(|c| c.type_ == type_)
 }
 
+/// `: a; b` for the end of a sentence, or nothing (after a restart the operator no longer knows what an operation
+/// it resumed repairs).
 fn list(differences: &[Difference]) -> String {
-    differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    if differences.is_empty() {
+        return String::new();
+    }
+    format!(": {}", differences.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))
 }
 
 /// Whether `new` must be written. A status that did not change is not rewritten (no watch-event churn for
@@ -313,7 +332,11 @@ mod tests {
                 "Applied",
             ),
             (Outcome::Drifted { observed: o.clone(), differences: d.clone() }, ("False", "False", "False"), "Drifted"),
-            (Outcome::Applying { differences: d.clone(), drift: false }, ("False", "True", "False"), "Applying"),
+            (
+                Outcome::Applying { differences: d.clone(), drift: false, operation: token("putFlowLog") },
+                ("False", "True", "False"),
+                "Applying",
+            ),
             (
                 Outcome::Failed { error: error("InternalServerError"), retry_in: Some(Duration::from_secs(5)) },
                 ("False", "True", "False"),
@@ -352,13 +375,53 @@ mod tests {
         assert!(cond(&s, RECONCILING).message.contains("retrying in 30s"));
     }
 
+    fn token(kind: &str) -> PendingOperation {
+        PendingOperation {
+            kind: kind.into(),
+            status_url: Some("https://management.azure.com/op".into()),
+            result_url: None,
+            resource_url: None,
+            request_id: None,
+            started_at: at(1),
+            drift: false,
+        }
+    }
+
+    #[test]
+    fn an_operation_in_flight_is_kept_until_an_outcome_ends_it() {
+        let s1 = next_status(None, Some(1), &Outcome::InSync { observed: observed() }, &at(1));
+        let checking = Outcome::Checking { operation: token("queryFlowLogStatus") };
+        let s2 = next_status(Some(&s1), Some(2), &checking, &at(2));
+        assert_eq!(s2.operation, Some(token("queryFlowLogStatus")));
+        assert_eq!(s2.conditions, s1.conditions, "a confirmation changes no condition");
+        assert_eq!(s2.observed_generation, Some(1), "nor the generation the status describes");
+        let d = vec![Difference { field: "enabled", desired: "true".into(), observed: "false".into() }];
+        let applying = Outcome::Applying { differences: d, drift: true, operation: token("configureFlowLog") };
+        let s3 = next_status(Some(&s2), Some(2), &applying, &at(3));
+        assert_eq!(s3.operation.as_ref().map(|o| o.kind.as_str()), Some("configureFlowLog"));
+        let done = Outcome::Corrected { observed: observed(), differences: vec![], drift: true };
+        let s4 = next_status(Some(&s3), Some(2), &done, &at(4));
+        assert_eq!(s4.operation, None);
+        assert_eq!(cond(&s4, READY).message, "Repaired drift in Azure.", "what was repaired is not always known");
+    }
+
     #[test]
     fn applying_keeps_ready_from_before() {
         let s1 = next_status(None, Some(1), &Outcome::InSync { observed: observed() }, &at(1));
         let d = vec![Difference { field: "enabled", desired: "true".into(), observed: "false".into() }];
-        let s2 = next_status(Some(&s1), Some(1), &Outcome::Applying { differences: d, drift: true }, &at(2));
+        let s2 = next_status(
+            Some(&s1),
+            Some(1),
+            &Outcome::Applying { differences: d, drift: true, operation: token("configureFlowLog") },
+            &at(2),
+        );
         assert_eq!(states(&s2), ("True", "True", "False"));
         assert!(cond(&s2, RECONCILING).message.starts_with("Repairing drift"));
+        let d = vec![Difference { field: "enabled", desired: "false".into(), observed: "true".into() }];
+        let new_spec = Outcome::Applying { differences: d, drift: false, operation: token("configureFlowLog") };
+        let s3 = next_status(Some(&s1), Some(2), &new_spec, &at(3));
+        assert_eq!(states(&s3), ("False", "True", "False"), "a new generation is not Ready until Azure has it");
+        assert_eq!(cond(&s3, READY).reason, "Applying");
     }
 
     #[test]

@@ -1,0 +1,140 @@
+//! Observe by watcher, not by target: one paged `GET .../networkWatchers/{nw}/flowLogs` answers for every flow log
+//! of the watcher's region (NSG flow logs are `flowLogs` resources too), so the checks of all policies on one
+//! watcher share it. A snapshot is reused while it is younger than the asking policy's interval; the first check
+//! after that refreshes it (one refresh at a time per watcher: the others wait for it rather than list again).
+//! A target missing from a complete list has no flow log. After a read of one flow log or a write, the snapshot
+//! holds Azure's latest answer for that target.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::azure::id::ResourceId;
+use crate::azure::model::FlowLog;
+use crate::azure::{ArmClient, ArmError};
+
+/// Snapshots of the watchers in use, per credential scope.
+#[derive(Default)]
+pub struct FlowLogIndex {
+    watchers: Mutex<HashMap<(u64, String), Arc<Watcher>>>,
+}
+
+#[derive(Default)]
+struct Watcher {
+    /// Held while listing: one list per watcher at a time.
+    refresh: tokio::sync::Mutex<()>,
+    snapshot: Mutex<Option<Snapshot>>,
+    /// Last asked for (a watcher nobody asks about for long is dropped).
+    used: Mutex<Option<Instant>>,
+}
+
+struct Snapshot {
+    listed: Instant,
+    /// By lower-cased target ID.
+    by_target: HashMap<String, FlowLog>,
+}
+
+/// What the index knows about one target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Seen {
+    /// The target's flow log; `None` when the list does not show one.
+    pub flow_log: Option<FlowLog>,
+    /// Whether this look-up listed the watcher (a fresh answer) or used a snapshot.
+    pub listed: bool,
+}
+
+/// Watchers nobody asked about for this long are forgotten (their policies are gone or moved).
+const UNUSED: Duration = Duration::from_secs(3 * 3600);
+
+fn key(id: &str) -> String {
+    id.trim_end_matches('/').to_ascii_lowercase()
+}
+
+impl FlowLogIndex {
+    fn watcher(&self, arm: &ArmClient, watcher: &ResourceId) -> Arc<Watcher> {
+        let now = Instant::now();
+        let mut watchers = self.watchers.lock().expect("not poisoned");
+        let entry = watchers.entry((arm.scope(), key(watcher.as_str()))).or_default().clone();
+        *entry.used.lock().expect("not poisoned") = Some(now);
+        if watchers.len() > 1 {
+            watchers
+                .retain(|_, w| w.used.lock().expect("not poisoned").is_some_and(|t| now.duration_since(t) < UNUSED));
+        }
+        entry
+    }
+
+    /// The target's flow log from a snapshot of its watcher no older than `max_age`, listing the watcher (every
+    /// page) when there is none.
+    pub async fn look_up(
+        &self,
+        arm: &ArmClient,
+        watcher: &ResourceId,
+        target: &ResourceId,
+        max_age: Duration,
+    ) -> Result<Seen, ArmError> {
+        let entry = self.watcher(arm, watcher);
+        let target = key(target.as_str());
+        let fresh = |entry: &Watcher| -> Option<Option<FlowLog>> {
+            let snapshot = entry.snapshot.lock().expect("not poisoned");
+            let snapshot = snapshot.as_ref().filter(|s| s.listed.elapsed() < max_age)?;
+            Some(snapshot.by_target.get(&target).cloned())
+        };
+        if let Some(flow_log) = fresh(&entry) {
+            return Ok(Seen { flow_log, listed: false });
+        }
+        let _listing = entry.refresh.lock().await;
+        // Another check may have listed while this one waited.
+        if let Some(flow_log) = fresh(&entry) {
+            return Ok(Seen { flow_log, listed: false });
+        }
+        let listed = Instant::now();
+        let logs = arm.list_flow_logs(watcher).await?;
+        let by_target: HashMap<String, FlowLog> =
+            logs.into_iter().map(|log| (key(&log.properties.target_resource_id), compact(log))).collect();
+        let flow_log = by_target.get(&target).cloned();
+        *entry.snapshot.lock().expect("not poisoned") = Some(Snapshot { listed, by_target });
+        Ok(Seen { flow_log, listed: true })
+    }
+
+    /// Records Azure's latest answer for a target (after a read of it or a write): `None` when it has no flow log.
+    pub fn record(&self, arm: &ArmClient, watcher: &ResourceId, target: &str, flow_log: Option<FlowLog>) {
+        let entry = self.watcher(arm, watcher);
+        let mut snapshot = entry.snapshot.lock().expect("not poisoned");
+        if let Some(snapshot) = snapshot.as_mut() {
+            match flow_log {
+                Some(mut log) => {
+                    // A legacy answer has no name, ID or region: keep those the list showed.
+                    if let Some(listed) = snapshot.by_target.get(&key(target)) {
+                        log.name = log.name.or_else(|| listed.name.clone());
+                        log.id = log.id.or_else(|| listed.id.clone());
+                        log.location = log.location.or_else(|| listed.location.clone());
+                    }
+                    snapshot.by_target.insert(key(target), compact(log))
+                }
+                None => snapshot.by_target.remove(&key(target)),
+            };
+        }
+    }
+
+    /// Drops the watcher's snapshot: the next check lists it again (after a write Azure refused, which may mean
+    /// that the snapshot missed a change).
+    pub fn invalidate(&self, arm: &ArmClient, watcher: &ResourceId) {
+        *self.watcher(arm, watcher).snapshot.lock().expect("not poisoned") = None;
+    }
+
+    /// Watchers with a snapshot (for tests and metrics).
+    pub fn snapshots(&self) -> usize {
+        let watchers = self.watchers.lock().expect("not poisoned");
+        watchers.values().filter(|w| w.snapshot.lock().expect("not poisoned").is_some()).count()
+    }
+}
+
+/// What planning needs of a flow log: tags and etags are not kept (memory per flow log stays small at 10,000).
+fn compact(mut log: FlowLog) -> FlowLog {
+    log.tags = None;
+    log.etag = None;
+    log.resource_type = None;
+    log
+}
