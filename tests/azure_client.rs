@@ -67,11 +67,12 @@ async fn accepted_operations_are_polled_to_their_result() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let (_sim, url) = simulator(LroMode::Async, 1, 1).await;
+    // Operations of 1.5 s of wall-clock time, Retry-After: 1.
+    let (_sim, url) = common::sim::start(common::sim::timed_inventory(1, 1500)).await;
     let arm = client(&url, simulator::DEFAULT_CLIENT_SECRET, fast_poll());
     let started = Instant::now();
     arm.query_flow_log_status(&watcher(), &nsg("web-nsg")).await.unwrap();
-    // 202 says Retry-After: 1, the in-progress status says it again: two waits of one second.
+    // 202 says Retry-After: 1, the status (still in progress at 1 s) says it again: two waits of one second.
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(4), "took {took:?}");
 }

@@ -301,7 +301,7 @@ async fn secrets_never_reach_errors_even_when_a_proxy_echoes_the_request() {
 #[tokio::test]
 async fn a_per_policy_credential_from_secret_data_works_against_the_simulator() {
     let mut inventory = Inventory::builtin();
-    inventory.behaviour.lro.retry_after_seconds = 0;
+    common::sim::quick_operations(&mut inventory);
     let (_sim, url) = common::sim::start(inventory).await;
     let endpoint = endpoint(&url);
     let cloud = Cloud::custom(endpoint.clone(), endpoint.clone(), Some("https://management.azure.com/"));

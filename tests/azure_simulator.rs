@@ -254,7 +254,7 @@ fn vnet_flow_log(target: &ResourceId, retention_days: i32) -> FlowLog {
 #[tokio::test]
 async fn flow_logs_are_listed_created_updated_and_deleted() {
     let mut inv = inventory();
-    inv.behaviour.lro.in_progress_polls = 2;
+    inv.behaviour.lro.in_progress_polls = Some(2);
     let (sim, base) = start(inv).await;
     let recorder = Arc::new(Recorder::default());
     let arm = client(&base, principal(&base), RetrySettings { max_attempts: 1, ..fast_retry() }, recorder.clone());
@@ -294,7 +294,7 @@ async fn flow_logs_are_listed_created_updated_and_deleted() {
 #[tokio::test]
 async fn concurrent_puts_to_one_target_are_serialised() {
     let mut inv = inventory();
-    inv.behaviour.lro.in_progress_polls = 3;
+    inv.behaviour.lro.in_progress_polls = Some(3);
     let (sim, base) = start(inv).await;
     let recorder = Arc::new(Recorder::default());
     // No retries: a 409 AnotherOperationInProgress would surface.
@@ -373,6 +373,7 @@ async fn injected_faults_are_survived_or_reported() {
         seed: None,
         effect: FaultEffect::Lro(LroFault {
             in_progress_polls: Some(1),
+            duration_ms: None,
             end: Some(LroEnd::Failed),
             code: None,
             message: None,

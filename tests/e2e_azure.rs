@@ -259,7 +259,7 @@ async fn an_unregistered_insights_provider_is_reported() {
 #[ignore = "needs a control plane: run tests/run.sh"]
 async fn a_region_without_network_watcher_is_reported_without_a_retry_storm() {
     let mut inventory = Inventory::builtin();
-    inventory.behaviour.lro.retry_after_seconds = 0;
+    common::sim::quick_operations(&mut inventory);
     inventory.subscriptions[0].network_watchers.retain(|w| w.location != "northeurope");
     let h = Harness::start_with("nowatcher", inventory).await;
     let subnet = id("app-dr-rg", "Microsoft.Network/virtualNetworks/dr-vnet/subnets/app");
@@ -321,7 +321,9 @@ async fn deletion_waits_while_azure_fails_and_orphan_lets_it_finish() {
 #[ignore = "needs a control plane: run tests/run.sh"]
 async fn a_policy_converges_through_throttling_errors_and_slow_operations_without_a_retry_storm() {
     let mut inventory = Inventory::builtin();
+    // Poll-counted operations, so that the number of calls the storm costs is the same in every run.
     inventory.behaviour.lro.retry_after_seconds = 0;
+    inventory.behaviour.lro.in_progress_polls = Some(1);
     let h = Harness::start_with("stormy", inventory).await;
     let rule = |operation: &str, count: Option<u32>, rate: Option<f64>, effect: FaultEffect| FaultRule {
         operation: operation.into(),
@@ -348,6 +350,7 @@ async fn a_policy_converges_through_throttling_errors_and_slow_operations_withou
                 None,
                 FaultEffect::Lro(flowlog_simulator::faults::LroFault {
                     in_progress_polls: Some(5),
+                    duration_ms: None,
                     end: None,
                     code: None,
                     message: None,

@@ -251,7 +251,7 @@ async fn metrics_endpoint_exposes_real_values() {
 async fn a_restart_in_the_middle_of_a_write_neither_loses_nor_repeats_it() {
     let mut inventory = flowlog_simulator::Inventory::builtin();
     inventory.behaviour.lro.retry_after_seconds = 1;
-    inventory.behaviour.lro.in_progress_polls = 4; // each operation takes ~4 s
+    inventory.behaviour.lro.duration_ms = 4000; // each operation takes 4 s, polled or not
     let mut h = Harness::start_with("restart", inventory).await;
     let spec = web_nsg_spec(30, "10m");
     let target = spec.target.resource_id.clone();

@@ -23,7 +23,7 @@ async fn two_hundred_policies_converge_and_settle() {
     let (client, namespace) = cluster("scale").await;
     // N NSGs, each with an existing flow log (7 days retention); every policy asks for 30 days: one write each.
     let mut inventory = Inventory::builtin();
-    inventory.behaviour.lro.retry_after_seconds = 0;
+    common::sim::quick_operations(&mut inventory);
     inventory.behaviour.throttling.enabled = false;
     inventory.behaviour.page_size = 100;
     for i in 0..POLICIES {

@@ -43,7 +43,7 @@ async fn each_policy_is_reconciled_by_exactly_one_shard() {
     let (client, namespace) = cluster("shards").await;
     // One NSG per policy, each with a flow log at 7 days; every policy asks for 30: exactly one write each.
     let mut inventory = Inventory::builtin();
-    inventory.behaviour.lro.retry_after_seconds = 0;
+    common::sim::quick_operations(&mut inventory);
     let nsgs = &mut inventory.subscriptions[0].network_security_groups;
     nsgs.extend(
         (0..POLICIES)

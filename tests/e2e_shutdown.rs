@@ -49,18 +49,18 @@ fn log_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
 #[ignore = "needs a control plane: run tests/run.sh"]
 async fn sigterm_during_slow_writes_exits_promptly_and_the_next_operator_converges() {
     let (client, namespace) = cluster("shutdown").await;
-    // Every long-running operation answers Retry-After: 8; reads (queryFlowLogStatus) end at the first poll.
+    // Every long-running operation answers Retry-After: 8; reads (queryFlowLogStatus) are done at once.
     let mut inventory = Inventory::builtin();
     inventory.behaviour.lro.retry_after_seconds = RETRY_AFTER_SECONDS;
-    inventory.behaviour.lro.in_progress_polls = 0;
+    inventory.behaviour.lro.duration_ms = 0;
     let dir = tempfile::tempdir().unwrap();
     let inventory_file = dir.path().join("inventory.yaml");
     std::fs::write(&inventory_file, inventory.to_yaml()).unwrap();
     let (_sim, url) = spawn_simulator_binary_with(&["--inventory", inventory_file.to_str().unwrap()]).await;
-    // The writes are accepted (applied in Azure at once) but their operations stay InProgress for three polls,
-    // Retry-After 8 s each: longer than the first operator lives.
+    // The writes are accepted (applied in Azure at once) but their operations stay InProgress for 20 s (polled at
+    // Retry-After 8 s): longer than the first operator lives.
     let http = reqwest::Client::new();
-    let faults = json!([{"operation": "configureFlowLog", "effect": {"lro": {"inProgressPolls": 3}}}]);
+    let faults = json!([{"operation": "configureFlowLog", "effect": {"lro": {"durationMs": 20_000}}}]);
     let answer = http.put(format!("{url}/_sim/faults")).json(&faults).send().await.unwrap();
     assert!(answer.status().is_success(), "{}", answer.text().await.unwrap());
 

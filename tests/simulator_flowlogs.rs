@@ -1,8 +1,11 @@
 //! The simulator's `flowLogs` resource and the reads around it, over HTTP against the built-in inventory: VNet,
 //! subnet and NIC flow logs through their whole life, validation with Azure's codes, paging, one store shared with
-//! the legacy actions, the resources a controller reads (with NSG associations), and provider registration.
+//! the legacy actions, operations that end in wall-clock time, the resources a controller reads (with NSG
+//! associations), and provider registration.
 
 mod common;
+
+use std::time::Duration;
 
 use common::sim::{Answer, SimHttp};
 use flowlog_operator::azure::model::FlowLog;
@@ -103,7 +106,7 @@ fn vnet_flow_log(target: &str) -> Value {
 
 #[tokio::test]
 async fn a_vnet_flow_log_lives_through_create_read_update_tag_and_delete() {
-    let h = Harness::start(|i| i.behaviour.lro.in_progress_polls = 2).await;
+    let h = Harness::start(|i| i.behaviour.lro.in_progress_polls = Some(2)).await;
     let created = h.put("app-vnet-flowlog", vnet_flow_log(&vnet("app-vnet"))).await;
     assert_eq!(created.status, StatusCode::CREATED);
     assert_eq!(created.header("retry-after"), "0");
@@ -186,6 +189,49 @@ async fn a_vnet_flow_log_lives_through_create_read_update_tag_and_delete() {
             .get("flowLogs")
             .is_none()
     );
+}
+
+/// Azure's operations end in their own time: nobody needs to poll them, and polling does not hurry them.
+#[tokio::test]
+async fn operations_end_on_time_whether_or_not_anyone_polls() {
+    const DURATION: Duration = Duration::from_millis(500);
+    let h = Harness::start(|i| i.behaviour.lro.duration_ms = DURATION.as_millis() as u64).await;
+    let path = format!("{WEU_WATCHER}/flowLogs/app-vnet-flowlog");
+
+    // A create: Updating and its target locked until its time is up, however often it is polled.
+    let created = h.put("app-vnet-flowlog", vnet_flow_log(&vnet("app-vnet"))).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let status_url = created.header("azure-asyncoperation").to_string();
+    for _ in 0..3 {
+        let poll = h.get(&status_url).await;
+        assert_eq!((&poll.body, poll.header("retry-after")), (&json!({"status": "InProgress"}), "0"));
+    }
+    assert_eq!(h.flow_log("app-vnet-flowlog").await.body["properties"]["provisioningState"], "Updating");
+    let conflict = h.put("app-vnet-flowlog", vnet_flow_log(&vnet("app-vnet"))).await;
+    assert_eq!(conflict.code(), (409, "AnotherOperationInProgress"));
+    tokio::time::sleep(DURATION + Duration::from_millis(100)).await;
+    assert_eq!(h.flow_log("app-vnet-flowlog").await.body["properties"]["provisioningState"], "Succeeded");
+    assert_eq!(h.get(&status_url).await.body, json!({"status": "Succeeded"}));
+
+    // A delete nobody polls: the flow log is gone once its time is up.
+    let deleted = h.call(Method::DELETE, &path, None).await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED);
+    assert_eq!(h.flow_log("app-vnet-flowlog").await.body["properties"]["provisioningState"], "Deleting");
+    tokio::time::sleep(DURATION + Duration::from_millis(100)).await;
+    assert_eq!(h.flow_log("app-vnet-flowlog").await.code(), (404, "ResourceNotFound"));
+    assert_eq!(h.get(deleted.header("location")).await.status, StatusCode::NO_CONTENT);
+
+    // A create a fault fails after 100 ms, never polled: it leaves nothing once its time is up.
+    let faults = json!([{"operation": "flowLogsCreateOrUpdate", "count": 1,
+                         "effect": {"lro": {"durationMs": 100, "end": "Failed"}}}]);
+    let answer = h.http.put(format!("{}/_sim/faults", h.base)).json(&faults).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let failing = h.put("app-vnet-flowlog", vnet_flow_log(&vnet("app-vnet"))).await;
+    assert_eq!(failing.status, StatusCode::CREATED);
+    assert_eq!(h.flow_log("app-vnet-flowlog").await.status, StatusCode::OK, "applied while it runs");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.flow_log("app-vnet-flowlog").await.code(), (404, "ResourceNotFound"));
+    assert_eq!(h.get(failing.header("azure-asyncoperation")).await.body["status"], "Failed");
 }
 
 #[tokio::test]

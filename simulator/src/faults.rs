@@ -5,6 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::operation_names::{LRO_OPERATIONS, OPERATIONS};
 
+/// The longest `durationMs` of a long-running operation, in the inventory or a fault rule (one year).
+pub const MAX_LRO_DURATION_MS: u64 = 365 * 86_400 * 1000;
+
 /// One fault rule. `count` fires on the next N matching calls; `rate` on that fraction of them, drawn from an RNG
 /// seeded with `seed` (each rule its own, so runs repeat exactly); neither fires on every matching call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -51,9 +54,12 @@ pub struct ErrorFault {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LroFault {
-    /// Polls answered `InProgress`, instead of `behaviour.lro.inProgressPolls`.
+    /// Makes the operation poll-counted: this many polls answer `InProgress` (whatever `behaviour.lro` says).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_progress_polls: Option<u32>,
+    /// Makes the operation timed: `InProgress` for this long after it was accepted (whatever `behaviour.lro` says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
     /// How the operation ends; absent: `Succeeded`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub end: Option<LroEnd>,
@@ -93,8 +99,14 @@ impl FaultRule {
             FaultEffect::Lro(_) if op != "*" && !LRO_OPERATIONS.contains(&op) => {
                 Err(format!("{op} is not long-running; lro effects apply to {}", LRO_OPERATIONS.join(", ")))
             }
-            FaultEffect::Lro(l) if l.in_progress_polls.is_none() && l.end.is_none() => {
-                Err("an lro effect needs inProgressPolls or end".into())
+            FaultEffect::Lro(l) if l.in_progress_polls.is_none() && l.duration_ms.is_none() && l.end.is_none() => {
+                Err("an lro effect needs inProgressPolls, durationMs or end".into())
+            }
+            FaultEffect::Lro(l) if l.in_progress_polls.is_some() && l.duration_ms.is_some() => {
+                Err("give an lro effect either inProgressPolls or durationMs, not both".into())
+            }
+            FaultEffect::Lro(l) if l.duration_ms.is_some_and(|ms| ms > MAX_LRO_DURATION_MS) => {
+                Err(format!("lro durationMs must be at most {MAX_LRO_DURATION_MS} (one year)"))
             }
             FaultEffect::Lro(l) if l.status.is_some_and(|s| !(400..=599).contains(&s)) => {
                 Err("lro status must be between 400 and 599".into())
@@ -177,7 +189,8 @@ mod tests {
                "effect": {"error": {"status": 429, "code": "TooManyRequests", "retryAfterSeconds": 3}}},
               {"operation": "*", "rate": 0.25, "seed": 7, "effect": {"latencyMs": 150}},
               {"operation": "token", "count": 1, "effect": "drop"},
-              {"operation": "flowLogsCreateOrUpdate", "effect": {"lro": {"inProgressPolls": 5, "end": "Failed"}}}
+              {"operation": "flowLogsCreateOrUpdate", "effect": {"lro": {"inProgressPolls": 5, "end": "Failed"}}},
+              {"operation": "flowLogsDelete", "count": 1, "effect": {"lro": {"durationMs": 30000}}}
             ]"#,
         )
         .unwrap();
@@ -201,7 +214,16 @@ mod tests {
             (serde_json::json!({"operation": "flowLogsGet", "effect": {"lro": {"end": "Failed"}}}), "not long-running"),
             (
                 serde_json::json!({"operation": "configureFlowLog", "effect": {"lro": {}}}),
-                "needs inProgressPolls or end",
+                "needs inProgressPolls, durationMs or end",
+            ),
+            (
+                serde_json::json!({"operation": "configureFlowLog",
+                    "effect": {"lro": {"inProgressPolls": 1, "durationMs": 10}}}),
+                "not both",
+            ),
+            (
+                serde_json::json!({"operation": "configureFlowLog", "effect": {"lro": {"durationMs": u64::MAX}}}),
+                "at most",
             ),
         ] {
             let e = rule(json.clone()).validate().unwrap_err();

@@ -76,8 +76,69 @@ impl Simulator {
         self.lock().throttle.reset();
     }
 
-    /// No code path panics while holding the lock, but a poisoned lock still holds consistent state.
+    /// The state, caught up with the clock (timed operations whose time is up are done), so that whatever reads
+    /// it next sees their end. No code path panics while holding the lock, but a poisoned lock still holds
+    /// consistent state.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.catch_up();
+        state
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::test_fixtures::{SUB, WEU, ctx, enable, nsg_id};
+
+    /// The built-in inventory with operations of 200 ms (wall clock) and IDs in stored casing.
+    fn simulator() -> Simulator {
+        let mut inventory = Inventory::builtin();
+        inventory.behaviour.lro.duration_ms = 200;
+        inventory.behaviour.quirks.upper_case_resource_groups = false;
+        Simulator::new(inventory)
+    }
+
+    fn provisioning_state(sim: &Simulator, target: &str) -> String {
+        let resources = sim.flow_log_resources();
+        let fl = resources.iter().find(|f| f.properties.target_resource_id == target).unwrap();
+        fl.properties.provisioning_state.clone().unwrap()
+    }
+
+    #[test]
+    fn an_operation_nobody_polls_ends_after_its_duration() {
+        let sim = simulator();
+        let web = nsg_id("app-prod-rg", "web-nsg");
+        let body = enable("web-nsg", "flowlogsweu001").to_string();
+        sim.lock().configure(&ctx("op-1"), &WEU, body.as_bytes()).unwrap();
+        assert_eq!(provisioning_state(&sim, &web), "Updating");
+        assert_eq!(
+            sim.lock().configure(&ctx("op-2"), &WEU, body.as_bytes()).unwrap_err().error.code,
+            "AnotherOperationInProgress"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(provisioning_state(&sim, &web), "Succeeded", "done without a poll");
+        let done = sim.lock().poll(SUB, "westeurope", "op-1", false).unwrap();
+        assert_eq!(done.body.unwrap(), json!({"status": "Succeeded"}));
+        assert!(sim.lock().configure(&ctx("op-3"), &WEU, body.as_bytes()).is_ok(), "the lock is free");
+    }
+
+    #[test]
+    fn a_failure_nobody_polls_restores_the_flow_log_at_its_deadline() {
+        let sim = simulator();
+        let web = nsg_id("app-prod-rg", "web-nsg");
+        let before = sim.flow_log_status(&web).unwrap();
+        let faults = json!([{"operation": "configureFlowLog", "count": 1, "effect": {"lro": {"end": "Failed"}}}]);
+        sim.set_faults(serde_json::from_value(faults).unwrap()).unwrap();
+        let mut body = enable("web-nsg", "flowlogsweu001");
+        body["properties"]["retentionPolicy"] = json!({"days": 90, "enabled": true});
+        sim.lock().configure(&ctx("failing"), &WEU, body.to_string().as_bytes()).unwrap();
+        assert_ne!(sim.flow_log_status(&web).unwrap(), before, "applied while running");
+        std::thread::sleep(Duration::from_millis(250));
+        assert_eq!(sim.flow_log_status(&web).unwrap(), before, "undone at the deadline, polled or not");
     }
 }

@@ -75,11 +75,16 @@
 //!   `Microsoft.Network{nsgResourceGroup}{nsgName}`, as Azure names it. A change through either API shows through
 //!   the other, in NSG and VNet reads, and in [`Simulator::flow_log_status`] / [`Simulator::flow_log_resources`].
 //! - **Long-running operations.** A change is applied when the request is accepted; its operation then stays
-//!   `InProgress` for `inProgressPolls` polls (of either URL; each poll moves it one step) — no clocks. A GET of a
-//!   flow log whose operation is in flight counts as a poll too, so a client that lost the URL still sees it end.
-//!   While in flight the flow log's `provisioningState` is `Updating` (`Deleting` for a delete), else `Succeeded`. An
-//!   operation a fault ends `Failed`/`Canceled` restores the flow log as it was before the request (a failed create
-//!   leaves none). In `sync` mode answers are final at once (200/201; 204 for a delete).
+//!   `InProgress` for `durationMs` (1000) of wall-clock time, polled or not, and is then done: its end (success; a
+//!   failure or cancel that restores the flow log; the removal after a delete) takes effect at that moment, applied
+//!   before the next request reads the state, so every read after the deadline sees it and an operation nobody polls
+//!   ends all the same. Polls do not move it on; `InProgress` answers carry `Retry-After: retryAfterSeconds`. With
+//!   `inProgressPolls` set, operations are poll-counted instead (deterministic, for unit tests): each poll of either
+//!   URL, or GET of the flow log whose operation is in flight, moves one step on. While in flight the flow log's
+//!   `provisioningState` is `Updating` (`Deleting` for a delete), else `Succeeded`. An operation a fault ends
+//!   `Failed`/`Canceled` restores the flow log as it was before the request (a failed create leaves none). A finished
+//!   operation's URLs answer for 15 minutes after it ended, then 404 `OperationNotFound`. In `sync` mode answers are
+//!   final at once (200/201; 204 for a delete).
 //! - **configureFlowLog** replaces the whole configuration of the NSG's flow log (storage, enabled, retention, format,
 //!   `recordTypes`, `enabledFilteringCriteria`, traffic analytics beside `properties`, identity). It may modify,
 //!   enable or disable a flow log that exists; `enabled: true` on an NSG without one is 400
@@ -132,7 +137,7 @@
 //!   {"operation": "*", "rate": 0.1, "seed": 7, "effect": {"latencyMs": 500}},
 //!   {"operation": "imds", "count": 1, "effect": "drop"},
 //!   {"operation": "flowLogsCreateOrUpdate", "count": 1,
-//!    "effect": {"lro": {"inProgressPolls": 5, "end": "Failed", "code": "InternalServerError",
+//!    "effect": {"lro": {"durationMs": 5000, "end": "Failed", "code": "InternalServerError",
 //!                       "message": "An error occurred.", "status": 500}}}
 //! ]
 //! ```
@@ -144,10 +149,12 @@
 //! error_description,error_codes,…}`, IMDS `{error,error_description}`) and `Retry-After` if given; `latencyMs`
 //! serves the call after that delay; `drop` closes the connection without an answer (served through
 //! [`Simulator::serve`] / [`Simulator::spawn_local`]; a router served otherwise breaks off the body instead); `lro`
-//! (only `configureFlowLog`, `queryFlowLogStatus`, `flowLogsCreateOrUpdate`, `flowLogsDelete`) accepts the operation
-//! normally, keeps it in progress for `inProgressPolls` polls and/or ends it `Failed` or `Canceled` with that error
-//! (defaults `InternalServerError`, "An error occurred.", HTTP 500 on the `Location` URL); in `sync` mode such a
-//! failure is the request's answer and nothing changes. Calls a fault answers are counted.
+//! (only `configureFlowLog`, `queryFlowLogStatus`, `flowLogsCreateOrUpdate`, `flowLogsDelete`; needs
+//! `inProgressPolls`, `durationMs` or `end`) accepts the operation normally, keeps it in progress for `durationMs`
+//! (wall clock) or `inProgressPolls` polls (poll-counted; not both; either decides for this operation whatever
+//! `behaviour.lro` says) and/or ends it `Failed` or `Canceled` with that error (defaults `InternalServerError`, "An
+//! error occurred.", HTTP 500 on the `Location` URL); in `sync` mode such a failure is the request's answer and
+//! nothing changes. Calls a fault answers are counted.
 //!
 //! # Admin API
 //!
@@ -247,7 +254,8 @@
 //!   lro:
 //!     mode: async                # async (202/201 + polling) or sync (final answers at once)
 //!     retryAfterSeconds: 1
-//!     inProgressPolls: 1         # polls answered "InProgress" before an operation is done
+//!     durationMs: 1000           # wall-clock time an operation stays "InProgress", polled or not (at most a year)
+//!     # inProgressPolls: 1       # instead: poll-counted, this many polls answer "InProgress" (no clock)
 //!   throttling:
 //!     enabled: true
 //!     reads: { size: 250, refillPerSecond: 25.0 }
@@ -293,7 +301,8 @@
 //! - `TrafficAnalyticsWorkspaceIdMismatch` (400): `workspaceId` is not the workspace's GUID;
 //! - `FlowLogAlreadyExistsForTarget` (400): a second flow log for a target (Azure allows one);
 //! - `FlowLogTargetChangeNotAllowed` (400): a PUT that changes an existing flow log's target;
-//! - `OperationNotFound` (404): unknown operation ID (or wrong subscription/region in its URL);
+//! - `OperationNotFound` (404): unknown operation ID, one that ended more than 15 minutes ago, or wrong
+//!   subscription/region in its URL;
 //! - `NotFound` (404): a path the simulator does not implement.
 //!
 //! Codes whose text is only partly known: `NoRegisteredProviderFound` (the list of api-versions is abridged),

@@ -8,6 +8,7 @@
 //! legacy actions in `legacy.rs`, the other reads in `reads.rs`, and the admin API's drift in `drift.rs`.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use super::auth::Tokens;
 use super::counters::Counters;
@@ -72,6 +73,12 @@ impl State {
         lro::lro_fault(&mut self.faults, self.inventory.behaviour.lro.mode, ctx.operation)
     }
 
+    /// Applies what the clock made due: the ends of timed operations whose time is up, and forgetting finished
+    /// ones after their retention. The handle calls it whenever it locks the state, so every request sees them.
+    pub(super) fn catch_up(&mut self) {
+        self.operations.catch_up(&mut self.flow_logs, Instant::now());
+    }
+
     /// Registers an operation; answers its status URL, result URL and Retry-After.
     pub(super) fn start(
         &mut self,
@@ -79,7 +86,7 @@ impl State {
         op: NewOperation,
         fault: Option<LroFault>,
     ) -> (String, String, u32) {
-        self.operations.start(&mut self.flow_logs, &self.inventory.behaviour.lro, ctx, op, fault)
+        self.operations.start(&mut self.flow_logs, &self.inventory.behaviour.lro, ctx, op, fault, Instant::now())
     }
 
     /// One poll of either operation URL (`result`: the `Location` one).
@@ -90,7 +97,7 @@ impl State {
         operation_id: &str,
         result: bool,
     ) -> Result<Reply, ErrorReply> {
-        self.operations.poll(&mut self.flow_logs, subscription, location, operation_id, result)
+        self.operations.poll(&mut self.flow_logs, subscription, location, operation_id, result, Instant::now())
     }
 
     /// `Updating` or `Deleting` while an operation on the flow log is in flight, else `Succeeded`.
@@ -98,9 +105,9 @@ impl State {
         self.operations.provisioning_state(fl)
     }
 
-    /// Moves the operation in flight on this flow log one step on, as a poll would.
+    /// Moves the poll-counted operation in flight on this flow log one step on, as a poll would.
     pub(super) fn advance_flow_log_operation(&mut self, fl: usize) {
-        self.operations.advance(&mut self.flow_logs, fl);
+        self.operations.advance(&mut self.flow_logs, fl, Instant::now());
     }
 
     // ---- provider registration ---------------------------------------------------------------------------------

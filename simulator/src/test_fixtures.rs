@@ -24,11 +24,12 @@ pub(super) fn storage_id(name: &str) -> String {
     format!("/subscriptions/{SUB}/resourceGroups/logging-rg/providers/Microsoft.Storage/storageAccounts/{name}")
 }
 
-/// The built-in inventory with IDs answered in stored casing.
+/// The built-in inventory with IDs answered in stored casing, and poll-counted operations (`in_progress_polls`
+/// polls answered "InProgress") so that the tests need no clock.
 pub(super) fn state(mode: LroMode, in_progress_polls: u32) -> State {
     let mut inventory = Inventory::builtin();
     inventory.behaviour.lro.mode = mode;
-    inventory.behaviour.lro.in_progress_polls = in_progress_polls;
+    inventory.behaviour.lro.in_progress_polls = Some(in_progress_polls);
     inventory.behaviour.quirks.upper_case_resource_groups = false;
     State::new(inventory)
 }

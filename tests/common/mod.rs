@@ -91,7 +91,7 @@ impl Drop for Harness {
 impl Harness {
     pub async fn start(test: &str) -> Harness {
         let mut inventory = Inventory::builtin();
-        inventory.behaviour.lro.retry_after_seconds = 0;
+        sim::quick_operations(&mut inventory);
         Harness::start_with(test, inventory).await
     }
 

@@ -89,13 +89,32 @@ impl SimHttp {
 }
 
 /// The built-in inventory with long-running operations in `mode`, `Retry-After: retry_after_seconds` and
-/// `in_progress_polls` polls answered `InProgress`.
+/// poll-counted: `in_progress_polls` polls answered `InProgress`, whatever the time (for tests that count polls).
 pub fn lro_inventory(mode: LroMode, retry_after_seconds: u32, in_progress_polls: u32) -> Inventory {
     let mut inventory = Inventory::builtin();
     inventory.behaviour.lro.mode = mode;
     inventory.behaviour.lro.retry_after_seconds = retry_after_seconds;
-    inventory.behaviour.lro.in_progress_polls = in_progress_polls;
+    inventory.behaviour.lro.in_progress_polls = Some(in_progress_polls);
     inventory
+}
+
+/// The built-in inventory with asynchronous long-running operations that stay `InProgress` for `duration_ms` of
+/// wall-clock time, polled or not, and answer `Retry-After: retry_after_seconds`.
+pub fn timed_inventory(retry_after_seconds: u32, duration_ms: u64) -> Inventory {
+    let mut inventory = Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = retry_after_seconds;
+    inventory.behaviour.lro.duration_ms = duration_ms;
+    inventory
+}
+
+/// How long a quick long-running operation takes ([`quick_operations`]).
+pub const QUICK_OPERATION_MS: u64 = 10;
+
+/// Keeps the 202 + polling protocol and wall-clock operations, without Azure's one-second operations and waits:
+/// operations take [`QUICK_OPERATION_MS`] and answer `Retry-After: 0`, so clients poll again at once (a few polls).
+pub fn quick_operations(inventory: &mut Inventory) {
+    inventory.behaviour.lro.retry_after_seconds = 0;
+    inventory.behaviour.lro.duration_ms = QUICK_OPERATION_MS;
 }
 
 /// The token request form of the built-in service principal with `secret`, for `scope`.

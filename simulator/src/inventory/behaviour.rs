@@ -54,10 +54,16 @@ impl Default for Behaviour {
 pub struct Lro {
     #[serde(default)]
     pub mode: LroMode,
+    /// The `Retry-After` of the 202s and of the operation URLs while in progress.
     #[serde(default = "default_retry_after")]
     pub retry_after_seconds: u32,
-    #[serde(default = "default_in_progress_polls")]
-    pub in_progress_polls: u32,
+    /// How long an operation stays `InProgress` after it was accepted, polled or not (wall clock).
+    #[serde(default = "default_duration_ms")]
+    pub duration_ms: u64,
+    /// When set, operations are poll-counted instead: this many polls answer `InProgress` (each poll of either
+    /// operation URL, or GET of the flow log, moves one on), and `duration_ms` is ignored. Deterministic, for tests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_progress_polls: Option<u32>,
 }
 
 impl Default for Lro {
@@ -65,7 +71,8 @@ impl Default for Lro {
         Lro {
             mode: LroMode::Async,
             retry_after_seconds: default_retry_after(),
-            in_progress_polls: default_in_progress_polls(),
+            duration_ms: default_duration_ms(),
+            in_progress_polls: None,
         }
     }
 }
@@ -74,8 +81,8 @@ fn default_retry_after() -> u32 {
     1
 }
 
-fn default_in_progress_polls() -> u32 {
-    1
+fn default_duration_ms() -> u64 {
+    1000
 }
 
 /// `async`: long-running actions answer 202 and are polled; `sync`: they answer 200 at once.
@@ -159,7 +166,10 @@ mod tests {
     #[test]
     fn defaults_apply_to_a_minimal_inventory() {
         let inv = Inventory::from_yaml("subscriptions:\n  - id: subid\n    locations: [westus]\n").unwrap();
-        assert_eq!(inv.behaviour.lro, Lro { mode: LroMode::Async, retry_after_seconds: 1, in_progress_polls: 1 });
+        assert_eq!(
+            inv.behaviour.lro,
+            Lro { mode: LroMode::Async, retry_after_seconds: 1, duration_ms: 1000, in_progress_polls: None }
+        );
         assert_eq!(inv.behaviour, Behaviour::default());
         assert_eq!(inv.behaviour.throttling.reads, BucketLimits { size: 250, refill_per_second: 25.0 });
         assert_eq!(inv.behaviour.page_size, 2);

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 
 use super::behaviour::MAX_TOKEN_LIFETIME;
 use super::{Behaviour, Inventory, InventoryError, Subscription};
+use crate::faults::MAX_LRO_DURATION_MS;
 use flowlog_wire::id::ResourceId;
 
 impl Inventory {
@@ -220,6 +221,9 @@ impl Validator<'_> {
         if b.token_lifetime_seconds > MAX_TOKEN_LIFETIME {
             self.problem(format!("tokenLifetimeSeconds must be at most {MAX_TOKEN_LIFETIME} (one year)"));
         }
+        if b.lro.duration_ms > MAX_LRO_DURATION_MS {
+            self.problem(format!("lro.durationMs must be at most {MAX_LRO_DURATION_MS} (one year)"));
+        }
         if b.page_size == 0 {
             self.problem("pageSize must be at least 1".into());
         }
@@ -340,6 +344,7 @@ subscriptions:
 behaviour:
   pageSize: 0
   tokenLifetimeSeconds: 99999999999
+  lro: { durationMs: 99999999999999 }
   throttling: { reads: { size: 0, refillPerSecond: 1 } }
   faults:
     - { operation: nope, effect: drop }
@@ -374,6 +379,7 @@ behaviour:
             "workspace law has customerId \"nope\", not a GUID",
             "pageSize must be at least 1",
             "tokenLifetimeSeconds must be at most 31536000",
+            "lro.durationMs must be at most 31536000000 (one year)",
             "throttling.reads needs size ≥ 1",
             "fault 1: unknown operation \"nope\"",
         ] {
