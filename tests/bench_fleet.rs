@@ -3,35 +3,44 @@
 //! walkthrough and the report read best together; nothing here is shared with other tests.)
 //!
 //! Two runs on the simulator binary (`flowlog-sim`) with ARM's published limits on (reads 250 / 25 per s, writes
-//! 200 / 10 per s per subscription and principal) and flow-log lists in pages of 100:
+//! 200 / 10 per s per subscription and principal), flow-log lists in pages of 100 (Azure does not publish its page
+//! size) and long-running operations that take 1 s (Retry-After 1 s):
 //!
 //! 1. **operator**: a generated inventory of N targets across 2 subscriptions and 3 regions (a Network Watcher and a
 //!    storage account per subscription and region): NSGs with an existing flow log (7 days retention) and virtual
 //!    networks, subnets and NICs without one, in turn. N policies (30 days retention, watcher found by region) are
 //!    created through the real apiserver; the shipped `flowlog-operator run` converges them. Printed: time to
 //!    50/90/100 % Ready, the slowest policy's time to Ready (from its own creation), or how many are not Ready when
-//!    the time limit ends the run; ARM requests by operation while converging and over one steady interval
-//!    afterwards; 429s the operator received and the time it waited for its own budgets; its RSS and CPU seconds.
+//!    the time limit ends the run; the write floor (the writes the fleet needs in its busiest subscription ÷ ARM's 10
+//!    writes per s, plus one operation) and the convergence time as a multiple of it; ARM requests by operation while
+//!    converging and over one steady interval afterwards (writes of any kind, and the list pages the watchers take);
+//!    429s the operator received and the time it waited for its own budgets; its RSS and CPU seconds.
 //! 2. **baseline**: the REST walkthrough scripted sequentially on a fresh simulator with M NSGs (the same layout,
 //!    every target an NSG with a flow log): one token, then for each NSG `queryFlowLogStatus` and, when Azure
 //!    differs, `configureFlowLog`, following each long-running operation to the end (`Azure-AsyncOperation` until
-//!    done, then `Location`) and honouring `Retry-After`. Printed the same way.
+//!    done, then `Location`) and honouring `Retry-After`. Printed the same way, with its time per NSG carried over to
+//!    the operator run's NSGs (the script handles one NSG after the other, so its time is linear in them) and the
+//!    speed-up.
 //!
-//! Without settings it runs a small size (about a minute) so that `tests/run.sh` stays quick. Settings:
+//! Without settings it runs what the test command runs: 1,000 NSG policies, and the script on 20 NSGs (about
+//! 5 minutes in all). Settings:
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `FLOWLOG_BENCH_TARGETS` | 16 | N, the operator run's targets and policies (0 skips the run) |
-//! | `FLOWLOG_BENCH_NSG_SHARE` | 0.5 | share of N that are NSGs with a flow log; the rest are VNets, subnets, NICs |
-//! | `FLOWLOG_BENCH_BASELINE_NSGS` | 4, or N × share when N is set | M, the baseline's NSGs (0 skips it) |
-//! | `FLOWLOG_BENCH_MINUTES` | 2, or 10 when N is set | time limit of each run; partial figures are printed |
-//! | `FLOWLOG_BENCH_INTERVAL` | `15s`, or `60s` when N is set | the policies' `spec.interval`; the steady window is 1.2 × it |
-//! | `FLOWLOG_BENCH_PAGE_SIZE` | 100 | flow logs per list page (Azure does not publish it; 100 is an assumption) |
-//! | `FLOWLOG_BENCH_LRO_RETRY_AFTER` | 1 | the simulator's `Retry-After` of long-running operations, seconds |
+//! | `FLOWLOG_BENCH_TARGETS` | 1000 | N, the operator run's targets and policies (0 skips the run) |
+//! | `FLOWLOG_BENCH_NSG_SHARE` | 1.0 | share of N that are NSGs with a flow log; the rest are VNets, subnets, NICs |
+//! | `FLOWLOG_BENCH_BASELINE_NSGS` | 20 | M, the baseline's NSGs (0 skips it) |
+//! | `FLOWLOG_BENCH_MINUTES` | 10 | time limit of each run; partial figures are printed |
+//! | `FLOWLOG_BENCH_INTERVAL` | `60s` | the policies' `spec.interval`; the steady window is 1.2 × it |
+//! | `FLOWLOG_BENCH_PAGE_SIZE` | 100 | flow logs per list page |
+//! | `FLOWLOG_BENCH_LRO_DURATION_MS` | 1000 | how long the simulator's long-running operations take |
+//! | `FLOWLOG_BENCH_LRO_RETRY_AFTER` | 1 | their `Retry-After`, seconds |
 //! | `FLOWLOG_BENCH_CONCURRENCY` | the operator's default (4) | `--concurrency` |
 //!
+//! The fleet of the issue (10,000 targets: 2,000 NSGs with flow logs and 8,000 VNets, subnets and NICs):
+//!
 //! ```sh
-//! FLOWLOG_BENCH_TARGETS=1000 FLOWLOG_BENCH_NSG_SHARE=0.5 FLOWLOG_BENCH_BASELINE_NSGS=1000 \
+//! FLOWLOG_BENCH_TARGETS=10000 FLOWLOG_BENCH_NSG_SHARE=0.2 FLOWLOG_BENCH_MINUTES=30 \
 //!   tests/run.sh --test bench_fleet -- --nocapture
 //! ```
 
@@ -71,6 +80,7 @@ struct Settings {
     interval: Duration,
     page_size: usize,
     lro_retry_after: u32,
+    lro_duration_ms: u64,
     concurrency: Option<String>,
 }
 
@@ -81,29 +91,20 @@ fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
 
 impl Settings {
     fn from_env() -> Settings {
-        let targets: Option<usize> = env("FLOWLOG_BENCH_TARGETS");
-        let large = targets.is_some();
-        let nsg_share: f64 = env("FLOWLOG_BENCH_NSG_SHARE").unwrap_or(0.5);
+        let nsg_share: f64 = env("FLOWLOG_BENCH_NSG_SHARE").unwrap_or(1.0);
         assert!((0.0..=1.0).contains(&nsg_share), "FLOWLOG_BENCH_NSG_SHARE must lie in 0..=1");
-        let targets = targets.unwrap_or(16);
-        let interval: String =
-            env("FLOWLOG_BENCH_INTERVAL").unwrap_or_else(|| (if large { "60s" } else { "15s" }).into());
+        let interval: String = env("FLOWLOG_BENCH_INTERVAL").unwrap_or_else(|| "60s".into());
         let interval =
             Duration::from_secs(interval.trim_end_matches('s').parse().expect("an interval in seconds: 60s"));
         Settings {
-            targets,
+            targets: env("FLOWLOG_BENCH_TARGETS").unwrap_or(1000),
             nsg_share,
-            baseline_nsgs: env("FLOWLOG_BENCH_BASELINE_NSGS").unwrap_or(if large {
-                (targets as f64 * nsg_share).round() as usize
-            } else {
-                4
-            }),
-            limit: Duration::from_secs_f64(
-                60.0 * env::<f64>("FLOWLOG_BENCH_MINUTES").unwrap_or(if large { 10.0 } else { 2.0 }),
-            ),
+            baseline_nsgs: env("FLOWLOG_BENCH_BASELINE_NSGS").unwrap_or(20),
+            limit: Duration::from_secs_f64(60.0 * env::<f64>("FLOWLOG_BENCH_MINUTES").unwrap_or(10.0)),
             interval,
             page_size: env("FLOWLOG_BENCH_PAGE_SIZE").unwrap_or(100),
             lro_retry_after: env("FLOWLOG_BENCH_LRO_RETRY_AFTER").unwrap_or(1),
+            lro_duration_ms: env("FLOWLOG_BENCH_LRO_DURATION_MS").unwrap_or(1000),
             concurrency: env("FLOWLOG_BENCH_CONCURRENCY"),
         }
     }
@@ -152,6 +153,8 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
     let mut inventory = Inventory { subscriptions: vec![], ..builtin.clone() };
     inventory.behaviour.page_size = settings.page_size;
     inventory.behaviour.lro.retry_after_seconds = settings.lro_retry_after;
+    inventory.behaviour.lro.duration_ms = settings.lro_duration_ms;
+    inventory.behaviour.lro.in_progress_polls = None;
     // ARM's published limits: the simulator's default, stated here so that the benchmark never runs without them.
     let defaults = Inventory::builtin().behaviour.throttling;
     assert!(defaults.enabled, "the simulator throttles by default");
@@ -280,6 +283,12 @@ fn spec(target: &FleetTarget, interval: Duration) -> FlowLogPolicySpec {
 
 // ----------------------------------------------------------------------------------------------------- measuring
 
+/// The figures go to stderr past the test harness's capture: the test command shows them without `--nocapture`.
+fn print_uncaptured(text: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
 /// The operations that were called, with their counts, and the total.
 fn requests(counters: &BTreeMap<String, u64>) -> String {
     let total: u64 = counters.iter().filter(|(op, _)| *op != "token").map(|(_, n)| n).sum();
@@ -339,7 +348,33 @@ struct Progress {
     last: HashMap<String, String>,
 }
 
-async fn operator_run(settings: &Settings) {
+/// What the comparison with the naive script needs from the operator run.
+struct OperatorRun {
+    nsgs: usize,
+    /// Time to 100 % Ready, when reached.
+    converged: Option<Duration>,
+}
+
+/// ARM writes the fleet needs, per subscription: one per target (an NSG: `configureFlowLog`, a POST that ARM counts
+/// as a write; a VNet, subnet or NIC: a PUT). New policies need no `queryFlowLogStatus`: only drift is confirmed.
+fn writes_needed(targets: &[FleetTarget]) -> BTreeMap<&'static str, usize> {
+    let mut writes = BTreeMap::new();
+    for t in targets {
+        *writes.entry(t.subscription).or_default() += 1;
+    }
+    writes
+}
+
+/// List pages per interval once converged: each watcher's flow logs (one per target) in pages.
+fn list_pages(targets: &[FleetTarget], page_size: usize) -> usize {
+    let mut per_watcher = BTreeMap::<(&str, &str), usize>::new();
+    for t in targets {
+        *per_watcher.entry((t.subscription, t.region)).or_default() += 1;
+    }
+    per_watcher.values().map(|n| n.div_ceil(page_size.max(1))).sum()
+}
+
+async fn operator_run(settings: &Settings) -> OperatorRun {
     let n = settings.targets;
     let (client, namespace) = cluster("bench").await;
     let (inventory, targets) = fleet(n, settings.nsg_share, settings);
@@ -418,7 +453,12 @@ async fn operator_run(settings: &Settings) {
         if last_report.elapsed() >= Duration::from_secs(30) {
             last_report = Instant::now();
             let counters = sim_counters(&url).await;
-            eprintln!("[bench] {:>5.0} s: {ready}/{n} Ready; {}", started.elapsed().as_secs_f64(), requests(&counters));
+            let line = format!(
+                "[bench] {:>5.0} s: {ready}/{n} Ready; {}",
+                started.elapsed().as_secs_f64(),
+                requests(&counters)
+            );
+            print_uncaptured(&line);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -455,6 +495,33 @@ async fn operator_run(settings: &Settings) {
     let steady_cpu = cpu_seconds(pid) - steady_cpu_start;
     let metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
     let (rss, hwm) = (proc_status_kib(pid, "VmRSS:"), proc_status_kib(pid, "VmHWM:"));
+
+    // A spec change of one policy of each kind: the time from the apiserver's answer to the write reaching Azure
+    // (the simulator applies a write when it accepts it and counts it then).
+    let mut spec_changes = Vec::new();
+    for kind in [Kind::Nsg, Kind::VirtualNetwork, Kind::Subnet, Kind::Nic] {
+        let Some(i) = targets.iter().position(|t| t.kind == kind) else { continue };
+        let operation = if kind == Kind::Nsg { "configureFlowLog" } else { "flowLogsCreateOrUpdate" };
+        let before = sim_counters(&url).await.get(operation).copied().unwrap_or(0);
+        let patch = serde_json::json!({"spec": {"flowLog": {"retentionPolicy": {"enabled": true, "days": 31}}}});
+        api.patch(&format!("p{i:05}"), &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .unwrap();
+        let changed = Instant::now();
+        let reached = loop {
+            if sim_counters(&url).await.get(operation).copied().unwrap_or(0) > before {
+                break Some(changed.elapsed());
+            }
+            if changed.elapsed() > Duration::from_secs(30) {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        spec_changes.push(match reached {
+            Some(took) => format!("{kind:?} {:.0} ms", took.as_secs_f64() * 1000.0),
+            None => format!("{kind:?} not within 30 s"),
+        });
+    }
     let ready_after_steady = progress.lock().unwrap().ready.len();
     watch.abort();
     operator.start_kill().unwrap();
@@ -480,12 +547,35 @@ async fn operator_run(settings: &Settings) {
             slowest.as_secs_f64()
         )
     };
+    let writes = writes_needed(&targets);
+    let most = writes.values().copied().max().unwrap_or(0);
+    let operation = Duration::from_millis(settings.lro_duration_ms);
+    let floor = Duration::from_secs_f64(most as f64 / 10.0) + operation;
+    let floor_line = match (ready_times.len() == n).then_some(converging) {
+        Some(took) => format!(
+            "  write floor {:.1} s ({most} writes in the busiest subscription ÷ 10 per s + one {:.1} s operation): \
+             converged in {:.2} × the floor",
+            floor.as_secs_f64(),
+            operation.as_secs_f64(),
+            took.as_secs_f64() / floor.as_secs_f64()
+        ),
+        None => format!("  write floor {:.1} s; not converged", floor.as_secs_f64()),
+    };
+    let steady_writes: u64 = steady
+        .iter()
+        .filter(|(op, _)| {
+            ["configureFlowLog", "queryFlowLogStatus", "flowLogsCreateOrUpdate", "flowLogsDelete"]
+                .contains(&op.as_str())
+        })
+        .map(|(_, n)| n)
+        .sum();
     let mut report = vec![
         format!(
             "operator: {n} targets ({kinds:?}) in 2 subscriptions × 3 regions; ARM's limits on (reads 250/25 per s, \
-             writes 200/10 per s per subscription), flow-log list pages of {}, long-running operations Retry-After {} s; \
-             concurrency {}; spec.interval {} s; simulator started in {:.1} s",
+             writes 200/10 per s per subscription), flow-log list pages of {}, long-running operations of {} ms with \
+             Retry-After {} s; concurrency {}; spec.interval {} s; simulator started in {:.1} s",
             settings.page_size,
+            settings.lro_duration_ms,
             settings.lro_retry_after,
             settings.concurrency.as_deref().unwrap_or("4 (default)"),
             settings.interval.as_secs(),
@@ -493,16 +583,20 @@ async fn operator_run(settings: &Settings) {
         ),
         format!("  policies created in {:.1} s; {outcome}", created.as_secs_f64()),
         format!("  Ready: {}", percentiles(&ready_times, n)),
+        floor_line,
         format!("  while converging ({:.1} s): {}", converging.as_secs_f64(), requests(&busy)),
         format!(
             "  429s received: {throttled_busy} while converging, {} in the steady window; waited {waited:.1} s for the operator's own budgets",
             throttled_all - throttled_busy
         ),
         format!(
-            "  steady window ({:.0} s = 1.2 × interval, {ready_after_steady}/{n} Ready at its end): {}",
+            "  steady window ({:.0} s = 1.2 × interval, {ready_after_steady}/{n} Ready at its end): {}; writes of any \
+             kind {steady_writes}; the watchers' list pages per interval: {}",
             steady_window.as_secs_f64(),
-            requests(&steady)
+            requests(&steady),
+            list_pages(&targets, settings.page_size)
         ),
+        format!("  a spec change reached Azure after: {}", spec_changes.join(", ")),
         format!(
             "  operator: RSS {} MiB idle, {} MiB at the end, peak {} MiB (VmHWM {} MiB); CPU {busy_cpu:.1} s while converging, {steady_cpu:.1} s in the steady window",
             idle_rss / 1024,
@@ -511,9 +605,11 @@ async fn operator_run(settings: &Settings) {
             hwm / 1024
         ),
     ];
-    report.insert(0, "==== fleet benchmark: today's engine ====".into());
-    eprintln!("{}", report.join("\n"));
+    report.insert(0, "==== fleet benchmark: the operator ====".into());
+    print_uncaptured(&report.join("\n"));
     assert!(!busy.is_empty() && !steady.is_empty(), "the run completed and printed its figures");
+    let nsgs = targets.iter().filter(|t| t.kind == Kind::Nsg).count();
+    OperatorRun { nsgs, converged: (ready_times.len() == n).then_some(converging) }
 }
 
 // ---------------------------------------------------------------------------------------------- the naive script
@@ -594,7 +690,7 @@ fn matches(current: &Value, wanted: &Value) -> bool {
         && c["retentionPolicy"] == w["retentionPolicy"]
 }
 
-async fn baseline_run(settings: &Settings) {
+async fn baseline_run(settings: &Settings, operator: Option<&OperatorRun>) {
     let m = settings.baseline_nsgs;
     let (inventory, targets) = fleet(m, 1.0, settings);
     let dir = tempfile::tempdir().unwrap();
@@ -660,19 +756,33 @@ async fn baseline_run(settings: &Settings) {
             m - done.len()
         )
     };
+    // The script handles one NSG after the other, each the same way: its time grows linearly with the NSGs.
+    let per_nsg = if done.is_empty() { None } else { Some(elapsed.as_secs_f64() / done.len() as f64) };
+    let comparison = match (per_nsg, operator) {
+        (Some(per_nsg), Some(OperatorRun { nsgs, converged: Some(took) })) if *nsgs > 0 => format!(
+            "  {per_nsg:.2} s per NSG → {:.0} s for the operator run's {nsgs} NSGs; the operator took {:.1} s for \
+             its whole fleet: {:.0} × faster",
+            per_nsg * *nsgs as f64,
+            took.as_secs_f64(),
+            per_nsg * *nsgs as f64 / took.as_secs_f64()
+        ),
+        (Some(per_nsg), _) => format!("  {per_nsg:.2} s per NSG → {:.0} s at 1,000 NSGs", per_nsg * 1000.0),
+        (None, _) => "  no NSG done".into(),
+    };
     let report = [
         "==== fleet benchmark: the naive walkthrough (sequential REST) ====".to_string(),
         format!(
             "baseline: {m} NSGs with a flow log (7 days → 30) in 2 subscriptions × 3 regions, same simulator settings \
-             (ARM's limits on, long-running operations Retry-After {} s)",
-            settings.lro_retry_after
+             (ARM's limits on, long-running operations of {} ms with Retry-After {} s)",
+            settings.lro_duration_ms, settings.lro_retry_after
         ),
         format!("  {outcome}; slowest NSG took {:.1} s", slowest.as_secs_f64()),
         format!("  done: {}", percentiles(&done, m)),
         format!("  {}", requests(&counters)),
         format!("  429s received: {}; waited {:.1} s for them", walk.throttled, walk.waited.as_secs_f64()),
+        comparison,
     ];
-    eprintln!("{}", report.join("\n"));
+    print_uncaptured(&report.join("\n"));
     let sent: u64 = walk.sent.values().sum();
     assert_eq!(
         sent,
@@ -685,10 +795,8 @@ async fn baseline_run(settings: &Settings) {
 #[ignore = "needs a control plane: run tests/run.sh"]
 async fn fleet_benchmark() {
     let settings = Settings::from_env();
-    if settings.targets > 0 {
-        operator_run(&settings).await;
-    }
+    let operator = if settings.targets > 0 { Some(operator_run(&settings).await) } else { None };
     if settings.baseline_nsgs > 0 {
-        baseline_run(&settings).await;
+        baseline_run(&settings, operator.as_ref()).await;
     }
 }

@@ -305,7 +305,12 @@ async fn deletion_waits_while_azure_fails_and_orphan_lets_it_finish() {
     let (_, _, message) = h.condition("web", "Reconciling").await.unwrap();
     assert!(message.contains("deletionPolicy to Orphan"), "{message}");
     assert!(h.api.get_opt("web").await.unwrap().is_some(), "the policy waits for Azure");
-    assert!(h.event_reasons("web").await.iter().any(|(t, r)| t == "Warning" && r == "DeletionBlocked"));
+    // Events are published after the status write: wait for it rather than race it.
+    wait_for("a DeletionBlocked event", Duration::from_secs(10), || async {
+        let reasons = h.event_reasons("web").await;
+        reasons.iter().any(|(t, r)| t == "Warning" && r == "DeletionBlocked").then_some(())
+    })
+    .await;
 
     // The documented way out: Orphan.
     let patch = json!({"spec": {"deletionPolicy": "Orphan"}});
@@ -337,8 +342,8 @@ async fn a_policy_converges_through_throttling_errors_and_slow_operations_withou
     };
     h.sim
         .set_faults(vec![
-            // The first three reads throttled, with ARM's Retry-After.
-            rule("queryFlowLogStatus", Some(3), None, error(429, "SubscriptionRequestsThrottled", Some(1))),
+            // The first three reads (of the watcher's flow-log list) throttled, with ARM's Retry-After.
+            rule("flowLogsList", Some(3), None, error(429, "SubscriptionRequestsThrottled", Some(1))),
             // One in five status polls fails with a 503 (seeded, so every run sees the same).
             rule("operationStatus", None, Some(0.2), error(503, "ServiceUnavailable", None)),
             // The first two writes fail with server errors.
@@ -374,8 +379,9 @@ async fn a_policy_converges_through_throttling_errors_and_slow_operations_withou
     let get = |op: &str| counters.get(op).copied().unwrap_or(0);
     let total: u64 = counters.values().sum();
     eprintln!(
-        "converged in {:.1} s: queryFlowLogStatus {}, configureFlowLog {}, operationStatus {}, operationResult {}, token {}, all {}",
+        "converged in {:.1} s: flowLogsList {}, queryFlowLogStatus {}, configureFlowLog {}, operationStatus {}, operationResult {}, token {}, all {}",
         started.elapsed().as_secs_f64(),
+        get("flowLogsList"),
         get("queryFlowLogStatus"),
         get("configureFlowLog"),
         get("operationStatus"),
@@ -384,7 +390,8 @@ async fn a_policy_converges_through_throttling_errors_and_slow_operations_withou
         total
     );
     assert_eq!(get("configureFlowLog"), 3, "two failed writes and the one that worked, no more");
-    assert!((4..=12).contains(&get("queryFlowLogStatus")), "three throttled reads, then bounded: {counters:?}");
+    assert!((4..=20).contains(&get("flowLogsList")), "three throttled reads, then bounded: {counters:?}");
+    assert_eq!(get("queryFlowLogStatus"), 0, "a new spec is written without a confirmation: {counters:?}");
     assert!(total <= 80, "no retry storm: {counters:?}");
     assert_eq!(get("token"), 1, "one token for the whole storm");
 }

@@ -11,7 +11,9 @@ use crate::azure::credential::CachedCredential;
 use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
 use crate::reconcile::refusal::{Conditions, Refusal};
-use crate::sync::{FlowLogIndex, Insights, Step, SyncError, Synced, apply, confirm, finish, locate, observe, settle};
+use crate::sync::{
+    FlowLogIndex, Insights, Observation, Step, SyncError, Synced, apply, confirm, finish, locate, observe, settle,
+};
 use flowlog_simulator::inventory::LroMode;
 use flowlog_simulator::{Inventory, Simulator};
 
@@ -112,28 +114,42 @@ async fn check(
 ) -> Checked {
     // The demo changes Azure between checks: list the watcher at every check (a snapshot of age zero).
     let index = FlowLogIndex::default();
-    let observation = match locate(arm, spec, None).await {
-        Ok(located) => match observe(arm, &index, located, &spec.flow_log, Duration::ZERO).await {
-            Ok(Step::Observed(observation)) => match confirm(arm, &index, observation, &spec.flow_log).await {
+    let step = match locate(arm, spec, None).await {
+        Ok(located) => observe(arm, &index, located, &spec.flow_log, Duration::ZERO).await,
+        Err(e) => Err(e),
+    };
+    let conditions = |observation: &Observation| Conditions {
+        generation: None,
+        observed: observation.observed(),
+        credentials: None,
+        retry: None,
+    };
+    // As the controller: a refused write is recognised from the list, before the NSG's drift is confirmed.
+    let observation = match step {
+        Ok(Step::Observed(observation)) => {
+            if let Some(refusal) = refusals.get(file).filter(|r| r.repeats(&conditions(&observation))) {
+                return Checked::StillRefused(refusal.error.clone());
+            }
+            match confirm(arm, &index, observation, &spec.flow_log).await {
                 Ok(step) => settle(arm, &index, step, &spec.flow_log).await,
                 Err(e) => Err(e),
-            },
-            Ok(step) => settle(arm, &index, step, &spec.flow_log).await,
-            Err(e) => Err(e),
-        },
+            }
+        }
+        Ok(step) => settle(arm, &index, step, &spec.flow_log).await,
         Err(e) => Err(e),
     };
     let observation = match observation {
         Ok(observation) => observation,
         Err(e) => return Checked::Synced(Err(e)),
     };
-    let under = Conditions { generation: None, observed: observation.observed(), credentials: None, retry: None };
+    let under = conditions(&observation);
     if let Some(refusal) = refusals.get(file).filter(|r| r.repeats(&under)) {
         return Checked::StillRefused(refusal.error.clone());
     }
     let located = observation.located().clone();
+    let differences = observation.differences().map(<[_]>::to_vec).unwrap_or_default();
     let result = match apply(arm, &index, &Insights::new(false), observation, &spec.flow_log).await {
-        Ok(applied) => finish(arm, &index, located, applied, &spec.flow_log).await,
+        Ok(applied) => finish(arm, &index, located, applied, &spec.flow_log, differences).await,
         Err(e) => Err(e),
     };
     match &result {

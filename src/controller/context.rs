@@ -15,7 +15,7 @@ use kube::{Api, Client, ResourceExt};
 use super::metrics::Metrics;
 use super::selector;
 use super::server::Health;
-use crate::api::{FlowLogPolicy, MANAGER, PendingOperation};
+use crate::api::{FlowLogPolicy, FlowLogPolicyStatus, MANAGER, PendingOperation};
 use crate::azure::{ArmClient, Cloud, credential_from_secret_data};
 use crate::reconcile::refusal::Refusal;
 use crate::reconcile::{Difference, TargetIndex};
@@ -55,6 +55,16 @@ impl Default for Settings {
     }
 }
 
+/// A status this process wrote and the status it replaced.
+pub(super) struct Written {
+    at: std::time::Instant,
+    base: Option<FlowLogPolicyStatus>,
+    status: FlowLogPolicyStatus,
+}
+
+/// How long a written status is remembered: the cache shows it within milliseconds, normally.
+const WRITTEN_FOR: Duration = Duration::from_secs(60);
+
 /// A client built from a policy's credentials Secret, kept while the Secret's resourceVersion is unchanged
 /// (each client caches its own token: building one per reconcile would ask Entra for a token every time).
 pub(super) struct SecretClient {
@@ -84,6 +94,11 @@ pub struct Context {
     /// Operations in flight per object UID, with what they repair: status keeps the same token (for a restart),
     /// but the cache may not show it yet when the policy is checked again.
     pub(super) operations: Mutex<HashMap<String, (PendingOperation, Vec<Difference>)>>,
+    /// The status last written per object UID, with the one it was built on, for a short while: until the cache
+    /// shows it, a check builds on it rather than on the cache's older status.
+    pub(super) written: Mutex<HashMap<String, Written>>,
+    /// A repair whose status write failed, per object UID: reported by the next check (drift is never lost).
+    pub(super) unreported: Mutex<HashMap<String, crate::reconcile::Outcome>>,
     /// Policies by target, kept by the watch: conflicts are looked up, not scanned for.
     pub(super) targets: Mutex<TargetIndex>,
     /// Re-run policies whose conflict may have been resolved by a deletion.
@@ -123,6 +138,8 @@ impl Context {
             failures: Mutex::default(),
             refusals: Mutex::default(),
             index: FlowLogIndex::default(),
+            written: Mutex::default(),
+            unreported: Mutex::default(),
             operations: Mutex::default(),
             targets: Mutex::default(),
             retrigger,
@@ -139,11 +156,34 @@ impl Context {
         self.secret_clients.lock().expect("not poisoned").get(&key).and_then(|c| c.resource_version.clone())
     }
 
+    /// The policy's status: the one this process wrote last when the cache still shows the one it replaced.
+    pub(super) fn latest_status(&self, policy: &FlowLogPolicy) -> Option<FlowLogPolicyStatus> {
+        let uid = policy.uid().unwrap_or_default();
+        let mut written = self.written.lock().expect("not poisoned");
+        if let Some(w) = written.get(&uid) {
+            if w.at.elapsed() < WRITTEN_FOR && w.base == policy.status {
+                return Some(w.status.clone());
+            }
+            // The cache has caught up (or someone else wrote since): it is the latest.
+            written.remove(&uid);
+        }
+        policy.status.clone()
+    }
+
+    /// Records a status write (see [`Context::latest_status`]).
+    pub(super) fn wrote_status(&self, uid: &str, base: Option<&FlowLogPolicyStatus>, status: &FlowLogPolicyStatus) {
+        let mut written = self.written.lock().expect("not poisoned");
+        written.retain(|_, w| w.at.elapsed() < WRITTEN_FOR);
+        let entry = Written { at: std::time::Instant::now(), base: base.cloned(), status: status.clone() };
+        written.insert(uid.to_string(), entry);
+    }
+
     /// Forgets what was kept for an object that is gone or synced.
     pub(super) fn forget(&self, uid: &str) {
         self.failures.lock().expect("not poisoned").remove(uid);
         self.refusals.lock().expect("not poisoned").remove(uid);
         self.operations.lock().expect("not poisoned").remove(uid);
+        self.unreported.lock().expect("not poisoned").remove(uid);
     }
 
     /// The ARM client for a policy: the operator's own, or one with the credentials of its `credentialsRef`

@@ -29,9 +29,13 @@ use crate::sync::{self, Applied, Resumed, Step, SyncError, apply, locate, locate
 pub use context::{Context, Settings};
 use report::{Place, publish, write_status};
 
-use crate::api::{DeletionPolicy, FlowLogPolicy, LastError, Mode, PendingOperation};
+use crate::api::{DeletionPolicy, FlowLogPolicy, FlowLogPolicyStatus, LastError, Mode, PendingOperation};
 use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
+use crate::reconcile::schedule;
 use crate::reconcile::{Difference, Outcome, PolicyKey, TargetIndex, is_drift, ready_reason, reason};
+
+/// How old a watcher's flow-log list may be when a new spec (a generation not yet applied) is planned against it.
+const NEW_SPEC_MAX_AGE: Duration = Duration::from_secs(5);
 
 /// The finalizer that makes deletion carry out `spec.deletionPolicy` before the object goes.
 pub const FINALIZER: &str = "flowlog.dev/cleanup";
@@ -258,7 +262,9 @@ fn conflicting_owner(policy: &FlowLogPolicy, ctx: &Context) -> Option<String> {
 async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error> {
     let started = Instant::now();
     let uid = policy.uid().unwrap_or_default();
-    let previous = policy.status.as_ref();
+    // The status this process last wrote, when the cache does not show it yet: never build on an older one.
+    let latest = ctx.latest_status(policy);
+    let previous = latest.as_ref();
     let interval = match policy.spec.interval.parse::<kube::core::Duration>() {
         Ok(d) => Duration::from(d),
         Err(e) => {
@@ -273,16 +279,17 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
     if let Some(owner) = conflicting_owner(policy, ctx) {
         write_status(policy, previous, ctx, &Outcome::Conflict { owner }, None).await?;
         ctx.metrics.reconciled("conflict", started);
-        return Ok(Action::requeue(jitter(interval)));
+        return Ok(Action::requeue(recheck(&uid, interval)));
     }
 
     let mut place: Option<Place> = None;
-    let result = check(policy, ctx, interval, &mut place).await;
+    let result = check(policy, previous, ctx, interval, &mut place).await;
+    let unreported = ctx.unreported.lock().expect("not poisoned").remove(&uid);
     let (outcome, requeue, result_label) = match result {
         Ok((outcome, Some(wait))) => {
             // An operation in flight: poll it at Azure's Retry-After; the worker is free meanwhile.
             let label = if matches!(outcome, Outcome::Checking { .. }) { "confirming" } else { "applying" };
-            (outcome, wait.clamp(Duration::from_millis(200), Duration::from_secs(60)), label)
+            (outcome, schedule::poll_in(wait), label)
         }
         Ok((outcome, None)) => {
             ctx.forget(&uid);
@@ -292,12 +299,12 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
                 Outcome::Drifted { .. } => "drifted",
                 _ => "in_sync",
             };
-            (outcome, jitter(interval), label)
+            (outcome, recheck(&uid, interval), label)
         }
         Err(Failure::Refused(error)) => {
             write_status(policy, previous, ctx, &Outcome::Failed { error, retry_in: None }, place.as_ref()).await?;
             ctx.metrics.reconciled("still_refused", started);
-            return Ok(Action::requeue(jitter(interval)));
+            return Ok(Action::requeue(recheck(&uid, interval)));
         }
         // Kubernetes refused the status write: retry the whole reconcile (error_policy), not an Azure error.
         Err(Failure::Kubernetes(e)) => return Err(e),
@@ -316,16 +323,28 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
                     *n += 1;
                     *n
                 };
-                let retry_in = transient_backoff(failures).max(e.retry_after().unwrap_or_default());
+                let retry_in = schedule::backoff(failures, e.retry_after(), fastrand::f64());
                 (Outcome::Failed { error, retry_in: Some(retry_in) }, retry_in, "transient_error")
             } else {
                 // Terminal: retrying cannot help until the spec (or Azure) changes; a spec change triggers at
                 // once, and the interval catches changes made in Azure.
-                (Outcome::Failed { error, retry_in: None }, jitter(interval), "terminal_error")
+                (Outcome::Failed { error, retry_in: None }, recheck(&uid, interval), "terminal_error")
             }
         }
     };
-    write_status(policy, previous, ctx, &outcome, place.as_ref()).await?;
+    // A repair whose report was lost (the status write failed) is reported by the next check that finds Azure in sync.
+    let outcome = match (outcome, unreported) {
+        (Outcome::InSync { observed }, Some(Outcome::Corrected { differences, drift, .. })) => {
+            Outcome::Corrected { observed, differences, drift }
+        }
+        (outcome, _) => outcome,
+    };
+    if let Err(e) = write_status(policy, previous, ctx, &outcome, place.as_ref()).await {
+        if let Outcome::Corrected { .. } = &outcome {
+            ctx.unreported.lock().expect("not poisoned").insert(uid, outcome);
+        }
+        return Err(e);
+    }
     ctx.metrics.reconciled(result_label, started);
     Ok(Action::requeue(requeue))
 }
@@ -334,13 +353,13 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
 /// Azure differs. Returns the outcome and, while an operation runs, when to poll it.
 async fn check(
     policy: &FlowLogPolicy,
+    previous: Option<&FlowLogPolicyStatus>,
     ctx: &Context,
     interval: Duration,
     place: &mut Option<Place>,
 ) -> Result<(Outcome, Option<Duration>), Failure> {
     let uid = policy.uid().unwrap_or_default();
     let generation = policy.metadata.generation;
-    let previous = policy.status.as_ref();
     let desired = &policy.spec.flow_log;
     let known_watcher = previous.and_then(|s| s.network_watcher_id.as_deref());
     let arm = ctx.arm_for(policy).await?;
@@ -400,7 +419,13 @@ async fn check(
 
     let step = match step {
         Some(step) => step,
-        None => locate_and_observe(&arm, &ctx.index, &policy.spec, known_watcher, interval).await?,
+        None => {
+            // A re-check may use the watcher's list of this interval; a new spec is planned against one no older
+            // than a few seconds (which the other new policies of a GitOps sync share).
+            let new_spec = previous.and_then(|s| s.observed_generation) != generation;
+            let max_age = if new_spec { interval.min(NEW_SPEC_MAX_AGE) } else { interval };
+            locate_and_observe(&arm, &ctx.index, &policy.spec, known_watcher, max_age).await?
+        }
     };
     let drift = is_drift(previous, generation);
     let confirming = |located: &sync::Located, operation: &crate::azure::Operation| {
@@ -442,8 +467,14 @@ async fn check(
         // Azure refused this very write and nothing has changed since: stay Stalled without asking again.
         return Err(Failure::Refused(error));
     }
-    // An NSG's drift seen in the list is confirmed by the legacy API before it is written.
-    let observation = match sync::confirm(&arm, &ctx.index, observation, desired).await? {
+    // An NSG's drift seen in the list is confirmed by the legacy API before it is written (a new spec needs a write
+    // anyway: its fresh list is enough).
+    let observation = if !drift {
+        Step::Observed(observation)
+    } else {
+        sync::confirm(&arm, &ctx.index, observation, desired).await?
+    };
+    let observation = match observation {
         Step::Observed(observation) => observation,
         Step::Confirming(located, operation, wait) => {
             let (at, outcome) = confirming(&located, &operation);
@@ -511,7 +542,7 @@ async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         };
         if let Err(e) = result {
             let retry_in = if e.is_transient() {
-                transient_backoff(2).max(e.retry_after().unwrap_or_default())
+                schedule::backoff(2, e.retry_after(), fastrand::f64())
             } else {
                 Duration::from_secs(60)
             };
@@ -565,26 +596,8 @@ impl From<Error> for Failure {
     }
 }
 
-/// ±10 % so that policies created together do not hit ARM together forever.
-fn jitter(interval: Duration) -> Duration {
-    interval.mul_f64(0.9 + fastrand::f64() * 0.2)
-}
-
-/// 5 s, 10 s, 20 s, … capped at 5 min, with jitter.
-fn transient_backoff(failures: u32) -> Duration {
-    let base = Duration::from_secs(5).saturating_mul(1u32 << failures.saturating_sub(1).min(6));
-    jitter(base.min(Duration::from_secs(300)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        let secs = |n| transient_backoff(n).as_secs_f64();
-        assert!((4.5..=5.5).contains(&secs(1)));
-        assert!((9.0..=11.0).contains(&secs(2)));
-        assert!((270.0..=330.0).contains(&secs(20)));
-    }
+/// The next re-check of a policy, at its phase of the interval.
+fn recheck(uid: &str, interval: Duration) -> Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    schedule::recheck_in(uid, interval, now)
 }

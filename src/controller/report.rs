@@ -40,6 +40,7 @@ pub(super) async fn write_status(
             Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
         let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
         api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+        ctx.wrote_status(&policy.uid().unwrap_or_default(), policy.status.as_ref(), &status);
     }
     if let Some((kind, reason, note)) = event_for(previous, &status, outcome) {
         publish(ctx, policy, kind, &reason, note).await;

@@ -5,6 +5,7 @@ mod conflict;
 mod events;
 mod plan;
 pub mod refusal;
+pub mod schedule;
 mod status;
 
 pub use conflict::{PolicyKey, TargetIndex, owner_of};

@@ -579,16 +579,21 @@ pub async fn settle(
     }
 }
 
-/// Waits for a write in flight to end (for callers that may wait: CLI, deletion).
+/// Waits for a write in flight to end (for callers that may wait: CLI, deletion). `differences` are what the write
+/// repairs (the observation's), reported in the result.
 pub async fn finish(
     arm: &ArmClient,
     index: &FlowLogIndex,
     located: Located,
     mut applied: Applied,
     desired: &FlowLogSettings,
+    differences: Vec<Difference>,
 ) -> Result<Synced, SyncError> {
     loop {
         match applied {
+            Applied::Done(synced) if synced.corrected.is_empty() => {
+                return Ok(Synced { corrected: differences, ..synced });
+            }
             Applied::Done(synced) => return Ok(synced),
             Applied::Writing(operation, wait) => {
                 tokio::time::sleep(wait).await;
@@ -656,8 +661,9 @@ pub async fn retire(
             let observation = settle(arm, index, observation, &off).await?;
             let wrote = observation.differences().is_some();
             let located = observation.located().clone();
+            let differences = observation.differences().map(<[_]>::to_vec).unwrap_or_default();
             let applied = apply(arm, index, &Insights::new(false), observation, &off).await?;
-            finish(arm, index, located, applied, &off).await?;
+            finish(arm, index, located, applied, &off, differences).await?;
             Ok(wrote)
         }
         DeletionPolicy::Delete => {
