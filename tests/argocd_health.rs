@@ -69,6 +69,7 @@ fn health_follows_the_conditions() {
                             resource_url: None,
                             request_id: None,
                             started_at: Time(Timestamp::from_second(1).unwrap()),
+                            retry_after_seconds: None,
                             drift: false,
                         },
                     },

@@ -326,6 +326,9 @@ pub struct PendingOperation {
     pub request_id: Option<String>,
     /// When Azure accepted it.
     pub started_at: Time,
+    /// The `Retry-After` (seconds) Azure answered when it accepted it: how often it is polled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
     /// Whether the write repairs drift (counted in `driftCorrections` when it ends).
     #[serde(default)]
     pub drift: bool,

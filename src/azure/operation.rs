@@ -62,6 +62,9 @@ pub struct Operation {
     pub request_id: Option<String>,
     /// When the request was accepted (the poll timeout counts from here).
     pub started: SystemTime,
+    /// The `Retry-After` Azure gave when it accepted the request: the poll period where a poll answers none (a
+    /// resource's GET).
+    pub poll_every: Option<Duration>,
 }
 
 /// What [`ArmClient::begin`] answered.
@@ -108,8 +111,10 @@ impl ArmClient {
         let wait = self.poll_wait(&headers);
         let request_id = header(&headers, "x-ms-request-id");
         let bytes = first.bytes().await.map_err(ArmError::transport)?;
+        let poll_every = parse_retry_after(&headers);
         let pending = |status_url, result_url, resource_url| {
-            Ok(Began::Pending(Operation { kind, status_url, result_url, resource_url, request_id, started }, wait))
+            let operation = Operation { kind, status_url, result_url, resource_url, request_id, started, poll_every };
+            Ok(Began::Pending(operation, wait))
         };
         if kind.reads_resource() {
             if status_url.is_some() {
@@ -136,7 +141,10 @@ impl ArmClient {
         pending(status_url, location, None)
     }
 
-    /// One step of polling: at most one request per URL still to read (status, then result or resource).
+    /// One step of polling: one read while the operation runs. Of the URLs Azure gives, the one that answers with
+    /// the result is polled: the `Location` of an action or a delete (202 while running, then the result), the
+    /// resource itself after a PUT (its `provisioningState`). The `Azure-AsyncOperation` URL is read only when there
+    /// is nothing else to poll, or to learn why an operation failed.
     pub(super) async fn advance(&self, mut op: Operation) -> Result<Progress, ArmError> {
         let elapsed = op.started.elapsed().unwrap_or_default();
         if elapsed > self.shared.poll.timeout {
@@ -146,33 +154,17 @@ impl ArmClient {
         for url in [&op.status_url, &op.result_url, &op.resource_url].into_iter().flatten() {
             self.followable("operation URL", url.as_str())?;
         }
-        if let Some(status_url) = op.status_url.clone() {
-            let response = self.send::<()>("operationStatus", Method::GET, &status_url, None).await?;
-            let wait = self.poll_wait(response.headers());
-            let status: AsyncOperationResult = read_json(response).await?;
-            match status.status.as_str() {
-                s if s.eq_ignore_ascii_case("Succeeded") => op.status_url = None,
-                s if s.eq_ignore_ascii_case("Failed") || s.eq_ignore_ascii_case("Canceled") => {
-                    let error = status.error.unwrap_or_else(|| ErrorDetails {
-                        code: status.status.clone(),
-                        message: "the operation ended without an error body".into(),
-                        target: None,
-                        details: vec![],
-                    });
-                    return Err(ArmError::OperationFailed {
-                        status: status.status,
-                        code: error.code,
-                        message: error.message,
-                        request_id: op.request_id,
-                    });
+        if !op.kind.reads_resource()
+            && let Some(result_url) = op.result_url.clone()
+        {
+            let response = match self.send::<()>("operationResult", Method::GET, &result_url, None).await {
+                Ok(response) => response,
+                Err(e @ ArmError::Api { status, .. }) if status != 429 && op.status_url.is_some() => {
+                    // The operation failed: its status says how.
+                    return Err(self.failure(&op).await?.unwrap_or(e));
                 }
-                _ => return Ok(Progress::Running(op, wait)),
-            }
-        }
-        // The `Location` URL: 202 while running (possibly with a new `Location`), then the final answer. A PUT with
-        // a status URL never needs it.
-        if let Some(result_url) = op.result_url.clone() {
-            let response = self.send::<()>("operationResult", Method::GET, &result_url, None).await?;
+                Err(e) => return Err(e),
+            };
             if response.status() == StatusCode::ACCEPTED {
                 let wait = self.poll_wait(response.headers());
                 if let Some(next) = self.header_url(response.headers(), "location")? {
@@ -180,25 +172,48 @@ impl ArmClient {
                 }
                 return Ok(Progress::Running(op, wait));
             }
-            if !op.kind.reads_resource() {
-                return Ok(Progress::Done(Some(response.bytes().await.map_err(ArmError::transport)?)));
-            }
-            op.result_url = None;
+            return Ok(Progress::Done(Some(response.bytes().await.map_err(ArmError::transport)?)));
         }
-        if let Some(resource_url) = op.resource_url.clone() {
-            let operation = match op.kind {
-                OperationKind::PutFlowLog => "getFlowLog",
-                _ => "getResource",
-            };
-            let response = self.send::<()>(operation, Method::GET, &resource_url, None).await?;
+        if op.kind.reads_resource()
+            && let Some(resource_url) = op.resource_url.clone()
+        {
+            let response = self.send::<()>("getFlowLog", Method::GET, &resource_url, None).await?;
             let bytes = response.bytes().await.map_err(ArmError::transport)?;
-            if provisioning_state(&bytes).is_some_and(|s| !is_terminal(&s)) {
-                let poll = &self.shared.poll;
-                return Ok(Progress::Running(op, poll.default_interval.min(poll.max_interval)));
+            match provisioning_state(&bytes) {
+                Some(state) if !is_terminal(&state) => {
+                    let poll = &self.shared.poll;
+                    let wait = op.poll_every.unwrap_or(poll.default_interval).min(poll.max_interval);
+                    return Ok(Progress::Running(op, wait));
+                }
+                Some(state) if !state.eq_ignore_ascii_case("Succeeded") && op.status_url.is_some() => {
+                    if let Some(failure) = self.failure(&op).await? {
+                        return Err(failure);
+                    }
+                }
+                _ => {}
             }
             return Ok(Progress::Done(Some(bytes)));
         }
+        if let Some(status_url) = op.status_url.clone() {
+            let response = self.send::<()>("operationStatus", Method::GET, &status_url, None).await?;
+            let wait = self.poll_wait(response.headers());
+            let status: AsyncOperationResult = read_json(response).await?;
+            if let Some(failure) = failed(&status, &op) {
+                return Err(failure);
+            }
+            if !status.status.eq_ignore_ascii_case("Succeeded") {
+                return Ok(Progress::Running(op, wait));
+            }
+        }
         Ok(Progress::Done(None))
+    }
+
+    /// Why an operation failed, from its `Azure-AsyncOperation` URL (`None` when that does not say it failed).
+    async fn failure(&self, op: &Operation) -> Result<Option<ArmError>, ArmError> {
+        let Some(status_url) = &op.status_url else { return Ok(None) };
+        let response = self.send::<()>("operationStatus", Method::GET, status_url, None).await?;
+        let status: AsyncOperationResult = read_json(response).await?;
+        Ok(failed(&status, op))
     }
 
     /// Starts an operation and polls it to its end, sleeping through each `Retry-After` within `poll.timeout`.
@@ -232,6 +247,26 @@ impl ArmClient {
         let poll = &self.shared.poll;
         parse_retry_after(headers).unwrap_or(poll.default_interval).min(poll.max_interval)
     }
+}
+
+/// The error of an operation whose status is `Failed` or `Canceled`.
+fn failed(status: &AsyncOperationResult, op: &Operation) -> Option<ArmError> {
+    let ended = ["Failed", "Canceled"].iter().any(|s| s.eq_ignore_ascii_case(&status.status));
+    if !ended {
+        return None;
+    }
+    let error = status.error.clone().unwrap_or_else(|| ErrorDetails {
+        code: status.status.clone(),
+        message: "the operation ended without an error body".into(),
+        target: None,
+        details: vec![],
+    });
+    Some(ArmError::OperationFailed {
+        status: status.status.clone(),
+        code: error.code,
+        message: error.message,
+        request_id: op.request_id.clone(),
+    })
 }
 
 /// `properties.provisioningState` of a resource body, when it has one.

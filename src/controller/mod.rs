@@ -340,8 +340,17 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         (outcome, _) => outcome,
     };
     if let Err(e) = write_status(policy, previous, ctx, &outcome, place.as_ref()).await {
-        if let Outcome::Corrected { .. } = &outcome {
-            ctx.unreported.lock().expect("not poisoned").insert(uid, outcome);
+        match &outcome {
+            Outcome::Corrected { .. } => {
+                ctx.unreported.lock().expect("not poisoned").insert(uid, outcome);
+            }
+            // The operation's token is kept in memory too: Azure's work goes on at its pace, the report follows.
+            Outcome::Checking { .. } | Outcome::Applying { .. } => {
+                warn!("writing status: {e}; polling the operation all the same");
+                ctx.metrics.reconciled(result_label, started);
+                return Ok(Action::requeue(requeue));
+            }
+            _ => {}
         }
         return Err(e);
     }

@@ -383,6 +383,7 @@ mod tests {
             resource_url: None,
             request_id: None,
             started_at: at(1),
+            retry_after_seconds: None,
             drift: false,
         }
     }

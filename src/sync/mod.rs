@@ -620,6 +620,7 @@ pub fn token(operation: &Operation, drift: bool) -> PendingOperation {
         resource_url: operation.resource_url.as_ref().map(ToString::to_string),
         request_id: operation.request_id.clone(),
         started_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(timestamp),
+        retry_after_seconds: operation.poll_every.map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32),
         drift,
     }
 }
@@ -636,6 +637,7 @@ pub fn operation(token: &PendingOperation) -> Option<Operation> {
         resource_url: url(&token.resource_url).ok()?,
         request_id: token.request_id.clone(),
         started: std::time::SystemTime::from(token.started_at.0),
+        poll_every: token.retry_after_seconds.map(|s| Duration::from_secs(u64::from(s))),
     })
 }
 
@@ -700,6 +702,7 @@ mod tests {
             resource_url: Some(url::Url::parse("https://management.azure.com/x/flowLogs/fl?api-version=1").unwrap()),
             request_id: Some("1".into()),
             started: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+            poll_every: Some(Duration::from_secs(10)),
         };
         let token = token(&op, true);
         assert_eq!(token.kind, "putFlowLog");
