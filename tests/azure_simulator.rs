@@ -17,7 +17,8 @@ use flowlog_operator::azure::credential::{
 };
 use flowlog_operator::azure::id::ResourceId;
 use flowlog_operator::azure::model::{
-    FlowLog, FlowLogPropertiesFormat, TrafficAnalyticsConfigurationProperties, TrafficAnalyticsProperties,
+    FlowLog, FlowLogPropertiesFormat, RetentionPolicyParameters, TrafficAnalyticsConfigurationProperties,
+    TrafficAnalyticsProperties,
 };
 use flowlog_operator::azure::{
     ArmClient, ArmError, BucketSettings, PollSettings, RegistrationState, RetrySettings, ThrottleSettings,
@@ -230,10 +231,7 @@ fn vnet_flow_log(target: &ResourceId, retention_days: i32) -> FlowLog {
             target_resource_id: target.to_string(),
             storage_id: storage("flowlogsweu001"),
             enabled: Some(true),
-            retention_policy: Some(flowlog_operator::azure::model::RetentionPolicyParameters {
-                days: retention_days,
-                enabled: true,
-            }),
+            retention_policy: Some(RetentionPolicyParameters { days: retention_days, enabled: true }),
             flow_analytics_configuration: Some(TrafficAnalyticsProperties {
                 network_watcher_flow_analytics_configuration: Some(TrafficAnalyticsConfigurationProperties {
                     enabled: Some(true),
@@ -463,4 +461,56 @@ async fn a_remembered_watcher_that_is_gone_is_found_again() {
         locate_and_observe(&arm, &FlowLogIndex::default(), &spec, Some(&known), Duration::ZERO).await.unwrap();
     assert!(observation.located().watcher.eq_ignore_case(&watcher_we()));
     assert_eq!(count(&sim, "networkWatchersListAll"), 0, "a watcher that is still there needs no lookup");
+}
+
+/// The watcher index: concurrent look-ups of several targets share one list of the watcher (every page, once); a
+/// snapshot younger than the asked age answers without a request; an older one is listed again; another credential
+/// gets its own; `record` and `invalidate` keep it honest after a read or a write.
+#[tokio::test]
+async fn one_list_of_a_watcher_answers_for_all_its_targets() {
+    let (sim, base) = start(inventory()).await;
+    let arm = client(&base, principal(&base), fast_retry(), Arc::new(Recorder::default()));
+    let index = FlowLogIndex::default();
+    let w = watcher_we();
+    let targets: Vec<ResourceId> = ["web-nsg", "db-nsg", "new-nsg"]
+        .iter()
+        .map(|n| ResourceId::parse(&nsg(n)).unwrap())
+        .chain([id("shared-net-rg/providers/Microsoft.Network/virtualNetworks/shared-vnet")])
+        .collect();
+    let pages = {
+        sim.reset_counters();
+        arm.list_flow_logs(&w).await.unwrap();
+        let pages = count(&sim, "flowLogsList");
+        sim.reset_counters();
+        pages
+    };
+    assert!(pages >= 2, "the built-in inventory's list is paged: {pages}");
+
+    let minute = Duration::from_secs(60);
+    let seen = futures::future::join_all(targets.iter().map(|t| index.look_up(&arm, &w, t, minute))).await;
+    let seen: Vec<_> = seen.into_iter().map(Result::unwrap).collect();
+    assert_eq!(count(&sim, "flowLogsList"), pages, "one list for four targets, each page once");
+    assert_eq!(seen.iter().filter(|s| s.listed).count(), 1, "one of them listed, the others waited for it");
+    assert!(seen[0].flow_log.as_ref().is_some_and(|l| l.properties.enabled == Some(true)), "web-nsg has one");
+    assert!(seen[2].flow_log.is_none(), "new-nsg has none: missing from a complete list");
+    assert!(seen[3].flow_log.as_ref().is_some_and(|l| l.name.as_deref() == Some("shared-vnet-flowlog")));
+
+    // Young enough: no request. Too old: listed again.
+    assert!(!index.look_up(&arm, &w, &targets[0], minute).await.unwrap().listed);
+    assert_eq!(count(&sim, "flowLogsList"), pages);
+    assert!(index.look_up(&arm, &w, &targets[0], Duration::ZERO).await.unwrap().listed);
+    assert_eq!(count(&sim, "flowLogsList"), 2 * pages);
+
+    // Another credential scope does not see this one's snapshot.
+    let other = arm.with_credential(principal(&base));
+    assert!(index.look_up(&other, &w, &targets[0], minute).await.unwrap().listed);
+
+    // After a write the index holds Azure's answer; a refused write drops the snapshot.
+    let mut written = seen[0].flow_log.clone().unwrap();
+    written.properties.retention_policy = Some(RetentionPolicyParameters { enabled: true, days: 99 });
+    index.record(&arm, &w, targets[0].as_str(), Some(written));
+    let now = index.look_up(&arm, &w, &targets[0], minute).await.unwrap();
+    assert_eq!(now.flow_log.unwrap().properties.retention_policy.unwrap().days, 99);
+    index.invalidate(&arm, &w);
+    assert!(index.look_up(&arm, &w, &targets[0], minute).await.unwrap().listed);
 }
