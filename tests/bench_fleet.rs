@@ -551,13 +551,17 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
     let most = writes.values().copied().max().unwrap_or(0);
     let operation = Duration::from_millis(settings.lro_duration_ms);
     let floor = Duration::from_secs_f64(most as f64 / 10.0) + operation;
+    // ARM's bucket also lets a burst of 200 through at once: the floor a client can actually reach.
+    let burst_floor = Duration::from_secs_f64(most.saturating_sub(200) as f64 / 10.0) + operation;
     let floor_line = match (ready_times.len() == n).then_some(converging) {
         Some(took) => format!(
             "  write floor {:.1} s ({most} writes in the busiest subscription ÷ 10 per s + one {:.1} s operation): \
-             converged in {:.2} × the floor",
+             converged in {:.2} × the floor; {:.2} × the {:.1} s it takes with ARM's burst of 200 spent first",
             floor.as_secs_f64(),
             operation.as_secs_f64(),
-            took.as_secs_f64() / floor.as_secs_f64()
+            took.as_secs_f64() / floor.as_secs_f64(),
+            took.as_secs_f64() / burst_floor.as_secs_f64(),
+            burst_floor.as_secs_f64()
         ),
         None => format!("  write floor {:.1} s; not converged", floor.as_secs_f64()),
     };

@@ -173,7 +173,10 @@ impl Context {
     /// Records a status write (see [`Context::latest_status`]).
     pub(super) fn wrote_status(&self, uid: &str, base: Option<&FlowLogPolicyStatus>, status: &FlowLogPolicyStatus) {
         let mut written = self.written.lock().expect("not poisoned");
-        written.retain(|_, w| w.at.elapsed() < WRITTEN_FOR);
+        if written.len() >= 1024 {
+            // Entries normally go at the policy's next check; this bounds those whose policies went quiet.
+            written.retain(|_, w| w.at.elapsed() < WRITTEN_FOR);
+        }
         let entry = Written { at: std::time::Instant::now(), base: base.cloned(), status: status.clone() };
         written.insert(uid.to_string(), entry);
     }
@@ -203,6 +206,12 @@ impl Context {
                 allowed.join(", ")
             )));
         }
+        let key = (namespace.clone(), secret_ref.name.clone());
+        // The Secrets' watch drops a client when its Secret changes or goes: a cached one is current, and a check
+        // costs no read of the Secret.
+        if let Some(cached) = self.secret_clients.lock().expect("not poisoned").get(&key) {
+            return Ok(cached.arm.clone());
+        }
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &namespace);
         let secret = match secrets.get_opt(&secret_ref.name).await {
             Ok(Some(secret)) => secret,
@@ -219,13 +228,7 @@ impl Context {
                 )));
             }
         };
-        let key = (namespace.clone(), secret_ref.name.clone());
         let version = secret.metadata.resource_version.clone();
-        if let Some(cached) = self.secret_clients.lock().expect("not poisoned").get(&key)
-            && cached.resource_version == version
-        {
-            return Ok(cached.arm.clone());
-        }
         let data: std::collections::BTreeMap<String, Vec<u8>> =
             secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
         let credential = credential_from_secret_data(&data, &self.cloud, self.http.clone()).map_err(|e| {

@@ -32,7 +32,7 @@ use report::{Place, publish, write_status};
 use crate::api::{DeletionPolicy, FlowLogPolicy, FlowLogPolicyStatus, LastError, Mode, PendingOperation};
 use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
 use crate::reconcile::schedule;
-use crate::reconcile::{Difference, Outcome, PolicyKey, TargetIndex, is_drift, ready_reason, reason};
+use crate::reconcile::{Decision, Difference, Outcome, PolicyKey, TargetIndex, decide, is_drift, ready_reason};
 
 /// How old a watcher's flow-log list may be when a new spec (a generation not yet applied) is planned against it.
 const NEW_SPEC_MAX_AGE: Duration = Duration::from_secs(5);
@@ -452,52 +452,39 @@ async fn check(
     };
     *place =
         Some(Place { watcher_id: observation.located().watcher.to_string(), flow_log_id: observation.flow_log_id() });
-    if observation.differences().is_none() {
-        return Ok((Outcome::InSync { observed: observation.observed() }, None));
-    }
-    if policy.spec.mode == Mode::Audit {
-        let differences = observation.differences().map(<[_]>::to_vec).unwrap_or_default();
-        // Audit never repairs, so count drift when it is found, not at every check that finds it again.
-        if ready_reason(previous).as_deref() != Some(reason::DRIFTED) {
-            ctx.metrics.drift_detected.inc();
-        }
-        return Ok((Outcome::Drifted { observed: observation.observed(), differences }, None));
-    }
-    let conditions = |observation: &sync::Observation| refusal::Conditions {
+    let under = |observation: &sync::Observation| refusal::Conditions {
         generation,
         observed: observation.observed(),
         credentials: ctx.credentials_version(policy),
         retry: policy.annotations().get(RETRY_ANNOTATION).cloned(),
     };
-    let refused = |under: &refusal::Conditions| {
-        ctx.refusals.lock().expect("not poisoned").get(&uid).filter(|r| r.repeats(under)).map(|r| r.error.clone())
+    let refusal = ctx.refusals.lock().expect("not poisoned").get(&uid).cloned();
+    let reason = ready_reason(previous);
+    let decision = |observation: &sync::Observation| {
+        decide(policy.spec.mode, reason.as_deref(), drift, observation.found(), refusal.as_ref(), &under(observation))
     };
-    if let Some(error) = refused(&conditions(&observation)) {
-        // Azure refused this very write and nothing has changed since: stay Stalled without asking again.
-        return Err(Failure::Refused(error));
-    }
-    // An NSG's drift seen in the list is confirmed by the legacy API before it is written (a new spec needs a write
-    // anyway: its fresh list is enough).
-    let observation = if !drift {
-        Step::Observed(observation)
-    } else {
-        sync::confirm(&arm, &ctx.index, observation, desired).await?
-    };
-    let observation = match observation {
-        Step::Observed(observation) => observation,
-        Step::Confirming(located, operation, wait) => {
-            let (at, outcome) = confirming(&located, &operation);
-            *place = Some(at);
-            return Ok((outcome, Some(wait)));
+    let mut observation = observation;
+    let (differences, under) = loop {
+        match decision(&observation) {
+            Decision::Report { outcome, new_drift } => {
+                if new_drift {
+                    ctx.metrics.drift_detected.inc();
+                }
+                return Ok((outcome, None));
+            }
+            // Azure refused this very write and nothing has changed since: stay Stalled without asking again.
+            Decision::StillRefused(error) => return Err(Failure::Refused(error)),
+            Decision::Confirm => match sync::confirm(&arm, &ctx.index, observation, desired).await? {
+                Step::Observed(confirmed) => observation = confirmed,
+                Step::Confirming(located, operation, wait) => {
+                    let (at, outcome) = confirming(&located, &operation);
+                    *place = Some(at);
+                    return Ok((outcome, Some(wait)));
+                }
+            },
+            Decision::Write { differences, .. } => break (differences, under(&observation)),
         }
     };
-    let Some(differences) = observation.differences().map(<[_]>::to_vec) else {
-        return Ok((Outcome::InSync { observed: observation.observed() }, None));
-    };
-    let under = conditions(&observation);
-    if let Some(error) = refused(&under) {
-        return Err(Failure::Refused(error));
-    }
     if drift {
         ctx.metrics.drift_detected.inc();
     }

@@ -2,6 +2,7 @@
 //! No I/O here; everything is a function of its arguments so it can be tested exhaustively.
 
 mod conflict;
+mod decide;
 mod events;
 mod plan;
 pub mod refusal;
@@ -9,6 +10,7 @@ pub mod schedule;
 mod status;
 
 pub use conflict::{PolicyKey, TargetIndex, owner_of};
+pub use decide::{Decision, Found, decide};
 pub use events::{event_for, ready_reason};
 pub use plan::{Difference, Plan, ResourcePlan, legacy_view, plan, plan_resource, resource_view};
 pub use status::{Outcome, READY, RECONCILING, STALLED, is_drift, needs_write, next_status, reason, set_condition};

@@ -9,18 +9,22 @@
 //! [`Operation`] that the caller keeps and polls with [`resume`] later; nothing here waits for Azure's
 //! `Retry-After`, except [`retire`].
 
+mod error;
 mod index;
+mod insights;
+mod resume;
 
-use std::collections::HashSet;
-use std::sync::Mutex;
 use std::time::Duration;
 
+pub use error::SyncError;
 pub use index::{FlowLogIndex, Seen};
+pub use insights::Insights;
+pub use resume::{Resumed, finish, operation, resume, settle, token};
 
-use crate::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, ObservedFlowLog, PendingOperation};
+use crate::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, ObservedFlowLog};
 use crate::azure::id::{NSG_TYPE, ResourceId};
 use crate::azure::model::{FlowLog, FlowLogInformation};
-use crate::azure::{ArmClient, ArmError, Began, Operation, OperationKind, Progress, parse, provisioned};
+use crate::azure::{ArmClient, ArmError, Began, Operation, parse, provisioned};
 use crate::reconcile::{Difference, Plan, ResourcePlan, legacy_view, plan, plan_resource, resource_view};
 
 /// Where the flow log lives.
@@ -68,6 +72,15 @@ impl Observation {
         }
     }
 
+    /// What the core decides on (see [`crate::reconcile::decide`]).
+    pub fn found(&self) -> crate::reconcile::Found {
+        crate::reconcile::Found {
+            differences: self.differences().map(<[_]>::to_vec),
+            observed: self.observed(),
+            unconfirmed: matches!(self, Observation::Legacy { confirmed: false, .. }),
+        }
+    }
+
     /// The `flowLogs` resource's ID, once it exists.
     pub fn flow_log_id(&self) -> Option<String> {
         match self {
@@ -87,105 +100,6 @@ pub struct Synced {
     /// What was repaired; empty when Azure already matched (no write was made).
     pub corrected: Vec<Difference>,
     pub flow_log_id: Option<String>,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum SyncError {
-    #[error(transparent)]
-    Azure(#[from] ArmError),
-    #[error("{0}")]
-    InvalidSpec(String),
-    #[error("{0}")]
-    Credentials(String),
-    /// Azure accepted the write but still reports a different configuration.
-    #[error("Azure accepted the change but still differs from the spec: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    NotConverged(Vec<Difference>),
-    #[error(
-        "no Network Watcher in region {region} of subscription {subscription}: enable Network Watcher there (Azure creates NetworkWatcher_{region} in NetworkWatcherRG) or name one in spec.networkWatcher"
-    )]
-    NoNetworkWatcher { subscription: String, region: String },
-    #[error(
-        "resource provider Microsoft.Insights is not registered in subscription {0}, and flow logs need it: register it (az provider register --namespace Microsoft.Insights) or let the operator do it (--register-providers)"
-    )]
-    ProviderNotRegistered(String),
-    #[error(
-        "registering resource provider Microsoft.Insights in subscription {0}; flow logs can be configured once it is registered"
-    )]
-    ProviderRegistering(String),
-}
-
-impl SyncError {
-    /// The code shown in status (`lastError.code` and condition reasons).
-    pub fn code(&self) -> &str {
-        match self {
-            SyncError::Azure(ArmError::Authentication { .. }) | SyncError::Credentials(_) => "CredentialsInvalid",
-            SyncError::Azure(ArmError::Throttled { .. }) => "Throttled",
-            SyncError::Azure(e) => e.code(),
-            SyncError::InvalidSpec(_) => "InvalidSpec",
-            SyncError::NotConverged(_) => "NotConverged",
-            SyncError::NoNetworkWatcher { .. } => "NetworkWatcherNotFound",
-            SyncError::ProviderNotRegistered(_) => "ProviderNotRegistered",
-            SyncError::ProviderRegistering(_) => "ProviderRegistering",
-        }
-    }
-
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SyncError::Azure(e) => e.is_transient(),
-            SyncError::ProviderRegistering(_) => true,
-            _ => false,
-        }
-    }
-
-    pub fn request_id(&self) -> Option<&str> {
-        match self {
-            SyncError::Azure(e) => e.request_id(),
-            _ => None,
-        }
-    }
-
-    pub fn retry_after(&self) -> Option<std::time::Duration> {
-        match self {
-            SyncError::Azure(e) => e.retry_after(),
-            _ => None,
-        }
-    }
-}
-
-/// `Microsoft.Insights` must be registered in a subscription before flow logs can be enabled there. Positive
-/// answers are remembered for the life of the process (registration is not undone in practice).
-#[derive(Debug, Default)]
-pub struct Insights {
-    /// Register the provider when it is not (needs `Microsoft.Insights/register/action`).
-    pub allow_register: bool,
-    registered: Mutex<HashSet<String>>,
-}
-
-impl Insights {
-    pub fn new(allow_register: bool) -> Self {
-        Self { allow_register, registered: Mutex::default() }
-    }
-
-    async fn ensure(&self, arm: &ArmClient, subscription: &str) -> Result<(), SyncError> {
-        let key = subscription.to_ascii_lowercase();
-        if self.registered.lock().expect("not poisoned").contains(&key) {
-            return Ok(());
-        }
-        const NAMESPACE: &str = "Microsoft.Insights";
-        if arm.provider_registration_state(subscription, NAMESPACE).await?.is_registered() {
-            self.registered.lock().expect("not poisoned").insert(key);
-            return Ok(());
-        }
-        if !self.allow_register {
-            return Err(SyncError::ProviderNotRegistered(subscription.to_string()));
-        }
-        let provider = arm.register_provider(subscription, NAMESPACE).await?;
-        if provider.registration_state.as_deref() == Some("Registered") {
-            self.registered.lock().expect("not poisoned").insert(key);
-            return Ok(());
-        }
-        Err(SyncError::ProviderRegistering(subscription.to_string()))
-    }
 }
 
 const SUPPORTED: [&str; 4] = [
@@ -462,64 +376,6 @@ fn put(
     Ok(Synced { observed: (&applied).into(), corrected: differences, flow_log_id })
 }
 
-/// Where an operation stands after one more poll.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)] // one short-lived value per reconcile
-pub enum Resumed {
-    /// Still running: poll again after the wait (the token may have changed: Azure can move `Location`).
-    Running(Operation, Duration),
-    /// A confirmation (`queryFlowLogStatus`) ended: plan against Azure's answer.
-    Observed(Observation),
-    /// A write ended and Azure matches `desired` (what was repaired is not known here: empty).
-    Synced(Synced),
-}
-
-/// Polls an operation started by [`observe`] or [`apply`] once (the token may come from status, after a restart).
-/// An error whose HTTP status is 404 means that Azure no longer knows the operation: re-read, then decide.
-pub async fn resume(
-    arm: &ArmClient,
-    index: &FlowLogIndex,
-    located: Located,
-    desired: &FlowLogSettings,
-    operation: Operation,
-) -> Result<Resumed, SyncError> {
-    let kind = operation.kind;
-    let name = operation
-        .resource_url
-        .as_ref()
-        .and_then(|u| u.path_segments()?.next_back().map(str::to_string))
-        .unwrap_or_default();
-    let bytes = match arm.resume(operation).await {
-        Ok(Progress::Running(operation, wait)) => return Ok(Resumed::Running(operation, wait)),
-        Ok(Progress::Done(Some(bytes))) => bytes,
-        Ok(Progress::Done(None)) => {
-            // Succeeded with nothing to read: the next check reads Azure afresh.
-            index.invalidate(arm, &located.watcher);
-            return Err(SyncError::Azure(ArmError::InvalidResponse(format!(
-                "{} ended without a result to read",
-                kind.as_str()
-            ))));
-        }
-        Err(e) => {
-            if !e.is_transient() {
-                index.invalidate(arm, &located.watcher);
-            }
-            return Err(e.into());
-        }
-    };
-    match kind {
-        OperationKind::QueryFlowLogStatus => Ok(Resumed::Observed(confirmed(index, arm, located, desired, &bytes)?)),
-        OperationKind::ConfigureFlowLog => {
-            Ok(Resumed::Synced(configured(arm, index, &located, desired, &bytes, vec![])?))
-        }
-        OperationKind::PutFlowLog => Ok(Resumed::Synced(put(arm, index, &located, &name, desired, &bytes, vec![])?)),
-        OperationKind::DeleteFlowLog => {
-            index.record(arm, &located.watcher, located.target.as_str(), None);
-            Ok(Resumed::Synced(Synced { observed: ObservedFlowLog::default(), corrected: vec![], flow_log_id: None }))
-        }
-    }
-}
-
 /// Azure refuses new NSG flow logs since 2025-06-30: say what to target instead, from the NSG's own
 /// associations (the subnets, else the NICs it protects).
 async fn creation_blocked(arm: &ArmClient, nsg: &ResourceId, error: ArmError) -> SyncError {
@@ -551,94 +407,6 @@ async fn creation_blocked(arm: &ArmClient, nsg: &ResourceId, error: ArmError) ->
         }
     };
     SyncError::Azure(ArmError::Api { status, code, message: format!("{message} {advice}"), request_id, retry_after })
-}
-
-/// Waits for a confirmation in flight to end (for callers that may wait: CLI, deletion).
-pub async fn settle(
-    arm: &ArmClient,
-    index: &FlowLogIndex,
-    mut step: Step,
-    desired: &FlowLogSettings,
-) -> Result<Observation, SyncError> {
-    loop {
-        match step {
-            Step::Observed(observation) => return Ok(observation),
-            Step::Confirming(located, operation, wait) => {
-                tokio::time::sleep(wait).await;
-                step = match resume(arm, index, located.clone(), desired, operation).await? {
-                    Resumed::Running(operation, wait) => Step::Confirming(located, operation, wait),
-                    Resumed::Observed(observation) => Step::Observed(observation),
-                    Resumed::Synced(_) => {
-                        return Err(SyncError::Azure(ArmError::InvalidResponse(
-                            "a confirmation ended as a write".into(),
-                        )));
-                    }
-                };
-            }
-        }
-    }
-}
-
-/// Waits for a write in flight to end (for callers that may wait: CLI, deletion). `differences` are what the write
-/// repairs (the observation's), reported in the result.
-pub async fn finish(
-    arm: &ArmClient,
-    index: &FlowLogIndex,
-    located: Located,
-    mut applied: Applied,
-    desired: &FlowLogSettings,
-    differences: Vec<Difference>,
-) -> Result<Synced, SyncError> {
-    loop {
-        match applied {
-            Applied::Done(synced) if synced.corrected.is_empty() => {
-                return Ok(Synced { corrected: differences, ..synced });
-            }
-            Applied::Done(synced) => return Ok(synced),
-            Applied::Writing(operation, wait) => {
-                tokio::time::sleep(wait).await;
-                applied = match resume(arm, index, located.clone(), desired, operation).await? {
-                    Resumed::Running(operation, wait) => Applied::Writing(operation, wait),
-                    Resumed::Synced(synced) => Applied::Done(synced),
-                    Resumed::Observed(_) => {
-                        return Err(SyncError::Azure(ArmError::InvalidResponse("a write ended as a read".into())));
-                    }
-                };
-            }
-        }
-    }
-}
-
-/// The resume token kept in status for an operation in flight.
-pub fn token(operation: &Operation, drift: bool) -> PendingOperation {
-    let timestamp = k8s_openapi::jiff::Timestamp::try_from(operation.started)
-        .unwrap_or_else(|_| k8s_openapi::jiff::Timestamp::now());
-    PendingOperation {
-        kind: operation.kind.as_str().to_string(),
-        status_url: operation.status_url.as_ref().map(ToString::to_string),
-        result_url: operation.result_url.as_ref().map(ToString::to_string),
-        resource_url: operation.resource_url.as_ref().map(ToString::to_string),
-        request_id: operation.request_id.clone(),
-        started_at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(timestamp),
-        retry_after_seconds: operation.poll_every.map(|d| d.as_secs().min(u64::from(u32::MAX)) as u32),
-        drift,
-    }
-}
-
-/// The operation a resume token names; `None` when it cannot be read (an unknown kind, a URL that is not one).
-pub fn operation(token: &PendingOperation) -> Option<Operation> {
-    let url = |u: &Option<String>| -> Result<Option<url::Url>, ()> {
-        u.as_deref().map(|u| url::Url::parse(u).map_err(|_| ())).transpose()
-    };
-    Some(Operation {
-        kind: OperationKind::parse(&token.kind)?,
-        status_url: url(&token.status_url).ok()?,
-        result_url: url(&token.result_url).ok()?,
-        resource_url: url(&token.resource_url).ok()?,
-        request_id: token.request_id.clone(),
-        started: std::time::SystemTime::from(token.started_at.0),
-        poll_every: token.retry_after_seconds.map(|s| Duration::from_secs(u64::from(s))),
-    })
 }
 
 /// Carries out a deletion policy, waiting for Azure (deletions are rare: this one call holds its caller).
@@ -692,25 +460,6 @@ pub async fn retire(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn resume_tokens_round_trip_and_unreadable_ones_are_refused() {
-        let op = Operation {
-            kind: OperationKind::PutFlowLog,
-            status_url: Some(url::Url::parse("https://management.azure.com/subscriptions/s/providers/Microsoft.Network/locations/weu/operations/1?api-version=1").unwrap()),
-            result_url: None,
-            resource_url: Some(url::Url::parse("https://management.azure.com/x/flowLogs/fl?api-version=1").unwrap()),
-            request_id: Some("1".into()),
-            started: std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
-            poll_every: Some(Duration::from_secs(10)),
-        };
-        let token = token(&op, true);
-        assert_eq!(token.kind, "putFlowLog");
-        assert!(token.drift);
-        assert_eq!(operation(&token), Some(op));
-        assert_eq!(operation(&PendingOperation { kind: "reboot".into(), ..token.clone() }), None);
-        assert_eq!(operation(&PendingOperation { status_url: Some("not a url".into()), ..token }), None);
-    }
 
     #[test]
     fn derived_names_are_predictable_and_bounded() {
