@@ -193,15 +193,46 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
                 .collect::<Vec<_>>()
         });
     }
-    controller
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
+    let refresher = refresh_watchers(ctx.clone());
+    let running =
+        controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx).for_each(|result| async move {
             if let Err(e) = result {
                 warn!("reconcile failed: {e}");
             }
-        })
-        .await;
+        });
+    // The refresher runs as long as the controller does.
+    tokio::select! {
+        () = running => {}
+        () = refresher => {}
+    }
+}
+
+/// Lists each subscribed watcher once per period and re-checks the policies whose target's flow log changed: the
+/// steady state costs one list per watcher and interval, and no reconcile of the policies it leaves alone.
+async fn refresh_watchers(ctx: Arc<Context>) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        for (arm, watcher) in ctx.index.due() {
+            match ctx.index.refresh(&arm, &watcher).await {
+                Ok(changed) => {
+                    let policies: Vec<(String, String)> = {
+                        let targets = ctx.targets.lock().expect("not poisoned");
+                        changed.iter().flat_map(|target| targets.of_target(target)).collect()
+                    };
+                    for (namespace, name) in policies {
+                        let _ = ctx.retrigger.unbounded_send(ObjectRef::new(&name).within(&namespace));
+                    }
+                }
+                Err(e) => warn!(watcher = %watcher, "listing the watcher's flow logs: {e}"),
+            }
+        }
+    }
+}
+
+/// A policy in a steady state is checked by its watcher's refresher; it checks itself only this often besides (a
+/// safety net, and the `lastSyncTime` heartbeat): ten intervals, at most an hour, at least one interval.
+fn steady(interval: Duration) -> Duration {
+    (interval * 10).min(Duration::from_secs(3600)).max(interval)
 }
 
 /// The [`RETRY_ANNOTATION`]'s value, hashed: setting it re-runs the policy (and allows a refused write again).
@@ -293,18 +324,18 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         }
         Ok((outcome, None)) => {
             ctx.forget(&uid);
-            let label = match &outcome {
-                Outcome::Corrected { drift: true, .. } => "drift_corrected",
-                Outcome::Corrected { .. } => "applied",
-                Outcome::Drifted { .. } => "drifted",
-                _ => "in_sync",
+            let (label, next) = match &outcome {
+                Outcome::Corrected { drift: true, .. } => ("drift_corrected", recheck(&uid, steady(interval))),
+                Outcome::Corrected { .. } => ("applied", recheck(&uid, steady(interval))),
+                Outcome::Drifted { .. } => ("drifted", recheck(&uid, steady(interval))),
+                _ => ("in_sync", recheck(&uid, steady(interval))),
             };
-            (outcome, recheck(&uid, interval), label)
+            (outcome, next, label)
         }
         Err(Failure::Refused(error)) => {
             write_status(policy, previous, ctx, &Outcome::Failed { error, retry_in: None }, place.as_ref()).await?;
             ctx.metrics.reconciled("still_refused", started);
-            return Ok(Action::requeue(recheck(&uid, interval)));
+            return Ok(Action::requeue(recheck(&uid, steady(interval))));
         }
         // Kubernetes refused the status write: retry the whole reconcile (error_policy), not an Azure error.
         Err(Failure::Kubernetes(e)) => return Err(e),
@@ -393,6 +424,7 @@ async fn check(
             Some(operation) => {
                 let located = locate(&arm, &policy.spec, known_watcher).await?;
                 *place = Some(Place { watcher_id: located.watcher.to_string(), flow_log_id: None });
+                let located_watcher = located.watcher.clone();
                 match resume(&arm, &ctx.index, located, desired, operation).await {
                     Ok(Resumed::Running(operation, wait)) => {
                         let token = sync::token(&operation, token.drift);
@@ -412,6 +444,7 @@ async fn check(
                             p.flow_log_id = synced.flow_log_id.clone();
                         }
                         info!(drift = token.drift, operation = token.kind, "configured flow log");
+                        ctx.index.subscribe(&arm, &located_watcher, interval);
                         let outcome = Outcome::Corrected { observed: synced.observed, differences, drift: token.drift };
                         return Ok((outcome, None));
                     }
@@ -470,10 +503,15 @@ async fn check(
                 if new_drift {
                     ctx.metrics.drift_detected.inc();
                 }
+                // Steady: the watcher's refresher checks the target from now on.
+                ctx.index.subscribe(&arm, &observation.located().watcher, interval);
                 return Ok((outcome, None));
             }
             // Azure refused this very write and nothing has changed since: stay Stalled without asking again.
-            Decision::StillRefused(error) => return Err(Failure::Refused(error)),
+            Decision::StillRefused(error) => {
+                ctx.index.subscribe(&arm, &observation.located().watcher, interval);
+                return Err(Failure::Refused(error));
+            }
             Decision::Confirm => match sync::confirm(&arm, &ctx.index, observation, desired).await? {
                 Step::Observed(confirmed) => observation = confirmed,
                 Step::Confirming(located, operation, wait) => {
@@ -488,6 +526,7 @@ async fn check(
     if drift {
         ctx.metrics.drift_detected.inc();
     }
+    let watcher = observation.located().watcher.clone();
     let synced = match apply(&arm, &ctx.index, &ctx.insights, observation, desired).await {
         Ok(Applied::Done(synced)) => synced,
         Ok(Applied::Writing(operation, wait)) => {
@@ -509,6 +548,7 @@ async fn check(
         p.flow_log_id = synced.flow_log_id.clone().or(p.flow_log_id.take());
     }
     info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
+    ctx.index.subscribe(&arm, &watcher, interval);
     Ok((Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift }, None))
 }
 

@@ -84,6 +84,11 @@ impl TargetIndex {
             .filter_map(|object| self.by_object.get(object))
     }
 
+    /// The policies (namespace, name) whose target is `target` (compared as ARM IDs are).
+    pub fn of_target(&self, target: &str) -> Vec<(String, String)> {
+        self.by_target.get(&normalized(target)).into_iter().flatten().cloned().collect()
+    }
+
     /// [`owner_of`] among the policies with `me`'s target.
     pub fn owner_of<'a>(&'a self, me: &'a PolicyKey) -> Option<&'a PolicyKey> {
         owner_of(me, self.others(me))

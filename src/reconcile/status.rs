@@ -88,6 +88,15 @@ pub fn next_status(
     let conditions = match outcome {
         Outcome::InSync { observed } => {
             synced(&mut status, observed, now);
+            let ready = previous_condition(previous, READY);
+            if ready.is_some_and(|r| {
+                r.status == "True"
+                    && r.observed_generation == generation
+                    && [reason::APPLIED, reason::DRIFT_CORRECTED].contains(&r.reason.as_str())
+            }) {
+                // Azure is as the last write left it: that write's report stands (no rewrite, no watch event).
+                return status;
+            }
             let message = "The flow log in Azure matches the spec.".to_string();
             [
                 c(READY, true, reason::IN_SYNC, message.clone()),
@@ -404,6 +413,18 @@ mod tests {
         let s4 = next_status(Some(&s3), Some(2), &done, &at(4));
         assert_eq!(s4.operation, None);
         assert_eq!(cond(&s4, READY).message, "Repaired drift in Azure.", "what was repaired is not always known");
+    }
+
+    #[test]
+    fn a_write_reported_stands_while_azure_stays_as_it_left_it() {
+        let done = Outcome::Corrected { observed: observed(), differences: vec![], drift: false };
+        let s1 = next_status(None, Some(1), &done, &at(1));
+        let s2 = next_status(Some(&s1), Some(1), &Outcome::InSync { observed: observed() }, &at(60));
+        assert_eq!(cond(&s2, READY).reason, "Applied");
+        assert!(!needs_write(Some(&s1), &s2, &at(60), Duration::from_secs(3600)), "nothing to rewrite");
+        // A new generation found in sync is reported as such.
+        let s3 = next_status(Some(&s1), Some(2), &Outcome::InSync { observed: observed() }, &at(61));
+        assert_eq!(cond(&s3, READY).reason, "InSync");
     }
 
     #[test]

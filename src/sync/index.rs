@@ -4,6 +4,10 @@
 //! after that refreshes it (one refresh at a time per watcher: the others wait for it rather than list again).
 //! A target missing from a complete list has no flow log. After a read of one flow log or a write, the snapshot
 //! holds Azure's latest answer for that target.
+//!
+//! Policies in a steady state **subscribe** to their watcher: [`FlowLogIndex::refresh`] lists a watcher whose
+//! snapshot is older than its period and answers which targets changed since the list before, so that only their
+//! policies need to be checked again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,13 +25,17 @@ pub struct FlowLogIndex {
     watchers: Mutex<HashMap<(u64, String), Arc<Watcher>>>,
 }
 
-#[derive(Default)]
 struct Watcher {
+    id: ResourceId,
     /// Held while listing: one list per watcher at a time.
     refresh: tokio::sync::Mutex<()>,
     snapshot: Mutex<Option<Snapshot>>,
     /// Last asked for (a watcher nobody asks about for long is dropped).
     used: Mutex<Option<Instant>>,
+    /// The client and period of the policies that subscribed: the shortest period wins.
+    subscription: Mutex<Option<(ArmClient, Duration)>>,
+    /// When the refresher's last list failed.
+    failed: Mutex<Option<Instant>>,
 }
 
 struct Snapshot {
@@ -53,11 +61,31 @@ fn key(id: &str) -> String {
 }
 
 impl FlowLogIndex {
+    /// The watcher's entry, created on first use; a policy's look-up, record or subscription counts as use (the
+    /// refresher's own lists do not, so that a watcher whose policies are gone is dropped).
     fn watcher(&self, arm: &ArmClient, watcher: &ResourceId) -> Arc<Watcher> {
+        self.entry(arm, watcher, true)
+    }
+
+    fn entry(&self, arm: &ArmClient, watcher: &ResourceId, used: bool) -> Arc<Watcher> {
         let now = Instant::now();
         let mut watchers = self.watchers.lock().expect("not poisoned");
-        let entry = watchers.entry((arm.scope(), key(watcher.as_str()))).or_default().clone();
-        *entry.used.lock().expect("not poisoned") = Some(now);
+        let entry = watchers
+            .entry((arm.scope(), key(watcher.as_str())))
+            .or_insert_with(|| {
+                Arc::new(Watcher {
+                    id: watcher.clone(),
+                    refresh: tokio::sync::Mutex::new(()),
+                    snapshot: Mutex::new(None),
+                    used: Mutex::new(None),
+                    subscription: Mutex::new(None),
+                    failed: Mutex::new(None),
+                })
+            })
+            .clone();
+        if used {
+            *entry.used.lock().expect("not poisoned") = Some(now);
+        }
         if watchers.len() > 1 {
             watchers
                 .retain(|_, w| w.used.lock().expect("not poisoned").is_some_and(|t| now.duration_since(t) < UNUSED));
@@ -89,13 +117,60 @@ impl FlowLogIndex {
         if let Some(flow_log) = fresh(&entry) {
             return Ok(Seen { flow_log, listed: false });
         }
-        let listed = Instant::now();
-        let logs = arm.list_flow_logs(watcher).await?;
-        let by_target: HashMap<String, FlowLog> =
-            logs.into_iter().map(|log| (key(&log.properties.target_resource_id), compact(log))).collect();
-        let flow_log = by_target.get(&target).cloned();
-        *entry.snapshot.lock().expect("not poisoned") = Some(Snapshot { listed, by_target });
+        let snapshot = list(&entry, arm).await?;
+        let flow_log = snapshot.by_target.get(&target).cloned();
+        *entry.snapshot.lock().expect("not poisoned") = Some(snapshot);
         Ok(Seen { flow_log, listed: true })
+    }
+
+    /// Subscribes a policy in a steady state to its watcher: [`FlowLogIndex::refresh`] lists the watcher at least
+    /// every `period` (the shortest of its subscribers').
+    pub fn subscribe(&self, arm: &ArmClient, watcher: &ResourceId, period: Duration) {
+        let entry = self.watcher(arm, watcher);
+        let mut subscription = entry.subscription.lock().expect("not poisoned");
+        let period = subscription.as_ref().map_or(period, |(_, p)| period.min(*p));
+        *subscription = Some((arm.clone(), period));
+    }
+
+    /// The subscribed watchers whose snapshot is older than their period (or missing), with a client for each.
+    pub fn due(&self) -> Vec<(ArmClient, ResourceId)> {
+        let watchers: Vec<Arc<Watcher>> = self.watchers.lock().expect("not poisoned").values().cloned().collect();
+        watchers
+            .into_iter()
+            .filter_map(|w| {
+                let (arm, period) = w.subscription.lock().expect("not poisoned").clone()?;
+                let failed = w.failed.lock().expect("not poisoned").is_some_and(|t| t.elapsed() < period);
+                let age = w.snapshot.lock().expect("not poisoned").as_ref().map(|s| s.listed.elapsed());
+                (!failed && age.is_none_or(|age| age >= period)).then(|| (arm, w.id.clone()))
+            })
+            .collect()
+    }
+
+    /// Lists the watcher again and answers the targets (lower-cased IDs) whose flow log appeared, changed or went
+    /// since the list before; none when there was no list before.
+    pub async fn refresh(&self, arm: &ArmClient, watcher: &ResourceId) -> Result<Vec<String>, ArmError> {
+        let entry = self.entry(arm, watcher, false);
+        let _listing = entry.refresh.lock().await;
+        let now = match list(&entry, arm).await {
+            Ok(now) => now,
+            Err(e) => {
+                // Not again before another period: a failing watcher is not listed in a loop.
+                *entry.failed.lock().expect("not poisoned") = Some(Instant::now());
+                return Err(e);
+            }
+        };
+        *entry.failed.lock().expect("not poisoned") = None;
+        let mut snapshot = entry.snapshot.lock().expect("not poisoned");
+        let before = snapshot.replace(now);
+        let (Some(before), Some(now)) = (before, snapshot.as_ref()) else { return Ok(vec![]) };
+        let mut changed: Vec<String> = now
+            .by_target
+            .iter()
+            .filter(|(target, log)| before.by_target.get(*target) != Some(log))
+            .map(|(target, _)| target.clone())
+            .collect();
+        changed.extend(before.by_target.keys().filter(|t| !now.by_target.contains_key(*t)).cloned());
+        Ok(changed)
     }
 
     /// Records Azure's latest answer for a target (after a read of it or a write): `None` when it has no flow log.
@@ -129,6 +204,14 @@ impl FlowLogIndex {
         let watchers = self.watchers.lock().expect("not poisoned");
         watchers.values().filter(|w| w.snapshot.lock().expect("not poisoned").is_some()).count()
     }
+}
+
+/// Lists a watcher, every page.
+async fn list(entry: &Watcher, arm: &ArmClient) -> Result<Snapshot, ArmError> {
+    let listed = Instant::now();
+    let logs = arm.list_flow_logs(&entry.id).await?;
+    let by_target = logs.into_iter().map(|log| (key(&log.properties.target_resource_id), compact(log))).collect();
+    Ok(Snapshot { listed, by_target })
 }
 
 /// What planning needs of a flow log: tags and etags are not kept (memory per flow log stays small at 10,000).
