@@ -513,4 +513,18 @@ async fn one_list_of_a_watcher_answers_for_all_its_targets() {
     assert_eq!(now.flow_log.unwrap().properties.retention_policy.unwrap().days, 99);
     index.invalidate(&arm, &w);
     assert!(index.look_up(&arm, &w, &targets[0], minute).await.unwrap().listed);
+
+    // A subscribed watcher is due once its period has passed; a refresh answers the targets whose flow log changed.
+    let short = Duration::from_millis(200);
+    index.subscribe(&arm, &w, short);
+    tokio::time::sleep(short).await;
+    assert!(index.due().iter().any(|(_, due)| due.eq_ignore_case(&w)), "due after its period");
+    index.refresh(&arm, &w).await.unwrap();
+    assert!(index.due().is_empty(), "not due right after a list");
+    assert!(index.refresh(&arm, &w).await.unwrap().is_empty(), "nothing changed in Azure");
+    let mut drifted = sim.flow_log_status(&nsg("db-nsg")).unwrap();
+    drifted.properties.enabled = !drifted.properties.enabled;
+    sim.set_flow_log(drifted).unwrap();
+    let changed = index.refresh(&arm, &w).await.unwrap();
+    assert_eq!(changed, vec![nsg("db-nsg").to_ascii_lowercase()], "only the target that changed");
 }
