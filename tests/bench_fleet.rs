@@ -36,6 +36,7 @@
 //! | `FLOWLOG_BENCH_LRO_DURATION_MS` | 1000 | how long the simulator's long-running operations take |
 //! | `FLOWLOG_BENCH_LRO_RETRY_AFTER` | 1 | their `Retry-After`, seconds |
 //! | `FLOWLOG_BENCH_CONCURRENCY` | the operator's default (4) | `--concurrency` |
+//! | `FLOWLOG_BENCH_OPERATOR_WRAPPER` | none | a command to run the operator under, e.g. `heaptrack -o /tmp/operator` (its RSS and CPU are then the wrapper's) |
 //!
 //! The fleet of the issue (10,000 targets: 2,000 NSGs with flow logs and 8,000 VNets, subnets and NICs):
 //!
@@ -394,6 +395,21 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
     ]);
     if let Some(c) = &settings.concurrency {
         command.args(["--concurrency", c]);
+    }
+    if let Some(wrapper) = std::env::var("FLOWLOG_BENCH_OPERATOR_WRAPPER").ok().filter(|w| !w.trim().is_empty()) {
+        // A profiler around the operator (e.g. `heaptrack -o /tmp/operator`); RSS and CPU are then the wrapper's.
+        let inner = command.as_std();
+        let mut words = wrapper.split_whitespace();
+        let mut wrapped = tokio::process::Command::new(words.next().unwrap());
+        wrapped.args(words).arg(inner.get_program()).args(inner.get_args()).kill_on_drop(true);
+        for (key, value) in inner.get_envs() {
+            match value {
+                Some(value) => wrapped.env(key, value),
+                None => wrapped.env_remove(key),
+            };
+        }
+        wrapped.stderr(std::fs::File::create(dir.path().join("operator.log")).unwrap());
+        command = wrapped;
     }
     let mut operator = command.spawn().unwrap();
     let pid = operator.id().unwrap();
