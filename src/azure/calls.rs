@@ -74,8 +74,7 @@ impl ArmClient {
         watcher: &ResourceId,
         target_resource_id: &str,
     ) -> Result<FlowLogInformation, ArmError> {
-        let body = FlowLogStatusParameters { target_resource_id: target_resource_id.to_string() };
-        let url = self.url(watcher.as_str(), ["queryFlowLogStatus"], API_VERSION)?;
+        let (url, body) = self.query_request(watcher, target_resource_id)?;
         parse(&self.run_to_end(OperationKind::QueryFlowLogStatus, Method::POST, &url, Some(&body)).await?)
     }
 
@@ -85,9 +84,17 @@ impl ArmClient {
         watcher: &ResourceId,
         target_resource_id: &str,
     ) -> Result<Began, ArmError> {
-        let body = FlowLogStatusParameters { target_resource_id: target_resource_id.to_string() };
-        let url = self.url(watcher.as_str(), ["queryFlowLogStatus"], API_VERSION)?;
+        let (url, body) = self.query_request(watcher, target_resource_id)?;
         self.begin(OperationKind::QueryFlowLogStatus, Method::POST, &url, Some(&body)).await
+    }
+
+    fn query_request(
+        &self,
+        watcher: &ResourceId,
+        target_resource_id: &str,
+    ) -> Result<(Url, FlowLogStatusParameters), ArmError> {
+        let body = FlowLogStatusParameters { target_resource_id: target_resource_id.to_string() };
+        Ok((self.url(watcher.as_str(), ["queryFlowLogStatus"], API_VERSION)?, body))
     }
 
     /// `POST .../networkWatchers/{nw}/configureFlowLog` (long-running, final state via `Location`), polled to its

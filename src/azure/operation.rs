@@ -217,7 +217,7 @@ impl ArmClient {
     }
 
     /// Starts an operation and polls it to its end, sleeping through each `Retry-After` within `poll.timeout`.
-    /// Returns the final body; when Azure ends with nothing more to say, the first answer's body.
+    /// Returns the final body; empty when Azure ends with nothing more to say.
     pub(super) async fn run_to_end<B: Serialize + ?Sized>(
         &self,
         kind: OperationKind,

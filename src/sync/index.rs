@@ -198,12 +198,6 @@ impl FlowLogIndex {
     pub fn invalidate(&self, arm: &ArmClient, watcher: &ResourceId) {
         *self.watcher(arm, watcher).snapshot.lock().expect("not poisoned") = None;
     }
-
-    /// Watchers with a snapshot (for tests and metrics).
-    pub fn snapshots(&self) -> usize {
-        let watchers = self.watchers.lock().expect("not poisoned");
-        watchers.values().filter(|w| w.snapshot.lock().expect("not poisoned").is_some()).count()
-    }
 }
 
 /// Lists a watcher, every page.
