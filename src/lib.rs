@@ -7,7 +7,8 @@
 //! - [`sync`]: the Azure use cases, no Kubernetes in them: locate a target's flow log, observe it against the spec,
 //!   apply the plan, retire it on deletion;
 //! - [`controller`]: the Kubernetes edge (watch, reconcile loop, status writes);
-//! - [`cli`]: the `flowlog-operator` command line.
+//! - [`cli`]: the `flowlog-operator` command line;
+//! - [`heap`]: the binary's counting allocator (a leaf).
 //!
 //! The ARM wire types live in the `flowlog-wire` crate (re-exported as [`azure::model`] and [`azure::id`]), shared
 //! with the simulator (`flowlog-simulator`, `simulator/`), which this crate uses only in tests and, behind the
@@ -17,5 +18,6 @@ pub mod api;
 pub mod azure;
 pub mod cli;
 pub mod controller;
+pub mod heap;
 pub mod reconcile;
 pub mod sync;

@@ -419,6 +419,15 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
     })
     .await;
     let idle_rss = proc_status_kib(pid, "VmRSS:");
+    let (idle_anon, idle_file) = (proc_status_kib(pid, "RssAnon:"), proc_status_kib(pid, "RssFile:"));
+    eprintln!(
+        "[bench] operator idle: RSS {} MiB ({} MiB anonymous, {} MiB of mapped files)",
+        idle_rss / 1024,
+        idle_anon / 1024,
+        idle_file / 1024
+    );
+    let idle_heap =
+        metric_sum(&reqwest::get(&metrics_url).await.unwrap().text().await.unwrap(), "flowlog_heap_bytes", "");
     let idle_cpu = cpu_seconds(pid);
     reset_sim_counters(&url).await;
 
@@ -511,6 +520,7 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
     let steady_cpu = cpu_seconds(pid) - steady_cpu_start;
     let metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
     let (rss, hwm) = (proc_status_kib(pid, "VmRSS:"), proc_status_kib(pid, "VmHWM:"));
+    let (rss_anon, rss_file) = (proc_status_kib(pid, "RssAnon:"), proc_status_kib(pid, "RssFile:"));
 
     // A spec change of one policy of each kind: the time from the apiserver's answer to the write reaching Azure
     // (the simulator applies a write when it accepts it and counts it then).
@@ -624,6 +634,19 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
             peak_rss.max(rss) / 1024,
             hwm / 1024
         ),
+        {
+            // What the operator holds (its counting allocator), apart from what the allocator keeps cached.
+            let heap = metric_sum(&metrics, "flowlog_heap_bytes", "");
+            format!(
+                "  operator heap: {:.1} MiB idle, {:.1} MiB at the end: {:.0} bytes per policy; RSS at the end: {} MiB \
+                 anonymous, {} MiB of mapped files (the binary's code)",
+                idle_heap / 1048576.0,
+                heap / 1048576.0,
+                (heap - idle_heap) / n as f64,
+                rss_anon / 1024,
+                rss_file / 1024
+            )
+        },
     ];
     report.insert(0, "==== fleet benchmark: the operator ====".into());
     print_uncaptured(&report.join("\n"));

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use futures::channel::mpsc;
 use k8s_openapi::api::core::v1::Secret;
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
 
+use super::events::Events;
 use super::metrics::Metrics;
 use super::selector;
 use super::server::Health;
@@ -82,7 +82,7 @@ pub struct Context {
     pub(super) secret_clients: Mutex<HashMap<(String, String), SecretClient>>,
     pub metrics: Arc<Metrics>,
     pub health: Arc<Health>,
-    pub(super) recorder: Recorder,
+    pub(super) events: Events,
     pub(super) settings: Settings,
     /// Consecutive transient failures per object UID, for exponential backoff.
     pub(super) failures: Mutex<HashMap<String, u32>>,
@@ -96,7 +96,7 @@ pub struct Context {
     pub(super) operations: Mutex<HashMap<String, (PendingOperation, Vec<Difference>)>>,
     /// The status last written per object UID, with the one it was built on, for a short while: until the cache
     /// shows it, a check builds on it rather than on the cache's older status.
-    pub(super) written: Mutex<HashMap<String, Written>>,
+    pub(super) written: Mutex<HashMap<String, Box<Written>>>,
     /// A repair whose status write failed, per object UID: reported by the next check (drift is never lost).
     pub(super) unreported: Mutex<HashMap<String, crate::reconcile::Outcome>>,
     /// Policies by target, kept by the watch: conflicts are looked up, not scanned for.
@@ -117,11 +117,8 @@ impl Context {
         health: Arc<Health>,
         settings: Settings,
     ) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok()),
-        };
-        let recorder = Recorder::new(client.clone(), reporter);
+        let instance = std::env::var("POD_NAME").ok().or_else(|| std::env::var("HOSTNAME").ok());
+        let events = Events::new(client.clone(), MANAGER, instance);
         let (retrigger, rx) = mpsc::unbounded();
         let http = arm.http().clone();
         Arc::new(Self {
@@ -133,7 +130,7 @@ impl Context {
             secret_clients: Mutex::default(),
             metrics,
             health,
-            recorder,
+            events,
             settings,
             failures: Mutex::default(),
             refusals: Mutex::default(),
@@ -173,12 +170,29 @@ impl Context {
     /// Records a status write (see [`Context::latest_status`]).
     pub(super) fn wrote_status(&self, uid: &str, base: Option<&FlowLogPolicyStatus>, status: &FlowLogPolicyStatus) {
         let mut written = self.written.lock().expect("not poisoned");
-        if written.len() >= 1024 {
-            // Entries normally go at the policy's next check; this bounds those whose policies went quiet.
-            written.retain(|_, w| w.at.elapsed() < WRITTEN_FOR);
-        }
-        let entry = Written { at: std::time::Instant::now(), base: base.cloned(), status: status.clone() };
+        let entry = Box::new(Written { at: std::time::Instant::now(), base: base.cloned(), status: status.clone() });
         written.insert(uid.to_string(), entry);
+    }
+
+    /// Forgets the status written for a policy once the cache shows it (or a later one).
+    pub(super) fn caught_up(&self, policy: &FlowLogPolicy) {
+        let uid = policy.uid().unwrap_or_default();
+        let mut written = self.written.lock().expect("not poisoned");
+        if written.get(&uid).is_some_and(|w| w.base != policy.status) {
+            written.remove(&uid);
+        }
+    }
+
+    /// Forgets the written statuses the cache has had time to show (called every few seconds: a policy in a steady
+    /// state is not checked for many minutes, and what it wrote last must not be held that long).
+    pub(super) fn sweep(&self) {
+        let mut written = self.written.lock().expect("not poisoned");
+        written.retain(|_, w| w.at.elapsed() < WRITTEN_FOR);
+        if written.capacity() > 64 && written.len() < written.capacity() / 4 {
+            written.shrink_to_fit();
+        }
+        drop(written);
+        crate::heap::give_back();
     }
 
     /// Forgets what was kept for an object that is gone or synced.

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub policies: Family<ConditionLabels, Gauge>,
     /// 1 while this replica holds the leader lease (or runs without leader election).
     pub leader: Gauge,
+    /// Bytes on the heap now (set at each scrape; absent when the counting allocator is not installed).
+    heap: Gauge,
 }
 
 impl Default for Metrics {
@@ -79,7 +81,12 @@ impl Default for Metrics {
         registry.register("policies", "FlowLogPolicies by condition and status", policies.clone());
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica is the leader", leader.clone());
+        let heap = Gauge::default();
+        if crate::heap::held_bytes().is_some() {
+            registry.register("heap_bytes", "Bytes the operator holds on its heap", heap.clone());
+        }
         Self {
+            heap,
             registry,
             reconciles,
             reconcile_duration,
@@ -119,6 +126,9 @@ impl Metrics {
                     .get_or_create(&ConditionLabels { condition: c.type_.clone(), status: c.status.clone() })
                     .inc();
             }
+        }
+        if let Some(bytes) = crate::heap::held_bytes() {
+            self.heap.set(i64::try_from(bytes).unwrap_or(i64::MAX));
         }
         let mut out = String::new();
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");

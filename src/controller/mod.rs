@@ -3,6 +3,7 @@
 //! finalizer.
 
 mod context;
+mod events;
 pub mod metrics;
 mod report;
 pub mod selector;
@@ -134,12 +135,19 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
     }
     let trigger = watcher(api, config)
         .default_backoff()
-        // The cache keeps what reconciles read, not the field managers' bookkeeping.
-        .modify(|p| p.managed_fields_mut().clear())
+        // The cache keeps what reconciles read, not the field managers' bookkeeping nor `kubectl apply`'s copy of
+        // the whole object.
+        .modify(|p| {
+            p.managed_fields_mut().clear();
+            p.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
+        })
         .reflect(writer)
         // The target index follows the cache: updated before the reconcile the event triggers.
         .inspect(move |event| match event {
-            Ok(watcher::Event::Apply(p)) => index.targets.lock().expect("not poisoned").upsert(policy_key(p)),
+            Ok(watcher::Event::Apply(p)) => {
+                index.targets.lock().expect("not poisoned").upsert(policy_key(p));
+                index.caught_up(p);
+            }
             Ok(watcher::Event::Delete(p)) => {
                 index.targets.lock().expect("not poisoned").remove(&p.namespace().unwrap_or_default(), &p.name_any())
             }
@@ -210,8 +218,13 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
 /// Lists each subscribed watcher once per period and re-checks the policies whose target's flow log changed: the
 /// steady state costs one list per watcher and interval, and no reconcile of the policies it leaves alone.
 async fn refresh_watchers(ctx: Arc<Context>) {
+    let mut swept = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        if swept.elapsed() >= Duration::from_secs(5) {
+            ctx.sweep();
+            swept = Instant::now();
+        }
         for (arm, watcher) in ctx.index.due() {
             match ctx.index.refresh(&arm, &watcher).await {
                 Ok(changed) => {

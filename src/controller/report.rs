@@ -4,7 +4,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::events::{Event as KubeEvent, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
@@ -59,9 +59,7 @@ pub(super) async fn publish(ctx: &Context, policy: &FlowLogPolicy, type_: EventT
         note.truncate(cut);
         note.push_str("...");
     }
-    let event =
-        KubeEvent { type_, reason: reason.into(), note: Some(note), action: "Reconcile".into(), secondary: None };
-    if let Err(e) = ctx.recorder.publish(&event, &policy.object_ref(&())).await {
+    if let Err(e) = ctx.events.publish(&policy.object_ref(&()), type_, reason, "Reconcile", &note).await {
         warn!("publishing event {reason}: {e}");
     }
 }
