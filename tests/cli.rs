@@ -43,16 +43,29 @@ fn sim_says_where_the_simulator_is() {
     }
 }
 
-/// `crds/` holds a generated artefact: it must be exactly what the code produces.
+/// `crds/` holds generated artefacts: each must be exactly what the code produces, and nothing else is there.
 #[test]
-fn crd_command_prints_the_committed_crd() {
-    let out = bin().arg("crd").output().unwrap();
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/flowlogpolicies.flowlog.dev.yaml")).unwrap();
-    assert!(
-        String::from_utf8(out.stdout).unwrap() == committed,
-        "crds/flowlogpolicies.flowlog.dev.yaml is stale: regenerate it with `cargo run -- crd > crds/flowlogpolicies.flowlog.dev.yaml`"
-    );
+fn crd_command_prints_the_committed_crds() {
+    use flowlog_operator::cli::CrdKind;
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/crds");
+    let mut files: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert_eq!(files, [CrdKind::FlowLogPolicy.file(), CrdKind::FlowLogPolicySet.file()]);
+    for (kind, args) in
+        [(CrdKind::FlowLogPolicy, vec!["crd"]), (CrdKind::FlowLogPolicySet, vec!["crd", "--kind", "FlowLogPolicySet"])]
+    {
+        let out = bin().args(&args).output().unwrap();
+        assert!(out.status.success());
+        let committed = std::fs::read_to_string(format!("{dir}/{}", kind.file())).unwrap();
+        assert!(
+            String::from_utf8(out.stdout).unwrap() == committed,
+            "crds/{} is stale: regenerate it with `cargo run -- {} > crds/{}`",
+            kind.file(),
+            args.join(" "),
+            kind.file()
+        );
+    }
 }
 
 #[test]

@@ -231,22 +231,6 @@ async fn invalid_manifests_are_rejected_by_the_apiserver() {
     dynamic.create(&PostParams::default(), &object).await.expect("the valid manifest is accepted");
 }
 
-/// JSON merge patch (RFC 7386) of `patch` into `target`.
-fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
-    match (target, patch) {
-        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
-            for (k, v) in p {
-                if v.is_null() {
-                    t.remove(k);
-                } else {
-                    json_merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
-                }
-            }
-        }
-        (t, p) => *t = p.clone(),
-    }
-}
-
 /// The shipped binary end to end: `flowlog-operator sim` and `flowlog-operator run` as processes, configured
 /// only through flags and environment, as a user would run them.
 #[tokio::test]

@@ -2,14 +2,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
-/// ARM resource-ID patterns used by the CEL rules. RE2 syntax (the apiserver evaluates them), `(?i)`
-/// because ARM IDs are case-insensitive. Subscription IDs are GUIDs.
-macro_rules! arm_prefix {
-    () => {
-        r"^(?i)/subscriptions/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/resourceGroups/[^/]{1,90}/providers/"
-    };
-}
-
 /// Desired state of the Network Watcher flow log of one Azure target.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(

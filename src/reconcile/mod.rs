@@ -7,6 +7,7 @@ mod events;
 mod plan;
 pub mod refusal;
 pub mod schedule;
+pub mod set;
 mod status;
 
 pub use conflict::{PolicyKey, TargetIndex, owner_of};

@@ -267,18 +267,19 @@ pub async fn cluster(test: &str) -> (Client, String) {
     (client, namespace)
 }
 
+/// Installs the operator's CRDs (FlowLogPolicy and FlowLogPolicySet) and waits until the apiserver serves them.
 pub async fn install_crd(client: &Client) {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = FlowLogPolicy::crd();
-    crds.patch(&crd.name_any(), &PatchParams::apply("e2e-tests").force(), &Patch::Apply(&crd))
-        .await
-        .expect("CRD applies");
-    wait_for("CRD established", Duration::from_secs(30), || async {
-        let crd = crds.get("flowlogpolicies.flowlog.dev").await.ok()?;
-        let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
-        established.then_some(())
-    })
-    .await;
+    for crd in [FlowLogPolicy::crd(), flowlog_operator::api::FlowLogPolicySet::crd()] {
+        let name = crd.name_any();
+        crds.patch(&name, &PatchParams::apply("e2e-tests").force(), &Patch::Apply(&crd)).await.expect("CRD applies");
+        wait_for("CRD established", Duration::from_secs(30), || async {
+            let crd = crds.get(&name).await.ok()?;
+            let established = crd.status?.conditions?.iter().any(|c| c.type_ == "Established" && c.status == "True");
+            established.then_some(())
+        })
+        .await;
+    }
 }
 
 pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut probe: F) -> T
@@ -381,4 +382,20 @@ pub fn operator_command(sim_url: &str, namespace: &str, log: &std::path::Path) -
 /// A free TCP port on loopback (bound and released; fine for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// JSON merge patch (RFC 7386) of `patch` into `target`.
+pub fn json_merge(target: &mut serde_json::Value, patch: &serde_json::Value) {
+    match (target, patch) {
+        (serde_json::Value::Object(t), serde_json::Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    json_merge(t.entry(k.clone()).or_insert(serde_json::Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
 }
