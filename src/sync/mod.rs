@@ -9,6 +9,7 @@
 //! [`Operation`] that the caller keeps and polls with [`resume`] later; nothing here waits for Azure's
 //! `Retry-After`, except [`retire`].
 
+mod discover;
 mod error;
 mod index;
 mod insights;
@@ -16,6 +17,7 @@ mod resume;
 
 use std::time::Duration;
 
+pub use discover::{Discovery, discover};
 pub use error::SyncError;
 pub use index::{FlowLogIndex, Seen};
 pub use insights::Insights;

@@ -2,7 +2,7 @@
 //! FlowLogPolicy each (or why none), the policies to prune, and whether the pruning guard holds them back.
 //!
 //! Safety rules, all decided here so that they are tested in one place:
-//! - a failed or incomplete discovery creates and prunes nothing;
+//! - a failed discovery changes nothing, and an incomplete one (a subscription could not be listed) prunes nothing;
 //! - a target that an independent FlowLogPolicy manages stays with it (`ManagedElsewhere`);
 //! - a target whose region has no destination (or no workspace when traffic analytics is on) gets no policy and is
 //!   reported, never given another region's storage;
@@ -18,6 +18,7 @@ use crate::api::{
     TrafficAnalytics,
 };
 use crate::azure::id::{ResourceId, same_id};
+use crate::azure::same_region;
 
 pub use status::{NON_COMPLIANT_LISTED, PolicyState, set_status};
 
@@ -81,12 +82,6 @@ pub struct Changes {
     pub prune: Vec<String>,
     /// Set when the guard holds the prune back.
     pub blocked: Option<PruneBlocked>,
-}
-
-/// Azure region names compare ignoring case and spaces (`West Europe` is `westeurope`).
-pub fn same_region(a: &str, b: &str) -> bool {
-    let norm = |s: &str| s.chars().filter(|c| !c.is_whitespace()).flat_map(char::to_lowercase).collect::<String>();
-    norm(a) == norm(b)
 }
 
 /// Applies the selector to what discovery found. `managed_elsewhere` answers the FlowLogPolicy (not one of this
@@ -241,11 +236,13 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// What to create, update and prune, given a selection from a complete discovery (`None` after a failed or
-/// incomplete one: then nothing is created or pruned) and the set's generated policies now. `confirmed` is the
-/// value of the [`CONFIRM_PRUNE_ANNOTATION`], if set.
+/// What to create, update and prune, given the selection of a discovery (`None` when it failed: then nothing
+/// changes) and the set's generated policies now. An incomplete discovery (a subscription could not be listed)
+/// creates and updates what it found but prunes nothing. `confirmed` is the value of the
+/// [`CONFIRM_PRUNE_ANNOTATION`], if set.
 pub fn changes(
     selection: Option<&Selection>,
+    complete: bool,
     children: &[Child],
     max_prune_percent: i32,
     confirmed: Option<&str>,
@@ -263,7 +260,7 @@ pub fn changes(
         }
     }
     let prune: Vec<String> = existing.keys().filter(|n| !wanted.contains(*n)).map(|n| n.to_string()).collect();
-    if prune.is_empty() {
+    if prune.is_empty() || !complete {
         return changes;
     }
     let limit = i64::from(max_prune_percent.clamp(0, 100));
@@ -492,7 +489,7 @@ mod tests {
         let children = vec![child(&s, &a), child(&s, &b)];
         s.spec.pruning.max_prune_percent = 100;
         let selection = select(&s, &[a.clone(), c.clone()], &nobody);
-        let changes = changes(Some(&selection), &children, 100, None);
+        let changes = changes(Some(&selection), true, &children, 100, None);
         assert_eq!(changes.apply.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(), [child(&s, &c).name]);
         assert_eq!(changes.prune, [children[1].name.clone()]);
         assert_eq!(changes.blocked, None);
@@ -500,17 +497,24 @@ mod tests {
         // A template change updates every policy; an unchanged set changes nothing.
         s.spec.template.interval = "1h".into();
         let selection = select(&s, &[a.clone(), b.clone()], &nobody);
-        assert_eq!(super::changes(Some(&selection), &children, 50, None).apply.len(), 2);
+        assert_eq!(super::changes(Some(&selection), true, &children, 50, None).apply.len(), 2);
         assert_eq!(policy_names(&selection).len(), 2);
         let unchanged = select(&set(), &[a, b], &nobody);
-        assert_eq!(super::changes(Some(&unchanged), &children, 50, None), Changes::default());
+        assert_eq!(super::changes(Some(&unchanged), true, &children, 50, None), Changes::default());
     }
 
     #[test]
     fn a_failed_discovery_creates_and_prunes_nothing() {
         let s = set();
         let children = vec![child(&s, &vnet("rg", "a", "westeurope", &[]))];
-        assert_eq!(changes(None, &children, 100, None), Changes::default());
+        assert_eq!(changes(None, true, &children, 100, None), Changes::default());
+        // Incomplete (a subscription could not be listed): what was found is created, nothing is pruned.
+        let b = vnet("rg", "b", "westeurope", &[]);
+        let selection = select(&s, std::slice::from_ref(&b), &nobody);
+        let partial = changes(Some(&selection), false, &children, 100, None);
+        assert_eq!(partial.apply.len(), 1);
+        assert!(partial.prune.is_empty() && partial.blocked.is_none());
+        assert_eq!(changes(Some(&selection), true, &children, 100, None).prune.len(), 1);
     }
 
     #[test]
@@ -520,20 +524,20 @@ mod tests {
         let children: Vec<Child> = targets.iter().map(|t| child(&s, t)).collect();
         // Lost permissions: discovery finds 2 of 10.
         let selection = select(&s, &targets[..2], &nobody);
-        let blocked = changes(Some(&selection), &children, 50, None);
+        let blocked = changes(Some(&selection), true, &children, 50, None);
         assert!(blocked.prune.is_empty(), "nothing is pruned");
         let guard = blocked.blocked.clone().expect("the guard trips");
         assert_eq!((guard.would_prune, guard.policies), (8, 10));
         // A confirmation of another prune does not count; of this one, it does.
-        assert!(changes(Some(&selection), &children, 50, Some("prune-8-00000000")).prune.is_empty());
-        let confirmed = changes(Some(&selection), &children, 50, Some(&guard.confirm_with));
+        assert!(changes(Some(&selection), true, &children, 50, Some("prune-8-00000000")).prune.is_empty());
+        let confirmed = changes(Some(&selection), true, &children, 50, Some(&guard.confirm_with));
         assert_eq!(confirmed.prune.len(), 8);
         assert_eq!(confirmed.blocked, None);
         // Within the share, no confirmation is needed; 0 % blocks any prune; 100 % none.
         let selection = select(&s, &targets[..6], &nobody);
-        assert_eq!(changes(Some(&selection), &children, 50, None).prune.len(), 4);
-        assert!(changes(Some(&selection), &children, 0, None).blocked.is_some());
+        assert_eq!(changes(Some(&selection), true, &children, 50, None).prune.len(), 4);
+        assert!(changes(Some(&selection), true, &children, 0, None).blocked.is_some());
         let selection = select(&s, &[], &nobody);
-        assert_eq!(changes(Some(&selection), &children, 100, None).prune.len(), 10);
+        assert_eq!(changes(Some(&selection), true, &children, 100, None).prune.len(), 10);
     }
 }
