@@ -206,13 +206,22 @@ impl Context {
     /// The ARM client for a policy: the operator's own, or one with the credentials of its `credentialsRef`
     /// (a Secret in the policy's namespace, never another).
     pub(super) async fn arm_for(&self, policy: &FlowLogPolicy) -> Result<ArmClient, SyncError> {
-        let Some(secret_ref) = &policy.spec.credentials_ref else { return Ok(self.arm.clone()) };
+        self.arm_for_ref(&policy.namespace().unwrap_or_default(), policy.spec.credentials_ref.as_ref()).await
+    }
+
+    /// The ARM client for an object in `namespace` with an optional `credentialsRef` (a policy's or a set's).
+    pub(super) async fn arm_for_ref(
+        &self,
+        namespace: &str,
+        secret_ref: Option<&crate::api::SecretRef>,
+    ) -> Result<ArmClient, SyncError> {
+        let Some(secret_ref) = secret_ref else { return Ok(self.arm.clone()) };
         if !self.settings.allow_credentials_ref {
             return Err(SyncError::Credentials(
                 "spec.credentialsRef is set but this operator does not read Secrets (start it with --allow-credentials-ref, or remove credentialsRef)".into(),
             ));
         }
-        let namespace = policy.namespace().unwrap_or_default();
+        let namespace = namespace.to_string();
         let allowed = &self.settings.credentials_namespaces;
         if !allowed.is_empty() && !allowed.contains(&namespace) {
             return Err(SyncError::Credentials(format!(

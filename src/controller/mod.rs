@@ -8,6 +8,7 @@ pub mod metrics;
 mod report;
 pub mod selector;
 pub mod server;
+mod sets;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -121,6 +122,7 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
         None => Api::all(ctx.client.clone()),
     };
     let (reader, writer) = reflector::store();
+    let reader_for_sets = reader.clone();
     let _ = ctx.health.store.set(reader.clone());
     let health = ctx.health.clone();
     let index = ctx.clone();
@@ -202,15 +204,16 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
         });
     }
     let refresher = refresh_watchers(ctx.clone());
+    let sets = sets::run(ctx.clone(), reader_for_sets, shutdown.clone());
     let running =
         controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx).for_each(|result| async move {
             if let Err(e) = result {
                 warn!("reconcile failed: {e}");
             }
         });
-    // The refresher runs as long as the controller does.
+    // The refresher and the set controller run as long as the policy controller does.
     tokio::select! {
-        () = running => {}
+        _ = futures::future::join(running, sets) => {}
         () = refresher => {}
     }
 }

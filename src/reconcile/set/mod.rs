@@ -24,6 +24,8 @@ pub use status::{NON_COMPLIANT_LISTED, PolicyState, set_status};
 
 /// The label naming a generated policy's set.
 pub const SET_LABEL: &str = "flowlog.dev/set";
+/// Setting this annotation (to any new value) runs the set's discovery now rather than at its interval.
+pub const REDISCOVER_ANNOTATION: &str = "flowlog.dev/rediscover";
 /// The annotation that confirms a blocked prune (its value: `status.pruneBlocked.confirmWith`).
 pub const CONFIRM_PRUNE_ANNOTATION: &str = "flowlog.dev/confirm-prune";
 

@@ -1,0 +1,236 @@
+//! The FlowLogPolicySet controller: discovery every `discoveryInterval`, one generated FlowLogPolicy per selected
+//! target (server-side apply, owned by the set, labelled with its name), pruning behind the guard, and the set's
+//! status from its policies' own. The decisions are the pure core's ([`crate::reconcile::set`]); this fetches,
+//! applies and publishes. The generated policies do the Azure work like any other policy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::Store;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use tracing::{info, warn};
+
+use super::{Context, Error};
+use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySet, FlowLogPolicySetStatus};
+use crate::reconcile::READY;
+use crate::reconcile::set::{
+    CONFIRM_PRUNE_ANNOTATION, Child, PolicyState, REDISCOVER_ANNOTATION, SET_LABEL, changes, child_name, select,
+    set_status,
+};
+use crate::sync::{Discovery, discover};
+
+/// The field manager of the generated policies' specs (their status is the policy controller's).
+const SET_MANAGER: &str = "flowlog-operator-sets";
+
+/// A failed discovery is tried again after this long (or the interval, if shorter).
+const DISCOVERY_RETRY: Duration = Duration::from_secs(60);
+
+/// The last discovery of each set (by UID), kept until the next is due.
+#[derive(Default)]
+struct Discoveries(Mutex<HashMap<String, Discovered>>);
+
+#[derive(Clone)]
+struct Discovered {
+    generation: Option<i64>,
+    /// The [`REDISCOVER_ANNOTATION`]'s value it ran under.
+    asked: Option<String>,
+    at: Instant,
+    time: Time,
+    result: Result<Discovery, String>,
+}
+
+struct SetContext {
+    ctx: Arc<Context>,
+    policies: Store<FlowLogPolicy>,
+    discoveries: Discoveries,
+}
+
+/// Runs the set controller until `shutdown` resolves.
+pub(super) async fn run(
+    ctx: Arc<Context>,
+    policies: Store<FlowLogPolicy>,
+    shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
+) {
+    let (sets, children): (Api<FlowLogPolicySet>, Api<PartialObjectMeta<FlowLogPolicy>>) = match &ctx.settings.namespace
+    {
+        Some(ns) => (Api::namespaced(ctx.client.clone(), ns), Api::namespaced(ctx.client.clone(), ns)),
+        None => (Api::all(ctx.client.clone()), Api::all(ctx.client.clone())),
+    };
+    let mut config = watcher::Config::default();
+    if let Some(selector) = &ctx.settings.selector {
+        config = config.labels(&selector.to_string());
+    }
+    // A generated policy's change (its status, mostly) re-counts its set; metadata is enough to find the owner.
+    let owned = watcher(children, watcher::Config::default().labels(SET_LABEL)).default_backoff().touched_objects();
+    let sctx = Arc::new(SetContext { ctx, policies, discoveries: Discoveries::default() });
+    Controller::new(sets, config)
+        .owns_stream(owned)
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, sctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                warn!("reconciling a FlowLogPolicySet failed: {e}");
+            }
+        })
+        .await;
+}
+
+fn error_policy(_: Arc<FlowLogPolicySet>, error: &Error, _: Arc<SetContext>) -> Action {
+    warn!("FlowLogPolicySet: {error}");
+    Action::requeue(Duration::from_secs(30))
+}
+
+async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<Action, Error> {
+    let ctx = &sctx.ctx;
+    let namespace = set.namespace().ok_or(Error::NoNamespace)?;
+    let name = set.name_any();
+    if set.metadata.deletion_timestamp.is_some() {
+        // The policies go with the set (their owner); each carries out its deletion policy.
+        return Ok(Action::await_change());
+    }
+    let interval = parse_interval(&set.spec.discovery_interval);
+    let discovered = discovery(&sctx, &set, &namespace, interval).await;
+
+    // The set's policies, from the policy controller's cache.
+    let children: Vec<Arc<FlowLogPolicy>> = sctx
+        .policies
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == Some(namespace.as_str()) && p.labels().get(SET_LABEL) == Some(&name))
+        .collect();
+    let views: Vec<Child> = children
+        .iter()
+        .map(|p| Child { name: p.name_any(), target: p.spec.target.resource_id.clone(), spec: p.spec.clone() })
+        .collect();
+    let managed_elsewhere = |target: &str| -> Option<String> {
+        let ours = child_name(&name, target);
+        let targets = ctx.targets.lock().expect("not poisoned");
+        targets
+            .of_target(target)
+            .into_iter()
+            .find(|(ns, policy)| !(*ns == namespace && *policy == ours))
+            .map(|(ns, policy)| format!("FlowLogPolicy {ns}/{policy}"))
+    };
+    let selection = discovered.result.as_ref().ok().map(|d| select(&set, &d.found, &managed_elsewhere));
+    let complete = discovered.result.as_ref().is_ok_and(Discovery::complete);
+    let confirmed = set.annotations().get(CONFIRM_PRUNE_ANNOTATION).map(String::as_str);
+    let planned = changes(selection.as_ref(), complete, &views, set.spec.pruning.max_prune_percent, confirmed);
+
+    let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    let owner = set.controller_owner_ref(&()).expect("a set read from the apiserver has a name and UID");
+    let mut labels = set.spec.template.labels.clone();
+    labels.insert(SET_LABEL.to_string(), name.clone());
+    for (child, spec) in &planned.apply {
+        let manifest = json!({
+            "apiVersion": "flowlog.dev/v1alpha1",
+            "kind": "FlowLogPolicy",
+            "metadata": {"name": child, "namespace": namespace, "labels": labels, "ownerReferences": [owner]},
+            "spec": spec,
+        });
+        api.patch(child, &PatchParams::apply(SET_MANAGER).force(), &Patch::Apply(&manifest)).await?;
+    }
+    for child in &planned.prune {
+        info!(set = %name, policy = %child, "pruning: its target left the selection");
+        match api.delete(child, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+
+    let states: BTreeMap<String, PolicyState> = children
+        .iter()
+        .map(|p| {
+            let ready = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+            let current = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
+            let state = PolicyState {
+                ready: ready.is_some_and(|c| c.status == "True"),
+                reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+                current: current && ready.is_some(),
+            };
+            (p.name_any(), state)
+        })
+        .collect();
+    let discovery_status = match &discovered.result {
+        Ok(d) => DiscoveryStatus {
+            time: Some(discovered.time.clone()),
+            complete: d.complete(),
+            found: i32::try_from(d.found.len()).unwrap_or(i32::MAX),
+            error: d.error(),
+        },
+        Err(e) => {
+            DiscoveryStatus { time: Some(discovered.time.clone()), complete: false, found: 0, error: Some(e.clone()) }
+        }
+    };
+    let now = Time(Timestamp::now());
+    let previous = set.status.as_ref();
+    let status =
+        set_status(previous, set.metadata.generation, selection.as_ref(), discovery_status, &planned, &states, &now);
+    // The discovery's time alone is rewritten only as often as the policies' lastSyncTime heartbeat.
+    let heartbeat_due = previous
+        .and_then(|p| p.discovery.as_ref()?.time.clone())
+        .is_none_or(|t| now.0.duration_since(t.0).unsigned_abs() >= ctx.settings.status_heartbeat);
+    if worth_writing(previous, &status) || (heartbeat_due && previous != Some(&status)) {
+        let sets: Api<FlowLogPolicySet> = Api::namespaced(ctx.client.clone(), &namespace);
+        let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicySet", "status": status });
+        sets.patch_status(&name, &PatchParams::apply(SET_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    }
+    // The next discovery (a failed one sooner); the policies' own changes re-run this in between.
+    let retry = if discovered.result.as_ref().is_ok_and(Discovery::complete) {
+        interval
+    } else {
+        interval.min(DISCOVERY_RETRY)
+    };
+    Ok(Action::requeue(retry.saturating_sub(discovered.at.elapsed()).max(Duration::from_secs(1))))
+}
+
+/// The set's discovery: the last one while it is due neither by time nor by a new generation, else a new one.
+async fn discovery(sctx: &SetContext, set: &FlowLogPolicySet, namespace: &str, interval: Duration) -> Discovered {
+    let uid = set.uid().unwrap_or_default();
+    let generation = set.metadata.generation;
+    let asked = set.annotations().get(REDISCOVER_ANNOTATION).cloned();
+    let cached = sctx.discoveries.0.lock().expect("not poisoned").get(&uid).cloned();
+    if let Some(last) = cached {
+        let valid_for =
+            if last.result.as_ref().is_ok_and(Discovery::complete) { interval } else { interval.min(DISCOVERY_RETRY) };
+        if last.generation == generation && last.asked == asked && last.at.elapsed() < valid_for {
+            return last;
+        }
+    }
+    let result = match sctx.ctx.arm_for_ref(namespace, set.spec.credentials_ref.as_ref()).await {
+        Ok(arm) => discover(&arm, &set.spec.selector).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = &result {
+        warn!(set = %set.name_any(), "discovery failed: {e}");
+    }
+    let discovered = Discovered { generation, asked, at: Instant::now(), time: Time(Timestamp::now()), result };
+    sctx.discoveries.0.lock().expect("not poisoned").insert(uid, discovered.clone());
+    discovered
+}
+
+fn parse_interval(text: &str) -> Duration {
+    text.parse::<kube::core::Duration>().ok().map(Duration::from).unwrap_or(Duration::from_secs(600))
+}
+
+/// Whether anything but the discovery's time changed (the time alone is not worth a watch event each interval).
+fn worth_writing(previous: Option<&FlowLogPolicySetStatus>, next: &FlowLogPolicySetStatus) -> bool {
+    let strip = |s: &FlowLogPolicySetStatus| {
+        let mut s = s.clone();
+        if let Some(d) = s.discovery.as_mut() {
+            d.time = None;
+        }
+        s
+    };
+    previous.is_none_or(|p| strip(p) != strip(next))
+}
