@@ -320,10 +320,12 @@ mod counters;
 pub mod faults;
 // The inventory:
 pub mod inventory;
-// What is built from the inventory: tokens, provider registration, throttling, the resources that do not change:
+// What is built from the inventory: tokens, provider registration, throttling, the resources around flow logs and
+// their JSON:
 mod auth;
 mod providers;
 mod rate_limit;
+mod resource_views;
 mod world;
 // The flow-log store's records, and what handlers know about a request:
 mod flow_log_store;
@@ -333,15 +335,17 @@ mod lro;
 // The state behind the mutex:
 mod state;
 // Its operations, by concern: how flow logs are answered and the checks of a write; then the `flowLogs` resource,
-// the legacy actions and the other reads; then drift:
+// the legacy actions, the other reads and the lists; then drift, and resources added and removed at run time:
 mod flow_log_views;
 mod write_checks;
 
 mod flowlogs;
 mod legacy;
+mod lists;
 mod reads;
 
 mod drift;
+mod resources;
 // The handle on the shared state, then HTTP:
 mod handle;
 
@@ -360,6 +364,7 @@ pub use defaults::{
 pub use faults::FaultRule;
 pub use handle::Simulator;
 pub use inventory::{Inventory, InventoryError};
+pub use resources::{Applied, ResourceError};
 
 impl Simulator {
     /// The routes; served by [`Simulator::serve`], whose connections `drop` faults can close without an answer
