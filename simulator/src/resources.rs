@@ -3,10 +3,10 @@
 //! inventory's own validation, before anything changes; then the world is rebuilt from the changed resources.
 //!
 //! What a change leaves alone: flow logs. A flow log whose target is removed stays, as Azure keeps a flow log when
-//! its target is deleted (it is a child of the watcher, not of the target): it is still read, listed, updated
-//! only by a write that would find its target (none can: 400 `InvalidResourceReference`) and deleted normally. The
-//! target's resource group stays too, as in Azure. Removing what is in use is refused, as Azure refuses it: an NSG
-//! attached to a subnet or NIC, a virtual network whose subnets hold NICs.
+//! its target is deleted (it is a child of the watcher, not of the target): it is still read, listed and deleted as
+//! usual, while a write to it fails the target check (400 `InvalidResourceReference`). The target's resource group
+//! stays too, as in Azure. Removing what is in use is refused, as Azure refuses it: an NSG attached to a subnet or
+//! NIC, a virtual network whose subnets hold NICs.
 
 use serde_json::Value;
 
@@ -211,7 +211,7 @@ impl State {
                 Applied::Created
             }
         };
-        self.commit(candidate, &format!("{} {name} cannot be put", R::KIND))?;
+        self.commit(candidate, &format!("cannot add or replace {} {name}", R::KIND))?;
         tracing::info!(subscription, resource_group = %rg, name = %name, kind = R::KIND, ?applied, "resource put");
         Ok(applied)
     }
@@ -235,13 +235,13 @@ impl State {
         let users = removed.used_by(sub);
         if !users.is_empty() {
             return Err(ResourceError::Invalid(format!(
-                "{} {name} cannot be removed: {} still use it; change or remove them first (as Azure refuses to \
-                 delete what is in use)",
+                "cannot remove {} {name}: it is in use by {}; change or remove those first (Azure refuses to delete \
+                 what is in use)",
                 R::KIND,
                 users.join(", ")
             )));
         }
-        self.commit(candidate, &format!("{} {name} cannot be removed", R::KIND))?;
+        self.commit(candidate, &format!("cannot remove {} {name}", R::KIND))?;
         tracing::info!(subscription, resource_group, name, kind = R::KIND, "resource removed");
         Ok(())
     }
@@ -424,7 +424,7 @@ mod tests {
         let before = state.resources.clone();
         let why = invalid(state.remove_resource::<NetworkSecurityGroup>(SUB, "nsg-rg", "lonely-nsg"));
         assert!(
-            why.contains("network security group lonely-nsg cannot be removed: network interface new-nic still use"),
+            why.contains("cannot remove network security group lonely-nsg: it is in use by network interface new-nic;"),
             "{why}"
         );
         let why = invalid(state.remove_resource::<NetworkSecurityGroup>(SUB, "app-prod-rg", "new-nsg"));
@@ -455,7 +455,7 @@ mod tests {
         bad.subnets[0].network_security_group = Some("nope".into());
         let why = invalid(state.put_resource(SUB, bad));
         for expected in [
-            "virtual network bad/name cannot be put: ",
+            "cannot add or replace virtual network bad/name: ",
             "virtual network name \"bad/name\" is not a valid ARM ID segment",
             "is in location \"eastus\", which subscription",
             "\"10.0.0.0/33\" is not a CIDR prefix",

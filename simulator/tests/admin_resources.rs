@@ -96,7 +96,7 @@ async fn nics_and_nsgs_come_and_go_and_the_handle_does_the_same() {
 
     let in_use = s.admin(Method::DELETE, &format!("networkSecurityGroups/{SUB}/late-rg/late-nsg"), Value::Null).await;
     assert_eq!(in_use.status, StatusCode::BAD_REQUEST);
-    assert!(in_use.body.as_str().unwrap().contains("network interface late-nic still use it"), "{}", in_use.body);
+    assert!(in_use.body.as_str().unwrap().contains("it is in use by network interface late-nic;"), "{}", in_use.body);
     let gone = s.admin(Method::DELETE, &format!("networkInterfaces/{SUB}/late-rg/late-nic"), Value::Null).await;
     assert_eq!(gone.status, StatusCode::NO_CONTENT);
     assert_eq!(
@@ -183,7 +183,7 @@ async fn bad_input_is_refused_with_a_message_and_changes_nothing() {
         (
             format!("networkSecurityGroups/{SUB}/app-prod-rg/web-nsg"),
             StatusCode::BAD_REQUEST,
-            "network interface web-vm-nic still use it",
+            "it is in use by network interface web-vm-nic;",
         ),
         (format!("networkInterfaces/{SUB}/app-prod-rg/nope"), StatusCode::NOT_FOUND, "no network interface nope"),
         ("networkInterfaces/nope/app-prod-rg/web-vm-nic".into(), StatusCode::NOT_FOUND, "no subscription nope"),
