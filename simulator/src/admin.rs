@@ -1,18 +1,20 @@
-//! The admin API under `/_sim/`: counters, drift of flow logs, fault rules, throttling and the inventory, for tests
-//! and demos. Its routes are in `http.rs`.
+//! The admin API under `/_sim/`: counters, drift of flow logs, fault rules, throttling, the inventory, and virtual
+//! networks, NICs and NSGs added and removed at run time, for tests and demos. Its routes are in `http.rs`.
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 use std::time::Instant;
 
 use super::faults::FaultRule;
 use super::handle::Simulator;
 use super::inventory::Throttling;
 use super::reply::json_response;
+use super::resources::{Applied, ResourceError, RuntimeResource};
 use flowlog_wire::model::{FlowLog, FlowLogInformation};
 
 fn text_response(status: StatusCode, text: String) -> Response {
@@ -111,4 +113,52 @@ pub(super) async fn admin_reset_throttling(State(sim): State<Simulator>) -> Stat
 pub(super) async fn admin_inventory(State(sim): State<Simulator>) -> Response {
     let yaml = sim.lock().inventory.to_yaml();
     ([(CONTENT_TYPE, "application/yaml")], yaml).into_response()
+}
+
+/// `PUT /_sim/{virtualNetworks|networkInterfaces|networkSecurityGroups}`: the resource as the inventory describes it
+/// (JSON), plus `subscription`. 201 when created, 200 when it replaced one, with the resource as GET answers it; 400
+/// with a message when the body or the change is wrong (nothing changes then).
+pub(super) async fn admin_put_resource<R: RuntimeResource + DeserializeOwned>(
+    State(sim): State<Simulator>,
+    body: Bytes,
+) -> Response {
+    let (subscription, resource) = match with_subscription::<R>(&body) {
+        Ok(parsed) => parsed,
+        Err(why) => return text_response(StatusCode::BAD_REQUEST, format!("{why}\n")),
+    };
+    let (name, resource_group) = (resource.key().0.to_string(), resource.key().1.to_string());
+    let mut state = sim.lock();
+    match state.put_resource(&subscription, resource) {
+        Ok(applied) => {
+            let status = if applied == Applied::Created { StatusCode::CREATED } else { StatusCode::OK };
+            json_response(status, &state.runtime_resource_json::<R>(&subscription, &resource_group, &name))
+        }
+        Err(e) => text_response(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    }
+}
+
+/// `DELETE /_sim/{…}/{subscription}/{resourceGroup}/{name}`: 204; 404 when there is no such resource; 400 when
+/// something still uses it.
+pub(super) async fn admin_remove_resource<R: RuntimeResource>(
+    State(sim): State<Simulator>,
+    Path((subscription, resource_group, name)): Path<(String, String, String)>,
+) -> Response {
+    match sim.lock().remove_resource::<R>(&subscription, &resource_group, &name) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e @ ResourceError::NotFound(_)) => text_response(StatusCode::NOT_FOUND, format!("{e}\n")),
+        Err(e @ ResourceError::Invalid(_)) => text_response(StatusCode::BAD_REQUEST, format!("{e}\n")),
+    }
+}
+
+/// A body that is an `R` as the inventory describes it plus a `subscription` string.
+fn with_subscription<R: RuntimeResource + DeserializeOwned>(body: &[u8]) -> Result<(String, R), String> {
+    let mut value: Value = serde_json::from_slice(body).map_err(|e| format!("the body is not JSON: {e}"))?;
+    let object = value.as_object_mut().ok_or_else(|| format!("the body is not a {} (a JSON object)", R::KIND))?;
+    let subscription = match object.remove("subscription") {
+        Some(Value::String(s)) if !s.is_empty() => s,
+        Some(_) => return Err("subscription must be a non-empty string".into()),
+        None => return Err(format!("the body names no subscription (the {}'s, beside its fields)", R::KIND)),
+    };
+    let resource = serde_json::from_value(value).map_err(|e| format!("the body is not a {}: {e}", R::KIND))?;
+    Ok((subscription, resource))
 }

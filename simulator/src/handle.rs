@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::faults::{FaultRule, Faults};
-use super::inventory::{Inventory, Throttling};
+use super::inventory::{Inventory, NetworkInterface, NetworkSecurityGroup, Throttling, VirtualNetwork};
+use super::resources::{Applied, ResourceError};
 use super::state::State;
 use flowlog_wire::model::{FlowLog, FlowLogInformation};
 
@@ -74,6 +75,61 @@ impl Simulator {
     /// Fills every throttling bucket.
     pub fn reset_throttling(&self) {
         self.lock().throttle.reset();
+    }
+
+    /// Adds a virtual network (with its subnets) to `subscription`, or replaces the one of that name and resource
+    /// group (keeping its name's casing), as the inventory describes it. Checked like the inventory (names,
+    /// region, prefixes, tags, the NSGs its subnets name, the NICs in the subnets it would drop); on an error
+    /// nothing changes.
+    pub fn put_virtual_network(&self, subscription: &str, vnet: VirtualNetwork) -> Result<Applied, ResourceError> {
+        self.lock().put_resource(subscription, vnet)
+    }
+
+    /// Removes a virtual network and its subnets; refused while NICs are in its subnets. Flow logs that target
+    /// it or its subnets stay (see `resources.rs`).
+    pub fn remove_virtual_network(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+    ) -> Result<(), ResourceError> {
+        self.lock().remove_resource::<VirtualNetwork>(subscription, resource_group, name)
+    }
+
+    /// Adds a network interface to `subscription` or replaces the one of that name and resource group, as
+    /// [`Simulator::put_virtual_network`] does.
+    pub fn put_network_interface(&self, subscription: &str, nic: NetworkInterface) -> Result<Applied, ResourceError> {
+        self.lock().put_resource(subscription, nic)
+    }
+
+    /// Removes a network interface; flow logs that target it stay.
+    pub fn remove_network_interface(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+    ) -> Result<(), ResourceError> {
+        self.lock().remove_resource::<NetworkInterface>(subscription, resource_group, name)
+    }
+
+    /// Adds a network security group to `subscription` or replaces the one of that name and resource group, as
+    /// [`Simulator::put_virtual_network`] does; without `flowLog` (flow logs come from the APIs or drift).
+    pub fn put_network_security_group(
+        &self,
+        subscription: &str,
+        nsg: NetworkSecurityGroup,
+    ) -> Result<Applied, ResourceError> {
+        self.lock().put_resource(subscription, nsg)
+    }
+
+    /// Removes a network security group; refused while it is attached to a subnet or NIC. Its flow log stays.
+    pub fn remove_network_security_group(
+        &self,
+        subscription: &str,
+        resource_group: &str,
+        name: &str,
+    ) -> Result<(), ResourceError> {
+        self.lock().remove_resource::<NetworkSecurityGroup>(subscription, resource_group, name)
     }
 
     /// The state, caught up with the clock (timed operations whose time is up are done), so that whatever reads

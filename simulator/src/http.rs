@@ -12,20 +12,21 @@ use axum::extract::{Path, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, HOST, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use serde_json::json;
 use uuid::Uuid;
 
 use super::admin::{
     admin_clear_faults, admin_counters, admin_faults, admin_flow_log_resources, admin_flow_logs, admin_inventory,
-    admin_reset_counters, admin_reset_throttling, admin_set_faults, admin_set_flow_log, admin_set_flow_log_resource,
-    admin_set_throttling, admin_throttling,
+    admin_put_resource, admin_remove_resource, admin_reset_counters, admin_reset_throttling, admin_set_faults,
+    admin_set_flow_log, admin_set_flow_log_resource, admin_set_throttling, admin_throttling,
 };
 use super::connections::Conn;
 use super::faults::{ErrorFault, FaultEffect};
 use super::handle::Simulator;
+use super::inventory::{NetworkInterface as Nic, NetworkSecurityGroup as Nsg, VirtualNetwork as Vnet};
 use super::operation_names as ops;
-use super::rate_limit::Kind;
+use super::rate_limit::{Kind, Scope};
 use super::reply::{ErrorReply, JSON, header_value, json_response, with_retry_after};
 use super::request::RequestContext;
 use super::routes::{FlowLogMethod, Route};
@@ -43,6 +44,15 @@ pub(super) fn router(sim: Simulator) -> Router {
         .route("/_sim/throttling", get(admin_throttling).put(admin_set_throttling))
         .route("/_sim/throttling/reset", post(admin_reset_throttling))
         .route("/_sim/inventory", get(admin_inventory))
+        .route("/_sim/virtualNetworks", put(admin_put_resource::<Vnet>))
+        .route("/_sim/virtualNetworks/{subscription}/{resourceGroup}/{name}", delete(admin_remove_resource::<Vnet>))
+        .route("/_sim/networkInterfaces", put(admin_put_resource::<Nic>))
+        .route("/_sim/networkInterfaces/{subscription}/{resourceGroup}/{name}", delete(admin_remove_resource::<Nic>))
+        .route("/_sim/networkSecurityGroups", put(admin_put_resource::<Nsg>))
+        .route(
+            "/_sim/networkSecurityGroups/{subscription}/{resourceGroup}/{name}",
+            delete(admin_remove_resource::<Nsg>),
+        )
         .fallback(arm)
         .with_state(sim)
 }
@@ -149,12 +159,12 @@ async fn arm(
         .get("x-ms-correlation-request-id")
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
         .unwrap_or_else(|| header_value(&Uuid::new_v4().to_string()));
-    let with_headers = |mut response: Response, remaining: Option<(Kind, u64)>| {
+    let with_headers = |mut response: Response, remaining: Option<(Scope, Kind, u64)>| {
         let h = response.headers_mut();
         h.insert("x-ms-request-id", header_value(&request_id));
         h.insert("x-ms-correlation-request-id", correlation_id.clone());
-        if let Some((kind, remaining)) = remaining {
-            h.insert(HeaderName::from_static(kind.header()), header_value(&remaining.to_string()));
+        if let Some((scope, kind, remaining)) = remaining {
+            h.insert(HeaderName::from_static(kind.header(scope)), header_value(&remaining.to_string()));
         }
         h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
         response
@@ -189,7 +199,7 @@ fn serve_arm(
     headers: &HeaderMap,
     body: &[u8],
     request_id: &str,
-) -> (Response, Option<(Kind, u64)>) {
+) -> (Response, Option<(Scope, Kind, u64)>) {
     let base = base_url(uri, headers);
     let authorization = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let actor =
@@ -221,22 +231,31 @@ fn serve_arm(
         Method::DELETE => Kind::Deletes,
         _ => Kind::Writes,
     };
-    let subscription = route.subscription();
-    let remaining = match state.throttle.take(subscription, &actor, kind, Instant::now()) {
+    // A request that names no subscription (tenant-level) spends its tenant's bucket, as ARM's do.
+    let (scope, id) = match route.subscription() {
+        Some(subscription) => (Scope::Subscription, subscription),
+        None => (Scope::Tenant, state.world.tenant.as_str()),
+    };
+    let remaining = match state.throttle.take((scope, id), &actor, kind, Instant::now()) {
         Ok(remaining) => remaining,
         Err(wait) => {
+            let code = match scope {
+                Scope::Subscription => "SubscriptionRequestsThrottled",
+                // ARM's code for the tenant's bucket; its message is assumed to be the subscription one's.
+                Scope::Tenant => "TenantRequestsThrottled",
+            };
             let mut e = ErrorReply::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "SubscriptionRequestsThrottled",
+                code,
                 format!(
-                    "Number of '{}' requests for subscription '{subscription}' actor '{actor}' exceeded. Please try \
-                     again after '{wait}' seconds after the additional tokens are available. Refer to \
-                     https://aka.ms/arm-throttling",
-                    kind.singular()
+                    "Number of '{}' requests for {} '{id}' actor '{actor}' exceeded. Please try again after '{wait}' \
+                     seconds after the additional tokens are available. Refer to https://aka.ms/arm-throttling",
+                    kind.singular(),
+                    scope.word(),
                 ),
             );
             e.retry_after = Some(wait);
-            return (e.into_response(), Some((kind, 0)));
+            return (e.into_response(), Some((scope, kind, 0)));
         }
     };
     let ctx = RequestContext { base: &base, api_version, request_id, operation: route.operation() };
@@ -253,7 +272,13 @@ fn serve_arm(
             FlowLogMethod::Patch => state.patch_flow_log(&ctx, at, name, body),
             FlowLogMethod::Delete => state.delete_flow_log(&ctx, at, name),
         },
-        Route::Nsgs { subscription, resource_group } => state.list_nsgs(subscription, *resource_group),
+        Route::List { listed, subscription, resource_group } => state.list_resources(
+            &ctx,
+            *listed,
+            (subscription, *resource_group),
+            param("$skipToken").map(String::as_str),
+        ),
+        Route::Subscriptions => Ok(state.list_subscriptions(&ctx, param("$skipToken").map(String::as_str))),
         Route::Nsg(at) => state.get_nsg(at),
         Route::Vnet(at) => state.get_vnet(at),
         Route::Subnet { at, vnet, subnet } => state.get_subnet(at, vnet, subnet),
@@ -265,7 +290,7 @@ fn serve_arm(
         Ok(reply) => reply.into_response(),
         Err(e) => e.into_response(),
     };
-    (response, Some((kind, remaining)))
+    (response, Some((scope, kind, remaining)))
 }
 
 /// The URL the client used to reach the simulator, for operation URLs it can follow.

@@ -1,9 +1,11 @@
 //! ARM-faithful Network Watcher simulator: an HTTP server that answers like Entra ID, the instance metadata service
 //! (IMDS) and Azure Resource Manager for everything the operator uses — the legacy flow-log actions
 //! (`configureFlowLog`, `queryFlowLogStatus`), the `flowLogs` resource, the network watchers, NSGs, virtual networks,
-//! subnets, NICs and Log Analytics workspaces around it, and resource-provider registration — following the published
-//! spec (`networkWatcher.json`, 2025-07-01), its official examples and the facts in `shared/notes/azure-api.md`.
-//! One base URL serves all of them, so the operator points its authority host, IMDS endpoint and ARM endpoint at it.
+//! subnets, NICs (read alone or listed) and Log Analytics workspaces around it, resource-provider registration and the
+//! subscriptions list — following the published specs (`networkWatcher.json`, 2025-07-01, `virtualNetwork.json`,
+//! `networkInterface.json`, `subscriptions.json`), their official examples and the facts in
+//! `shared/notes/azure-api.md`. One base URL serves all of them, so the operator points its authority host, IMDS
+//! endpoint and ARM endpoint at it. Tests can add and remove virtual networks, NICs and NSGs while it runs.
 //!
 //! # Routes
 //!
@@ -26,7 +28,12 @@
 //!   `expires_in`, `expires_on`, `not_before`, `resource`, `token_type: "Bearer"`). IMDS's transient answers (429,
 //!   500, 503, …) come from fault rules on `imds`.
 //!
-//! ARM (prefix `/subscriptions/{sub}`; names and path literals are matched case-insensitively):
+//! ARM (prefix `/subscriptions/{sub}` but for the first; names and path literals are matched case-insensitively):
+//! - `GET /subscriptions` (Subscriptions_List, tenant-level, any api-version such as 2022-12-01): every subscription
+//!   of the inventory, `{id: "/subscriptions/{id}", subscriptionId, tenantId, displayName, state: "Enabled",
+//!   subscriptionPolicies, authorizationSource: "RoleBased", managedByTenants: []}` as the spec's example shows, paged
+//!   (below) by ID. `tenantId`: the inventory's first service principal's tenant (else [`DEFAULT_TENANT_ID`]);
+//!   `displayName`: the inventory's `displayName`, else the ID.
 //! - `POST /resourceGroups/{rg}/providers/Microsoft.Network/networkWatchers/{nw}/configureFlowLog` and
 //!   `.../queryFlowLogStatus`: long-running. `async` mode: 202 with the `FlowLogInformation` body (as the official
 //!   example does) and `Location`, `Azure-AsyncOperation`, `Retry-After`; `sync` mode: 200 with the body.
@@ -40,17 +47,18 @@
 //! - `GET /providers/Microsoft.Network/networkWatchers` (ListAll), `GET /resourceGroups/{rg}/providers/
 //!   Microsoft.Network/networkWatchers` (List), `GET .../networkWatchers/{nw}` (Get): one page, `value` only, as the
 //!   examples show; `{name, id, etag, type, location, tags, properties: {provisioningState}}`.
-//! - `GET /providers/Microsoft.Network/networkSecurityGroups`, `GET /resourceGroups/{rg}/providers/
-//!   Microsoft.Network/networkSecurityGroups`, `GET .../networkSecurityGroups/{nsg}`: with `resourceGuid`,
-//!   `securityRules`, Azure's six `defaultSecurityRules` and, each only when there is one, the read-only
-//!   references `networkInterfaces: [{"id"}]` and `subnets: [{"id"}]` (where the NSG is attached) and
-//!   `flowLogs: [{"id"}]` (the flow logs targeting it). No `etag`, as in the examples.
-//! - `GET .../virtualNetworks/{vnet}` (`addressSpace`, `subnets`, `virtualNetworkPeerings: []`, `resourceGuid`,
-//!   `flowLogs` when any), `GET .../virtualNetworks/{vnet}/subnets/{subnet}` (`addressPrefix`, `ipConfigurations`
-//!   of the NICs in it), `GET .../networkInterfaces/{nic}` (`ipConfigurations[0]` with `subnet` and
-//!   `privateIPAddress`) — a subnet (also inside its VNet) and a NIC with an NSG attached carry
-//!   `networkSecurityGroup: {"id"}` —, `GET .../providers/Microsoft.OperationalInsights/workspaces/{name}`
-//!   (`customerId`).
+//! - `GET .../networkSecurityGroups/{nsg}`: with `resourceGuid`, `securityRules`, Azure's six `defaultSecurityRules`
+//!   and, each only when there is one, `tags` and the read-only references `networkInterfaces: [{"id"}]` and
+//!   `subnets: [{"id"}]` (where the NSG is attached) and `flowLogs: [{"id"}]` (the flow logs targeting it). No
+//!   `etag`, as in the examples.
+//! - `GET .../virtualNetworks/{vnet}` (`addressSpace`, `subnets` each `{id, name, properties}`,
+//!   `virtualNetworkPeerings: []`, `resourceGuid`, `flowLogs` when any, `tags` when any),
+//!   `GET .../virtualNetworks/{vnet}/subnets/{subnet}` (`addressPrefix`, `ipConfigurations` of the NICs in it),
+//!   `GET .../networkInterfaces/{nic}` (`ipConfigurations[0]` with `subnet` and `privateIPAddress`, `tags` when any)
+//!   — a subnet (also inside its VNet) and a NIC with an NSG attached carry `networkSecurityGroup: {"id"}` —,
+//!   `GET .../providers/Microsoft.OperationalInsights/workspaces/{name}` (`customerId`).
+//! - `GET /providers/Microsoft.Network/{networkSecurityGroups|virtualNetworks|networkInterfaces}` (ListAll) and
+//!   `GET /resourceGroups/{rg}/providers/Microsoft.Network/{…}` (List): each resource as its GET answers it, paged.
 //! - `GET /providers/{namespace}` → `{id, namespace, registrationState}`; `POST /providers/{namespace}/register` →
 //!   200 `Registering`, then `Registered` after `providerRegistrationReads` further reads. Unknown namespace: 404
 //!   `InvalidResourceNamespace`.
@@ -62,7 +70,8 @@
 //! `InvalidAuthenticationTokenAudience` (issued for another resource), each with a `WWW-Authenticate` challenge.
 //! Subscription IDs are any string (the examples use `subid`). Every ARM answer has `x-ms-request-id` (a long-running
 //! operation's ID), `x-ms-correlation-request-id` (echoed or generated), `x-ms-ratelimit-remaining-subscription-
-//! reads|writes|deletes` (GET | PUT/POST/PATCH | DELETE: the tokens left in the caller's bucket) and
+//! reads|writes|deletes` (GET | PUT/POST/PATCH | DELETE: the tokens left in the caller's bucket;
+//! `x-ms-ratelimit-remaining-tenant-reads` for `GET /subscriptions`) and
 //! `Content-Type: application/json; charset=utf-8`. Errors are `{"error":{"code","message","details":[]}}`; unknown
 //! resources are 404 `SubscriptionNotFound`, `ResourceGroupNotFound` ("Resource group '{rg}' could not be found.")
 //! or `ResourceNotFound` ("The Resource '{type}/{name}' under resource group '{rg}' was not found. For more details
@@ -97,8 +106,18 @@
 //!   `flowAnalyticsConfiguration` as `{}` when never set and with `workspaceId`/`workspaceRegion` `"-"` when
 //!   disabled. `PATCH` replaces `tags` synchronously (200). `DELETE`: 202 with `Location`, `Azure-AsyncOperation`
 //!   and `Retry-After` (the `Location` then answers 202, then 204); 204 when there is no such flow log. `GET` of a
-//!   missing flow log: 404 `ResourceNotFound`. Lists come in pages of `pageSize`, ordered by name, linked by
-//!   `nextLink` (`$skipToken`).
+//!   missing flow log: 404 `ResourceNotFound`. Lists come in pages (below).
+//! - **Paged lists** (flow logs, NSGs, virtual networks, NICs, subscriptions): pages of `pageSize`, ordered by name
+//!   (the ID's last segment), then ID, case-insensitively; `nextLink` (absolute, on the address the client used, with
+//!   its api-version) carries `$skipToken`, the lower-cased ID of the page's last item, and the next page starts
+//!   after it, so resources added or removed between pages neither repeat nor hide others; the last page has no
+//!   `nextLink`.
+//! - **Resources at run time** (admin API, [`Simulator::put_virtual_network`] and its siblings): virtual networks,
+//!   NICs and NSGs are added, replaced (same name and resource group; the stored casing stays) and removed, each
+//!   change validated whole like the inventory before anything changes. Removing an NSG attached to a subnet or NIC,
+//!   or a virtual network whose subnets hold NICs, is refused (as Azure refuses to delete what is in use); removing
+//!   a virtual network removes its subnets; resource groups stay. Flow logs of a removed target stay (a flow log is
+//!   the watcher's child; Azure keeps it): read, listed and deleted as usual; writes to it fail the target check.
 //! - **Checks**, in order: subscription, resource group, watcher (404s); api-version (flowLogs); body (400
 //!   `InvalidRequestFormat`, `LocationRequired`); flow-log location = watcher's; target exists (400
 //!   `InvalidResourceReference` with Azure's message and a `NotFound` detail; legacy actions: NSGs only); watcher in
@@ -125,6 +144,8 @@
 //!   bucket answers 429 `SubscriptionRequestsThrottled` ("Number of 'read' requests for subscription '{sub}' actor
 //!   '{client id}' exceeded. Please try again after '{n}' seconds after the additional tokens are available. Refer
 //!   to <https://aka.ms/arm-throttling>") with `Retry-After: {n}` (seconds until a token is back, at least 1).
+//!   `GET /subscriptions` names no subscription: like ARM's tenant-level requests it spends a bucket of the tenant
+//!   (the one its answer names), principal and kind, with the same limits; empty: 429 `TenantRequestsThrottled`.
 //!
 //! # Faults
 //!
@@ -163,8 +184,9 @@
 //!   Operations: `token`, `imds`, `queryFlowLogStatus`, `configureFlowLog`, `operationStatus`, `operationResult`,
 //!   `flowLogsCreateOrUpdate`, `flowLogsGet`, `flowLogsList`, `flowLogsUpdateTags`, `flowLogsDelete`,
 //!   `networkWatchersGet`, `networkWatchersList`, `networkWatchersListAll`, `networkSecurityGroupsGet`,
-//!   `networkSecurityGroupsList`, `networkSecurityGroupsListAll`, `virtualNetworksGet`, `subnetsGet`,
-//!   `networkInterfacesGet`, `workspacesGet`, `providersGet`, `providersRegister`;
+//!   `networkSecurityGroupsList`, `networkSecurityGroupsListAll`, `virtualNetworksGet`, `virtualNetworksList`,
+//!   `virtualNetworksListAll`, `subnetsGet`, `networkInterfacesGet`, `networkInterfacesList`,
+//!   `networkInterfacesListAll`, `subscriptionsList`, `workspacesGet`, `providersGet`, `providersRegister`;
 //! - `POST /_sim/counters/reset`: sets them to 0 (204);
 //! - `GET /_sim/flowLogs`: JSON list with every NSG's status, as `queryFlowLogStatus` would answer;
 //! - `PUT /_sim/flowLogs` with a `FlowLogInformation`: drift — replaces (or creates) the NSG's flow log without the
@@ -174,15 +196,23 @@
 //!   (target must exist, one per target); 200 with the stored resource, 400 with a text message;
 //! - `GET /_sim/faults` (the rules, counts as they stand), `PUT /_sim/faults` (replaces the list; 200 with it, 400 and
 //!   a message naming the bad rule), `DELETE /_sim/faults` (204);
-//! - `GET /_sim/throttling`: `{"config": {…}, "buckets": [{subscription, actor, kind, remaining}]}`;
+//! - `GET /_sim/throttling`: `{"config": {…}, "buckets": [{subscription|tenant, actor, kind, remaining}]}`;
 //!   `PUT /_sim/throttling` with a `throttling` config (replaces it, all buckets full again);
 //!   `POST /_sim/throttling/reset` (all buckets full, 204);
-//! - `GET /_sim/inventory`: the inventory the simulator started with, as YAML.
+//! - `GET /_sim/inventory`: the inventory the simulator started with, as YAML;
+//! - `PUT /_sim/virtualNetworks`, `PUT /_sim/networkInterfaces`, `PUT /_sim/networkSecurityGroups` with the resource
+//!   as the inventory describes it (JSON) plus `"subscription"`: adds it (201) or replaces it (200), answering it as
+//!   its GET does; 400 with a text message (every problem) when the body or the change is wrong, and nothing changes.
+//!   An NSG cannot bring a `flowLog`;
+//! - `DELETE /_sim/{virtualNetworks|networkInterfaces|networkSecurityGroups}/{subscription}/{resourceGroup}/{name}`:
+//!   204; 404 when there is no such resource; 400 when something still uses it.
 //!
 //! # Inventory
 //!
 //! YAML (or JSON), camelCase, unknown fields refused, every problem reported; [`Inventory::builtin`] is the default.
-//! A resource group exists when some resource of the inventory (or a managed identity's `resourceId`) is in it.
+//! A resource group exists when some resource of the inventory (or a managed identity's `resourceId`) is in it. Tags
+//! (watchers, NSGs, virtual networks, NICs, flow logs) follow ARM's limits: at most 50; names of 1 to 512 characters
+//! without `<>%&\?/`, unique case-insensitively; values of at most 256 characters.
 //!
 //! ```yaml
 //! servicePrincipals:            # who may get tokens from /{tenant}/oauth2/v2.0/token
@@ -198,6 +228,7 @@
 //!     resourceId: /subscriptions/…/resourceGroups/platform-rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/flowlog-operator
 //! subscriptions:
 //!   - id: 00000000-0000-0000-0000-000000000001
+//!     displayName: Production                # optional; GET /subscriptions's displayName (default: the ID)
 //!     locations: [westeurope, northeurope]   # every resource must be in one of these
 //!     registeredProviders: [Microsoft.Network, Microsoft.Insights]   # the default; others are NotRegistered
 //!     networkWatchers:                       # at most one per location
@@ -223,6 +254,7 @@
 //!       - name: web-nsg
 //!         resourceGroup: app-prod-rg
 //!         location: westeurope
+//!         tags: { env: prod }                # optional, on NSGs, virtual networks and NICs (subnets have none)
 //!         securityRules:                     # optional; protocol, port ranges and prefixes default to "*"
 //!           - { name: https, priority: 100, direction: Inbound, access: Allow, destinationPortRange: "443" }
 //!         flowLog:                           # optional: the NSG flow log that exists (same fields as above,
@@ -234,6 +266,7 @@
 //!       - name: app-vnet
 //!         resourceGroup: app-prod-rg
 //!         location: westeurope
+//!         tags: { flowlogs: exempt }
 //!         addressPrefixes: [10.1.0.0/16]
 //!         subnets:
 //!           - name: web
@@ -247,6 +280,7 @@
 //!         subnet: { virtualNetwork: app-vnet, name: web }   # optional; resourceGroup defaults to the NIC's
 //!         privateIpAddress: 10.1.1.4                        # optional
 //!         networkSecurityGroup: web-nsg                     # optional, as for subnets (group: the NIC's)
+//!         tags: { role: web }
 //!     workspaces:                            # Log Analytics; names unique across the inventory
 //!       - { name: flowlogs-law-weu, resourceGroup: logging-rg, location: westeurope,
 //!           customerId: 55555555-5555-5555-5555-555555555551 }
@@ -267,24 +301,25 @@
 //!     disabledFlowLogDefaults: true
 //!     anotherOperationInProgress: true
 //!     nsgFlowLogCreationBlocked: true
-//!   pageSize: 2                  # flow logs per list page
+//!   pageSize: 2                  # items per list page (flow logs, NSGs, VNets, NICs, subscriptions)
 //!   tokenLifetimeSeconds: 3599   # 0 issues tokens that are already expired
 //!   providerRegistrationReads: 2
 //!   armAudiences: ["https://management.core.windows.net/", "https://management.core.windows.net",
 //!                  "https://management.azure.com/", "https://management.azure.com"]
 //! ```
 //!
-//! The built-in inventory: subscription `…0001` (westeurope, northeurope; Microsoft.Insights registered) with the
-//! watchers `NetworkWatcher_westeurope`/`_northeurope` in `NetworkWatcherRG`; storage `flowlogsweu001`,
-//! `flowlogsneu001` and workspaces `flowlogs-law-weu`, `flowlogs-law-neu` in `logging-rg`; NSGs `web-nsg` (flow log
-//! on, 7 days), `db-nsg` (flow log off), `new-nsg` (none) in `app-prod-rg`, `web-dr-nsg` (on) and `batch-nsg` (none)
-//! in `app-dr-rg`; VNets `app-vnet` (subnets `web` with `new-nsg` attached, `db`; no flow log) in `app-prod-rg`,
-//! `shared-vnet` (flow log `shared-vnet-flowlog` on, traffic analytics to `flowlogs-law-weu`, identity
-//! `flowlog-storage-writer`) in `shared-net-rg`, `dr-vnet` (subnet `app` with `batch-nsg` attached) in
-//! `app-dr-rg`; NIC `web-vm-nic` in `app-vnet/web` with `web-nsg` attached. Subscription
-//! `…0002` ([`SECOND_SUBSCRIPTION_ID`], westeurope, Microsoft.Insights **not** registered): watcher
-//! `NetworkWatcher_westeurope`, storage `flowlogsweu002` (`edge-logging-rg`), NSG `edge-nsg` (`edge-rg`, flow log
-//! off). Managed identities: `flowlog-operator` (the IMDS default) and `flowlog-storage-writer`.
+//! The built-in inventory: subscription `…0001` ("Production"; westeurope, northeurope; Microsoft.Insights registered)
+//! with the watchers `NetworkWatcher_westeurope`/`_northeurope` in `NetworkWatcherRG`; storage `flowlogsweu001`,
+//! `flowlogsneu001` and workspaces `flowlogs-law-weu`, `flowlogs-law-neu` in `logging-rg`; NSGs `web-nsg` (flow log on,
+//! 7 days; tag `env: prod`), `db-nsg` (flow log off), `new-nsg` (none) in `app-prod-rg`, `web-dr-nsg` (on) and
+//! `batch-nsg` (none) in `app-dr-rg`; VNets `app-vnet` (tag `env: prod`; subnets `web` with `new-nsg` attached, `db`;
+//! no flow log) in `app-prod-rg`, `shared-vnet` (flow log `shared-vnet-flowlog` on, traffic analytics to
+//! `flowlogs-law-weu`, identity `flowlog-storage-writer`) in `shared-net-rg`, `dr-vnet` (tags `env: dr`, `flowlogs:
+//! exempt`; subnet `app` with `batch-nsg` attached) in `app-dr-rg`; NIC `web-vm-nic` (tags `env: prod`, `role: web`) in
+//! `app-vnet/web` with `web-nsg` attached. Subscription `…0002` ([`SECOND_SUBSCRIPTION_ID`], "Edge", westeurope,
+//! Microsoft.Insights **not** registered): watcher `NetworkWatcher_westeurope`, storage `flowlogsweu002`
+//! (`edge-logging-rg`), NSG `edge-nsg` (`edge-rg`, flow log off). Managed identities: `flowlog-operator` (the IMDS
+//! default) and `flowlog-storage-writer`.
 //!
 //! # Invented error codes
 //!
@@ -306,7 +341,8 @@
 //! - `NotFound` (404): a path the simulator does not implement.
 //!
 //! Codes whose text is only partly known: `NoRegisteredProviderFound` (the list of api-versions is abridged),
-//! `InvalidResourceNamespace`, AADSTS90014 (used for an assertion type other than jwt-bearer too).
+//! `InvalidResourceNamespace`, AADSTS90014 (used for an assertion type other than jwt-bearer too),
+//! `TenantRequestsThrottled` (its message is assumed to follow the subscription one's).
 
 // The modules, bottom to top: each group uses only the groups above it.
 // Leaf types and pure rules:
@@ -320,10 +356,12 @@ mod counters;
 pub mod faults;
 // The inventory:
 pub mod inventory;
-// What is built from the inventory: tokens, provider registration, throttling, the resources that do not change:
+// What is built from the inventory: tokens, provider registration, throttling, the resources around flow logs and
+// their JSON:
 mod auth;
 mod providers;
 mod rate_limit;
+mod resource_views;
 mod world;
 // The flow-log store's records, and what handlers know about a request:
 mod flow_log_store;
@@ -333,15 +371,17 @@ mod lro;
 // The state behind the mutex:
 mod state;
 // Its operations, by concern: how flow logs are answered and the checks of a write; then the `flowLogs` resource,
-// the legacy actions and the other reads; then drift:
+// the legacy actions, the other reads and the lists; then drift, and resources added and removed at run time:
 mod flow_log_views;
 mod write_checks;
 
 mod flowlogs;
 mod legacy;
+mod lists;
 mod reads;
 
 mod drift;
+mod resources;
 // The handle on the shared state, then HTTP:
 mod handle;
 
@@ -360,6 +400,7 @@ pub use defaults::{
 pub use faults::FaultRule;
 pub use handle::Simulator;
 pub use inventory::{Inventory, InventoryError};
+pub use resources::{Applied, ResourceError};
 
 impl Simulator {
     /// The routes; served by [`Simulator::serve`], whose connections `drop` faults can close without an answer

@@ -20,12 +20,17 @@ pub(super) const NSGS_GET: &str = "networkSecurityGroupsGet";
 pub(super) const NSGS_LIST: &str = "networkSecurityGroupsList";
 pub(super) const NSGS_LIST_ALL: &str = "networkSecurityGroupsListAll";
 pub(super) const VIRTUAL_NETWORKS_GET: &str = "virtualNetworksGet";
+pub(super) const VIRTUAL_NETWORKS_LIST: &str = "virtualNetworksList";
+pub(super) const VIRTUAL_NETWORKS_LIST_ALL: &str = "virtualNetworksListAll";
 pub(super) const SUBNETS_GET: &str = "subnetsGet";
 pub(super) const NETWORK_INTERFACES_GET: &str = "networkInterfacesGet";
+pub(super) const NETWORK_INTERFACES_LIST: &str = "networkInterfacesList";
+pub(super) const NETWORK_INTERFACES_LIST_ALL: &str = "networkInterfacesListAll";
+pub(super) const SUBSCRIPTIONS_LIST: &str = "subscriptionsList";
 pub(super) const WORKSPACES_GET: &str = "workspacesGet";
 pub(super) const PROVIDERS_GET: &str = "providersGet";
 pub(super) const PROVIDERS_REGISTER: &str = "providersRegister";
-pub(super) const OPERATIONS: [&str; 23] = [
+pub(super) const OPERATIONS: [&str; 28] = [
     TOKEN,
     IMDS,
     QUERY_FLOW_LOG_STATUS,
@@ -44,8 +49,13 @@ pub(super) const OPERATIONS: [&str; 23] = [
     NSGS_LIST,
     NSGS_LIST_ALL,
     VIRTUAL_NETWORKS_GET,
+    VIRTUAL_NETWORKS_LIST,
+    VIRTUAL_NETWORKS_LIST_ALL,
     SUBNETS_GET,
     NETWORK_INTERFACES_GET,
+    NETWORK_INTERFACES_LIST,
+    NETWORK_INTERFACES_LIST_ALL,
+    SUBSCRIPTIONS_LIST,
     WORKSPACES_GET,
     PROVIDERS_GET,
     PROVIDERS_REGISTER,

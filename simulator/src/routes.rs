@@ -1,5 +1,5 @@
 //! The ARM routes the simulator implements, parsed from method and path (case-insensitively, as ARM matches them),
-//! each with its operation name and subscription.
+//! each with its operation name and subscription (none for the tenant-level `GET /subscriptions`).
 
 use axum::http::Method;
 
@@ -14,6 +14,32 @@ pub(super) enum FlowLogMethod {
     Put,
     Patch,
     Delete,
+}
+
+/// The resource types with paged lists per subscription (ListAll) and resource group (List).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ListedType {
+    Nsgs,
+    Vnets,
+    Nics,
+}
+
+impl ListedType {
+    /// The type's segment after `providers/Microsoft.Network/`.
+    pub(super) fn segment(self) -> &'static str {
+        match self {
+            ListedType::Nsgs => "networkSecurityGroups",
+            ListedType::Vnets => "virtualNetworks",
+            ListedType::Nics => "networkInterfaces",
+        }
+    }
+
+    /// The listed type a `Microsoft.Network` path segment names (case-insensitively).
+    fn of(segment: &str) -> Option<ListedType> {
+        [ListedType::Nsgs, ListedType::Vnets, ListedType::Nics]
+            .into_iter()
+            .find(|t| t.segment().eq_ignore_ascii_case(segment))
+    }
 }
 
 /// The ARM routes the simulator implements, matched case-insensitively as ARM does.
@@ -41,10 +67,14 @@ pub(super) enum Route<'a> {
         name: &'a str,
         method: FlowLogMethod,
     },
-    Nsgs {
+    /// `GET /subscriptions/{s}[/resourceGroups/{rg}]/providers/Microsoft.Network/{type}`: List and ListAll.
+    List {
+        listed: ListedType,
         subscription: &'a str,
         resource_group: Option<&'a str>,
     },
+    /// `GET /subscriptions` (Subscriptions_List), tenant-level.
+    Subscriptions,
     Nsg(ResourcePath<'a>),
     Vnet(ResourcePath<'a>),
     Subnet {
@@ -66,6 +96,9 @@ impl<'a> Route<'a> {
         let s: Vec<&str> = path.trim_matches('/').split('/').collect();
         let is = |i: usize, literal: &str| s.get(i).is_some_and(|x| x.eq_ignore_ascii_case(literal));
         let get = *method == Method::GET;
+        if get && s.len() == 1 && is(0, "subscriptions") {
+            return Some(Route::Subscriptions);
+        }
         if !is(0, "subscriptions") || s.len() < 4 {
             return None;
         }
@@ -80,8 +113,8 @@ impl<'a> Route<'a> {
                 5 if get && is(3, "Microsoft.Network") && is(4, "networkWatchers") => {
                     Some(Route::Watchers { subscription: sub, resource_group: None })
                 }
-                5 if get && is(3, "Microsoft.Network") && is(4, "networkSecurityGroups") => {
-                    Some(Route::Nsgs { subscription: sub, resource_group: None })
+                5 if get && is(3, "Microsoft.Network") && ListedType::of(s[4]).is_some() => {
+                    Some(Route::List { listed: ListedType::of(s[4])?, subscription: sub, resource_group: None })
                 }
                 8 if get
                     && is(3, "Microsoft.Network")
@@ -120,8 +153,8 @@ impl<'a> Route<'a> {
             7 if get && is(6, "networkWatchers") => {
                 Some(Route::Watchers { subscription: sub, resource_group: Some(rg) })
             }
-            7 if get && is(6, "networkSecurityGroups") => {
-                Some(Route::Nsgs { subscription: sub, resource_group: Some(rg) })
+            7 if get && ListedType::of(s[6]).is_some() => {
+                Some(Route::List { listed: ListedType::of(s[6])?, subscription: sub, resource_group: Some(rg) })
             }
             8 if get && is(6, "networkWatchers") => Some(Route::Watcher(watcher(s[7]))),
             8 if get && is(6, "networkSecurityGroups") => Some(Route::Nsg(path(NSG_TYPE, s[7]))),
@@ -167,8 +200,15 @@ impl<'a> Route<'a> {
             Route::FlowLog { method: FlowLogMethod::Put, .. } => ops::FLOW_LOGS_CREATE_OR_UPDATE,
             Route::FlowLog { method: FlowLogMethod::Patch, .. } => ops::FLOW_LOGS_UPDATE_TAGS,
             Route::FlowLog { method: FlowLogMethod::Delete, .. } => ops::FLOW_LOGS_DELETE,
-            Route::Nsgs { resource_group: Some(_), .. } => ops::NSGS_LIST,
-            Route::Nsgs { resource_group: None, .. } => ops::NSGS_LIST_ALL,
+            Route::List { listed, resource_group, .. } => match (listed, resource_group.is_some()) {
+                (ListedType::Nsgs, true) => ops::NSGS_LIST,
+                (ListedType::Nsgs, false) => ops::NSGS_LIST_ALL,
+                (ListedType::Vnets, true) => ops::VIRTUAL_NETWORKS_LIST,
+                (ListedType::Vnets, false) => ops::VIRTUAL_NETWORKS_LIST_ALL,
+                (ListedType::Nics, true) => ops::NETWORK_INTERFACES_LIST,
+                (ListedType::Nics, false) => ops::NETWORK_INTERFACES_LIST_ALL,
+            },
+            Route::Subscriptions => ops::SUBSCRIPTIONS_LIST,
             Route::Nsg(_) => ops::NSGS_GET,
             Route::Vnet(_) => ops::VIRTUAL_NETWORKS_GET,
             Route::Subnet { .. } => ops::SUBNETS_GET,
@@ -179,8 +219,9 @@ impl<'a> Route<'a> {
         }
     }
 
-    pub(super) fn subscription(&self) -> &'a str {
-        match self {
+    /// The subscription the path names; none for tenant-level routes (`GET /subscriptions`).
+    pub(super) fn subscription(&self) -> Option<&'a str> {
+        Some(match self {
             Route::Action { at, .. } | Route::Watcher(at) | Route::FlowLogs(at) | Route::FlowLog { at, .. } => {
                 at.subscription
             }
@@ -189,9 +230,10 @@ impl<'a> Route<'a> {
             }
             Route::Operation { subscription, .. }
             | Route::Watchers { subscription, .. }
-            | Route::Nsgs { subscription, .. }
+            | Route::List { subscription, .. }
             | Route::Provider { subscription, .. } => subscription,
-        }
+            Route::Subscriptions => return None,
+        })
     }
 }
 
@@ -224,6 +266,18 @@ mod tests {
             ),
             (Method::GET, format!("{rg}/Microsoft.Network/networkSecurityGroups"), ops::NSGS_LIST),
             (Method::GET, format!("{rg}/Microsoft.Network/networkSecurityGroups/n"), ops::NSGS_GET),
+            (
+                Method::GET,
+                "/subscriptions/s/PROVIDERS/microsoft.network/VIRTUALNETWORKS".into(),
+                ops::VIRTUAL_NETWORKS_LIST_ALL,
+            ),
+            (Method::GET, format!("{rg}/Microsoft.Network/virtualnetworks"), ops::VIRTUAL_NETWORKS_LIST),
+            (
+                Method::GET,
+                "/subscriptions/s/providers/Microsoft.Network/networkInterfaces".into(),
+                ops::NETWORK_INTERFACES_LIST_ALL,
+            ),
+            (Method::GET, format!("{rg}/Microsoft.Network/NetworkInterfaces"), ops::NETWORK_INTERFACES_LIST),
             (Method::GET, format!("{rg}/Microsoft.Network/virtualNetworks/v"), ops::VIRTUAL_NETWORKS_GET),
             (Method::GET, format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/s"), ops::SUBNETS_GET),
             (Method::GET, format!("{rg}/Microsoft.Network/networkInterfaces/n"), ops::NETWORK_INTERFACES_GET),
@@ -244,7 +298,11 @@ mod tests {
         ] {
             let route = Route::parse(&method, &path).unwrap_or_else(|| panic!("{method} {path} does not match"));
             assert_eq!(route.operation(), operation, "{method} {path}");
-            assert_eq!(route.subscription(), "s");
+            assert_eq!(route.subscription(), Some("s"));
+        }
+        for path in ["/subscriptions", "/SUBSCRIPTIONS/"] {
+            let route = Route::parse(&Method::GET, path).unwrap_or_else(|| panic!("GET {path} does not match"));
+            assert_eq!((route.operation(), route.subscription()), (ops::SUBSCRIPTIONS_LIST, None));
         }
         for (method, path) in [
             (Method::GET, format!("{rg}/Microsoft.Network/networkWatchers/nw/configureFlowLog")),
@@ -252,6 +310,10 @@ mod tests {
             (Method::POST, format!("{rg}/Microsoft.Compute/networkWatchers/nw/queryFlowLogStatus")),
             (Method::POST, format!("{rg}/Microsoft.Network/networkWatchers/nw/flowLogs/f")),
             (Method::DELETE, format!("{rg}/Microsoft.Network/networkSecurityGroups/n")),
+            (Method::POST, "/subscriptions".into()),
+            (Method::PUT, format!("{rg}/Microsoft.Network/virtualNetworks")),
+            (Method::GET, format!("{rg}/Microsoft.Compute/virtualNetworks")),
+            (Method::GET, "/subscriptions/s/providers/Microsoft.Network/subnets".into()),
             (Method::GET, "/subscriptions/s/providers/Microsoft.Network/locations/l/operations".into()),
             (Method::GET, "/subscriptions/s".into()),
             (Method::GET, "/".into()),

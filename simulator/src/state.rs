@@ -1,11 +1,12 @@
 //! [`State`]: everything the simulator holds, the one struct behind the `Simulator`'s mutex, kept free of HTTP so
 //! unit tests can drive it. This file holds the struct and the entry points to parts that need more than one of its
-//! fields. The parts live in their own files: the resources that do not change in `world.rs`, the flow-log store's
-//! records in `flow_log_store.rs`, long-running operations in `lro.rs`, provider registration in `providers.rs`,
-//! call counters in `counters.rs`, tokens in `auth.rs`, throttling in `rate_limit.rs`, faults in `faults.rs`. The
-//! operations on it are `impl State` blocks, one file per concern: how flow logs are answered in
-//! `flow_log_views.rs`, the checks of a write in `write_checks.rs`, the `flowLogs` resource in `flowlogs.rs`, the
-//! legacy actions in `legacy.rs`, the other reads in `reads.rs`, and the admin API's drift in `drift.rs`.
+//! fields. The parts live in their own files: the resources around flow logs in `world.rs` (their JSON in
+//! `resource_views.rs`), the flow-log store's records in `flow_log_store.rs`, long-running operations in `lro.rs`,
+//! provider registration in `providers.rs`, call counters in `counters.rs`, tokens in `auth.rs`, throttling in
+//! `rate_limit.rs`, faults in `faults.rs`. The operations on it are `impl State` blocks, one file per concern: how
+//! flow logs are answered in `flow_log_views.rs`, the checks of a write in `write_checks.rs`, the `flowLogs` resource
+//! in `flowlogs.rs`, the legacy actions in `legacy.rs`, the other reads in `reads.rs` and `lists.rs`, the admin API's
+//! drift in `drift.rs`, and the resources it adds and removes in `resources.rs`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -23,7 +24,11 @@ use super::request::RequestContext;
 use super::world::World;
 
 pub(super) struct State {
+    /// As the simulator started: its behaviour, principals and identities; served by `GET /_sim/inventory`.
     pub inventory: Inventory,
+    /// The inventory's resources as they stand: as started, with the changes of `resources.rs`, without flow logs
+    /// (once started, those live in `flow_logs`). `world` is built from it.
+    pub resources: Inventory,
     pub world: World,
     /// The one flow-log store behind both APIs.
     pub flow_logs: Vec<StoredFlowLog>,
@@ -38,8 +43,14 @@ pub(super) struct State {
 impl State {
     /// The inventory must be valid ([`Inventory::validate`]); invalid references are skipped.
     pub(super) fn new(inventory: Inventory) -> State {
-        let world = World::new(&inventory);
+        let mut resources = inventory.clone();
+        for sub in &mut resources.subscriptions {
+            sub.network_watchers.iter_mut().for_each(|w| w.flow_logs.clear());
+            sub.network_security_groups.iter_mut().for_each(|n| n.flow_log = None);
+        }
+        let world = World::new(&resources);
         State {
+            resources,
             flow_logs: flow_log_store::load(&inventory, &world),
             providers: Providers::new(&inventory),
             throttle: RateLimiter::new(inventory.behaviour.throttling.clone()),

@@ -1,13 +1,13 @@
-//! The resources that do not change while the simulator runs (subscriptions, watchers, storage accounts, NSGs,
-//! virtual networks, subnets, NICs, workspaces), built once from the inventory: their lookups, the ARM 404s, and the
-//! JSON the read operations answer with. Flow logs, which do change, are in `flow_log_store.rs`.
+//! The resources around flow logs (subscriptions, watchers, storage accounts, NSGs, virtual networks, subnets, NICs,
+//! workspaces), built from the inventory — at the start, and again when the admin API adds or removes virtual
+//! networks, NICs or NSGs (`resources.rs`) —: their lookups and the ARM 404s. The JSON the read operations answer
+//! with is in `resource_views.rs`; flow logs, which the APIs change, are in `flow_log_store.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
-use serde_json::{Value, json};
 
-use super::guid::{derived_guid, resource_guid};
+use super::defaults::DEFAULT_TENANT_ID;
 use super::inventory::{Inventory, SecurityRule, arm_id};
 use super::reply::ErrorReply;
 use flowlog_wire::id::same_id;
@@ -34,6 +34,7 @@ pub(super) struct KnownNsg {
     pub resource_group: String,
     pub name: String,
     pub location: String,
+    pub tags: BTreeMap<String, String>,
     pub rules: Vec<SecurityRule>,
 }
 
@@ -42,6 +43,7 @@ pub(super) struct KnownVnet {
     pub id: String,
     pub name: String,
     pub location: String,
+    pub tags: BTreeMap<String, String>,
     pub prefixes: Vec<String>,
     /// Indexes into `World::subnets`.
     pub subnets: Vec<usize>,
@@ -62,6 +64,7 @@ pub(super) struct KnownNic {
     pub id: String,
     pub name: String,
     pub location: String,
+    pub tags: BTreeMap<String, String>,
     pub subnet: Option<usize>,
     pub private_ip: Option<String>,
     /// Index into `World::nsgs` of the attached network security group.
@@ -79,7 +82,8 @@ pub(super) struct KnownWorkspace {
 /// A subscription of the inventory.
 pub(super) struct KnownSubscription {
     pub id: String,
-    /// Lower-cased names of the resource groups that hold something.
+    pub display_name: String,
+    /// Lower-cased names of the resource groups that hold something, or held something since the start.
     pub resource_groups: BTreeSet<String>,
 }
 
@@ -99,9 +103,12 @@ pub(super) struct FlowLogTarget<'a> {
     pub location: &'a str,
 }
 
-/// Every resource of the inventory that does not change; resources refer to each other by index.
+/// Every resource of the inventory but flow logs; resources refer to each other by index. Rebuilt whole when the
+/// admin API changes a resource: watchers never change, so their indexes (which flow logs hold) stay valid.
 #[derive(Default)]
 pub(super) struct World {
+    /// The tenant of every subscription: the first service principal's, else [`DEFAULT_TENANT_ID`].
+    pub tenant: String,
     pub subs: Vec<KnownSubscription>,
     pub watchers: Vec<KnownWatcher>,
     pub storage: Vec<KnownStorageAccount>,
@@ -120,7 +127,8 @@ pub(super) const WORKSPACE_TYPE: &str = "Microsoft.OperationalInsights/workspace
 
 impl World {
     pub(super) fn new(inventory: &Inventory) -> World {
-        let mut w = World::default();
+        let tenant = inventory.service_principals.first().map_or(DEFAULT_TENANT_ID, |p| &p.tenant_id).to_string();
+        let mut w = World { tenant, ..World::default() };
         for sub in &inventory.subscriptions {
             let mut groups = BTreeSet::new();
             let mut group = |rg: &str| groups.insert(rg.to_ascii_lowercase());
@@ -149,6 +157,7 @@ impl World {
                     resource_group: n.resource_group.clone(),
                     name: n.name.clone(),
                     location: n.location.clone(),
+                    tags: n.tags.clone(),
                     rules: n.security_rules.clone(),
                 });
             }
@@ -182,6 +191,7 @@ impl World {
                     id,
                     name: v.name.clone(),
                     location: v.location.clone(),
+                    tags: v.tags.clone(),
                     prefixes: v.address_prefixes.clone(),
                     subnets,
                 });
@@ -203,6 +213,7 @@ impl World {
                     id: arm_id(&sub.id, &nic.resource_group, NIC_TYPE, &nic.name),
                     name: nic.name.clone(),
                     location: nic.location.clone(),
+                    tags: nic.tags.clone(),
                     subnet,
                     private_ip: nic.private_ip_address.clone(),
                     nsg,
@@ -224,7 +235,21 @@ impl World {
                     group(&id.resource_group);
                 }
             }
-            w.subs.push(KnownSubscription { id: sub.id.clone(), resource_groups: groups });
+            w.subs.push(KnownSubscription {
+                id: sub.id.clone(),
+                display_name: sub.display_name.clone().unwrap_or_else(|| sub.id.clone()),
+                resource_groups: groups,
+            });
+        }
+        w
+    }
+
+    /// The world of `inventory`, which holds the same subscriptions and watchers as this one's, keeping this one's
+    /// resource groups: as in Azure, removing a group's last resource leaves the group.
+    pub(super) fn rebuilt(&self, inventory: &Inventory) -> World {
+        let mut w = World::new(inventory);
+        for (new, old) in w.subs.iter_mut().zip(&self.subs) {
+            new.resource_groups.extend(old.resource_groups.iter().cloned());
         }
         w
     }
@@ -291,168 +316,6 @@ impl World {
         let n = &self.nics[i];
         Some(FlowLogTarget { kind: TargetKind::Nic(i), id: &n.id, location: &n.location })
     }
-
-    pub(super) fn watcher_json(&self, i: usize) -> Value {
-        let w = &self.watchers[i];
-        json!({
-            "name": w.name,
-            "id": w.id,
-            "etag": etag_of(&w.id),
-            "type": WATCHER_TYPE,
-            "location": w.location,
-            "tags": w.tags,
-            "properties": {"provisioningState": "Succeeded"},
-        })
-    }
-
-    /// `flow_logs`: references to the flow logs of this NSG (their IDs). The subnets and NICs it is attached to are
-    /// listed as references (`subnets`, `networkInterfaces`), each only when there is one, as Azure does.
-    pub(super) fn nsg_json(&self, i: usize, flow_logs: Vec<String>) -> Value {
-        let n = &self.nsgs[i];
-        let rules: Vec<Value> = n
-            .rules
-            .iter()
-            .map(|r| {
-                rule_json(
-                    &n.id,
-                    "securityRules",
-                    &r.name,
-                    &RuleText {
-                        description: None,
-                        protocol: &r.protocol,
-                        source_port_range: &r.source_port_range,
-                        destination_port_range: &r.destination_port_range,
-                        source_address_prefix: &r.source_address_prefix,
-                        destination_address_prefix: &r.destination_address_prefix,
-                        access: &r.access,
-                        priority: r.priority,
-                        direction: &r.direction,
-                    },
-                )
-            })
-            .collect();
-        let defaults: Vec<Value> = DEFAULT_RULES
-            .iter()
-            .map(|(name, description, source, destination, access, priority, direction)| {
-                rule_json(
-                    &n.id,
-                    "defaultSecurityRules",
-                    name,
-                    &RuleText {
-                        description: Some(description),
-                        protocol: "*",
-                        source_port_range: "*",
-                        destination_port_range: "*",
-                        source_address_prefix: source,
-                        destination_address_prefix: destination,
-                        access,
-                        priority: *priority,
-                        direction,
-                    },
-                )
-            })
-            .collect();
-        let mut properties = json!({
-            "provisioningState": "Succeeded",
-            "resourceGuid": resource_guid(&n.id),
-            "securityRules": rules,
-            "defaultSecurityRules": defaults,
-        });
-        let nics: Vec<Value> =
-            self.nics.iter().filter(|nic| nic.nsg == Some(i)).map(|nic| json!({"id": nic.id})).collect();
-        if !nics.is_empty() {
-            properties["networkInterfaces"] = json!(nics);
-        }
-        let subnets: Vec<Value> =
-            self.subnets.iter().filter(|s| s.nsg == Some(i)).map(|s| json!({"id": s.id})).collect();
-        if !subnets.is_empty() {
-            properties["subnets"] = json!(subnets);
-        }
-        with_flow_logs(&mut properties, flow_logs);
-        json!({"name": n.name, "id": n.id, "type": NSG_TYPE, "location": n.location, "properties": properties})
-    }
-
-    pub(super) fn vnet_json(&self, i: usize, flow_logs: Vec<String>) -> Value {
-        let v = &self.vnets[i];
-        let subnets: Vec<Value> = v.subnets.iter().map(|s| self.subnet_json(*s, false)).collect();
-        let mut properties = json!({
-            "provisioningState": "Succeeded",
-            "resourceGuid": resource_guid(&v.id),
-            "addressSpace": {"addressPrefixes": v.prefixes},
-            "subnets": subnets,
-            "virtualNetworkPeerings": [],
-        });
-        with_flow_logs(&mut properties, flow_logs);
-        json!({"name": v.name, "id": v.id, "type": VNET_TYPE, "location": v.location, "properties": properties})
-    }
-
-    /// A subnet as `GET .../subnets/{name}` answers it (`typed`) or as embedded in its virtual network.
-    pub(super) fn subnet_json(&self, i: usize, typed: bool) -> Value {
-        let s = &self.subnets[i];
-        let mut properties = json!({"provisioningState": "Succeeded", "addressPrefix": s.prefix});
-        let configurations: Vec<Value> = self
-            .nics
-            .iter()
-            .filter(|n| n.subnet == Some(i))
-            .map(|n| json!({"id": format!("{}/ipConfigurations/ipconfig1", n.id)}))
-            .collect();
-        if !configurations.is_empty() {
-            properties["ipConfigurations"] = json!(configurations);
-        }
-        if let Some(nsg) = s.nsg {
-            properties["networkSecurityGroup"] = json!({"id": self.nsgs[nsg].id});
-        }
-        let mut subnet = json!({"name": s.name, "id": s.id, "properties": properties});
-        if typed {
-            subnet["type"] = json!(format!("{VNET_TYPE}/subnets"));
-        }
-        subnet
-    }
-
-    pub(super) fn nic_json(&self, i: usize) -> Value {
-        let n = &self.nics[i];
-        let mut configuration = json!({
-            "provisioningState": "Succeeded",
-            "privateIPAllocationMethod": "Dynamic",
-            "primary": true,
-        });
-        if let Some(ip) = &n.private_ip {
-            configuration["privateIPAddress"] = json!(ip);
-        }
-        if let Some(s) = n.subnet {
-            configuration["subnet"] = json!({"id": self.subnets[s].id});
-        }
-        let mut properties = json!({
-            "provisioningState": "Succeeded",
-            "resourceGuid": resource_guid(&n.id),
-            "ipConfigurations": [{
-                "name": "ipconfig1",
-                "id": format!("{}/ipConfigurations/ipconfig1", n.id),
-                "type": format!("{NIC_TYPE}/ipConfigurations"),
-                "properties": configuration,
-            }],
-        });
-        if let Some(nsg) = n.nsg {
-            properties["networkSecurityGroup"] = json!({"id": self.nsgs[nsg].id});
-        }
-        json!({"name": n.name, "id": n.id, "type": NIC_TYPE, "location": n.location, "properties": properties})
-    }
-
-    pub(super) fn workspace_json(&self, i: usize) -> Value {
-        let w = &self.workspaces[i];
-        json!({
-            "id": w.id,
-            "name": w.name,
-            "type": WORKSPACE_TYPE,
-            "location": w.location,
-            "properties": {
-                "customerId": w.customer_id,
-                "provisioningState": "Succeeded",
-                "sku": {"name": "PerGB2018"},
-                "retentionInDays": 30,
-            },
-        })
-    }
 }
 
 /// `/subscriptions/{s}/resourceGroups/{rg}/providers/{type}/{name}` as the request spelled it; `resource_type`
@@ -482,88 +345,3 @@ impl ResourcePath<'_> {
         )
     }
 }
-
-fn with_flow_logs(properties: &mut Value, flow_logs: Vec<String>) {
-    if !flow_logs.is_empty() {
-        let refs: Vec<Value> = flow_logs.into_iter().map(|id| json!({"id": id})).collect();
-        properties["flowLogs"] = json!(refs);
-    }
-}
-
-/// A stable weak ETag for a resource that never changes.
-fn etag_of(id: &str) -> String {
-    format!("W/\"{}\"", derived_guid(&format!("etag:{}", id.to_ascii_lowercase())))
-}
-
-struct RuleText<'a> {
-    description: Option<&'a str>,
-    protocol: &'a str,
-    source_port_range: &'a str,
-    destination_port_range: &'a str,
-    source_address_prefix: &'a str,
-    destination_address_prefix: &'a str,
-    access: &'a str,
-    priority: u32,
-    direction: &'a str,
-}
-
-fn rule_json(nsg_id: &str, collection: &str, name: &str, r: &RuleText) -> Value {
-    let mut properties = json!({
-        "provisioningState": "Succeeded",
-        "protocol": r.protocol,
-        "sourcePortRange": r.source_port_range,
-        "destinationPortRange": r.destination_port_range,
-        "sourceAddressPrefix": r.source_address_prefix,
-        "destinationAddressPrefix": r.destination_address_prefix,
-        "access": r.access,
-        "priority": r.priority,
-        "direction": r.direction,
-    });
-    if let Some(d) = r.description {
-        properties["description"] = json!(d);
-    }
-    json!({"name": name, "id": format!("{nsg_id}/{collection}/{name}"), "properties": properties})
-}
-
-/// Azure's six default rules: name, description, source, destination, access, priority, direction.
-type DefaultRule = (&'static str, &'static str, &'static str, &'static str, &'static str, u32, &'static str);
-const DEFAULT_RULES: [DefaultRule; 6] = [
-    (
-        "AllowVnetInBound",
-        "Allow inbound traffic from all VMs in VNET",
-        "VirtualNetwork",
-        "VirtualNetwork",
-        "Allow",
-        65000,
-        "Inbound",
-    ),
-    (
-        "AllowAzureLoadBalancerInBound",
-        "Allow inbound traffic from azure load balancer",
-        "AzureLoadBalancer",
-        "*",
-        "Allow",
-        65001,
-        "Inbound",
-    ),
-    ("DenyAllInBound", "Deny all inbound traffic", "*", "*", "Deny", 65500, "Inbound"),
-    (
-        "AllowVnetOutBound",
-        "Allow outbound traffic from all VMs to all VMs in VNET",
-        "VirtualNetwork",
-        "VirtualNetwork",
-        "Allow",
-        65000,
-        "Outbound",
-    ),
-    (
-        "AllowInternetOutBound",
-        "Allow outbound traffic from all VMs to Internet",
-        "*",
-        "Internet",
-        "Allow",
-        65001,
-        "Outbound",
-    ),
-    ("DenyAllOutBound", "Deny all outbound traffic", "*", "*", "Deny", 65500, "Outbound"),
-];

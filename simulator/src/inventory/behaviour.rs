@@ -17,7 +17,7 @@ pub struct Behaviour {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultRule>,
     pub quirks: Quirks,
-    /// Items per page of `flowLogs` lists.
+    /// Items per page of the paged lists: `flowLogs`, NSGs, virtual networks, NICs and subscriptions.
     pub page_size: usize,
     /// Lifetime of issued access tokens (Entra ID and IMDS); 0 issues expired tokens.
     pub token_lifetime_seconds: u64,

@@ -65,6 +65,9 @@ pub struct ManagedIdentity {
 pub struct Subscription {
     /// Any string ARM accepts as a path segment; the official examples use `subid`.
     pub id: String,
+    /// What `GET /subscriptions` answers as `displayName`; defaults to the ID.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// The regions resources of this subscription may live in.
     pub locations: Vec<String>,
     /// Resource providers registered in the subscription; the others are `NotRegistered`.
@@ -114,12 +117,15 @@ pub struct InventoryWatcher {
     pub flow_logs: Vec<InventoryFlowLog>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkSecurityGroup {
     pub name: String,
     pub resource_group: String,
     pub location: String,
+    /// Shown in GET and list answers when not empty, as ARM does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_rules: Vec<SecurityRule>,
     /// The NSG flow log that already exists, held by the watcher of the NSG's region under the name
@@ -154,12 +160,15 @@ fn any() -> String {
     "*".into()
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VirtualNetwork {
     pub name: String,
     pub resource_group: String,
     pub location: String,
+    /// Shown in GET and list answers when not empty, as ARM does (subnets have none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub address_prefixes: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -179,12 +188,15 @@ pub struct Subnet {
     pub network_security_group_resource_group: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NetworkInterface {
     pub name: String,
     pub resource_group: String,
     pub location: String,
+    /// Shown in GET and list answers when not empty, as ARM does.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet: Option<SubnetRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

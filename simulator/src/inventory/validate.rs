@@ -3,12 +3,16 @@
 
 mod flow_logs;
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::behaviour::MAX_TOKEN_LIFETIME;
 use super::{Behaviour, Inventory, InventoryError, Subscription};
 use crate::faults::MAX_LRO_DURATION_MS;
 use flowlog_wire::id::ResourceId;
+
+/// ARM's limit of tags per resource.
+const MAX_TAGS: usize = 50;
 
 impl Inventory {
     /// Checks references, names, regions and settings; every problem found is reported, not only the first.
@@ -80,6 +84,9 @@ impl Validator<'_> {
     fn subscription(&mut self, sub: &Subscription) {
         self.segment("subscription id", &sub.id);
         self.seen.once(&mut self.problems, "subscription", sub.id.clone());
+        if sub.display_name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            self.problem(format!("subscription {} has an empty displayName", sub.id));
+        }
         if sub.locations.is_empty() {
             self.problem(format!("subscription {} lists no locations", sub.id));
         }
@@ -88,6 +95,7 @@ impl Validator<'_> {
         }
         for w in &sub.network_watchers {
             self.grouped_resource(sub, "network watcher", &w.name, &w.resource_group, &w.location);
+            self.tags(&format!("network watcher {}", w.name), &w.tags);
             // Azure allows one watcher per subscription and region (NetworkWatcherCountLimitReached).
             self.seen.once(&mut self.problems, "network watcher in location", format!("{}/{}", sub.id, w.location));
         }
@@ -97,6 +105,7 @@ impl Validator<'_> {
         }
         for n in &sub.network_security_groups {
             self.grouped_resource(sub, "network security group", &n.name, &n.resource_group, &n.location);
+            self.tags(&format!("network security group {}", n.name), &n.tags);
             let mut rules = Seen::default();
             for r in &n.security_rules {
                 self.segment(&format!("security rule name of {}", n.name), &r.name);
@@ -119,6 +128,7 @@ impl Validator<'_> {
         }
         for v in &sub.virtual_networks {
             self.grouped_resource(sub, "virtual network", &v.name, &v.resource_group, &v.location);
+            self.tags(&format!("virtual network {}", v.name), &v.tags);
             for prefix in &v.address_prefixes {
                 self.prefix(&format!("address prefix of virtual network {}", v.name), prefix);
             }
@@ -138,6 +148,7 @@ impl Validator<'_> {
         }
         for nic in &sub.network_interfaces {
             self.grouped_resource(sub, "network interface", &nic.name, &nic.resource_group, &nic.location);
+            self.tags(&format!("network interface {}", nic.name), &nic.tags);
             if let Some(r) = &nic.subnet {
                 let rg = r.resource_group.as_deref().unwrap_or(&nic.resource_group);
                 let vnet = sub.virtual_networks.iter().find(|v| {
@@ -252,6 +263,26 @@ impl Validator<'_> {
                 "{kind} {name} is in location {location:?}, which subscription {} does not list",
                 sub.id
             ));
+        }
+    }
+
+    /// ARM's limits on tags: at most 50 per resource; names of 1 to 512 characters without `<`, `>`, `%`, `&`,
+    /// `\`, `?` or `/`, unique case-insensitively (ARM compares them so); values of at most 256 characters.
+    fn tags(&mut self, what: &str, tags: &BTreeMap<String, String>) {
+        if tags.len() > MAX_TAGS {
+            self.problem(format!("{what} has {} tags; ARM allows at most {MAX_TAGS}", tags.len()));
+        }
+        let mut names = Seen::default();
+        for (name, value) in tags {
+            if name.is_empty() || name.chars().count() > 512 || name.contains(['<', '>', '%', '&', '\\', '?', '/']) {
+                self.problem(format!(
+                    "{what} has tag name {name:?}: tag names have 1 to 512 characters, none of < > % & \\ ? /"
+                ));
+            }
+            if value.chars().count() > 256 {
+                self.problem(format!("{what} has a value of tag {name:?} longer than 256 characters"));
+            }
+            names.once(&mut self.problems, &format!("tag name of {what}"), name.clone());
         }
     }
 

@@ -93,6 +93,7 @@ impl Validator<'_> {
 
     fn flow_log_settings(&mut self, at: &str, fl: &InventoryFlowLog, location: &str) {
         let inventory = self.inventory;
+        self.tags(at, &fl.tags);
         match &fl.storage_account {
             None if fl.enabled => self.problem(format!("{at} is enabled but names no storageAccount")),
             None => {}
