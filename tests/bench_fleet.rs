@@ -190,6 +190,7 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
                 name: format!("nic-vnet-{short}"),
                 resource_group: format!("fleet-{short}-rg"),
                 location: region.into(),
+                tags: Default::default(),
                 address_prefixes: vec!["10.200.0.0/16".into()],
                 subnets: vec![Subnet {
                     name: "nics".into(),
@@ -225,6 +226,7 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
                         name: name.clone(),
                         resource_group: rg.clone(),
                         location: region.into(),
+                        tags: Default::default(),
                         address_prefixes: vec![format!("{}/24", prefix(i))],
                         subnets: vec![Subnet {
                             name: "app".into(),
@@ -245,6 +247,7 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
                         name: name.clone(),
                         resource_group: rg.clone(),
                         location: region.into(),
+                        tags: Default::default(),
                         subnet: Some(SubnetRef {
                             virtual_network: format!("nic-vnet-{short}"),
                             name: "nics".into(),

@@ -163,3 +163,205 @@ async fn set_manifests_are_validated_by_the_apiserver() {
     assert_eq!(set.spec.pruning.max_prune_percent, 50);
     assert_eq!(set.spec.destinations.len(), 2);
 }
+
+// ---------------------------------------------------------------------------------------------- the controller
+
+use std::time::Duration;
+
+use flowlog_operator::api::FlowLogPolicy;
+use flowlog_operator::reconcile::set::{CONFIRM_PRUNE_ANNOTATION, REDISCOVER_ANNOTATION, SET_LABEL, child_name};
+use flowlog_simulator::faults::{ErrorFault, FaultEffect, FaultRule};
+use flowlog_simulator::inventory::{Subnet, VirtualNetwork};
+use kube::ResourceExt;
+use kube::api::{ListParams, Patch, PatchParams};
+
+fn vnet_id(rg: &str, name: &str) -> String {
+    format!("/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}")
+}
+
+/// A set without traffic analytics (the built-in inventory's workspaces need not match the regions).
+fn plain_set(name: &str) -> FlowLogPolicySet {
+    let mut manifest = good_set(name);
+    manifest["spec"]["template"]["flowLog"]["trafficAnalytics"] = json!(null);
+    manifest["spec"]["template"]["flowLog"].as_object_mut().unwrap().remove("trafficAnalytics");
+    serde_json::from_value(manifest).unwrap()
+}
+
+/// Waits until the set's status satisfies `done`, then returns the set.
+async fn wait_set(
+    api: &Api<FlowLogPolicySet>,
+    name: &str,
+    what: &str,
+    done: impl Fn(&FlowLogPolicySet) -> bool,
+) -> FlowLogPolicySet {
+    let last = std::sync::Mutex::new(None);
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(set) = api.get(name).await {
+                if done(&set) {
+                    return set;
+                }
+                *last.lock().unwrap() = set.status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("timed out waiting for {what}; the set's status: {:#?}", last.lock().unwrap()))
+}
+
+fn ready_reason(set: &FlowLogPolicySet) -> (String, String) {
+    set.status
+        .as_ref()
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| (c.status.clone(), c.reason.clone()))
+        .unwrap_or_default()
+}
+
+fn counts(set: &FlowLogPolicySet) -> (i32, i32, i32) {
+    set.status.as_ref().map(|s| (s.targets, s.compliant, s.excluded)).unwrap_or_default()
+}
+
+async fn children(h: &Harness, set: &str) -> Vec<FlowLogPolicy> {
+    h.api.list(&ListParams::default().labels(&format!("{SET_LABEL}={set}"))).await.unwrap().items
+}
+
+async fn annotate(api: &Api<FlowLogPolicySet>, name: &str, key: &str, value: &str) {
+    let patch = json!({"metadata": {"annotations": {key: value}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+}
+
+fn flow_log_of(h: &Harness, target: &str) -> Option<flowlog_operator::azure::model::FlowLog> {
+    h.sim.flow_log_resources().into_iter().find(|l| l.properties.target_resource_id.eq_ignore_ascii_case(target))
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_set_logs_every_selected_vnet_and_follows_the_inventory() {
+    let h = Harness::start("set-follow").await;
+    let sets: Api<FlowLogPolicySet> = Api::namespaced(h.client.clone(), &h.namespace);
+    sets.create(&PostParams::default(), &plain_set("vnets")).await.unwrap();
+
+    // The built-in subscription has three VNets; dr-vnet is tagged flowlogs: exempt.
+    let set = wait_set(&sets, "vnets", "the set compliant", |s| ready_reason(s).1 == "Compliant").await;
+    assert_eq!(counts(&set), (2, 2, 1));
+    let app = vnet_id("app-prod-rg", "app-vnet");
+    let shared = vnet_id("shared-net-rg", "shared-vnet");
+    let mut names: Vec<String> = children(&h, "vnets").await.iter().map(|p| p.name_any()).collect();
+    names.sort();
+    let mut expected = vec![child_name("vnets", &app), child_name("vnets", &shared)];
+    expected.sort();
+    assert_eq!(names, expected, "one policy per selected VNet, named from its ID");
+    for child in children(&h, "vnets").await {
+        let owner = &child.owner_references()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("FlowLogPolicySet", "vnets", Some(true))
+        );
+    }
+    for target in [&app, &shared] {
+        let log = flow_log_of(&h, target).unwrap_or_else(|| panic!("{target} has a flow log"));
+        assert_eq!(log.properties.enabled, Some(true));
+        assert!(log.properties.storage_id.ends_with("/flowlogsweu001"), "{}", log.properties.storage_id);
+    }
+    assert!(flow_log_of(&h, &vnet_id("app-dr-rg", "dr-vnet")).is_none(), "the exempt VNet is left alone");
+
+    // A new VNet is picked up (here at once: the annotation asks for a discovery now).
+    let new_vnet = |tags: &[(&str, &str)]| VirtualNetwork {
+        name: "new-vnet".into(),
+        resource_group: "app-prod-rg".into(),
+        location: "westeurope".into(),
+        tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        address_prefixes: vec!["10.9.0.0/16".into()],
+        subnets: vec![Subnet {
+            name: "default".into(),
+            address_prefix: "10.9.0.0/24".into(),
+            network_security_group: None,
+            network_security_group_resource_group: None,
+        }],
+    };
+    h.sim.put_virtual_network(SUB, new_vnet(&[])).unwrap();
+    annotate(&sets, "vnets", REDISCOVER_ANNOTATION, "1").await;
+    wait_set(&sets, "vnets", "the new VNet compliant", |s| counts(s) == (3, 3, 1)).await;
+    let new = vnet_id("app-prod-rg", "new-vnet");
+    assert_eq!(flow_log_of(&h, &new).and_then(|l| l.properties.enabled), Some(true));
+
+    // Tagged exempt, it leaves the selection: its policy is pruned (1 of 3, within the guard's 50 %) and its
+    // deletion policy (Disable) switches the flow log off.
+    h.sim.put_virtual_network(SUB, new_vnet(&[("flowlogs", "exempt")])).unwrap();
+    annotate(&sets, "vnets", REDISCOVER_ANNOTATION, "2").await;
+    wait_set(&sets, "vnets", "the exempt VNet pruned", |s| counts(s) == (2, 2, 2)).await;
+    wait_for("the pruned policy gone", Duration::from_secs(30), || async {
+        (children(&h, "vnets").await.len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(flow_log_of(&h, &new).and_then(|l| l.properties.enabled), Some(false), "disabled, not deleted");
+
+    // A selector edit that would prune everything: the guard holds it until confirmed.
+    let patch = json!({"spec": {"selector": {"regions": ["northeurope"]}}});
+    sets.patch("vnets", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let blocked = wait_set(&sets, "vnets", "the prune blocked", |s| ready_reason(s).1 == "PruneBlocked").await;
+    let stalled = blocked.status.as_ref().unwrap().conditions.iter().find(|c| c.type_ == "Stalled").unwrap();
+    assert_eq!(stalled.status, "True");
+    let guard = blocked.status.as_ref().unwrap().prune_blocked.clone().unwrap();
+    assert_eq!((guard.would_prune, guard.policies), (2, 2));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(children(&h, "vnets").await.len(), 2, "nothing pruned while blocked");
+    assert_eq!(flow_log_of(&h, &app).and_then(|l| l.properties.enabled), Some(true));
+    annotate(&sets, "vnets", CONFIRM_PRUNE_ANNOTATION, &guard.confirm_with).await;
+    wait_for("the confirmed prune done", Duration::from_secs(30), || async {
+        children(&h, "vnets").await.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(flow_log_of(&h, &app).and_then(|l| l.properties.enabled), Some(false));
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_failed_discovery_prunes_nothing_and_says_why() {
+    let h = Harness::start("set-fail").await;
+    let sets: Api<FlowLogPolicySet> = Api::namespaced(h.client.clone(), &h.namespace);
+    sets.create(&PostParams::default(), &plain_set("vnets")).await.unwrap();
+    wait_set(&sets, "vnets", "the set compliant", |s| ready_reason(s).1 == "Compliant").await;
+
+    // ARM's VNet list fails (as with lost permissions): nothing is pruned, the set says why.
+    let forbidden = FaultRule {
+        operation: "virtualNetworksListAll".into(),
+        count: None,
+        rate: None,
+        seed: None,
+        effect: FaultEffect::Error(ErrorFault {
+            status: 403,
+            code: "AuthorizationFailed".into(),
+            message: None,
+            retry_after_seconds: None,
+        }),
+    };
+    h.sim.set_faults(vec![forbidden]).unwrap();
+    annotate(&sets, "vnets", REDISCOVER_ANNOTATION, "1").await;
+    let set = wait_set(&sets, "vnets", "the discovery failure reported", |s| {
+        s.status.as_ref().and_then(|st| st.discovery.as_ref()).is_some_and(|d| !d.complete)
+    })
+    .await;
+    let discovery = set.status.as_ref().unwrap().discovery.clone().unwrap();
+    assert!(discovery.error.as_deref().unwrap_or_default().contains("AuthorizationFailed"), "{discovery:?}");
+    assert_eq!(counts(&set).0, 2, "the last counts stand");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(children(&h, "vnets").await.len(), 2, "nothing is pruned after a failed discovery");
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn in_audit_mode_a_set_writes_nothing_and_reports_drift() {
+    let h = Harness::start("set-audit").await;
+    let sets: Api<FlowLogPolicySet> = Api::namespaced(h.client.clone(), &h.namespace);
+    let mut set = plain_set("audit");
+    set.spec.template.mode = flowlog_operator::api::Mode::Audit;
+    sets.create(&PostParams::default(), &set).await.unwrap();
+    let before = h.sim.flow_log_resources();
+    let set = wait_set(&sets, "audit", "drift reported", |s| s.status.as_ref().is_some_and(|st| st.drifted == 2)).await;
+    assert_eq!(ready_reason(&set), ("False".to_string(), "NotCompliant".to_string()));
+    let listed: Vec<String> = set.status.as_ref().unwrap().non_compliant.iter().map(|n| n.reason.clone()).collect();
+    assert_eq!(listed, ["Drifted", "Drifted"]);
+    assert_eq!(h.sim.flow_log_resources(), before, "Audit writes nothing to Azure");
+}

@@ -517,7 +517,8 @@ async fn serves_the_resources_a_controller_reads() {
     assert_eq!(one.body["properties"]["provisioningState"], "Succeeded");
 
     let nsgs = h.get("providers/Microsoft.Network/networkSecurityGroups").await;
-    assert_eq!(nsgs.body["value"].as_array().unwrap().len(), 5);
+    assert_eq!(nsgs.body["value"].as_array().unwrap().len(), 2, "a page of pageSize (2) of the 5");
+    assert!(nsgs.body["nextLink"].is_string(), "paged: {}", nsgs.body);
     let nsgs = h.get("resourceGroups/app-dr-rg/providers/Microsoft.Network/networkSecurityGroups").await;
     assert_eq!(nsgs.body["value"].as_array().unwrap().len(), 2);
     let db = h.get("resourceGroups/app-prod-rg/providers/Microsoft.Network/networkSecurityGroups/db-nsg").await;
@@ -593,6 +594,7 @@ async fn nsg_associations_show_on_both_sides() {
     // Besides the built-in associations, web-nsg (app-prod-rg) guards subnet `shared` of shared-vnet
     // (shared-net-rg): an NSG of another resource group.
     let h = Harness::start(|i| {
+        i.behaviour.page_size = 10; // the NSG lists below in one page
         let shared = &mut i.subscriptions[0].virtual_networks[1].subnets[0];
         assert_eq!(shared.name, "shared");
         shared.network_security_group = Some("web-nsg".into());

@@ -23,8 +23,8 @@ use super::{Context, Error};
 use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySet, FlowLogPolicySetStatus};
 use crate::reconcile::READY;
 use crate::reconcile::set::{
-    CONFIRM_PRUNE_ANNOTATION, Child, PolicyState, REDISCOVER_ANNOTATION, SET_LABEL, changes, child_name, select,
-    set_status,
+    CONFIRM_PRUNE_ANNOTATION, Child, PolicyState, REDISCOVER_ANNOTATION, SET_LABEL, carry_over, changes, child_name,
+    select, set_status,
 };
 use crate::sync::{Discovery, discover};
 
@@ -120,8 +120,14 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
             .find(|(ns, policy)| !(*ns == namespace && *policy == ours))
             .map(|(ns, policy)| format!("FlowLogPolicy {ns}/{policy}"))
     };
-    let selection = discovered.result.as_ref().ok().map(|d| select(&set, &d.found, &managed_elsewhere));
     let complete = discovered.result.as_ref().is_ok_and(Discovery::complete);
+    let selection = discovered.result.as_ref().ok().map(|d| {
+        let mut selection = select(&set, &d.found, &managed_elsewhere);
+        if !complete {
+            carry_over(&mut selection, &views);
+        }
+        selection
+    });
     let confirmed = set.annotations().get(CONFIRM_PRUNE_ANNOTATION).map(String::as_str);
     let planned = changes(selection.as_ref(), complete, &views, set.spec.pruning.max_prune_percent, confirmed);
 

@@ -18,6 +18,7 @@ pub fn nsg_with_flow_log(
         name: name.into(),
         resource_group: resource_group.into(),
         location: location.into(),
+        tags: Default::default(),
         security_rules: vec![],
         flow_log: Some(InventoryFlowLog {
             enabled: true,

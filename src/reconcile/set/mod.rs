@@ -211,6 +211,17 @@ fn policy_spec(
     })
 }
 
+/// After an incomplete discovery (a subscription could not be listed), the policies whose target it did not see
+/// stay selected as they are: counted, reported, and neither changed nor pruned until a complete discovery.
+pub fn carry_over(selection: &mut Selection, children: &[Child]) {
+    for child in children {
+        if !selection.targets.keys().any(|t| same_id(t, &child.target)) {
+            let coverage = Coverage::Policy { name: child.name.clone(), spec: Box::new(child.spec.clone()) };
+            selection.targets.insert(child.target.clone(), coverage);
+        }
+    }
+}
+
 /// The generated policy's name: the set's, the target's own name (readable), and a hash of the target's ID
 /// (unique: two targets may share a name in different groups or subscriptions). Deterministic, at most 253
 /// characters, a DNS subdomain.
@@ -516,6 +527,11 @@ mod tests {
         let partial = changes(Some(&selection), false, &children, 100, None);
         assert_eq!(partial.apply.len(), 1);
         assert!(partial.prune.is_empty() && partial.blocked.is_none());
+        // ... and what it did not see stays as it is, counted.
+        let mut carried = selection.clone();
+        carry_over(&mut carried, &children);
+        assert_eq!(carried.targets.len(), 2);
+        assert_eq!(changes(Some(&carried), false, &children, 100, None).apply.len(), 1, "a's policy is unchanged");
         assert_eq!(changes(Some(&selection), true, &children, 100, None).prune.len(), 1);
     }
 
