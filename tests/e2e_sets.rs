@@ -265,6 +265,11 @@ async fn a_set_logs_every_selected_vnet_and_follows_the_inventory() {
         assert!(log.properties.storage_id.ends_with("/flowlogsweu001"), "{}", log.properties.storage_id);
     }
     assert!(flow_log_of(&h, &vnet_id("app-dr-rg", "dr-vnet")).is_none(), "the exempt VNet is left alone");
+    let metrics = reqwest::get(&h.metrics_url).await.unwrap().text().await.unwrap();
+    for (state, count) in [("compliant", 2), ("excluded", 1), ("failing", 0)] {
+        let line = format!(r#"flowlog_set_targets{{namespace="{}",set="vnets",state="{state}"}} {count}"#, h.namespace);
+        assert!(metrics.contains(&line), "missing {line} in:\n{metrics}");
+    }
 
     // A new VNet is picked up (here at once: the annotation asks for a discovery now).
     let new_vnet = |tags: &[(&str, &str)]| VirtualNetwork {

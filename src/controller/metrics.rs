@@ -9,7 +9,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::api::FlowLogPolicy;
+use crate::api::{FlowLogPolicy, FlowLogPolicySet};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -20,6 +20,13 @@ pub struct ResultLabels {
 pub struct ArmLabels {
     pub operation: String,
     pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SetLabels {
+    pub namespace: String,
+    pub set: String,
+    pub state: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -38,6 +45,8 @@ pub struct Metrics {
     pub arm_request_duration: Histogram,
     pub throttle_wait_seconds: Counter<f64, std::sync::atomic::AtomicU64>,
     pub policies: Family<ConditionLabels, Gauge>,
+    /// A FlowLogPolicySet's targets by state, from its status.
+    pub set_targets: Family<SetLabels, Gauge>,
     /// 1 while this replica holds the leader lease (or runs without leader election).
     pub leader: Gauge,
     /// Bytes on the heap now (set at each scrape; absent when the counting allocator is not installed).
@@ -79,6 +88,13 @@ impl Default for Metrics {
         );
         let policies = Family::<ConditionLabels, Gauge>::default();
         registry.register("policies", "FlowLogPolicies by condition and status", policies.clone());
+        let set_targets = Family::<SetLabels, Gauge>::default();
+        registry.register(
+            "set_targets",
+            "FlowLogPolicySet targets by state (compliant, drifted, applying, failing, not_covered, excluded), from the \
+             set's last status",
+            set_targets.clone(),
+        );
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica is the leader", leader.clone());
         let heap = Gauge::default();
@@ -96,6 +112,7 @@ impl Default for Metrics {
             arm_request_duration,
             throttle_wait_seconds,
             policies,
+            set_targets,
             leader,
         }
     }
@@ -117,8 +134,34 @@ impl Metrics {
         self.throttle_wait_seconds.inc_by(waited.as_secs_f64());
     }
 
-    /// The text exposition, with the per-condition policy gauge computed from `policies` now.
-    pub fn render<'a>(&self, policies: impl IntoIterator<Item = &'a FlowLogPolicy>) -> String {
+    /// The text exposition, with the per-condition policy gauge and the per-set target gauge computed from the
+    /// caches now (a deleted set's series go with it).
+    pub fn render<'a>(
+        &self,
+        policies: impl IntoIterator<Item = &'a FlowLogPolicy>,
+        sets: impl IntoIterator<Item = &'a FlowLogPolicySet>,
+    ) -> String {
+        self.set_targets.clear();
+        for set in sets {
+            let Some(status) = &set.status else { continue };
+            let (namespace, name) = (set.metadata.namespace.clone().unwrap_or_default(), set.metadata.name.clone());
+            let states = [
+                ("compliant", status.compliant),
+                ("drifted", status.drifted),
+                ("applying", status.applying),
+                ("failing", status.failing),
+                ("not_covered", status.not_covered),
+                ("excluded", status.excluded),
+            ];
+            for (state, count) in states {
+                let labels = SetLabels {
+                    namespace: namespace.clone(),
+                    set: name.clone().unwrap_or_default(),
+                    state: state.into(),
+                };
+                self.set_targets.get_or_create(&labels).set(i64::from(count));
+            }
+        }
         self.policies.clear();
         for policy in policies {
             for c in policy.status.iter().flat_map(|s| &s.conditions) {
@@ -157,7 +200,21 @@ mod tests {
         m.reconciled("in_sync", Instant::now());
         m.arm_request("configureFlowLog", 202, Duration::from_millis(3));
         m.drift_corrected.inc();
-        let text = m.render(std::iter::empty());
+        let mut set: FlowLogPolicySet = serde_json::from_value(serde_json::json!({
+            "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicySet",
+            "metadata": {"name": "vnets", "namespace": "team"},
+            "spec": {"selector": {"subscriptions": ["00000000-0000-0000-0000-000000000001"], "kind": "VirtualNetwork"},
+                     "destinations": [], "template": {"flowLog": {"enabled": true}}}
+        }))
+        .unwrap();
+        set.status = Some(crate::api::FlowLogPolicySetStatus { compliant: 7, failing: 2, ..Default::default() });
+        let text = m.render(std::iter::empty(), [&set]);
+        assert!(text.contains(r#"flowlog_set_targets{namespace="team",set="vnets",state="compliant"} 7"#), "{text}");
+        assert!(text.contains(r#"flowlog_set_targets{namespace="team",set="vnets",state="failing"} 2"#), "{text}");
+        assert!(
+            !m.render(std::iter::empty(), std::iter::empty()).contains("set=\"vnets\""),
+            "a deleted set's series go"
+        );
         assert!(text.contains(r#"flowlog_reconciles_total{result="in_sync"} 1"#), "{text}");
         assert!(text.contains(r#"flowlog_arm_requests_total{operation="configureFlowLog",code="202"} 1"#), "{text}");
         assert!(text.contains("flowlog_drift_corrected_total 1"), "{text}");

@@ -12,7 +12,7 @@ use kube::runtime::reflector::Store;
 use tokio::sync::OnceCell;
 
 use super::metrics::Metrics;
-use crate::api::FlowLogPolicy;
+use crate::api::{FlowLogPolicy, FlowLogPolicySet};
 
 /// What the probes report. Readiness: credentials have produced a token, and — on the leader — the watch
 /// cache has synced. A standby replica (not leading) is ready once it has a token: it is healthy, only idle.
@@ -23,6 +23,8 @@ pub struct Health {
     pub cache_synced: AtomicBool,
     /// The controller's watch cache, for the per-condition policy gauge.
     pub store: OnceCell<Store<FlowLogPolicy>>,
+    /// The set controller's watch cache, for the per-set target gauge.
+    pub sets: OnceCell<Store<FlowLogPolicySet>>,
 }
 
 impl Health {
@@ -65,7 +67,8 @@ pub async fn serve(
 
 async fn metrics_handler(State(s): State<AppState>) -> ([(&'static str, &'static str); 1], String) {
     let policies = s.health.store.get().map(|store| store.state()).unwrap_or_default();
-    let body = s.metrics.render(policies.iter().map(|p| p.as_ref()));
+    let sets = s.health.sets.get().map(|store| store.state()).unwrap_or_default();
+    let body = s.metrics.render(policies.iter().map(|p| p.as_ref()), sets.iter().map(|s| s.as_ref()));
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], body)
 }
 

@@ -72,7 +72,9 @@ pub(super) async fn run(
     // A generated policy's change (its status, mostly) re-counts its set; metadata is enough to find the owner.
     let owned = watcher(children, watcher::Config::default().labels(SET_LABEL)).default_backoff().touched_objects();
     let sctx = Arc::new(SetContext { ctx, policies, discoveries: Discoveries::default() });
-    Controller::new(sets, config)
+    let controller = Controller::new(sets, config);
+    let _ = sctx.ctx.health.sets.set(controller.store());
+    controller
         .owns_stream(owned)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, sctx)
