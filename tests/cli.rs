@@ -25,6 +25,11 @@ fn demo_applies_repairs_drift_and_settles() {
         // The NSGs are read from their watchers' flow-log lists: no queryFlowLogStatus (a POST) without drift.
         "ARM calls: queryFlowLogStatus 0, configureFlowLog 0,",
         "flowLogs writes 0",
+        // The example set: two VNets selected, the exempt one left out, both logged, the set compliant.
+        "4. A FlowLogPolicySet",
+        "2 selected, 1 excluded by tag",
+        "retentionPolicy: 30 days (Azure) → 90 days (spec)",
+        "set status: 2 targets, 2 compliant, 1 excluded; Ready=True",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }

@@ -307,4 +307,16 @@ async fn the_example_policies_are_accepted_by_the_apiserver() {
         seen += 1;
     }
     assert!(seen >= 5, "found only {seen} examples");
+    // The example sets, likewise.
+    let sets: Api<flowlog_operator::api::FlowLogPolicySet> = Api::namespaced(api.into_client(), &namespace);
+    let mut seen = 0;
+    for entry in std::fs::read_dir(format!("{dir}/sets")).unwrap() {
+        let path = entry.unwrap().path();
+        let set: flowlog_operator::api::FlowLogPolicySet =
+            serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let params = PostParams { dry_run: true, ..Default::default() };
+        sets.create(&params, &set).await.unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        seen += 1;
+    }
+    assert!(seen >= 1, "no example set");
 }

@@ -6,16 +6,21 @@ use url::Url;
 
 use crate::api::FlowLogPolicy;
 use crate::api::ObservedFlowLog;
+use crate::api::{DiscoveryStatus, FlowLogPolicySet};
 use crate::api::{FlowLogPolicySpec, LastError};
 use crate::azure::credential::CachedCredential;
 use crate::azure::id::same_id;
 use crate::azure::{ArmClient, PollSettings};
 use crate::reconcile::refusal::{Conditions, Refusal};
+use crate::reconcile::set::{Child, Coverage, PolicyState, changes, select, set_status};
+use crate::sync::discover;
 use crate::sync::{
     FlowLogIndex, Insights, Observation, Step, SyncError, Synced, apply, confirm, finish, locate, observe, settle,
 };
 use flowlog_simulator::inventory::LroMode;
 use flowlog_simulator::{Inventory, Simulator};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 
 /// The example policies of `deploy/examples/`, built in so that the demo runs anywhere.
 pub const EXAMPLES: [(&str, &str); 5] = [
@@ -25,6 +30,10 @@ pub const EXAMPLES: [(&str, &str); 5] = [
     ("new-nsg.yaml", include_str!("../../deploy/examples/new-nsg.yaml")),
     ("app-subnet.yaml", include_str!("../../deploy/examples/app-subnet.yaml")),
 ];
+
+/// The example set of `deploy/examples/sets/`, built in as well.
+pub const SET_EXAMPLE: (&str, &str) =
+    ("sets/all-vnets.yaml", include_str!("../../deploy/examples/sets/all-vnets.yaml"));
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -94,7 +103,81 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         count("flowLogsGet") + count("flowLogsList"),
         count("flowLogsCreateOrUpdate")
     );
+    set_step(&arm, &sim, &mut refusals).await?;
     println!("\nDone in {:.1} s. Run the operator on a cluster: see README.md.", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// A FlowLogPolicySet as the set controller runs it: discovery, selection, one generated policy per target
+/// (checked like any other), and the set's status.
+async fn set_step(arm: &ArmClient, sim: &Simulator, refusals: &mut HashMap<String, Refusal>) -> anyhow::Result<()> {
+    let (file, text) = SET_EXAMPLE;
+    let set: FlowLogPolicySet = serde_saphyr::from_str(text).with_context(|| format!("example {file}"))?;
+    println!("\n4. A FlowLogPolicySet ({file}): every VNet of the subscription, except those tagged flowlogs: exempt");
+    let discovery = discover(arm, &set.spec.selector).await?;
+    let selection = select(&set, &discovery.found, &|_| None);
+    println!(
+        "    discovery: {} virtual networks in {} subscription(s); {} selected, {} excluded by tag",
+        discovery.found.len(),
+        discovery.subscriptions,
+        selection.targets.len(),
+        selection.excluded
+    );
+    let mut states = std::collections::BTreeMap::new();
+    for (target, coverage) in &selection.targets {
+        match coverage {
+            Coverage::Policy { name, spec } => {
+                println!("\n  {name}  →  {}", short(target));
+                println!("    before: {}", describe(sim, target));
+                let checked = check(arm, name, spec, refusals).await;
+                report(&checked);
+                println!("    after:  {}", describe(sim, target));
+                let ready = matches!(checked, Checked::Synced(Ok(_)));
+                let reason = if ready { "Applied" } else { "Failed" };
+                states.insert(
+                    name.clone(),
+                    PolicyState { ready, reason: reason.into(), message: String::new(), current: true },
+                );
+            }
+            Coverage::NotCovered { reason, message } => {
+                println!("\n  {}: no policy ({reason}: {message})", short(target))
+            }
+        }
+    }
+    // The generated policies now exist as the selection wants them: nothing left to apply.
+    let children: Vec<Child> = selection
+        .targets
+        .iter()
+        .filter_map(|(target, coverage)| match coverage {
+            Coverage::Policy { name, spec } => {
+                Some(Child { name: name.clone(), target: target.clone(), spec: (**spec).clone() })
+            }
+            Coverage::NotCovered { .. } => None,
+        })
+        .collect();
+    let status = set_status(
+        None,
+        None,
+        Some(&selection),
+        DiscoveryStatus {
+            time: None,
+            complete: discovery.complete(),
+            found: discovery.found.len() as i32,
+            error: discovery.error(),
+        },
+        &changes(Some(&selection), discovery.complete(), &children, set.spec.pruning.max_prune_percent, None),
+        &states,
+        &Time(Timestamp::now()),
+    );
+    let ready = status.conditions.iter().find(|c| c.type_ == crate::reconcile::READY);
+    println!(
+        "\n    set status: {} targets, {} compliant, {} excluded; Ready={} ({})",
+        status.targets,
+        status.compliant,
+        status.excluded,
+        ready.map_or("?", |c| c.status.as_str()),
+        ready.map_or("", |c| c.message.as_str())
+    );
     Ok(())
 }
 
