@@ -36,6 +36,7 @@
 //! | `FLOWLOG_BENCH_LRO_DURATION_MS` | 1000 | how long the simulator's long-running operations take |
 //! | `FLOWLOG_BENCH_LRO_RETRY_AFTER` | 1 | their `Retry-After`, seconds |
 //! | `FLOWLOG_BENCH_CONCURRENCY` | the operator's default (4) | `--concurrency` |
+//! | `FLOWLOG_BENCH_SET` | 0 | 1: one FlowLogPolicySet over N virtual networks instead of N policies (NSG share ignored); prints when the set is Ready and the apiserver's RSS |
 //! | `FLOWLOG_BENCH_OPERATOR_WRAPPER` | none | a command to run the operator under, e.g. `heaptrack -o /tmp/operator` (its RSS and CPU are then the wrapper's) |
 //!
 //! The fleet of the issue (10,000 targets: 2,000 NSGs with flow logs and 8,000 VNets, subnets and NICs):
@@ -43,6 +44,13 @@
 //! ```sh
 //! FLOWLOG_BENCH_TARGETS=10000 FLOWLOG_BENCH_NSG_SHARE=0.2 FLOWLOG_BENCH_MINUTES=30 \
 //!   tests/run.sh --test bench_fleet -- --nocapture
+//! ```
+//!
+//! One set of 5,000 virtual networks (2 subscriptions × 3 regions):
+//!
+//! ```sh
+//! FLOWLOG_BENCH_SET=1 FLOWLOG_BENCH_TARGETS=5000 FLOWLOG_BENCH_BASELINE_NSGS=0 FLOWLOG_BENCH_MINUTES=20 \
+//!   tests/run.sh --release --test bench_fleet -- --nocapture
 //! ```
 
 mod common;
@@ -54,8 +62,8 @@ use std::time::{Duration, Instant};
 use common::fleet::{nsg_with_flow_log, proc_status_kib, reset_sim_counters, sim_counters};
 use common::*;
 use flowlog_operator::api::{
-    DeletionPolicy, FlowLogFormat, FlowLogPolicy, FlowLogPolicySpec, FlowLogSettings, FormatType, Mode,
-    RetentionPolicy, Target,
+    DeletionPolicy, FlowLogFormat, FlowLogPolicy, FlowLogPolicySet, FlowLogPolicySpec, FlowLogSettings, FormatType,
+    Mode, RetentionPolicy, Target,
 };
 use flowlog_simulator::inventory::{
     InventoryWatcher, NetworkInterface, Resource, Subnet, SubnetRef, Subscription, VirtualNetwork,
@@ -83,6 +91,8 @@ struct Settings {
     lro_retry_after: u32,
     lro_duration_ms: u64,
     concurrency: Option<String>,
+    /// One FlowLogPolicySet over the fleet's virtual networks instead of one policy per target.
+    set: bool,
 }
 
 fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
@@ -107,6 +117,7 @@ impl Settings {
             lro_retry_after: env("FLOWLOG_BENCH_LRO_RETRY_AFTER").unwrap_or(1),
             lro_duration_ms: env("FLOWLOG_BENCH_LRO_DURATION_MS").unwrap_or(1000),
             concurrency: env("FLOWLOG_BENCH_CONCURRENCY"),
+            set: env::<u8>("FLOWLOG_BENCH_SET").unwrap_or(0) == 1,
         }
     }
 }
@@ -150,6 +161,8 @@ fn watcher_id(subscription: &str, region: &str) -> String {
 /// `n` targets spread evenly over the subscriptions and regions; NSGs (`nsg_share` of them, interleaved) each with
 /// an enabled flow log of 7 days retention, the others virtual networks, subnets and NICs in turn, without one.
 fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<FleetTarget>) {
+    // A set covers one kind: its fleet is virtual networks only.
+    let nsg_share = if settings.set { 0.0 } else { nsg_share };
     let builtin = Inventory::builtin();
     let mut inventory = Inventory { subscriptions: vec![], ..builtin.clone() };
     inventory.behaviour.page_size = settings.page_size;
@@ -185,12 +198,12 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
                 resource_group: "fleet-logging-rg".into(),
                 location: region.into(),
             });
-            // The NICs' network: one per subscription and region.
+            // The NICs' network: one per subscription and region (tagged: a set leaves it out).
             sub.virtual_networks.push(VirtualNetwork {
                 name: format!("nic-vnet-{short}"),
                 resource_group: format!("fleet-{short}-rg"),
                 location: region.into(),
-                tags: Default::default(),
+                tags: [("role".to_string(), "nics".to_string())].into(),
                 address_prefixes: vec!["10.200.0.0/16".into()],
                 subnets: vec![Subnet {
                     name: "nics".into(),
@@ -219,7 +232,7 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
             (Kind::Nsg, format!("{rg_path}/networkSecurityGroups/{name}"))
         } else {
             others += 1;
-            match others % 3 {
+            match if settings.set { 1 } else { others % 3 } {
                 1 | 2 => {
                     let name = format!("vnet-{i:05}");
                     sub.virtual_networks.push(VirtualNetwork {
@@ -235,7 +248,7 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
                             network_security_group_resource_group: None,
                         }],
                     });
-                    if others % 3 == 1 {
+                    if settings.set || others % 3 == 1 {
                         (Kind::VirtualNetwork, format!("{rg_path}/virtualNetworks/{name}"))
                     } else {
                         (Kind::Subnet, format!("{rg_path}/virtualNetworks/{name}/subnets/app"))
@@ -283,6 +296,37 @@ fn spec(target: &FleetTarget, interval: Duration) -> FlowLogPolicySpec {
         deletion_policy: DeletionPolicy::Orphan,
         interval: format!("{}s", interval.as_secs()),
     }
+}
+
+/// The set of `FLOWLOG_BENCH_SET=1`: every virtual network of both subscriptions but the NICs' (tagged), with the
+/// policies' settings, each region's storage account of the first subscription.
+fn fleet_set(interval: Duration) -> FlowLogPolicySet {
+    serde_json::from_value(json!({
+        "apiVersion": "flowlog.dev/v1alpha1",
+        "kind": "FlowLogPolicySet",
+        "metadata": {"name": "fleet"},
+        "spec": {
+            "selector": {"subscriptions": SUBSCRIPTIONS, "kind": "VirtualNetwork", "excludeTags": {"role": "nics"}},
+            "destinations": REGIONS.iter().map(|(region, _)| json!({
+                "region": region, "storageId": storage_id(SUBSCRIPTIONS[0], region)
+            })).collect::<Vec<_>>(),
+            "template": {
+                "flowLog": {"enabled": true, "retentionPolicy": {"enabled": true, "days": 30}, "format": {"type": "JSON", "version": 2}},
+                "deletionPolicy": "Orphan",
+                "interval": format!("{}s", interval.as_secs())
+            },
+            "discoveryInterval": "10m"
+        }
+    }))
+    .unwrap()
+}
+
+/// The kube-apiserver's process (the test control plane's), for its memory.
+fn apiserver_pid() -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).find(|pid| {
+        std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| c.split('\0').next().is_some_and(|exe| exe.ends_with("kube-apiserver")))
+    })
 }
 
 // ----------------------------------------------------------------------------------------------------- measuring
@@ -447,6 +491,8 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
             while let Some(event) = events.next().await {
                 let Ok(p) = event else { continue };
                 let name = p.metadata.name.clone().unwrap_or_default();
+                // A set's policies are created by the operator: each counts from when it appears.
+                progress.lock().unwrap().created.entry(name.clone()).or_insert_with(|| started.elapsed());
                 let Some(status) = p.status.as_ref() else { continue };
                 let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") else { continue };
                 let mut progress = progress.lock().unwrap();
@@ -457,7 +503,11 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
             }
         })
     };
-    futures::stream::iter(targets.iter().enumerate())
+    let sets: Api<FlowLogPolicySet> = Api::namespaced(api.clone().into_client(), &namespace);
+    if settings.set {
+        sets.create(&PostParams::default(), &fleet_set(settings.interval)).await.unwrap();
+    }
+    futures::stream::iter(targets.iter().enumerate().filter(|_| !settings.set))
         .for_each_concurrent(16, |(i, target)| {
             let (api, progress) = (api.clone(), progress.clone());
             async move {
@@ -491,6 +541,17 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let converging = started.elapsed();
+    // A set: when its own status says every target is compliant.
+    let mut set_compliant = None;
+    while settings.set && set_compliant.is_none() && started.elapsed() < settings.limit + Duration::from_secs(60) {
+        let set = sets.get("fleet").await.unwrap();
+        let ready = set.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready").cloned());
+        if ready.is_some_and(|c| c.status == "True") {
+            set_compliant = Some((started.elapsed(), set.status.clone().unwrap_or_default()));
+        } else {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
     let busy = sim_counters(&url).await;
     let busy_metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
     let busy_cpu = cpu_seconds(pid) - idle_cpu;
@@ -524,11 +585,12 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
     let metrics = reqwest::get(&metrics_url).await.unwrap().text().await.unwrap();
     let (rss, hwm) = (proc_status_kib(pid, "VmRSS:"), proc_status_kib(pid, "VmHWM:"));
     let (rss_anon, rss_file) = (proc_status_kib(pid, "RssAnon:"), proc_status_kib(pid, "RssFile:"));
+    let apiserver_rss = apiserver_pid().map(|p| proc_status_kib(p, "VmRSS:") / 1024);
 
     // A spec change of one policy of each kind: the time from the apiserver's answer to the write reaching Azure
-    // (the simulator applies a write when it accepts it and counts it then).
+    // (the simulator applies a write when it accepts it and counts it then). A set's policies follow its template.
     let mut spec_changes = Vec::new();
-    for kind in [Kind::Nsg, Kind::VirtualNetwork, Kind::Subnet, Kind::Nic] {
+    for kind in [Kind::Nsg, Kind::VirtualNetwork, Kind::Subnet, Kind::Nic].into_iter().filter(|_| !settings.set) {
         let Some(i) = targets.iter().position(|t| t.kind == kind) else { continue };
         let operation = if kind == Kind::Nsg { "configureFlowLog" } else { "flowLogsCreateOrUpdate" };
         let before = sim_counters(&url).await.get(operation).copied().unwrap_or(0);
@@ -602,6 +664,19 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
         })
         .map(|(_, n)| n)
         .sum();
+    let set_line = match &set_compliant {
+        _ if !settings.set => None,
+        Some((at, status)) => Some(format!(
+            "  the set: Ready (all {} targets compliant, {} excluded) after {:.1} s, its {} policies created by the \
+             operator; the apiserver's RSS at the end: {} MiB",
+            status.targets,
+            status.excluded,
+            at.as_secs_f64(),
+            ready_times.len(),
+            apiserver_rss.map_or("?".into(), |m| m.to_string())
+        )),
+        None => Some("  the set: not Ready within the time limit".into()),
+    };
     let mut report = vec![
         format!(
             "operator: {n} targets ({kinds:?}) in 2 subscriptions × 3 regions; ARM's limits on (reads 250/25 per s, \
@@ -614,7 +689,16 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
             settings.interval.as_secs(),
             sim_start.as_secs_f64()
         ),
-        format!("  policies created in {:.1} s; {outcome}", created.as_secs_f64()),
+        if settings.set {
+            // The operator generates the set's policies: the last one appeared then.
+            let generated = progress.lock().unwrap().created.values().max().copied().unwrap_or_default();
+            format!(
+                "  one set created; its policies generated by the operator within {:.1} s; {outcome}",
+                generated.as_secs_f64()
+            )
+        } else {
+            format!("  policies created in {:.1} s; {outcome}", created.as_secs_f64())
+        },
         format!("  Ready: {}", percentiles(&ready_times, n)),
         floor_line,
         format!("  while converging ({:.1} s): {}", converging.as_secs_f64(), requests(&busy)),
@@ -629,7 +713,11 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
             requests(&steady),
             list_pages(&targets, settings.page_size)
         ),
-        format!("  a spec change reached Azure after: {}", spec_changes.join(", ")),
+        if settings.set {
+            "  a spec change: not measured (a set's policies follow its template)".to_string()
+        } else {
+            format!("  a spec change reached Azure after: {}", spec_changes.join(", "))
+        },
         format!(
             "  operator: RSS {} MiB idle, {} MiB at the end, peak {} MiB (VmHWM {} MiB); CPU {busy_cpu:.1} s while converging, {steady_cpu:.1} s in the steady window",
             idle_rss / 1024,
@@ -651,6 +739,7 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
             )
         },
     ];
+    report.extend(set_line);
     report.insert(0, "==== fleet benchmark: the operator ====".into());
     print_uncaptured(&report.join("\n"));
     assert!(!busy.is_empty() && !steady.is_empty(), "the run completed and printed its figures");
