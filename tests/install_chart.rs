@@ -27,6 +27,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/flowlog-operator");
 /// The test control plane's version (tests/envtest/install.sh); helm built from source otherwise assumes 1.20.
 const KUBE_VERSION: &str = "v1.35.4";
+/// The operator's CRDs, by name (the chart's `crds/` holds one file each, `<name>.yaml`).
+const CRDS: [&str; 2] = ["flowlogpolicies.flowlog.dev", "flowlogpolicysets.flowlog.dev"];
 
 // ------------------------------------------------------------------------------------------------------- tools
 
@@ -154,22 +156,45 @@ fn values_files() -> Vec<String> {
 
 // ---------------------------------------------------------------------------------------------- no cluster
 
-/// The chart and the kustomize base ship the CRD the binary generates (the same as `crds/`).
+/// The chart and the kustomize base ship both CRDs the binary generates (the same as `crds/`), and nothing else in
+/// their `crds/`; the kustomization lists both.
 #[test]
 fn chart_and_kustomize_crds_are_the_generated_crd() {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_flowlog-operator")).args(["crd", "--kind", "FlowLogPolicy"]).output().unwrap();
-    assert!(out.status.success());
-    let generated = text(&out.stdout);
+    let generated: Vec<(String, String)> = [
+        ("FlowLogPolicy", "flowlogpolicies.flowlog.dev.yaml"),
+        ("FlowLogPolicySet", "flowlogpolicysets.flowlog.dev.yaml"),
+    ]
+    .into_iter()
+    .map(|(kind, file)| {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowlog-operator")).args(["crd", "--kind", kind]).output().unwrap();
+        assert!(out.status.success(), "crd --kind {kind}: {}", text(&out.stderr));
+        (file.to_string(), text(&out.stdout))
+    })
+    .collect();
+    let expected_files: Vec<&str> = generated.iter().map(|(f, _)| f.as_str()).collect();
     for copy in ["charts/flowlog-operator/crds", "deploy/kustomize/base/crds"] {
-        let files: Vec<_> =
-            std::fs::read_dir(format!("{ROOT}/{copy}")).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(files, ["flowlogpolicies.flowlog.dev.yaml"], "{copy} holds exactly the generated CRD");
-        let shipped = std::fs::read_to_string(format!("{ROOT}/{copy}/flowlogpolicies.flowlog.dev.yaml")).unwrap();
-        assert!(
-            shipped == generated,
-            "{copy}/flowlogpolicies.flowlog.dev.yaml differs from `flowlog-operator crd --kind FlowLogPolicy`: regenerate it with charts/update-crds.sh"
-        );
+        let mut files: Vec<String> = std::fs::read_dir(format!("{ROOT}/{copy}"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        files.sort();
+        assert_eq!(files, expected_files, "{copy} holds exactly the generated CRDs");
+        for (file, yaml) in &generated {
+            let shipped = std::fs::read_to_string(format!("{ROOT}/{copy}/{file}")).unwrap();
+            assert!(
+                shipped == *yaml,
+                "{copy}/{file} differs from what `flowlog-operator crd` generates: regenerate it with charts/update-crds.sh"
+            );
+        }
+    }
+    let kustomization: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(format!("{ROOT}/deploy/kustomize/base/kustomization.yaml")).unwrap(),
+    )
+    .unwrap();
+    let resources: Vec<&str> =
+        kustomization["resources"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    for (file, _) in &generated {
+        assert!(resources.contains(&format!("crds/{file}").as_str()), "the kustomization lists crds/{file}");
     }
 }
 
@@ -706,16 +731,14 @@ fn to_list(items: &[&Value]) -> String {
     json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
 }
 
+/// The chart's CRDs (both), applied as a user would after a chart upgrade, and served.
 fn install_crd_with_kubectl() {
-    apply(&std::fs::read_to_string(format!("{CHART}/crds/flowlogpolicies.flowlog.dev.yaml")).unwrap(), false);
-    ok(
-        {
-            let mut c = kubectl();
-            c.args(["wait", "--for=condition=Established", "crd/flowlogpolicies.flowlog.dev", "--timeout=30s"]);
-            c
-        },
-        None,
-    );
+    for crd in CRDS {
+        apply(&std::fs::read_to_string(format!("{CHART}/crds/{crd}.yaml")).unwrap(), false);
+    }
+    let mut c = kubectl();
+    c.args(["wait", "--for=condition=Established", "--timeout=30s"]).args(CRDS.map(|crd| format!("crd/{crd}")));
+    ok(c, None);
 }
 
 /// A stand-in for the Prometheus Operator's ServiceMonitor CRD: a structural schema of the fields the chart sets
@@ -904,7 +927,7 @@ fn helm_install_upgrade_and_uninstall() {
     c.args(["get", &format!("clusterrole/{deployment}")]);
     assert!(!run(c, None).status.success(), "uninstall removes the ClusterRole");
     let mut c = kubectl();
-    c.args(["get", "crd/flowlogpolicies.flowlog.dev"]);
+    c.args(["get"]).args(CRDS.map(|crd| format!("crd/{crd}")));
     ok(c, None);
 }
 
