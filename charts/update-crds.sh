@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates the copies of the FlowLogPolicy CRD that the Helm chart and the kustomize base ship, from the binary
-# (`flowlog-operator crd`, the same source as crds/). tests/install_chart.rs fails when they differ.
+# Regenerates the copies of the CRDs (FlowLogPolicy and FlowLogPolicySet) that the Helm chart and the kustomize base
+# ship, from the binary (`flowlog-operator crd --kind KIND`, the same source as crds/). tests/install_chart.rs fails
+# when they differ.
 #
 #   charts/update-crds.sh
 set -euo pipefail
@@ -8,9 +9,11 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-cargo run --quiet --locked -- crd > "$tmp"
-for dest in charts/flowlog-operator/crds/flowlogpolicies.flowlog.dev.yaml \
-            deploy/kustomize/base/crds/flowlogpolicies.flowlog.dev.yaml; do
-  cp "$tmp" "$dest"
-  echo "wrote $dest" >&2
+for kind in FlowLogPolicy:flowlogpolicies FlowLogPolicySet:flowlogpolicysets; do
+  cargo run --quiet --locked -- crd --kind "${kind%%:*}" > "$tmp"
+  for dir in charts/flowlog-operator/crds deploy/kustomize/base/crds; do
+    dest="$dir/${kind#*:}.flowlog.dev.yaml"
+    cp "$tmp" "$dest"
+    echo "wrote $dest" >&2
+  done
 done

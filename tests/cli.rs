@@ -49,6 +49,8 @@ fn sim_says_where_the_simulator_is() {
 }
 
 /// `crds/` holds generated artefacts: each must be exactly what the code produces, and nothing else is there.
+/// `crd --kind KIND` prints one file; `crd` prints them all, one after the other, as one multi-document stream (what
+/// `kubectl apply -f -` installs in one go).
 #[test]
 fn crd_command_prints_the_committed_crds() {
     use flowlog_operator::cli::CrdKind;
@@ -56,21 +58,28 @@ fn crd_command_prints_the_committed_crds() {
     let mut files: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     files.sort();
-    assert_eq!(files, [CrdKind::FlowLogPolicy.file(), CrdKind::FlowLogPolicySet.file()]);
-    for (kind, args) in
-        [(CrdKind::FlowLogPolicy, vec!["crd"]), (CrdKind::FlowLogPolicySet, vec!["crd", "--kind", "FlowLogPolicySet"])]
-    {
-        let out = bin().args(&args).output().unwrap();
-        assert!(out.status.success());
+    assert_eq!(files, CrdKind::ALL.map(CrdKind::file));
+    let crd = |args: &[&str]| {
+        let out = bin().args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let mut all = String::new();
+    for (kind, name) in [(CrdKind::FlowLogPolicy, "FlowLogPolicy"), (CrdKind::FlowLogPolicySet, "FlowLogPolicySet")] {
         let committed = std::fs::read_to_string(format!("{dir}/{}", kind.file())).unwrap();
         assert!(
-            String::from_utf8(out.stdout).unwrap() == committed,
-            "crds/{} is stale: regenerate it with `cargo run -- {} > crds/{}`",
+            crd(&["crd", "--kind", name]) == committed,
+            "crds/{} is stale: regenerate it with `cargo run -- crd --kind {name} > crds/{}`",
             kind.file(),
-            args.join(" "),
             kind.file()
         );
+        all.push_str(&committed);
     }
+    let printed = crd(&["crd"]);
+    assert!(printed == all, "`flowlog-operator crd` should print crds/'s files one after the other");
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&printed).unwrap();
+    let names: Vec<&str> = docs.iter().filter_map(|d| d["metadata"]["name"].as_str()).collect();
+    assert_eq!(names, ["flowlogpolicies.flowlog.dev", "flowlogpolicysets.flowlog.dev"], "two YAML documents");
 }
 
 #[test]

@@ -229,10 +229,12 @@ fn the_static_binary_runs_as_nonroot_in_an_empty_root() {
         String::from_utf8(out.stdout).unwrap()
     };
     assert_eq!(run(&["--version"]), version);
+    let committed = read("crds/flowlogpolicies.flowlog.dev.yaml") + &read("crds/flowlogpolicysets.flowlog.dev.yaml");
+    assert_eq!(run(&["crd"]), committed, "the static binary prints the committed CRDs");
     assert_eq!(
-        run(&["crd"]),
-        read("crds/flowlogpolicies.flowlog.dev.yaml"),
-        "the static binary prints the committed CRD"
+        run(&["crd", "--kind", "FlowLogPolicySet"]),
+        read("crds/flowlogpolicysets.flowlog.dev.yaml"),
+        "the static binary prints the committed FlowLogPolicySet CRD"
     );
     // `run` without credentials fails cleanly (no panic, no missing library), naming what is missing.
     let out = Command::new(&chroot)
