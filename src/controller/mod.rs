@@ -2,9 +2,11 @@
 //! status by server-side apply, publishes events on transitions, and carries out the deletion policy behind a
 //! finalizer.
 
+mod cleanup;
 mod context;
 mod events;
 pub mod metrics;
+mod refresh;
 mod report;
 pub mod selector;
 pub mod server;
@@ -19,7 +21,6 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Secret;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
@@ -27,11 +28,11 @@ use kube::{Api, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::azure::{ArmError, OperationKind};
-use crate::sync::{self, Applied, Resumed, Step, SyncError, apply, locate, locate_and_observe, resume, retire};
+use crate::sync::{self, Applied, Resumed, Step, SyncError, apply, locate, locate_and_observe, resume};
 pub use context::{Context, Settings};
-use report::{Place, publish, write_status};
+use report::{Place, write_status};
 
-use crate::api::{DeletionPolicy, FlowLogPolicy, FlowLogPolicyStatus, LastError, Mode, PendingOperation};
+use crate::api::{FlowLogPolicy, FlowLogPolicyStatus, LastError, PendingOperation};
 use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
 use crate::reconcile::schedule;
 use crate::reconcile::{Decision, Difference, Outcome, PolicyKey, TargetIndex, decide, is_drift, ready_reason};
@@ -203,7 +204,7 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
                 .collect::<Vec<_>>()
         });
     }
-    let refresher = refresh_watchers(ctx.clone());
+    let refresher = refresh::refresh_watchers(ctx.clone());
     let sets = sets::run(ctx.clone(), reader_for_sets, shutdown.clone());
     let running =
         controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx).for_each(|result| async move {
@@ -215,33 +216,6 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
     tokio::select! {
         _ = futures::future::join(running, sets) => {}
         () = refresher => {}
-    }
-}
-
-/// Lists each subscribed watcher once per period and re-checks the policies whose target's flow log changed: the
-/// steady state costs one list per watcher and interval, and no reconcile of the policies it leaves alone.
-async fn refresh_watchers(ctx: Arc<Context>) {
-    let mut swept = Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        if swept.elapsed() >= Duration::from_secs(5) {
-            ctx.sweep();
-            swept = Instant::now();
-        }
-        for (arm, watcher) in ctx.index.due() {
-            match ctx.index.refresh(&arm, &watcher).await {
-                Ok(changed) => {
-                    let policies: Vec<(String, String)> = {
-                        let targets = ctx.targets.lock().expect("not poisoned");
-                        changed.iter().flat_map(|target| targets.of_target(target)).collect()
-                    };
-                    for (namespace, name) in policies {
-                        let _ = ctx.retrigger.unbounded_send(ObjectRef::new(&name).within(&namespace));
-                    }
-                }
-                Err(e) => warn!(watcher = %watcher, "listing the watcher's flow logs: {e}"),
-            }
-        }
     }
 }
 
@@ -268,7 +242,7 @@ async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Acti
     finalizer(&api, FINALIZER, policy, |event| async {
         match event {
             Finalized::Apply(policy) => enforce(&policy, &ctx).await,
-            Finalized::Cleanup(policy) => cleanup(&policy, &ctx).await,
+            Finalized::Cleanup(policy) => cleanup::cleanup(&policy, &ctx).await,
         }
     })
     .instrument(span)
@@ -566,61 +540,6 @@ async fn check(
     info!(drift, changes = ?synced.corrected.iter().map(ToString::to_string).collect::<Vec<_>>(), "configured flow log");
     ctx.index.subscribe(&arm, &watcher, interval);
     Ok((Outcome::Corrected { observed: synced.observed, differences: synced.corrected, drift }, None))
-}
-
-/// Cleanup: carry out the deletion policy, then let the finalizer go.
-async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error> {
-    let started = Instant::now();
-    let others = same_target(policy, ctx);
-    let owned = conflicting_owner(policy, ctx).is_none();
-    // A policy that never owned its target (conflict) or only audits it must not change Azure on deletion.
-    let leave_azure =
-        !owned || policy.spec.mode == Mode::Audit || policy.spec.deletion_policy == DeletionPolicy::Orphan;
-    if !leave_azure {
-        let what = match policy.spec.deletion_policy {
-            DeletionPolicy::Delete => "deleting the flow log in Azure (deletionPolicy Delete)",
-            _ => "switching the flow log off in Azure (deletionPolicy Disable)",
-        };
-        let latest =
-            write_status(policy, policy.status.as_ref(), ctx, &Outcome::Deleting { what: what.into() }, None).await?;
-        let status = policy.status.as_ref();
-        let known_watcher = status.and_then(|s| s.network_watcher_id.as_deref());
-        let max_age = policy.spec.interval.parse::<kube::core::Duration>().map(Duration::from).unwrap_or_default();
-        let result = match ctx.arm_for(policy).await {
-            Ok(arm) => {
-                retire(&arm, &ctx.index, &policy.spec, policy.spec.deletion_policy, known_watcher, max_age).await
-            }
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            let retry_in = if e.is_transient() {
-                schedule::backoff(2, e.retry_after(), fastrand::f64())
-            } else {
-                Duration::from_secs(60)
-            };
-            let error = last_error(&e);
-            write_status(policy, Some(&latest), ctx, &Outcome::DeletionBlocked { error, retry_in }, None).await?;
-            ctx.metrics.reconciled("deletion_blocked", started);
-            return Err(Error::DeletionBlocked { message: e.to_string(), retry_in });
-        }
-        let (reason, note) = match policy.spec.deletion_policy {
-            DeletionPolicy::Delete => ("Deleted", "Deleted the flow log in Azure before deletion."),
-            _ => ("Disabled", "Switched the flow log off in Azure before deletion."),
-        };
-        publish(ctx, policy, EventType::Normal, reason, note.into()).await;
-    }
-    for other in others {
-        let _ = ctx.retrigger.unbounded_send(other);
-    }
-    ctx.forget(&policy.uid().unwrap_or_default());
-    ctx.metrics.reconciled("deleted", started);
-    Ok(Action::await_change())
-}
-
-fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<FlowLogPolicy>> {
-    let me = policy_key(policy);
-    let targets = ctx.targets.lock().expect("not poisoned");
-    targets.others(&me).map(|p| ObjectRef::new(&p.name).within(&p.namespace)).collect()
 }
 
 /// Why one sync stopped: Azure (reported in status) or Kubernetes (the reconcile is retried).
