@@ -52,7 +52,13 @@ struct SetContext {
     ctx: Arc<Context>,
     policies: Store<FlowLogPolicy>,
     discoveries: Discoveries,
+    /// When each set (by UID) was last counted, and under which generation and annotations: its policies' changes
+    /// re-run it, and while thousands of them converge it is counted at most every [`RECOUNT_EVERY`].
+    counted: Mutex<HashMap<String, (Instant, Option<i64>, u64)>>,
 }
+
+/// How often a set whose spec did not change is counted again while its policies change.
+const RECOUNT_EVERY: Duration = Duration::from_secs(2);
 
 /// Runs the set controller until `shutdown` resolves.
 pub(super) async fn run(
@@ -71,7 +77,7 @@ pub(super) async fn run(
     }
     // A generated policy's change (its status, mostly) re-counts its set; metadata is enough to find the owner.
     let owned = watcher(children, watcher::Config::default().labels(SET_LABEL)).default_backoff().touched_objects();
-    let sctx = Arc::new(SetContext { ctx, policies, discoveries: Discoveries::default() });
+    let sctx = Arc::new(SetContext { ctx, policies, discoveries: Discoveries::default(), counted: Mutex::default() });
     let controller = Controller::new(sets, config);
     let _ = sctx.ctx.health.sets.set(controller.store());
     controller
@@ -100,6 +106,22 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
         return Ok(Action::await_change());
     }
     let interval = parse_interval(&set.spec.discovery_interval);
+    let uid = set.uid().unwrap_or_default();
+    let asked = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        set.annotations().hash(&mut h);
+        h.finish()
+    };
+    let last = sctx.counted.lock().expect("not poisoned").get(&uid).copied();
+    if let Some((at, generation, annotations)) = last {
+        let same = generation == set.metadata.generation && annotations == asked;
+        if same && at.elapsed() < RECOUNT_EVERY {
+            // A policy changed moments after the last count: count again shortly, once, with whatever changed since.
+            return Ok(Action::requeue(RECOUNT_EVERY - at.elapsed()));
+        }
+    }
+    sctx.counted.lock().expect("not poisoned").insert(uid, (Instant::now(), set.metadata.generation, asked));
     let discovered = discovery(&sctx, &set, &namespace, interval).await;
 
     // The set's policies, from the policy controller's cache.
