@@ -54,7 +54,15 @@ struct SetContext {
     discoveries: Discoveries,
     /// When each set (by UID) was last counted, and under which generation and annotations: its policies' changes
     /// re-run it, and while thousands of them converge it is counted at most every [`RECOUNT_EVERY`].
-    counted: Mutex<HashMap<String, (Instant, Option<i64>, u64)>>,
+    counted: Mutex<HashMap<String, Counted>>,
+}
+
+/// When a set was last counted, under which generation and annotations (hashed).
+#[derive(Clone, Copy)]
+struct Counted {
+    at: Instant,
+    generation: Option<i64>,
+    annotations: u64,
 }
 
 /// How often a set whose spec did not change is counted again while its policies change.
@@ -114,14 +122,15 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
         h.finish()
     };
     let last = sctx.counted.lock().expect("not poisoned").get(&uid).copied();
-    if let Some((at, generation, annotations)) = last {
-        let same = generation == set.metadata.generation && annotations == asked;
-        if same && at.elapsed() < RECOUNT_EVERY {
+    if let Some(last) = last {
+        let same = last.generation == set.metadata.generation && last.annotations == asked;
+        if same && last.at.elapsed() < RECOUNT_EVERY {
             // A policy changed moments after the last count: count again shortly, once, with whatever changed since.
-            return Ok(Action::requeue(RECOUNT_EVERY - at.elapsed()));
+            return Ok(Action::requeue(RECOUNT_EVERY - last.at.elapsed()));
         }
     }
-    sctx.counted.lock().expect("not poisoned").insert(uid, (Instant::now(), set.metadata.generation, asked));
+    let now = Counted { at: Instant::now(), generation: set.metadata.generation, annotations: asked };
+    sctx.counted.lock().expect("not poisoned").insert(uid, now);
     let discovered = discovery(&sctx, &set, &namespace, interval).await;
 
     // The set's policies, from the policy controller's cache.
