@@ -21,7 +21,6 @@ use tracing::{info, warn};
 
 use super::{Context, Error};
 use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySet, FlowLogPolicySetStatus};
-use crate::reconcile::READY;
 use crate::reconcile::set::{
     CONFIRM_PRUNE_ANNOTATION, Child, PolicyState, REDISCOVER_ANNOTATION, SET_LABEL, carry_over, changes, child_name,
     select, set_status,
@@ -153,20 +152,7 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
         }
     }
 
-    let states: BTreeMap<String, PolicyState> = children
-        .iter()
-        .map(|p| {
-            let ready = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-            let current = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
-            let state = PolicyState {
-                ready: ready.is_some_and(|c| c.status == "True"),
-                reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
-                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
-                current: current && ready.is_some(),
-            };
-            (p.name_any(), state)
-        })
-        .collect();
+    let states: BTreeMap<String, PolicyState> = children.iter().map(|p| (p.name_any(), PolicyState::of(p))).collect();
     let discovery_status = match &discovered.result {
         Ok(d) => DiscoveryStatus {
             time: Some(discovered.time.clone()),
