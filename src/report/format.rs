@@ -13,7 +13,7 @@ pub enum Format {
     Table,
     /// One JSON document (the field names are stable: see the README).
     Json,
-    /// CSV (RFC 4180), the rows `--csv-rows` chooses.
+    /// CSV (RFC 4180) of the rows --csv-rows chooses.
     Csv,
     /// Markdown, for a ticket or a pull-request comment.
     Markdown,

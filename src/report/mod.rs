@@ -246,7 +246,9 @@ struct Row {
     policy: Option<String>,
 }
 
-/// The report on `sets` and `policies` (everything in `scope`, as listed), made at `now`.
+/// The report on `sets` and `policies` (everything in `scope`, as listed), made at `now`. With `scope.set`, the
+/// policies of the namespace that the set did not generate only lend their region to the targets the set leaves to
+/// them (`ManagedElsewhere`).
 pub fn build(sets: &[FlowLogPolicySet], policies: &[FlowLogPolicy], scope: Scope, now: Timestamp) -> Report {
     let policies: Vec<&FlowLogPolicy> = policies.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).collect();
     // Every destination of every set: a storage account's region.

@@ -7,7 +7,6 @@ use kube::{Api, Client, Resource};
 
 use super::{Report, Scope, build};
 use crate::api::{FlowLogPolicy, FlowLogPolicySet};
-use crate::reconcile::set::SET_LABEL;
 
 /// Why the report could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -45,22 +44,24 @@ pub async fn read(client: &Client, scope: Scope) -> Result<Report, ReadError> {
         Some(ns) => (Api::namespaced(client.clone(), ns), Api::namespaced(client.clone(), ns)),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    let (mut set_params, mut policy_params) = (ListParams::default(), ListParams::default());
+    let mut set_params = ListParams::default();
     if let Some(name) = &scope.set {
-        let Some(namespace) = &scope.namespace else { return Err(ReadError::SetWithoutNamespace) };
+        if scope.namespace.is_none() {
+            return Err(ReadError::SetWithoutNamespace);
+        }
         // A list by name, not a get: a 404 then means a missing CRD, an empty list a missing set.
         set_params = set_params.fields(&format!("metadata.name={name}"));
-        policy_params = policy_params.labels(&format!("{SET_LABEL}={name}"));
-        let found = list(&sets, &set_params, &place).await?;
-        if found.is_empty() {
-            return Err(ReadError::SetNotFound { namespace: namespace.clone(), name: name.clone() });
-        }
-        let policies = list(&policies, &policy_params, &place).await?;
-        return Ok(build(&found, &policies, scope, Timestamp::now()));
     }
     let found = list(&sets, &set_params, &place).await?;
-    let policies = list(&policies, &policy_params, &place).await?;
-    Ok(build(&found, &policies, scope, Timestamp::now()))
+    if let (Some(name), Some(namespace), true) = (&scope.set, &scope.namespace, found.is_empty()) {
+        return Err(ReadError::SetNotFound { namespace: namespace.clone(), name: name.clone() });
+    }
+    // Every policy of the scope, also with --set: the one that manages a target the set leaves to it
+    // (ManagedElsewhere) gives that target its region.
+    let policies = list(&policies, &ListParams::default(), &place).await?;
+    // To the second: a report is a snapshot, not a measurement.
+    let now = Timestamp::from_second(Timestamp::now().as_second()).expect("now is a valid time");
+    Ok(build(&found, &policies, scope, now))
 }
 
 /// Every object of a list, page by page.

@@ -307,3 +307,33 @@ fn percentages_round_down_so_that_100_means_all() {
     assert_eq!(c(5, 5), Some(100.0));
     assert_eq!(c(0, 0), None);
 }
+
+#[test]
+fn with_one_set_the_other_policies_only_lend_their_region() {
+    let shared = vnet(SUB1, "shared");
+    let vnets = set(
+        "team-a",
+        "vnets",
+        &[("westeurope", "weu")],
+        Some(json!({
+            "notCovered": 1,
+            "nonCompliant": [not_covered(&shared, "ManagedElsewhere", "FlowLogPolicy team-a/shared manages this target")]
+        })),
+    );
+    let mut independent = policy("team-a", "shared", None, &shared, "unnamed", Some(("False", "Throttled", "")));
+    independent.spec.network_watcher = Some(crate::api::NetworkWatcherRef {
+        resource_group: "NetworkWatcherRG".into(),
+        name: "NetworkWatcher_uksouth".into(),
+    });
+    let scope = Scope { namespace: Some("team-a".into()), set: Some("vnets".into()) };
+    let report = build(&[vnets], &[independent], scope, at());
+    assert_eq!(report.sets.len(), 1, "no (policies) row");
+    assert_eq!(report.sets[0].counts, counts(1, 0, 0, 0, 0, 1));
+    let listed: Vec<(&str, &str, State)> =
+        report.non_compliant.iter().map(|t| (t.target_resource_id.as_str(), t.region.as_str(), t.state)).collect();
+    assert_eq!(
+        listed,
+        [(shared.as_str(), "uksouth", State::NotCovered)],
+        "the failing independent policy is not listed"
+    );
+}
