@@ -72,7 +72,15 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version succeed; a usage error exits 1 like any other error, since 2 means "a target
+            // is not compliant" (`report --fail-on-noncompliant`).
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     // kube (aws-lc-rs) and reqwest both use rustls: pick the provider once, before any TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     init_logging(cli.log_format, matches!(cli.command, Command::Demo(_) | Command::Report(_)));

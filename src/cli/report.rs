@@ -21,12 +21,10 @@ pub struct Args {
     /// Only this FlowLogPolicySet (and its generated policies); needs --namespace.
     #[arg(long, requires = "namespace")]
     pub set: Option<String>,
-    /// Output format: `table` (aligned columns), `json` (one document), `csv` (RFC 4180; see --csv-rows) or
-    /// `markdown` (for a ticket or a pull-request comment).
+    /// Output format.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub output: Format,
-    /// With --output csv: one row per non-compliant target (`non-compliant`), or the coverage rows (`coverage`:
-    /// per set and per set, subscription and region).
+    /// With --output csv: which rows.
     #[arg(long, value_enum, default_value_t = CsvRows::NonCompliant)]
     pub csv_rows: CsvRows,
     /// Exit with status 2 when any target is not compliant (for CI); otherwise 0. Errors exit with 1.
