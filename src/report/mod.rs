@@ -1,7 +1,7 @@
 //! The compliance report (`flowlog-operator report`), pure: FlowLogPolicySets and FlowLogPolicies as the apiserver
 //! returns them → coverage per set and per (set, subscription, region), and every target that is not compliant with
-//! its reason ([`build`]); the report → a table, JSON, CSV or Markdown ([`format`]). [`read`] is the only part that
-//! talks to the cluster.
+//! its reason ([`build`]); the report → a table, JSON, CSV or Markdown ([`format`](mod@format)). [`read`] is the
+//! only part that talks to the cluster.
 //!
 //! Where the figures come from:
 //! - a target with a policy: the generated policy (label `flowlog.dev/set`) and its own status, classified as the
