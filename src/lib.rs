@@ -7,6 +7,8 @@
 //! - [`sync`]: the Azure use cases, no Kubernetes in them: locate a target's flow log, observe it against the spec,
 //!   apply the plan, retire it on deletion;
 //! - [`controller`]: the Kubernetes edge (watch, reconcile loop, status writes);
+//! - [`report`]: the compliance report, sets and policies → coverage and non-compliant targets → table, JSON, CSV
+//!   or Markdown (pure), and its reads of the cluster;
 //! - [`cli`]: the `flowlog-operator` command line;
 //! - [`heap`]: the binary's counting allocator (a leaf).
 //!
@@ -20,4 +22,5 @@ pub mod cli;
 pub mod controller;
 pub mod heap;
 pub mod reconcile;
+pub mod report;
 pub mod sync;

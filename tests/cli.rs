@@ -109,11 +109,51 @@ fn run_with_a_bad_selector_says_what_is_wrong() {
     assert!(stderr.contains("invalid --selector") && stderr.contains("prefix"), "{stderr}");
 }
 
+/// A usage error exits 1 like any other error: 2 is `report --fail-on-noncompliant`'s "a target is not compliant".
+#[test]
+fn usage_errors_exit_1_and_help_0() {
+    for args in [&["report", "--set", "vnets"][..], &["report", "--output", "yaml"], &["run", "--no-such-flag"]] {
+        let out = bin().args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error:"), "{args:?}: {stderr}");
+    }
+    let out = bin().args(["report", "--set", "vnets"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--namespace"), "names what is missing");
+    let out = bin().args(["report", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    for expected in ["table", "json", "csv", "markdown", "non-compliant", "coverage", "--fail-on-noncompliant"] {
+        assert!(help.contains(expected), "missing {expected:?} in:\n{help}");
+    }
+}
+
+/// A cluster that does not answer: exit 1, a message that says what the report was doing, nothing on stdout.
+#[test]
+fn report_without_a_cluster_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let config = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "gone", "cluster": {"server": format!("http://127.0.0.1:{port}")}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "gone", "user": "u"}}],
+        "current-context": "c",
+    });
+    std::fs::write(&kubeconfig, config.to_string()).unwrap();
+    let out = bin().args(["report", "--fail-on-noncompliant"]).env("KUBECONFIG", &kubeconfig).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: listing flowlogpolicysets.flowlog.dev in all namespaces"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
 /// Every flag of every command is documented in the README.
 #[test]
 fn readme_documents_every_flag() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for command in ["run", "demo"] {
+    for command in ["run", "demo", "report"] {
         let help = bin().args([command, "--help"]).output().unwrap();
         let help = String::from_utf8(help.stdout).unwrap();
         let flags: Vec<&str> = help

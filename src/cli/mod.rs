@@ -1,5 +1,5 @@
-//! The `flowlog-operator` command line: `run` (the operator), `crd`, `demo` (with the `demo` feature) and `sim`
-//! (which says where the simulator is).
+//! The `flowlog-operator` command line: `run` (the operator), `report` (the compliance report), `crd`, `demo` (with
+//! the `demo` feature) and `sim` (which says where the simulator is).
 
 #[cfg(feature = "demo")]
 mod demo;
@@ -23,6 +23,7 @@ mod demo {
         )
     }
 }
+pub mod report;
 mod run;
 mod sim;
 
@@ -54,6 +55,9 @@ enum LogFormat {
 enum Command {
     /// Run the operator against the cluster in KUBECONFIG (or in-cluster config) and Azure.
     Run(Box<run::Args>),
+    /// Print a compliance report of the cluster in KUBECONFIG (or in-cluster config): coverage per set,
+    /// subscription and region, and every target that is not compliant with its reason. Reads only.
+    Report(report::Args),
     /// Print the CustomResourceDefinitions as YAML, as `crds/` holds them: both (one multi-document stream, for one
     /// `kubectl apply`), or the one `--kind` names.
     Crd {
@@ -69,10 +73,18 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // --help and --version succeed; a usage error exits 1 like any other error, since 2 means "a target
+            // is not compliant" (`report --fail-on-noncompliant`).
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
     // kube (aws-lc-rs) and reqwest both use rustls: pick the provider once, before any TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    init_logging(cli.log_format, matches!(cli.command, Command::Demo(_)));
+    init_logging(cli.log_format, matches!(cli.command, Command::Demo(_) | Command::Report(_)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -82,22 +94,23 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => run::run(*args).await,
+            Command::Run(args) => run::run(*args).await.map(|()| ExitCode::SUCCESS),
+            Command::Report(args) => report::run(args).await,
             Command::Crd { kind } => {
                 match kind {
                     Some(kind) => print!("{}", crd_yaml(kind)),
                     None => print!("{}", all_crds_yaml()),
                 }
-                Ok(())
+                Ok(ExitCode::SUCCESS)
             }
-            Command::Sim(args) => sim::run(args),
-            Command::Demo(args) => demo::run(args).await,
+            Command::Sim(args) => sim::run(args).map(|()| ExitCode::SUCCESS),
+            Command::Demo(args) => demo::run(args).await.map(|()| ExitCode::SUCCESS),
         }
     });
     // Do not wait for blocking work still under way (a DNS lookup, say): the process is done.
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

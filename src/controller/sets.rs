@@ -21,7 +21,6 @@ use tracing::{info, warn};
 
 use super::{Context, Error};
 use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySet, FlowLogPolicySetStatus};
-use crate::reconcile::READY;
 use crate::reconcile::set::{
     CONFIRM_PRUNE_ANNOTATION, Child, PolicyState, REDISCOVER_ANNOTATION, SET_LABEL, carry_over, changes, child_name,
     select, set_status,
@@ -64,6 +63,9 @@ struct Counted {
     generation: Option<i64>,
     annotations: u64,
 }
+
+/// How soon a set is counted again while its policies are still being created, pruned or applied.
+const SETTLING_RECOUNT: Duration = Duration::from_secs(5);
 
 /// How often a set whose spec did not change is counted again while its policies change.
 const RECOUNT_EVERY: Duration = Duration::from_secs(2);
@@ -186,20 +188,7 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
         }
     }
 
-    let states: BTreeMap<String, PolicyState> = children
-        .iter()
-        .map(|p| {
-            let ready = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-            let current = p.status.as_ref().and_then(|s| s.observed_generation) == p.metadata.generation;
-            let state = PolicyState {
-                ready: ready.is_some_and(|c| c.status == "True"),
-                reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
-                message: ready.map(|c| c.message.clone()).unwrap_or_default(),
-                current: current && ready.is_some(),
-            };
-            (p.name_any(), state)
-        })
-        .collect();
+    let states: BTreeMap<String, PolicyState> = children.iter().map(|p| (p.name_any(), PolicyState::of(p))).collect();
     let discovery_status = match &discovered.result {
         Ok(d) => DiscoveryStatus {
             time: Some(discovered.time.clone()),
@@ -219,6 +208,9 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
     let heartbeat_due = previous
         .and_then(|p| p.discovery.as_ref()?.time.clone())
         .is_none_or(|t| now.0.duration_since(t.0).unsigned_abs() >= ctx.settings.status_heartbeat);
+    // While policies are created, pruned or applying, count again soon: the policy cache this reads may lag behind
+    // the change that triggered this count, and no later event may come.
+    let settling = status.applying > 0 || !planned.apply.is_empty() || !planned.prune.is_empty();
     if worth_writing(previous, &status) || (heartbeat_due && previous != Some(&status)) {
         let sets: Api<FlowLogPolicySet> = Api::namespaced(ctx.client.clone(), &namespace);
         let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicySet", "status": status });
@@ -230,7 +222,8 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
     } else {
         interval.min(DISCOVERY_RETRY)
     };
-    Ok(Action::requeue(retry.saturating_sub(discovered.at.elapsed()).max(Duration::from_secs(1))))
+    let next = retry.saturating_sub(discovered.at.elapsed()).max(Duration::from_secs(1));
+    Ok(Action::requeue(if settling { next.min(SETTLING_RECOUNT) } else { next }))
 }
 
 /// The set's discovery: the last one while it is due neither by time nor by a new generation, else a new one.

@@ -20,7 +20,7 @@ use crate::api::{
 use crate::azure::id::{ResourceId, same_id};
 use crate::azure::same_region;
 
-pub use status::{NON_COMPLIANT_LISTED, PolicyState, set_status};
+pub use status::{NON_COMPLIANT_LISTED, PolicyState, TargetState, policy_target_state, set_status};
 
 /// The label naming a generated policy's set.
 pub const SET_LABEL: &str = "flowlog.dev/set";
@@ -137,17 +137,32 @@ fn coverage(
     let Some(destination) = set.spec.destinations.iter().find(|d| same_region(&d.region, &target.region)) else {
         return Coverage::NotCovered {
             reason: reason::NO_STORAGE_FOR_REGION,
-            message: format!(
-                "the target is in {}, and spec.destinations names no storage account there (a flow log's storage \
-                 account must be in its target's region)",
-                target.region
-            ),
+            message: format!("{NO_STORAGE_BEFORE}{}{NO_STORAGE_AFTER}", target.region),
         };
     };
     match policy_spec(set, target, destination) {
         Ok(spec) => Coverage::Policy { name: child_name(&set_name(set), &target.id), spec: Box::new(spec) },
         Err(not_covered) => not_covered,
     }
+}
+
+// The messages of the reasons that concern a region, around the region's name: [`region_not_covered`] reads it back.
+const NO_STORAGE_BEFORE: &str = "the target is in ";
+const NO_STORAGE_AFTER: &str = ", and spec.destinations names no storage account there (a flow log's storage account \
+                                must be in its target's region)";
+const NO_WORKSPACE_BEFORE: &str = "traffic analytics is on, and spec.destinations names no workspace for ";
+const NO_WORKSPACE_AFTER: &str = " (the workspace must be in the flow log's region)";
+
+/// The region a not-covered target's reason and message name (`NoStorageForRegion`, `NoWorkspaceForRegion`), as
+/// the set's status lists it: the compliance report's region for a target without a policy.
+pub fn region_not_covered(reason: &str, message: &str) -> Option<String> {
+    let (before, after) = match reason {
+        reason::NO_STORAGE_FOR_REGION => (NO_STORAGE_BEFORE, NO_STORAGE_AFTER),
+        reason::NO_WORKSPACE_FOR_REGION => (NO_WORKSPACE_BEFORE, NO_WORKSPACE_AFTER),
+        _ => return None,
+    };
+    let region = message.strip_prefix(before)?.strip_suffix(after)?;
+    (!region.is_empty()).then(|| region.to_string())
 }
 
 fn set_name(set: &FlowLogPolicySet) -> String {
@@ -174,11 +189,7 @@ fn policy_spec(
             let Some(workspace) = &destination.workspace else {
                 return Err(Coverage::NotCovered {
                     reason: reason::NO_WORKSPACE_FOR_REGION,
-                    message: format!(
-                        "traffic analytics is on, and spec.destinations names no workspace for {} (the workspace \
-                         must be in the flow log's region)",
-                        target.region
-                    ),
+                    message: format!("{NO_WORKSPACE_BEFORE}{}{NO_WORKSPACE_AFTER}", target.region),
                 });
             };
             Some(TrafficAnalytics {
@@ -431,6 +442,23 @@ mod tests {
         let Coverage::Policy { spec, .. } = &selection.targets[&found[0].id] else { panic!() };
         let ta = spec.flow_log.traffic_analytics.as_ref().unwrap();
         assert_eq!((ta.enabled, ta.interval_minutes, ta.workspace_region.as_deref()), (true, 10, Some("westeurope")));
+    }
+
+    #[test]
+    fn the_region_of_a_target_without_a_policy_reads_back_from_its_message() {
+        let mut s = set();
+        s.spec.template.flow_log.traffic_analytics =
+            Some(TemplateTrafficAnalytics { enabled: true, interval_minutes: 10 });
+        let found = vec![vnet("rg", "a", "westeurope", &[]), vnet("rg", "b", "North Europe", &[])];
+        let selection = select(&s, &found, &nobody);
+        let region = |id: &str| match &selection.targets[id] {
+            Coverage::NotCovered { reason, message } => region_not_covered(reason, message),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(region(&found[0].id).as_deref(), Some("westeurope"), "no workspace");
+        assert_eq!(region(&found[1].id).as_deref(), Some("North Europe"), "no storage");
+        assert_eq!(region_not_covered(reason::MANAGED_ELSEWHERE, "FlowLogPolicy a/b manages this target"), None);
+        assert_eq!(region_not_covered(reason::NO_STORAGE_FOR_REGION, "something else"), None);
     }
 
     #[test]

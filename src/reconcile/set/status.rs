@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::{Changes, Coverage, Selection};
-use crate::api::{DiscoveryStatus, FlowLogPolicySetStatus, NonCompliantTarget};
+use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySetStatus, NonCompliantTarget};
 use crate::reconcile::{READY, RECONCILING, STALLED, set_condition};
 
 /// How many non-compliant targets status names (the report lists them all).
@@ -33,14 +33,52 @@ pub struct PolicyState {
     pub current: bool,
 }
 
-/// Where a target stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
+impl PolicyState {
+    /// What a FlowLogPolicy's status says about it.
+    pub fn of(policy: &FlowLogPolicy) -> PolicyState {
+        let ready = policy.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+        let current = policy.status.as_ref().and_then(|s| s.observed_generation) == policy.metadata.generation;
+        PolicyState {
+            ready: ready.is_some_and(|c| c.status == "True"),
+            reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
+            message: ready.map(|c| c.message.clone()).unwrap_or_default(),
+            current: current && ready.is_some(),
+        }
+    }
+}
+
+/// Where a target stands (the set's status counts targets by it; the compliance report lists them by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TargetState {
+    /// Its policy is Ready: Azure matches the spec.
     Compliant,
+    /// Its flow log differs and is not repaired (Audit mode).
     Drifted,
+    /// Its policy is applying a change, or has not reported on its current spec yet.
     Applying,
+    /// Its policy failed or is stalled.
     Failing,
+    /// It has no policy (a set's reason says why).
     NotCovered,
+}
+
+/// The state of a target that has a policy (`None`: not created yet), with the reason and message to report.
+/// `pending`: a new spec is about to be applied to it.
+pub fn policy_target_state(state: Option<&PolicyState>, pending: bool) -> (TargetState, String, String) {
+    match state {
+        Some(s) if !pending && s.current => {
+            if s.ready {
+                (TargetState::Compliant, s.reason.clone(), String::new())
+            } else if s.reason == "Drifted" {
+                (TargetState::Drifted, s.reason.clone(), s.message.clone())
+            } else if s.reason == "Applying" {
+                (TargetState::Applying, s.reason.clone(), s.message.clone())
+            } else {
+                (TargetState::Failing, s.reason.clone(), s.message.clone())
+            }
+        }
+        _ => (TargetState::Applying, reason::APPLYING.to_string(), String::new()),
+    }
 }
 
 /// The set's status after a discovery (or a failed one: `selection` is `None` and `discovery.error` says why)
@@ -82,32 +120,22 @@ pub fn set_status(
     let mut non_compliant = Vec::new();
     for (target, coverage) in &selection.targets {
         let (state, policy, why, message) = match coverage {
-            Coverage::NotCovered { reason, message } => (State::NotCovered, None, reason.to_string(), message.clone()),
+            Coverage::NotCovered { reason, message } => {
+                (TargetState::NotCovered, None, reason.to_string(), message.clone())
+            }
             Coverage::Policy { name, .. } => {
-                let state = policies.get(name);
-                let pending = changing.contains(name.as_str()) || state.is_none_or(|s| !s.current);
-                match state {
-                    _ if pending => (State::Applying, Some(name), reason::APPLYING.to_string(), String::new()),
-                    Some(s) if s.ready => (State::Compliant, Some(name), s.reason.clone(), String::new()),
-                    Some(s) if s.reason == "Drifted" => {
-                        (State::Drifted, Some(name), s.reason.clone(), s.message.clone())
-                    }
-                    Some(s) if s.reason == "Applying" => {
-                        (State::Applying, Some(name), s.reason.clone(), s.message.clone())
-                    }
-                    Some(s) => (State::Failing, Some(name), s.reason.clone(), s.message.clone()),
-                    None => unreachable!("pending when absent"),
-                }
+                let (state, why, message) = policy_target_state(policies.get(name), changing.contains(name.as_str()));
+                (state, Some(name), why, message)
             }
         };
         match state {
-            State::Compliant => status.compliant += 1,
-            State::Drifted => status.drifted += 1,
-            State::Applying => status.applying += 1,
-            State::Failing => status.failing += 1,
-            State::NotCovered => status.not_covered += 1,
+            TargetState::Compliant => status.compliant += 1,
+            TargetState::Drifted => status.drifted += 1,
+            TargetState::Applying => status.applying += 1,
+            TargetState::Failing => status.failing += 1,
+            TargetState::NotCovered => status.not_covered += 1,
         }
-        if state != State::Compliant && non_compliant.len() < NON_COMPLIANT_LISTED {
+        if state != TargetState::Compliant && non_compliant.len() < NON_COMPLIANT_LISTED {
             non_compliant.push(NonCompliantTarget {
                 target_resource_id: target.clone(),
                 policy: policy.cloned(),
