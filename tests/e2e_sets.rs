@@ -370,3 +370,35 @@ async fn in_audit_mode_a_set_writes_nothing_and_reports_drift() {
     assert_eq!(listed, ["Drifted", "Drifted"]);
     assert_eq!(h.sim.flow_log_resources(), before, "Audit writes nothing to Azure");
 }
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_removed_vnets_policy_is_pruned_although_azure_keeps_its_flow_log() {
+    let h = Harness::start("set-removed").await;
+    let sets: Api<FlowLogPolicySet> = Api::namespaced(h.client.clone(), &h.namespace);
+    sets.create(&PostParams::default(), &plain_set("vnets")).await.unwrap();
+    wait_set(&sets, "vnets", "the set compliant", |s| ready_reason(s).1 == "Compliant").await;
+    let vnet = VirtualNetwork {
+        name: "gone-vnet".into(),
+        resource_group: "app-prod-rg".into(),
+        location: "westeurope".into(),
+        tags: Default::default(),
+        address_prefixes: vec!["10.8.0.0/16".into()],
+        subnets: vec![],
+    };
+    h.sim.put_virtual_network(SUB, vnet).unwrap();
+    annotate(&sets, "vnets", REDISCOVER_ANNOTATION, "1").await;
+    wait_set(&sets, "vnets", "the new VNet compliant", |s| counts(s) == (3, 3, 1)).await;
+
+    // The VNet is deleted in Azure: Azure keeps its flow log but refuses to change it. The policy is pruned all the
+    // same (its Disable has nothing left to switch off), rather than blocking on a write Azure will never accept.
+    h.sim.remove_virtual_network(SUB, "app-prod-rg", "gone-vnet").unwrap();
+    annotate(&sets, "vnets", REDISCOVER_ANNOTATION, "2").await;
+    wait_set(&sets, "vnets", "the removed VNet dropped", |s| counts(s) == (2, 2, 1)).await;
+    wait_for("its policy gone", Duration::from_secs(30), || async {
+        (children(&h, "vnets").await.len() == 2).then_some(())
+    })
+    .await;
+    let gone = vnet_id("app-prod-rg", "gone-vnet");
+    assert!(flow_log_of(&h, &gone).is_some(), "Azure keeps the flow log of a deleted target");
+}

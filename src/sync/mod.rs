@@ -423,21 +423,12 @@ pub async fn retire(
 ) -> Result<bool, SyncError> {
     match policy {
         DeletionPolicy::Orphan => Ok(false),
-        DeletionPolicy::Disable => {
-            let off = FlowLogSettings { enabled: false, ..spec.flow_log.clone() };
-            let located = locate(arm, spec, known_watcher).await?;
-            let observation = match observe(arm, index, located, &off, max_age).await? {
-                Step::Observed(observation) => confirm(arm, index, observation, &off).await?,
-                confirming => confirming,
-            };
-            let observation = settle(arm, index, observation, &off).await?;
-            let wrote = observation.differences().is_some();
-            let located = observation.located().clone();
-            let differences = observation.differences().map(<[_]>::to_vec).unwrap_or_default();
-            let applied = apply(arm, index, &Insights::new(false), observation, &off).await?;
-            finish(arm, index, located, applied, &off, differences).await?;
-            Ok(wrote)
-        }
+        DeletionPolicy::Disable => match disable(arm, index, spec, known_watcher, max_age).await {
+            // Azure keeps the flow log of a deleted target but refuses to change it; nothing flows through it, so
+            // there is nothing left to switch off.
+            Err(SyncError::Azure(e)) if refers_to_missing(&e) && target_gone(arm, spec).await => Ok(false),
+            other => other,
+        },
         DeletionPolicy::Delete => {
             let located = locate(arm, spec, known_watcher).await?;
             // NSG flow logs are `flowLogs` resources too; find whichever exists for the target.
@@ -457,6 +448,40 @@ pub async fn retire(
             }
         }
     }
+}
+
+/// Switches the target's flow log off (the `Disable` deletion policy); answers whether it wrote.
+async fn disable(
+    arm: &ArmClient,
+    index: &FlowLogIndex,
+    spec: &FlowLogPolicySpec,
+    known_watcher: Option<&str>,
+    max_age: Duration,
+) -> Result<bool, SyncError> {
+    let off = FlowLogSettings { enabled: false, ..spec.flow_log.clone() };
+    let located = locate(arm, spec, known_watcher).await?;
+    let observation = match observe(arm, index, located, &off, max_age).await? {
+        Step::Observed(observation) => confirm(arm, index, observation, &off).await?,
+        confirming => confirming,
+    };
+    let observation = settle(arm, index, observation, &off).await?;
+    let wrote = observation.differences().is_some();
+    let located = observation.located().clone();
+    let differences = observation.differences().map(<[_]>::to_vec).unwrap_or_default();
+    let applied = apply(arm, index, &Insights::new(false), observation, &off).await?;
+    finish(arm, index, located, applied, &off, differences).await?;
+    Ok(wrote)
+}
+
+/// Azure's answer when a request names a resource that does not exist.
+fn refers_to_missing(e: &ArmError) -> bool {
+    e.status() == Some(404) || matches!(e.code(), "InvalidResourceReference" | "ResourceNotFound" | "NotFound")
+}
+
+/// Whether the target itself is gone (a read of it answers 404).
+async fn target_gone(arm: &ArmClient, spec: &FlowLogPolicySpec) -> bool {
+    let Ok(target) = ResourceId::parse(&spec.target.resource_id) else { return false };
+    matches!(arm.get_resource(&target).await, Err(e) if e.status() == Some(404))
 }
 
 #[cfg(test)]
