@@ -51,21 +51,29 @@ pub struct FlowLogPolicySpec {
     pub interval: String,
 }
 
-fn default_interval() -> String {
+pub(super) fn default_interval() -> String {
     "10m".to_string()
 }
 
-/// A duration string checked by the apiserver's own parser (CEL `duration()`), so that what is accepted
-/// is exactly what Kubernetes understands.
 fn interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    duration_schema(
+        "How often the operator re-reads Azure to detect and repair drift, as a Go duration (for example `30s`, `10m`, `1h`). At least `1s`. Spec changes are applied at once, whatever the interval.",
+        "1s",
+        "interval must be a duration of at least 1s, such as 30s, 10m or 1h",
+    )
+}
+
+/// A duration string (default `10m`) checked by the apiserver's own parser (CEL `duration()`), so that what is
+/// accepted is exactly what Kubernetes understands, and at least `min`.
+pub(super) fn duration_schema(description: &str, min: &str, message: &str) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
         "default": "10m",
         "maxLength": 32,
-        "description": "How often the operator re-reads Azure to detect and repair drift, as a Go duration (for example `30s`, `10m`, `1h`). At least `1s`. Spec changes are applied at once, whatever the interval.",
+        "description": description,
         "x-kubernetes-validations": [{
-            "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s')",
-            "message": "interval must be a duration of at least 1s, such as 30s, 10m or 1h"
+            "rule": format!("self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('{min}')"),
+            "message": message
         }]
     })
 }
@@ -196,11 +204,11 @@ pub struct TrafficAnalytics {
     pub interval_minutes: i32,
 }
 
-fn default_ta_interval() -> i32 {
+pub(super) fn default_ta_interval() -> i32 {
     60
 }
 
-fn ta_interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn ta_interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "integer",
         "format": "int32",

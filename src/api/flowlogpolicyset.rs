@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::flowlogpolicy::{default_interval, default_ta_interval, duration_schema, ta_interval_schema};
 use super::{DeletionPolicy, FlowLogFormat, FlowLogIdentity, Mode, RetentionPolicy, SecretRef};
 
 /// Desired flow logs of every Azure target a selector finds.
@@ -48,7 +49,7 @@ pub struct FlowLogPolicySetSpec {
     pub credentials_ref: Option<SecretRef>,
     /// How often the operator lists Azure again to find new and removed targets, as a Go duration (for example
     /// `10m`, `1h`). At least `1m`.
-    #[serde(default = "default_discovery_interval")]
+    #[serde(default = "default_interval")]
     #[schemars(schema_with = "discovery_interval_schema")]
     pub discovery_interval: String,
     /// Protection against a discovery that suddenly finds far fewer targets (lost permissions, an API outage, a wrong
@@ -58,21 +59,12 @@ pub struct FlowLogPolicySetSpec {
     pub pruning: Pruning,
 }
 
-fn default_discovery_interval() -> String {
-    "10m".to_string()
-}
-
 fn discovery_interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "string",
-        "default": "10m",
-        "maxLength": 32,
-        "description": "How often the operator lists Azure again to find new and removed targets, as a Go duration (for example `10m`, `1h`). At least `1m`.",
-        "x-kubernetes-validations": [{
-            "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1m')",
-            "message": "discoveryInterval must be a duration of at least 1m, such as 10m or 1h"
-        }]
-    })
+    duration_schema(
+        "How often the operator lists Azure again to find new and removed targets, as a Go duration (for example `10m`, `1h`). At least `1m`.",
+        "1m",
+        "discoveryInterval must be a duration of at least 1m, such as 10m or 1h",
+    )
 }
 
 /// Which Azure resources a set covers. Every condition given must hold; a target matching any exclusion is left
@@ -182,26 +174,17 @@ pub struct PolicyTemplate {
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
     /// How often each generated policy re-reads Azure to detect and repair drift, as a Go duration. At least `1s`.
-    #[serde(default = "default_policy_interval")]
+    #[serde(default = "default_interval")]
     #[schemars(schema_with = "policy_interval_schema")]
     pub interval: String,
 }
 
-fn default_policy_interval() -> String {
-    "10m".to_string()
-}
-
 fn policy_interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "string",
-        "default": "10m",
-        "maxLength": 32,
-        "description": "How often each generated policy re-reads Azure to detect and repair drift, as a Go duration. At least `1s`.",
-        "x-kubernetes-validations": [{
-            "rule": "self.matches('^([0-9]+(\\\\.[0-9]+)?(ms|s|m|h))+$') && duration(self) >= duration('1s')",
-            "message": "interval must be a duration of at least 1s, such as 30s, 10m or 1h"
-        }]
-    })
+    duration_schema(
+        "How often each generated policy re-reads Azure to detect and repair drift, as a Go duration. At least `1s`.",
+        "1s",
+        "interval must be a duration of at least 1s, such as 30s, 10m or 1h",
+    )
 }
 
 /// A FlowLogPolicy's flow-log settings without the storage account and workspace (per region, in `destinations`).
@@ -244,20 +227,6 @@ pub struct TemplateTrafficAnalytics {
     #[serde(default = "default_ta_interval")]
     #[schemars(schema_with = "ta_interval_schema")]
     pub interval_minutes: i32,
-}
-
-fn default_ta_interval() -> i32 {
-    60
-}
-
-fn ta_interval_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "integer",
-        "format": "int32",
-        "enum": [10, 60],
-        "default": 60,
-        "description": "How often traffic analytics processes the logs, in minutes: 10 or 60."
-    })
 }
 
 /// The pruning guard.

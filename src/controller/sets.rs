@@ -33,10 +33,6 @@ const SET_MANAGER: &str = "flowlog-operator-sets";
 /// A failed discovery is tried again after this long (or the interval, if shorter).
 const DISCOVERY_RETRY: Duration = Duration::from_secs(60);
 
-/// The last discovery of each set (by UID), kept until the next is due.
-#[derive(Default)]
-struct Discoveries(Mutex<HashMap<String, Discovered>>);
-
 #[derive(Clone)]
 struct Discovered {
     generation: Option<i64>,
@@ -50,7 +46,8 @@ struct Discovered {
 struct SetContext {
     ctx: Arc<Context>,
     policies: Store<FlowLogPolicy>,
-    discoveries: Discoveries,
+    /// The last discovery of each set (by UID), kept until the next is due.
+    discoveries: Mutex<HashMap<String, Discovered>>,
     /// When each set (by UID) was last counted, and under which generation and annotations: its policies' changes
     /// re-run it, and while thousands of them converge it is counted at most every [`RECOUNT_EVERY`].
     counted: Mutex<HashMap<String, Counted>>,
@@ -87,7 +84,7 @@ pub(super) async fn run(
     }
     // A generated policy's change (its status, mostly) re-counts its set; metadata is enough to find the owner.
     let owned = watcher(children, watcher::Config::default().labels(SET_LABEL)).default_backoff().touched_objects();
-    let sctx = Arc::new(SetContext { ctx, policies, discoveries: Discoveries::default(), counted: Mutex::default() });
+    let sctx = Arc::new(SetContext { ctx, policies, discoveries: Mutex::default(), counted: Mutex::default() });
     let controller = Controller::new(sets, config);
     let _ = sctx.ctx.health.sets.set(controller.store());
     controller
@@ -231,7 +228,7 @@ async fn discovery(sctx: &SetContext, set: &FlowLogPolicySet, namespace: &str, i
     let uid = set.uid().unwrap_or_default();
     let generation = set.metadata.generation;
     let asked = set.annotations().get(REDISCOVER_ANNOTATION).cloned();
-    let cached = sctx.discoveries.0.lock().expect("not poisoned").get(&uid).cloned();
+    let cached = sctx.discoveries.lock().expect("not poisoned").get(&uid).cloned();
     if let Some(last) = cached {
         let valid_for =
             if last.result.as_ref().is_ok_and(Discovery::complete) { interval } else { interval.min(DISCOVERY_RETRY) };
@@ -247,7 +244,7 @@ async fn discovery(sctx: &SetContext, set: &FlowLogPolicySet, namespace: &str, i
         warn!(set = %set.name_any(), "discovery failed: {e}");
     }
     let discovered = Discovered { generation, asked, at: Instant::now(), time: Time(Timestamp::now()), result };
-    sctx.discoveries.0.lock().expect("not poisoned").insert(uid, discovered.clone());
+    sctx.discoveries.lock().expect("not poisoned").insert(uid, discovered.clone());
     discovered
 }
 
