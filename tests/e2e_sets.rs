@@ -402,3 +402,125 @@ async fn a_removed_vnets_policy_is_pruned_although_azure_keeps_its_flow_log() {
     let gone = vnet_id("app-prod-rg", "gone-vnet");
     assert!(flow_log_of(&h, &gone).is_some(), "Azure keeps the flow log of a deleted target");
 }
+
+const SECOND: &str = "00000000-0000-0000-0000-000000000002";
+
+/// The built-in inventory with the second subscription grown to two regions, registered for flow logs, with one
+/// VNet in each region and a watcher per region.
+fn two_subscriptions() -> flowlog_simulator::inventory::Inventory {
+    use flowlog_simulator::inventory::{InventoryWatcher, MICROSOFT_INSIGHTS};
+    let mut inventory = flowlog_simulator::inventory::Inventory::builtin();
+    sim::quick_operations(&mut inventory);
+    let edge = inventory.subscriptions.iter_mut().find(|s| s.id == SECOND).expect("the built-in second subscription");
+    edge.locations = vec!["westeurope".into(), "northeurope".into()];
+    edge.registered_providers.push(MICROSOFT_INSIGHTS.into());
+    edge.network_watchers.push(InventoryWatcher {
+        name: "NetworkWatcher_northeurope".into(),
+        resource_group: "NetworkWatcherRG".into(),
+        location: "northeurope".into(),
+        tags: Default::default(),
+        flow_logs: vec![],
+    });
+    for (name, location, prefix) in
+        [("edge-weu-vnet", "westeurope", "10.20"), ("edge-neu-vnet", "northeurope", "10.21")]
+    {
+        edge.virtual_networks.push(VirtualNetwork {
+            name: name.into(),
+            resource_group: "edge-rg".into(),
+            location: location.into(),
+            address_prefixes: vec![format!("{prefix}.0.0/16")],
+            ..Default::default()
+        });
+    }
+    inventory
+}
+
+fn vnet_in(subscription: &str, rg: &str, name: &str) -> String {
+    format!("/subscriptions/{subscription}/resourceGroups/{rg}/providers/Microsoft.Network/virtualNetworks/{name}")
+}
+
+/// The first "done when": a set over two subscriptions (every one the credentials see) and two regions
+/// converges, each VNet logged to its own region's storage account by its own subscription's watcher; a VNet added
+/// in Azure is logged within one discovery interval, without anyone asking; the report splits the coverage by
+/// subscription and region.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_set_over_two_subscriptions_and_two_regions_converges_and_finds_new_vnets_within_an_interval() {
+    let h = Harness::start_with("set-two-subs", two_subscriptions()).await;
+    let sets: Api<FlowLogPolicySet> = Api::namespaced(h.client.clone(), &h.namespace);
+    let mut manifest = good_set("fleet");
+    manifest["spec"]["selector"] = json!({
+        "allSubscriptions": true,
+        "kind": "VirtualNetwork",
+        "regions": ["westeurope", "northeurope"],
+        "excludeTags": {"flowlogs": "exempt"}
+    });
+    manifest["spec"]["template"]["flowLog"].as_object_mut().unwrap().remove("trafficAnalytics");
+    manifest["spec"]["discoveryInterval"] = json!("1m");
+    sets.create(&PostParams::default(), &serde_json::from_value(manifest).unwrap()).await.unwrap();
+
+    let set = wait_set(&sets, "fleet", "the set compliant", |s| ready_reason(s).1 == "Compliant").await;
+    assert_eq!(counts(&set), (4, 4, 1), "app-vnet, shared-vnet, edge-weu-vnet, edge-neu-vnet; dr-vnet exempt");
+    assert_eq!(set.status.as_ref().unwrap().discovery.as_ref().map(|d| (d.complete, d.found)), Some((true, 5)));
+    let expected = [
+        (vnet_in(SUB, "app-prod-rg", "app-vnet"), SUB, "westeurope", "flowlogsweu001"),
+        (vnet_in(SUB, "shared-net-rg", "shared-vnet"), SUB, "westeurope", "flowlogsweu001"),
+        (vnet_in(SECOND, "edge-rg", "edge-weu-vnet"), SECOND, "westeurope", "flowlogsweu001"),
+        (vnet_in(SECOND, "edge-rg", "edge-neu-vnet"), SECOND, "northeurope", "flowlogsneu001"),
+    ];
+    for (target, subscription, region, account) in &expected {
+        let log = flow_log_of(&h, target).unwrap_or_else(|| panic!("{target} has a flow log"));
+        assert_eq!(log.properties.enabled, Some(true), "{target}");
+        assert!(log.properties.storage_id.ends_with(&format!("/{account}")), "{target}: {}", log.properties.storage_id);
+        let watcher = format!(
+            "/subscriptions/{subscription}/resourceGroups/NetworkWatcherRG/providers/Microsoft.Network/networkWatchers/NetworkWatcher_{region}/"
+        );
+        let id = log.id.clone().unwrap_or_default();
+        assert!(id.to_lowercase().starts_with(&watcher.to_lowercase()), "{target} logged by {id}");
+    }
+
+    let report = flowlog_operator::report::read::read(
+        &h.client,
+        flowlog_operator::report::Scope { namespace: Some(h.namespace.clone()), set: Some("fleet".into()) },
+    )
+    .await
+    .unwrap();
+    let rows: Vec<(String, String, u32, u32)> = report.sets[0]
+        .regions
+        .iter()
+        .map(|r| (r.subscription.clone(), r.region.clone(), r.counts.targets, r.counts.compliant))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            (SUB.to_string(), "westeurope".to_string(), 2, 2),
+            (SECOND.to_string(), "northeurope".to_string(), 1, 1),
+            (SECOND.to_string(), "westeurope".to_string(), 1, 1),
+        ]
+    );
+
+    // A VNet created in Azure is found by the next periodic discovery (1 minute here), with no annotation.
+    let added = std::time::Instant::now();
+    h.sim
+        .put_virtual_network(
+            SECOND,
+            VirtualNetwork {
+                name: "edge-neu-new".into(),
+                resource_group: "edge-rg".into(),
+                location: "northeurope".into(),
+                address_prefixes: vec!["10.22.0.0/16".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let new = vnet_in(SECOND, "edge-rg", "edge-neu-new");
+    wait_for("the new VNet logged within one discovery interval", Duration::from_secs(90), || async {
+        flow_log_of(&h, &new).and_then(|l| l.properties.enabled).filter(|on| *on).map(|_| ())
+    })
+    .await;
+    let took = added.elapsed();
+    assert!(took < Duration::from_secs(75), "logged {took:?} after it appeared: more than one interval");
+    let set = wait_set(&sets, "fleet", "the set compliant again", |s| counts(s) == (5, 5, 1)).await;
+    assert_eq!(ready_reason(&set).1, "Compliant");
+    eprintln!("new VNet logged {took:?} after it appeared in Azure (discovery interval 60 s)");
+}

@@ -46,11 +46,23 @@ struct Discovered {
 struct SetContext {
     ctx: Arc<Context>,
     policies: Store<FlowLogPolicy>,
+    /// The sets themselves (the controller's cache): what `discoveries` and `counted` may keep.
+    sets: Store<FlowLogPolicySet>,
     /// The last discovery of each set (by UID), kept until the next is due.
     discoveries: Mutex<HashMap<String, Discovered>>,
     /// When each set (by UID) was last counted, and under which generation and annotations: its policies' changes
     /// re-run it, and while thousands of them converge it is counted at most every [`RECOUNT_EVERY`].
     counted: Mutex<HashMap<String, Counted>>,
+}
+
+impl SetContext {
+    /// Drops what is remembered of sets that are gone (a deleted set is never reconciled again; its discovery may
+    /// hold thousands of resources).
+    fn forget_deleted(&self) {
+        let live: std::collections::HashSet<String> = self.sets.state().iter().filter_map(|s| s.uid()).collect();
+        self.discoveries.lock().expect("not poisoned").retain(|uid, _| live.contains(uid));
+        self.counted.lock().expect("not poisoned").retain(|uid, _| live.contains(uid));
+    }
 }
 
 /// When a set was last counted, under which generation and annotations (hashed).
@@ -84,9 +96,11 @@ pub(super) async fn run(
     }
     // A generated policy's change (its status, mostly) re-counts its set; metadata is enough to find the owner.
     let owned = watcher(children, watcher::Config::default().labels(SET_LABEL)).default_backoff().touched_objects();
-    let sctx = Arc::new(SetContext { ctx, policies, discoveries: Mutex::default(), counted: Mutex::default() });
     let controller = Controller::new(sets, config);
-    let _ = sctx.ctx.health.sets.set(controller.store());
+    let store = controller.store();
+    let _ = ctx.health.sets.set(store.clone());
+    let sctx =
+        Arc::new(SetContext { ctx, policies, sets: store, discoveries: Mutex::default(), counted: Mutex::default() });
     controller
         .owns_stream(owned)
         .graceful_shutdown_on(shutdown)
@@ -112,6 +126,7 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
         // The policies go with the set (their owner); each carries out its deletion policy.
         return Ok(Action::await_change());
     }
+    sctx.forget_deleted();
     let interval = parse_interval(&set.spec.discovery_interval);
     let uid = set.uid().unwrap_or_default();
     let asked = {
