@@ -9,6 +9,8 @@
 //! - [`controller`]: the Kubernetes edge (watch, reconcile loop, status writes);
 //! - [`report`]: the compliance report, sets and policies → coverage and non-compliant targets → table, JSON, CSV
 //!   or Markdown (pure), and its reads of the cluster;
+//! - [`migrate`]: NSG → VNet flow-log migration, the analysis of a region's flow logs and topology (pure), its
+//!   reads of ARM and its outputs;
 //! - [`cli`]: the `flowlog-operator` command line;
 //! - [`heap`]: the binary's counting allocator (a leaf).
 //!
@@ -21,6 +23,7 @@ pub mod azure;
 pub mod cli;
 pub mod controller;
 pub mod heap;
+pub mod migrate;
 pub mod reconcile;
 pub mod report;
 pub mod sync;

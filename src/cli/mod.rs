@@ -24,6 +24,8 @@ mod demo {
     }
 }
 pub mod report;
+mod azure;
+mod migrate;
 mod run;
 mod sim;
 
@@ -58,6 +60,9 @@ enum Command {
     /// Print a compliance report of the cluster in KUBECONFIG (or in-cluster config): coverage per set,
     /// subscription and region, and every target that is not compliant with its reason. Reads only.
     Report(report::Args),
+    /// NSG → VNet flow-log migration: `plan` reads Azure and says which VNet, subnet and NIC flow logs take over the
+    /// NSG flow logs' traffic, as a report and as manifests for a Git repository.
+    Migrate(migrate::Args),
     /// Print the CustomResourceDefinitions as YAML, as `crds/` holds them: both (one multi-document stream, for one
     /// `kubectl apply`), or the one `--kind` names.
     Crd {
@@ -84,7 +89,7 @@ pub fn main() -> ExitCode {
     };
     // kube (aws-lc-rs) and reqwest both use rustls: pick the provider once, before any TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    init_logging(cli.log_format, matches!(cli.command, Command::Demo(_) | Command::Report(_)));
+    init_logging(cli.log_format, matches!(cli.command, Command::Demo(_) | Command::Report(_) | Command::Migrate(_)));
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -96,6 +101,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Report(args) => report::run(args).await,
+            Command::Migrate(args) => migrate::run(args).await.map(|()| ExitCode::SUCCESS),
             Command::Crd { kind } => {
                 match kind {
                     Some(kind) => print!("{}", crd_yaml(kind)),

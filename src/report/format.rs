@@ -256,7 +256,7 @@ pub fn table(report: &Report) -> String {
 
 /// Columns separated by two spaces, each as wide as its widest cell; columns from `numeric_from` on are
 /// right-aligned. Control characters become spaces; the last column is not padded.
-fn aligned(headers: &[&str], rows: &[Vec<String>], numeric_from: usize) -> String {
+pub(crate) fn aligned(headers: &[&str], rows: &[Vec<String>], numeric_from: usize) -> String {
     let rows: Vec<Vec<String>> = std::iter::once(headers.iter().map(|h| h.to_string()).collect())
         .chain(rows.iter().map(|r| r.iter().map(|c| one_line(c)).collect()))
         .collect();
@@ -410,7 +410,7 @@ pub fn md_code(s: &str) -> String {
     format!("`{}`", one_line(s).replace('|', "\\|"))
 }
 
-fn md_row<S: AsRef<str>>(cells: &[S]) -> String {
+pub(crate) fn md_row<S: AsRef<str>>(cells: &[S]) -> String {
     let cells: Vec<&str> = cells.iter().map(AsRef::as_ref).collect();
     format!("| {} |\n", cells.join(" | "))
 }

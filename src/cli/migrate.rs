@@ -1,0 +1,173 @@
+//! `flowlog-operator migrate`: NSG → VNet flow-log migration. `plan` reads Azure (never writes), prints the plan and
+//! writes it as manifests for a Git repository.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+
+use super::azure::AzureArgs;
+use crate::azure::{NoopObserver, normalize_region};
+use crate::migrate::analysis::Mode;
+use crate::migrate::format::{Format, markdown, render};
+use crate::migrate::manifests::{Options, manifests};
+use crate::migrate::read::{Scope, read};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Analyse the NSG flow logs of the subscriptions and regions in scope (reads only) and print which VNet, subnet
+    /// and NIC flow logs take over their traffic; with --out, write that as manifests for a Git repository.
+    Plan(PlanArgs),
+}
+
+/// Layout of the new flow logs.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ModeArg {
+    /// One subnet flow log where every NIC of a subnet has the same settings, one VNet flow log where every subnet
+    /// of a VNet has (Microsoft's recommendation).
+    Aggregated,
+    /// One flow log per subnet and NIC that an NSG is attached to.
+    PerTarget,
+}
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    /// A subscription to analyse (repeat for several). Default: every subscription the credentials can see.
+    #[arg(long = "subscription", value_name = "ID")]
+    pub subscriptions: Vec<String>,
+    /// A region to analyse, e.g. `westeurope` (repeat for several). Default: every region with a Network Watcher.
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// How the new flow logs are laid out.
+    #[arg(long, value_enum, default_value = "aggregated")]
+    pub mode: ModeArg,
+    /// The storage account of the new flow logs in a region, `REGION=STORAGE_ACCOUNT_ID` (repeat per region), for
+    /// NSG flow logs whose own account is in another region or gone. Default: each NSG flow log's own account.
+    #[arg(long = "storage", value_name = "REGION=ID", value_parser = parse_storage)]
+    pub storage: Vec<(String, String)>,
+    /// Output format on stdout.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// Write the plan into this folder: `01-create-vnet-flow-logs/`, `02-disable-nsg-flow-logs/` and `rollback/`
+    /// (each a kustomization of FlowLogPolicies) and `PLAN.md`. The folder must not exist or be empty (see --force).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// With --out: replace the folder's content.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// With --out: the namespace of the policies (default: none, left to kustomize or `kubectl -n`).
+    #[arg(long, short = 'n', requires = "out")]
+    pub namespace: Option<String>,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+fn parse_storage(text: &str) -> Result<(String, String), String> {
+    let (region, id) = text.split_once('=').ok_or("expected REGION=STORAGE_ACCOUNT_ID")?;
+    let parsed = crate::azure::id::ResourceId::parse(id.trim()).map_err(|e| e.to_string())?;
+    if !parsed.is_type("Microsoft.Storage/storageAccounts") {
+        return Err(format!("{id} is not the ARM ID of a storage account"));
+    }
+    if region.trim().is_empty() {
+        return Err("the region is empty".into());
+    }
+    Ok((normalize_region(region.trim()), id.trim().to_string()))
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Plan(args) => plan(args).await,
+    }
+}
+
+async fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    // Checked before anything is read: a folder that cannot be written fails now, not after minutes of listing.
+    if let Some(out) = &args.out {
+        check_out(out, args.force)?;
+    }
+    let (_, _, arm) = args.azure.arm_client(Arc::new(NoopObserver))?;
+    let scope = Scope { subscriptions: args.subscriptions.clone(), regions: args.regions.clone() };
+    let inventories = read(&arm, &scope, |step| eprintln!("[migrate] {step}")).await.context("reading Azure")?;
+    if inventories.is_empty() {
+        bail!("no Network Watcher in the subscriptions and regions asked for: nothing to analyse");
+    }
+    let mode = match args.mode {
+        ModeArg::Aggregated => Mode::Aggregated,
+        ModeArg::PerTarget => Mode::PerTarget,
+    };
+    let storage: BTreeMap<String, String> = args.storage.iter().cloned().collect();
+    let plan = crate::migrate::plan(&inventories, mode, &storage);
+    if let Some(out) = &args.out {
+        let mut files = manifests(&plan.regions, &Options { namespace: args.namespace.clone(), interval: None });
+        files.insert("PLAN.md".into(), markdown(&plan));
+        write_folder(out, &files, args.force)?;
+        eprintln!("[migrate] wrote {} files to {}", files.len(), out.display());
+    }
+    let text = render(&plan, args.output);
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the plan"),
+        _ => Ok(()),
+    }
+}
+
+fn check_out(out: &Path, force: bool) -> anyhow::Result<()> {
+    match std::fs::read_dir(out).map(|mut entries| entries.next().is_some()) {
+        Ok(true) if !force => {
+            bail!("{} is not empty: choose another folder, or add --force to replace its content", out.display())
+        }
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            if parent.is_dir() { Ok(()) } else { bail!("{} does not exist", parent.display()) }
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", out.display())),
+    }
+}
+
+/// Writes every file into a fresh folder beside `out`, then puts it in `out`'s place: a failure leaves `out` as it
+/// was, never half-written.
+fn write_folder(out: &Path, files: &BTreeMap<String, String>, force: bool) -> anyhow::Result<()> {
+    check_out(out, force)?;
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let staged = parent.join(format!(".flowlog-migrate-{}", uuid::Uuid::new_v4().simple()));
+    let written = (|| -> anyhow::Result<()> {
+        std::fs::create_dir(&staged).with_context(|| format!("creating a folder in {}", parent.display()))?;
+        for (path, content) in files {
+            let file = staged.join(path);
+            if let Some(dir) = file.parent() {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            std::fs::write(&file, content).with_context(|| format!("writing {}", file.display()))?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(e);
+    }
+    // The old content moves aside first and goes only once the new is in place.
+    let old = out.exists().then(|| parent.join(format!(".flowlog-migrate-old-{}", uuid::Uuid::new_v4().simple())));
+    if let Some(old) = &old {
+        std::fs::rename(out, old).with_context(|| format!("moving {} aside", out.display()))?;
+    }
+    if let Err(e) = std::fs::rename(&staged, out) {
+        if let Some(old) = &old {
+            let _ = std::fs::rename(old, out);
+        }
+        let _ = std::fs::remove_dir_all(&staged);
+        return Err(e).with_context(|| format!("moving the plan into {}", out.display()));
+    }
+    if let Some(old) = old {
+        std::fs::remove_dir_all(&old).with_context(|| format!("removing the old content ({})", old.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! The migration plan for people (a terminal table, Markdown for a pull request) and for tools (JSON).
+
+use std::fmt::Write as _;
+
+use super::analysis::{NsgAction, TargetKind};
+use super::{Plan, Summary};
+use crate::report::format::{aligned, md_code, md_row, md_text};
+
+/// Output formats of `migrate plan`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Markdown,
+    Json,
+}
+
+pub fn render(plan: &Plan, format: Format) -> String {
+    match format {
+        Format::Table => table(plan),
+        Format::Markdown => markdown(plan),
+        Format::Json => {
+            let mut out = serde_json::to_string_pretty(plan).expect("a plan always serialises");
+            out.push('\n');
+            out
+        }
+    }
+}
+
+fn kind(kind: TargetKind) -> &'static str {
+    match kind {
+        TargetKind::VirtualNetwork => "VNet",
+        TargetKind::Subnet => "subnet",
+        TargetKind::NetworkInterface => "NIC",
+    }
+}
+
+/// The summary's sentences, shared by both human formats.
+fn summary_lines(plan: &Plan) -> Vec<String> {
+    let Summary { regions, nsg_flow_logs, disable, disable_only, already_off, blocked, create, .. } = &plan.summary;
+    let s = &plan.summary;
+    vec![
+        format!(
+            "{nsg_flow_logs} NSG flow logs in {regions} regions: {} to disable after step 1 ({disable_only} attached to nothing), {already_off} already off, {blocked} blocked",
+            disable + disable_only
+        ),
+        format!(
+            "{create} new flow logs ({} VNet, {} subnet, {} NIC) in {} mode; {} per target, {} aggregated",
+            s.create_vnets,
+            s.create_subnets,
+            s.create_nics,
+            match plan.mode {
+                super::analysis::Mode::Aggregated => "aggregated",
+                super::analysis::Mode::PerTarget => "per-target",
+            },
+            s.per_target,
+            s.aggregated
+        ),
+        format!("{} targets already covered by an existing flow log; {} problems", s.covered, s.problems),
+    ]
+}
+
+fn short(id: &str) -> String {
+    // `rg/.../name`: the resource group and the path after the provider, enough to recognise a target.
+    let parts: Vec<&str> = id.split('/').collect();
+    if parts.len() >= 9 {
+        let rg = parts[4];
+        let rest: Vec<&str> = parts[7..].iter().enumerate().filter(|(i, _)| i % 2 == 1).map(|(_, p)| *p).collect();
+        format!("{rg}/{}", rest.join("/"))
+    } else {
+        id.to_string()
+    }
+}
+
+pub fn table(plan: &Plan) -> String {
+    let mut out = String::from("NSG → VNet flow-log migration plan\n");
+    for line in summary_lines(plan) {
+        let _ = writeln!(out, "  {line}");
+    }
+    let create: Vec<Vec<String>> = plan
+        .regions
+        .iter()
+        .flat_map(|r| r.create.iter().map(move |c| (r, c)))
+        .map(|(r, c)| {
+            vec![
+                r.subscription.clone(),
+                r.region.clone(),
+                kind(c.kind).to_string(),
+                c.target.clone(),
+                c.from.iter().map(|f| short(f)).collect::<Vec<_>>().join(", "),
+                c.aggregates.len().to_string(),
+            ]
+        })
+        .collect();
+    out.push_str("\nSTEP 1: NEW FLOW LOGS\n");
+    if create.is_empty() {
+        out.push_str("(none)\n");
+    } else {
+        out.push_str(&aligned(&["SUBSCRIPTION", "REGION", "KIND", "TARGET", "FROM NSG FLOW LOGS", "STANDS FOR"], &create, 5));
+    }
+    let nsg: Vec<Vec<String>> = plan
+        .regions
+        .iter()
+        .flat_map(|r| r.nsg_flow_logs.iter().map(move |l| (r, l)))
+        .map(|(r, l)| {
+            vec![
+                r.subscription.clone(),
+                r.region.clone(),
+                l.action.as_str().to_string(),
+                l.nsg.clone(),
+                l.covered_by.iter().map(|t| short(t)).collect::<Vec<_>>().join(", "),
+            ]
+        })
+        .collect();
+    out.push_str("\nSTEP 2: NSG FLOW LOGS\n");
+    if nsg.is_empty() {
+        out.push_str("(none)\n");
+    } else {
+        out.push_str(&aligned(&["SUBSCRIPTION", "REGION", "ACTION", "NSG", "TAKEN OVER BY"], &nsg, 5));
+    }
+    let problems: Vec<Vec<String>> = plan
+        .regions
+        .iter()
+        .flat_map(|r| &r.problems)
+        .map(|p| vec![p.reason.as_str().to_string(), p.target.clone(), p.message.clone()])
+        .collect();
+    if !problems.is_empty() {
+        out.push_str("\nPROBLEMS (their NSG flow logs stay on)\n");
+        out.push_str(&aligned(&["REASON", "TARGET", "MESSAGE"], &problems, 3));
+    }
+    out
+}
+
+pub fn markdown(plan: &Plan) -> String {
+    let mut out = String::from("## NSG → VNet flow-log migration plan\n\n");
+    for line in summary_lines(plan) {
+        let _ = writeln!(out, "- {}", md_text(&line));
+    }
+    out.push_str("\n### Step 1: new flow logs\n\n");
+    let creates: Vec<_> = plan.regions.iter().flat_map(|r| r.create.iter().map(move |c| (r, c))).collect();
+    if creates.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        out.push_str(&md_row(&["Subscription", "Region", "Kind", "Target", "From NSG flow logs", "Stands for"]));
+        out.push_str(&md_row(&["---", "---", "---", "---", "---", "---:"]));
+        for (r, c) in creates {
+            let from: Vec<String> = c.from.iter().map(|f| md_code(&short(f))).collect();
+            out.push_str(&md_row(&[
+                md_code(&r.subscription),
+                md_text(&r.region),
+                kind(c.kind).to_string(),
+                md_code(&c.target),
+                from.join(", "),
+                c.aggregates.len().to_string(),
+            ]));
+        }
+    }
+    out.push_str("\n### Step 2: NSG flow logs (merge once every policy of step 1 is Ready)\n\n");
+    let logs: Vec<_> = plan.regions.iter().flat_map(|r| r.nsg_flow_logs.iter().map(move |l| (r, l))).collect();
+    if logs.is_empty() {
+        out.push_str("None.\n");
+    } else {
+        out.push_str(&md_row(&["Subscription", "Region", "Action", "NSG", "Taken over by"]));
+        out.push_str(&md_row(&["---", "---", "---", "---", "---"]));
+        for (r, l) in logs {
+            let by: Vec<String> = l.covered_by.iter().map(|t| md_code(&short(t))).collect();
+            let action = if l.action == NsgAction::Blocked { "**Blocked**".to_string() } else { l.action.as_str().to_string() };
+            out.push_str(&md_row(&[md_code(&r.subscription), md_text(&r.region), action, md_code(&l.nsg), by.join(", ")]));
+        }
+    }
+    let problems: Vec<_> = plan.regions.iter().flat_map(|r| &r.problems).collect();
+    if !problems.is_empty() {
+        out.push_str("\n### Problems (their NSG flow logs stay on)\n\n");
+        out.push_str(&md_row(&["Reason", "Target", "Message"]));
+        out.push_str(&md_row(&["---", "---", "---"]));
+        for p in problems {
+            out.push_str(&md_row(&[p.reason.as_str().to_string(), md_code(&p.target), md_text(&p.message)]));
+        }
+    }
+    out
+}

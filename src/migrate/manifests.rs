@@ -1,0 +1,194 @@
+//! The plan as manifests for a Git repository (pure): three folders, each a kustomization, applied in order.
+//!
+//! - `01-create-vnet-flow-logs/`: a FlowLogPolicy per new VNet, subnet or NIC flow log (deletion policy `Delete`:
+//!   reverting the step deletes what it created, Microsoft's rollback);
+//! - `02-disable-nsg-flow-logs/`: a FlowLogPolicy per migrated NSG flow log, switching it off (never deleting it:
+//!   deletion policy `Orphan`), to merge once every policy of step 1 is Ready;
+//! - `rollback/`: the same NSG policies with their original settings, to apply instead of step 2 to undo it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::analysis::{NsgAction, RegionPlan};
+use crate::api::{DeletionPolicy, FlowLogSettings, FlowLogPolicySpec, Mode, Target};
+use crate::reconcile::set::child_name;
+
+/// The label naming a migration's step on the policies it writes (`1-create`, `2-disable`).
+pub const STEP_LABEL: &str = "flowlog.dev/migration-step";
+/// The annotation listing the NSG flow logs (ARM IDs, comma-separated) whose traffic a new flow log takes over.
+pub const MIGRATED_FROM_ANNOTATION: &str = "flowlog.dev/migrated-from";
+
+/// The first folder: the new flow logs.
+pub const CREATE_DIR: &str = "01-create-vnet-flow-logs";
+/// The second folder: the NSG flow logs switched off.
+pub const DISABLE_DIR: &str = "02-disable-nsg-flow-logs";
+/// The NSG flow logs as they were.
+pub const ROLLBACK_DIR: &str = "rollback";
+
+/// Where and how the policies are written.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// `metadata.namespace` of every policy (`None`: left to kustomize or `kubectl -n`).
+    pub namespace: Option<String>,
+    /// `spec.interval` (`None`: the CRD's default).
+    pub interval: Option<String>,
+}
+
+/// The policy name of a migration's flow log for `target`.
+pub fn policy_name(target: &str) -> String {
+    child_name("migrate", target)
+}
+
+/// Every file of the three folders, by relative path.
+pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let mut step = |dir: &str, docs: Vec<(String, Value)>| {
+        let mut resources = Vec::new();
+        for (name, doc) in docs {
+            let file = format!("{name}.yaml");
+            files.insert(format!("{dir}/{file}"), to_yaml(&doc));
+            resources.push(file);
+        }
+        let kustomization = json!({
+            "apiVersion": "kustomize.config.k8s.io/v1beta1",
+            "kind": "Kustomization",
+            "resources": resources,
+        });
+        files.insert(format!("{dir}/kustomization.yaml"), to_yaml(&kustomization));
+    };
+
+    let create = plans
+        .iter()
+        .flat_map(|p| &p.create)
+        .map(|c| {
+            let name = policy_name(&c.target);
+            let doc = policy(&name, "1-create", Some(&c.from.join(",")), spec(&c.target, c.settings.clone(), DeletionPolicy::Delete, options), options);
+            (name, doc)
+        })
+        .collect();
+    step(CREATE_DIR, create);
+
+    let migrated: Vec<_> = plans
+        .iter()
+        .flat_map(|p| &p.nsg_flow_logs)
+        .filter(|l| matches!(l.action, NsgAction::Disable | NsgAction::DisableOnly))
+        .collect();
+    let disable = migrated
+        .iter()
+        .map(|l| {
+            let name = policy_name(&l.nsg);
+            let mut off = FlowLogSettings { enabled: false, ..Default::default() };
+            if l.settings.traffic_analytics.is_some() {
+                // Traffic analytics goes off with it (the operator switches it off first, as Azure requires).
+                off.traffic_analytics = Some(crate::api::TrafficAnalytics {
+                    enabled: false,
+                    workspace_resource_id: None,
+                    workspace_id: None,
+                    workspace_region: None,
+                    interval_minutes: l.settings.traffic_analytics.as_ref().map_or(60, |t| t.interval_minutes),
+                });
+            }
+            let doc = policy(&name, "2-disable", None, spec(&l.nsg, off, DeletionPolicy::Orphan, options), options);
+            (name, doc)
+        })
+        .collect();
+    step(DISABLE_DIR, disable);
+    let rollback = migrated
+        .iter()
+        .map(|l| {
+            let name = policy_name(&l.nsg);
+            let doc = policy(&name, "rollback", None, spec(&l.nsg, l.settings.clone(), DeletionPolicy::Orphan, options), options);
+            (name, doc)
+        })
+        .collect();
+    step(ROLLBACK_DIR, rollback);
+    files
+}
+
+fn spec(target: &str, flow_log: FlowLogSettings, deletion_policy: DeletionPolicy, options: &Options) -> FlowLogPolicySpec {
+    FlowLogPolicySpec {
+        target: Target { resource_id: target.to_string() },
+        network_watcher: None,
+        credentials_ref: None,
+        flow_log,
+        mode: Mode::Enforce,
+        deletion_policy,
+        interval: options.interval.clone().unwrap_or_else(|| "10m".into()),
+    }
+}
+
+fn policy(name: &str, step: &str, from: Option<&str>, spec: FlowLogPolicySpec, options: &Options) -> Value {
+    let mut metadata = json!({"name": name, "labels": {STEP_LABEL: step}});
+    if let Some(ns) = &options.namespace {
+        metadata["namespace"] = json!(ns);
+    }
+    if let Some(from) = from {
+        metadata["annotations"] = json!({MIGRATED_FROM_ANNOTATION: from});
+    }
+    json!({"apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "metadata": metadata, "spec": spec})
+}
+
+fn to_yaml(value: &Value) -> String {
+    serde_saphyr::to_string(value).expect("JSON values always serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::FlowLogPolicy;
+    use crate::migrate::analysis::{NewFlowLog, NsgFlowLog, TargetKind};
+
+    const NSG: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/web";
+    const VNET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/app";
+    const STORAGE: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/weu";
+
+    fn plan() -> RegionPlan {
+        let on = FlowLogSettings { enabled: true, storage_id: Some(STORAGE.into()), ..Default::default() };
+        let nsg_log = |nsg: &str, action| NsgFlowLog {
+            id: format!("{nsg}-log"),
+            nsg: nsg.into(),
+            enabled: true,
+            settings: on.clone(),
+            action,
+            covered_by: vec![],
+            reasons: vec![],
+        };
+        RegionPlan {
+            nsg_flow_logs: vec![nsg_log(NSG, NsgAction::Disable), nsg_log(&format!("{NSG}2"), NsgAction::Blocked)],
+            create: vec![NewFlowLog {
+                target: VNET.into(),
+                kind: TargetKind::VirtualNetwork,
+                settings: on.clone(),
+                from: vec![format!("{NSG}-log")],
+                aggregates: vec![],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn three_kustomizations_of_policies_that_parse_back() {
+        let files = manifests(&[plan()], &Options { namespace: Some("net".into()), interval: None });
+        let names: Vec<&str> = files.keys().map(String::as_str).collect();
+        let create = format!("{CREATE_DIR}/{}.yaml", policy_name(VNET));
+        let disable = format!("{DISABLE_DIR}/{}.yaml", policy_name(NSG));
+        let rollback = format!("{ROLLBACK_DIR}/{}.yaml", policy_name(NSG));
+        for expected in [&create, &disable, &rollback] {
+            assert!(names.contains(&expected.as_str()), "{expected} in {names:?}");
+        }
+        assert_eq!(names.len(), 6, "one policy per folder (the blocked NSG log is left alone) and 3 kustomizations");
+        let created: FlowLogPolicy = serde_saphyr::from_str(&files[&create]).unwrap();
+        assert_eq!(created.spec.target.resource_id, VNET);
+        assert_eq!(created.spec.deletion_policy, DeletionPolicy::Delete);
+        assert_eq!(created.metadata.namespace.as_deref(), Some("net"));
+        assert_eq!(created.metadata.annotations.unwrap()[MIGRATED_FROM_ANNOTATION], format!("{NSG}-log"));
+        let off: FlowLogPolicy = serde_saphyr::from_str(&files[&disable]).unwrap();
+        assert!(!off.spec.flow_log.enabled);
+        assert_eq!(off.spec.deletion_policy, DeletionPolicy::Orphan, "step 2 never deletes an NSG flow log");
+        let back: FlowLogPolicy = serde_saphyr::from_str(&files[&rollback]).unwrap();
+        assert_eq!(back.spec.flow_log.storage_id.as_deref(), Some(STORAGE));
+        let kustomization: Value = serde_saphyr::from_str(&files[&format!("{CREATE_DIR}/kustomization.yaml")]).unwrap();
+        assert_eq!(kustomization["resources"], json!([format!("{}.yaml", policy_name(VNET))]));
+    }
+}
