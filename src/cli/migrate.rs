@@ -1,5 +1,6 @@
 //! `flowlog-operator migrate`: NSG → VNet flow-log migration. `plan` reads Azure (never writes), prints the plan and
-//! writes it as manifests for a Git repository.
+//! writes it as manifests for a Git repository; `apply` makes the plan's FlowLogPolicies in the cluster, in order,
+//! and the operator does the Azure writes; `rollback` undoes what apply did; `status` says where it stands.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -26,6 +27,16 @@ pub enum Command {
     /// Analyse the NSG flow logs of the subscriptions and regions in scope (reads only) and print which VNet, subnet
     /// and NIC flow logs take over their traffic; with --out, write that as manifests for a Git repository.
     Plan(PlanArgs),
+    /// Plan, then carry the plan out in the cluster in KUBECONFIG (the operator writes to Azure): the new flow logs'
+    /// FlowLogPolicies first, then each NSG flow log switched off once the flow logs taking over its traffic are
+    /// Ready. Kept in a ConfigMap: run it again to resume.
+    Apply(ApplyArgs),
+    /// Undo what apply did, and nothing else: the NSG flow logs it switched off back as they were, then the flow logs
+    /// it created deleted.
+    Rollback(RecordArgs),
+    /// Where a migration stands: each NSG flow log migrated, pending (on what), or blocked (why), with the flow logs
+    /// that take over its traffic.
+    Status(StatusArgs),
 }
 
 /// Layout of the new flow logs.
@@ -38,8 +49,9 @@ pub enum ModeArg {
     PerTarget,
 }
 
+/// What to analyse, and how.
 #[derive(clap::Args)]
-pub struct PlanArgs {
+pub struct ScopeArgs {
     /// A subscription to analyse (repeat for several). Default: every subscription the credentials can see.
     #[arg(long = "subscription", value_name = "ID")]
     pub subscriptions: Vec<String>,
@@ -53,6 +65,14 @@ pub struct PlanArgs {
     /// NSG flow logs whose own account is in another region or gone. Default: each NSG flow log's own account.
     #[arg(long = "storage", value_name = "REGION=ID", value_parser = parse_storage)]
     pub storage: Vec<(String, String)>,
+    #[command(flatten)]
+    pub azure: AzureArgs,
+}
+
+#[derive(clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub scope: ScopeArgs,
     /// Output format on stdout.
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub output: Format,
@@ -66,8 +86,55 @@ pub struct PlanArgs {
     /// With --out: the namespace of the policies (default: none, left to kustomize or `kubectl -n`).
     #[arg(long, short = 'n', requires = "out")]
     pub namespace: Option<String>,
+}
+
+/// Which migration, in the cluster.
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// The namespace of the migration's FlowLogPolicies and of its record.
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// The migration's name: its record is the ConfigMap of that name, its policies carry the label
+    /// `flowlog.dev/migration=<name>`.
+    #[arg(long, default_value = "flowlog-migration")]
+    pub name: String,
+    /// Stop waiting after this long (run the command again to go on).
+    #[arg(long, default_value = "30m", value_parser = super::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ApplyArgs {
     #[command(flatten)]
-    pub azure: AzureArgs,
+    pub record: RecordArgs,
+    /// `spec.interval` of the policies it creates.
+    #[arg(long, default_value = "10m")]
+    pub interval: String,
+    /// Used only to start a migration (a started one resumes from its record).
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The namespace of the migration's record.
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// The migration's name.
+    #[arg(long, default_value = "flowlog-migration")]
+    pub name: String,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = StatusFormat::Table)]
+    pub output: StatusFormat,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
 }
 
 fn parse_storage(text: &str) -> Result<(String, String), String> {
@@ -85,7 +152,26 @@ fn parse_storage(text: &str) -> Result<(String, String), String> {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Plan(args) => plan(args).await,
+        Command::Apply(args) => super::migrate_apply::apply(args).await,
+        Command::Rollback(args) => super::migrate_apply::rollback(args).await,
+        Command::Status(args) => super::migrate_apply::status(args).await,
     }
+}
+
+/// Reads Azure and analyses it.
+pub async fn make_plan(scope: &ScopeArgs) -> anyhow::Result<crate::migrate::Plan> {
+    let (_, _, arm) = scope.azure.arm_client(Arc::new(NoopObserver))?;
+    let what = Scope { subscriptions: scope.subscriptions.clone(), regions: scope.regions.clone() };
+    let inventories = read(&arm, &what, |step| eprintln!("[migrate] {step}")).await.context("reading Azure")?;
+    if inventories.is_empty() {
+        bail!("no Network Watcher in the subscriptions and regions asked for: nothing to analyse");
+    }
+    let mode = match scope.mode {
+        ModeArg::Aggregated => Mode::Aggregated,
+        ModeArg::PerTarget => Mode::PerTarget,
+    };
+    let storage: BTreeMap<String, String> = scope.storage.iter().cloned().collect();
+    Ok(crate::migrate::plan(&inventories, mode, &storage))
 }
 
 async fn plan(args: PlanArgs) -> anyhow::Result<()> {
@@ -93,18 +179,7 @@ async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     if let Some(out) = &args.out {
         check_out(out, args.force)?;
     }
-    let (_, _, arm) = args.azure.arm_client(Arc::new(NoopObserver))?;
-    let scope = Scope { subscriptions: args.subscriptions.clone(), regions: args.regions.clone() };
-    let inventories = read(&arm, &scope, |step| eprintln!("[migrate] {step}")).await.context("reading Azure")?;
-    if inventories.is_empty() {
-        bail!("no Network Watcher in the subscriptions and regions asked for: nothing to analyse");
-    }
-    let mode = match args.mode {
-        ModeArg::Aggregated => Mode::Aggregated,
-        ModeArg::PerTarget => Mode::PerTarget,
-    };
-    let storage: BTreeMap<String, String> = args.storage.iter().cloned().collect();
-    let plan = crate::migrate::plan(&inventories, mode, &storage);
+    let plan = make_plan(&args.scope).await?;
     if let Some(out) = &args.out {
         let mut files = manifests(&plan.regions, &Options { namespace: args.namespace.clone(), interval: None });
         files.insert("PLAN.md".into(), markdown(&plan));

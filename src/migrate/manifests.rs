@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::analysis::{NsgAction, RegionPlan};
-use crate::api::{DeletionPolicy, FlowLogSettings, FlowLogPolicySpec, Mode, Target};
+use super::analysis::{NewFlowLog, NsgAction, RegionPlan};
+use crate::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, Mode, Target, TrafficAnalytics};
 use crate::reconcile::set::child_name;
 
 /// The label naming a migration's step on the policies it writes (`1-create`, `2-disable`).
@@ -63,8 +63,7 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         .flat_map(|p| &p.create)
         .map(|c| {
             let name = policy_name(&c.target);
-            let doc = policy(&name, "1-create", Some(&c.from.join(",")), spec(&c.target, c.settings.clone(), DeletionPolicy::Delete, options), options);
-            (name, doc)
+            (name.clone(), policy(&name, "1-create", Some(&c.from.join(",")), create_spec(c, options), options))
         })
         .collect();
     step(CREATE_DIR, create);
@@ -78,19 +77,7 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         .iter()
         .map(|l| {
             let name = policy_name(&l.nsg);
-            let mut off = FlowLogSettings { enabled: false, ..Default::default() };
-            if l.settings.traffic_analytics.is_some() {
-                // Traffic analytics goes off with it (the operator switches it off first, as Azure requires).
-                off.traffic_analytics = Some(crate::api::TrafficAnalytics {
-                    enabled: false,
-                    workspace_resource_id: None,
-                    workspace_id: None,
-                    workspace_region: None,
-                    interval_minutes: l.settings.traffic_analytics.as_ref().map_or(60, |t| t.interval_minutes),
-                });
-            }
-            let doc = policy(&name, "2-disable", None, spec(&l.nsg, off, DeletionPolicy::Orphan, options), options);
-            (name, doc)
+            (name.clone(), policy(&name, "2-disable", None, off_spec(&l.nsg, &l.settings, options), options))
         })
         .collect();
     step(DISABLE_DIR, disable);
@@ -98,15 +85,50 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         .iter()
         .map(|l| {
             let name = policy_name(&l.nsg);
-            let doc = policy(&name, "rollback", None, spec(&l.nsg, l.settings.clone(), DeletionPolicy::Orphan, options), options);
-            (name, doc)
+            (name.clone(), policy(&name, "rollback", None, restore_spec(&l.nsg, &l.settings, options), options))
         })
         .collect();
     step(ROLLBACK_DIR, rollback);
     files
 }
 
-fn spec(target: &str, flow_log: FlowLogSettings, deletion_policy: DeletionPolicy, options: &Options) -> FlowLogPolicySpec {
+/// The policy of a new flow log: the NSG flow log's settings; deleting the policy deletes the flow log.
+pub fn create_spec(new: &NewFlowLog, options: &Options) -> FlowLogPolicySpec {
+    spec(&new.target, new.settings.clone(), DeletionPolicy::Delete, options)
+}
+
+/// The settings that switch an NSG flow log off: traffic analytics goes off with it (the operator switches it off
+/// first, as Azure requires).
+pub fn off_settings(original: &FlowLogSettings) -> FlowLogSettings {
+    let mut off = FlowLogSettings { enabled: false, ..Default::default() };
+    if let Some(ta) = &original.traffic_analytics {
+        off.traffic_analytics = Some(TrafficAnalytics {
+            enabled: false,
+            workspace_resource_id: None,
+            workspace_id: None,
+            workspace_region: None,
+            interval_minutes: ta.interval_minutes,
+        });
+    }
+    off
+}
+
+/// The policy that switches an NSG flow log off; deleting the policy leaves the flow log as it is (never deleted).
+pub fn off_spec(nsg: &str, original: &FlowLogSettings, options: &Options) -> FlowLogPolicySpec {
+    spec(nsg, off_settings(original), DeletionPolicy::Orphan, options)
+}
+
+/// The policy that puts an NSG flow log back as it was.
+pub fn restore_spec(nsg: &str, original: &FlowLogSettings, options: &Options) -> FlowLogPolicySpec {
+    spec(nsg, original.clone(), DeletionPolicy::Orphan, options)
+}
+
+fn spec(
+    target: &str,
+    flow_log: FlowLogSettings,
+    deletion_policy: DeletionPolicy,
+    options: &Options,
+) -> FlowLogPolicySpec {
     FlowLogPolicySpec {
         target: Target { resource_id: target.to_string() },
         network_watcher: None,
@@ -137,7 +159,7 @@ fn to_yaml(value: &Value) -> String {
 mod tests {
     use super::*;
     use crate::api::FlowLogPolicy;
-    use crate::migrate::analysis::{NewFlowLog, NsgFlowLog, TargetKind};
+    use crate::migrate::analysis::{NsgFlowLog, TargetKind};
 
     const NSG: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/web";
     const VNET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/app";

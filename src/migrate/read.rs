@@ -52,6 +52,9 @@ pub async fn read(
             progress(&format!("subscription {subscription}, {region}: listing flow logs of {}", watcher.id.name()));
             let flow_logs = arm.list_flow_logs(&watcher.id).await?;
             let mut storage = BTreeMap::new();
+            progress(&format!(
+                "subscription {subscription}, {region}: reading the storage accounts the flow logs name"
+            ));
             let named: BTreeSet<String> = flow_logs
                 .iter()
                 .map(|l| l.properties.storage_id.clone())
@@ -63,12 +66,17 @@ pub async fn read(
                     storage.insert(id, None);
                     continue;
                 };
-                let location = match arm.resource_location(&parsed).await {
-                    Ok(location) => Some(location),
-                    Err(e) if e.status() == Some(404) => None,
-                    Err(e) => return Err(e),
-                };
-                storage.insert(id, location);
+                // Gone (404) blocks the NSG flow logs that name it; unreadable (no rights on another subscription's
+                // account, say) is left unchecked, as Azure checks the region when the flow log is created.
+                match arm.resource_location(&parsed).await {
+                    Ok(location) => {
+                        storage.insert(id, Some(location));
+                    }
+                    Err(e) if e.status() == Some(404) => {
+                        storage.insert(id, None);
+                    }
+                    Err(e) => progress(&format!("storage account {id}: its region is not readable ({e}); not checked")),
+                }
             }
             regions.push(RegionInventory {
                 subscription: subscription.clone(),
