@@ -16,7 +16,8 @@
 #
 # Exported to the tests: KUBECONFIG (admin of the throwaway cluster; any KUBECONFIG you had is replaced, so the
 # tests never touch a real cluster) and FLOWLOG_KUBECTL (a kubectl matching the apiserver).
-# Needs: cargo, go >= 1.25 (first run only: ~6 min cold build on 2 cores), openssl, curl, python3.
+# Needs: cargo, go >= 1.26 (first run only: ~6 min cold build of the control plane on 2 cores, then ~2 min for
+# flux_health's evaluator, tests/tools/install-flux-health.sh), openssl, curl, python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -5,13 +5,15 @@
 //! - [`recorder`]: an `ArmObserver` that records what the client reports;
 //! - [`sim`]: the simulator in-process, or over HTTP with a token; its principal's tokens; service-account tokens;
 //! - [`examples`]: Azure's official request/response examples, their requests sent to the simulator, and the
-//!   simulator inventories that hold what each example names.
+//!   simulator inventories that hold what each example names;
+//! - [`health`]: the GitOps health-check cases, one object per row of the README's status tables.
 #![allow(dead_code)] // each test binary uses its own part of what is shared here
 
 pub mod arm_script;
 pub mod credentials;
 pub mod examples;
 pub mod fleet;
+pub mod health;
 pub mod recorder;
 pub mod sim;
 
