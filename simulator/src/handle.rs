@@ -8,18 +8,21 @@ use super::faults::{FaultRule, Faults};
 use super::inventory::{Inventory, NetworkInterface, NetworkSecurityGroup, Throttling, VirtualNetwork};
 use super::resources::{Applied, ResourceError};
 use super::state::State;
+use super::write_log::{FlowLogChange, WriteLog};
 use flowlog_wire::model::{FlowLog, FlowLogInformation};
 
 /// A running simulator's shared state; clones share it.
 #[derive(Clone)]
 pub struct Simulator {
     state: Arc<Mutex<State>>,
+    /// The write log, once [`Simulator::record_writes`] switched it on.
+    log: Arc<Mutex<Option<WriteLog>>>,
 }
 
 impl Simulator {
     /// Serves `inventory` as given; use [`Inventory::from_yaml`] or [`Inventory::validate`] to check it first.
     pub fn new(inventory: Inventory) -> Simulator {
-        Simulator { state: Arc::new(Mutex::new(State::new(inventory))) }
+        Simulator { state: Arc::new(Mutex::new(State::new(inventory))), log: Arc::default() }
     }
 
     /// Calls per operation name, failed ones included.
@@ -132,12 +135,28 @@ impl Simulator {
         self.lock().remove_resource::<NetworkSecurityGroup>(subscription, resource_group, name)
     }
 
+    /// Starts recording every change to the flow logs (or starts over): see [`Simulator::writes`].
+    pub fn record_writes(&self) {
+        let state = self.lock();
+        *self.log.lock().unwrap_or_else(PoisonError::into_inner) = Some(WriteLog::new(&state.flow_logs));
+    }
+
+    /// Every change to the flow logs since [`Simulator::record_writes`], oldest first (empty when not recording).
+    pub fn writes(&self) -> Vec<FlowLogChange> {
+        drop(self.lock());
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|l| l.changes.clone()).unwrap_or_default()
+    }
+
     /// The state, caught up with the clock (timed operations whose time is up are done), so that whatever reads
     /// it next sees their end. No code path panics while holding the lock, but a poisoned lock still holds
     /// consistent state.
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.catch_up();
+        // What the previous holder changed is logged before the next one changes more.
+        if let Some(log) = self.log.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            log.catch_up(&state.flow_logs);
+        }
         state
     }
 }
@@ -181,6 +200,24 @@ mod tests {
         let done = sim.lock().poll(SUB, "westeurope", "op-1", false).unwrap();
         assert_eq!(done.body.unwrap(), json!({"status": "Succeeded"}));
         assert!(sim.lock().configure(&ctx("op-3"), &WEU, body.as_bytes()).is_ok(), "the lock is free");
+    }
+
+    #[test]
+    fn the_write_log_has_every_change_in_order_and_nothing_else() {
+        let sim = simulator();
+        let web = nsg_id("app-prod-rg", "web-nsg");
+        let db = nsg_id("app-prod-rg", "db-nsg");
+        assert!(sim.writes().is_empty(), "off until asked for");
+        sim.record_writes();
+        let mut disable = enable("web-nsg", "flowlogsweu001");
+        disable["properties"]["enabled"] = json!(false);
+        sim.lock().configure(&ctx("off"), &WEU, disable.to_string().as_bytes()).unwrap();
+        sim.lock().configure(&ctx("on"), &WEU, enable("db-nsg", "flowlogsweu001").to_string().as_bytes()).unwrap();
+        let _ = sim.flow_log_resources(); // reads change nothing
+        let writes = sim.writes();
+        let seen: Vec<(u64, &str, Option<bool>, Option<bool>)> =
+            writes.iter().map(|w| (w.seq, w.target.as_str(), w.before, w.after)).collect();
+        assert_eq!(seen, [(1, web.as_str(), Some(true), Some(false)), (2, db.as_str(), Some(false), Some(true))]);
     }
 
     #[test]

@@ -384,6 +384,7 @@ mod drift;
 mod resources;
 // The handle on the shared state, then HTTP:
 mod handle;
+mod write_log;
 
 mod admin;
 mod connections;
@@ -399,6 +400,7 @@ pub use defaults::{
 };
 pub use faults::FaultRule;
 pub use handle::Simulator;
+pub use write_log::FlowLogChange;
 pub use inventory::{Inventory, InventoryError};
 pub use resources::{Applied, ResourceError};
 
