@@ -717,7 +717,7 @@ fn install_crd_with_kubectl() {
 fn install_servicemonitor_crd() {
     let endpoint = json!({"type": "object", "properties": {
         "port": {"type": "string"}, "path": {"type": "string"}, "interval": {"type": "string"},
-        "scrapeTimeout": {"type": "string"},
+        "scrapeTimeout": {"type": "string"}, "honorLabels": {"type": "boolean"},
         "relabelings": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
         "metricRelabelings": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}});
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -749,12 +749,12 @@ fn chart_renderings_apply_with_server_side_dry_run() {
         let release = unique("dry");
         let watch = format!("operator.watchNamespace={team_a}");
         let secrets = format!("rbac.secrets.namespaces={{{team_a},{team_b}}}");
-        let mut sets: Vec<&str> = vec!["metrics.serviceMonitor.enabled=true"];
+        let mut sets: Vec<&str> = vec!["metrics.serviceMonitor.enabled=true", "dashboard.enabled=true"];
         if file.contains("everything") {
             sets.extend([watch.as_str(), secrets.as_str()]);
         }
         let d = render(&release, &ns, &[&file], &sets);
-        assert!(d.iter().any(|o| o["kind"] == "ServiceMonitor"));
+        assert!(d.iter().any(|o| o["kind"] == "ServiceMonitor") && d.iter().any(|o| o["kind"] == "ConfigMap"));
         let out = apply(&to_list(&d.iter().collect::<Vec<_>>()), true);
         for object in d.iter() {
             let kind = object["kind"].as_str().unwrap().to_lowercase();
