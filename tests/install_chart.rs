@@ -587,6 +587,25 @@ fn rbac_rules_cover_policies_and_sets() {
         find(&cluster, "ClusterRole", Some("fo-flowlog-operator-view"))["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"],
         "true"
     );
+
+    // The auditor role (`flowlog-operator report`): reads both kinds, nothing else, bound to nobody, aggregated
+    // nowhere; a ClusterRole also when the operator watches one namespace.
+    for d in [&cluster, &namespaced] {
+        let auditor = find(d, "ClusterRole", Some("fo-flowlog-operator-auditor"));
+        assert_eq!(
+            verbs_by_resource(auditor),
+            BTreeMap::from([
+                ("flowlogpolicies".to_string(), set(&["get", "list", "watch"])),
+                ("flowlogpolicysets".to_string(), set(&["get", "list", "watch"])),
+            ])
+        );
+        assert_eq!(auditor["rules"][0]["apiGroups"], json!(["flowlog.dev"]));
+        let labels = auditor["metadata"]["labels"].as_object().unwrap();
+        assert!(labels.keys().all(|k| !k.starts_with("rbac.authorization.k8s.io/")), "{labels:?}");
+        assert!(d.iter().all(|o| o["roleRef"]["name"] != "fo-flowlog-operator-auditor"), "bound to nobody");
+    }
+    let without = render("fo", "sys", &["ci/workload-identity-values.yaml"], &["rbac.auditor.create=false"]);
+    assert!(all_of(&without, "ClusterRole").iter().all(|r| r["metadata"]["name"] != "fo-flowlog-operator-auditor"));
 }
 
 /// `shards: 3`: three Deployments, shard i watching the policies labelled `flowlog.dev/shard=<i>` with its own Lease,
@@ -814,8 +833,12 @@ fn kustomize_overlays_apply_with_server_side_dry_run() {
         rendered.insert(overlay, d);
     }
     for (overlay, d) in &rendered {
-        // Same RBAC rules as the chart's defaults.
-        for (kind, name) in [("ClusterRole", "flowlog-operator"), ("Role", "flowlog-operator-leader-election")] {
+        // Same RBAC rules as the chart's defaults, the auditor role's included.
+        for (kind, name) in [
+            ("ClusterRole", "flowlog-operator"),
+            ("Role", "flowlog-operator-leader-election"),
+            ("ClusterRole", "flowlog-operator-auditor"),
+        ] {
             assert_eq!(
                 find(d, kind, Some(name))["rules"],
                 find(&chart, kind, Some(name))["rules"],
@@ -877,6 +900,7 @@ fn helm_install_upgrade_and_uninstall() {
         "azure.clientId=3f2c1d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
     ]);
     assert!(notes.contains("STATUS: deployed") && notes.contains("system:serviceaccount:"), "{notes}");
+    assert!(notes.contains(&format!("--clusterrole={release}-flowlog-operator-auditor ")), "{notes}");
     let deployment = format!("{release}-flowlog-operator");
     let get = |what: &str| {
         let mut c = kubectl();
@@ -1124,6 +1148,81 @@ fn secret_access_follows_rbac_secrets_mode() {
     let (_, sa) = install_identity(&unique("seccl"), &sys, wi, &["rbac.secrets.mode=cluster"]);
     assert_can(&sa, &[("get", "secrets", o, none), ("list", "secrets", None, none)], true);
     assert_can(&sa, &[("create", "secrets", o, none), ("delete", "secrets", t, none)], false);
+}
+
+/// The chart's auditor ClusterRole, bound to a ServiceAccount of the test: it may read policies and sets
+/// everywhere and do nothing else, and `flowlog-operator report` runs with that ServiceAccount's token.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn the_auditor_role_reads_policies_and_sets_and_nothing_else() {
+    let (client, team) = common::cluster("audit").await;
+    let release = unique("audit");
+    let d = render(&release, "flowlog-system", &["ci/workload-identity-values.yaml"], &[]);
+    let role = find(&d, "ClusterRole", Some(&format!("{release}-flowlog-operator-auditor")));
+    let auditor = namespace("auditor");
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": format!("{release}-auditor")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]},
+        "subjects": [{"kind": "ServiceAccount", "name": "auditor", "namespace": auditor}]});
+    let account =
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "auditor", "namespace": auditor}});
+    apply(&to_list(&[role, &account, &binding]), false);
+    let sa = format!("system:serviceaccount:{auditor}:auditor");
+    let none: &[&str] = &[];
+    let status: &[&str] = &["--subresource=status"];
+    let t = Some(team.as_str());
+    let mut allowed = Vec::new();
+    let mut denied = Vec::new();
+    for kind in ["flowlogpolicies.flowlog.dev", "flowlogpolicysets.flowlog.dev"] {
+        allowed.extend([("get", kind, t, none), ("list", kind, None, none), ("watch", kind, None, none)]);
+        denied.extend(["create", "update", "patch", "delete", "deletecollection"].map(|verb| (verb, kind, t, none)));
+        denied.extend([("patch", kind, t, status), ("update", kind, t, status)]);
+    }
+    assert_can(&sa, &allowed, true);
+    denied.extend([
+        ("get", "secrets", t, none),
+        ("list", "secrets", None, none),
+        ("get", "configmaps", t, none),
+        ("list", "events.events.k8s.io", t, none),
+        ("list", "pods", t, none),
+        ("get", "customresourcedefinitions.apiextensions.k8s.io", None, none),
+        ("create", "serviceaccounts", t, &["--subresource=token"]),
+        ("impersonate", "serviceaccounts", t, none),
+    ]);
+    assert_can(&sa, &denied, false);
+
+    // A policy and a set to report on (no operator runs: the set has no status yet, the policy is applying).
+    let policies: Api<FlowLogPolicy> = Api::namespaced(client.clone(), &team);
+    policies.create(&PostParams::default(), &FlowLogPolicy::new("web", web_nsg_spec(30, "10m"))).await.unwrap();
+    let set: FlowLogPolicySet = serde_json::from_value(json!({
+        "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicySet", "metadata": {"name": "vnets"},
+        "spec": {"selector": {"subscriptions": [common::SUB], "kind": "VirtualNetwork"},
+                 "destinations": [{"region": "westeurope", "storageId": storage("flowlogsweu001")}],
+                 "template": {"flowLog": {"enabled": true}}},
+    }))
+    .unwrap();
+    Api::<FlowLogPolicySet>::namespaced(client.clone(), &team).create(&PostParams::default(), &set).await.unwrap();
+
+    let mut cmd = kubectl();
+    cmd.args(["create", "token", "auditor", "-n", &auditor, "--duration=1h"]);
+    let token = ok(cmd, None).trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig_path = dir.path().join("kubeconfig");
+    token_kubeconfig(&token, &kubeconfig_path);
+    let report = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowlog-operator"));
+        cmd.arg("report").args(args).env("KUBECONFIG", &kubeconfig_path);
+        ok(cmd, None)
+    };
+    let json: Value = serde_json::from_str(&report(&["-n", &team, "-o", "json"])).unwrap();
+    let rows: BTreeSet<String> =
+        json["sets"].as_array().unwrap().iter().map(|s| s["set"].as_str().unwrap().to_string()).collect();
+    assert_eq!(rows, BTreeSet::from(["(policies)".to_string(), "vnets".to_string()]), "{json}");
+    // Every namespace too: the ClusterRoleBinding reaches them all.
+    let all: Value = serde_json::from_str(&report(&["-o", "json"])).unwrap();
+    assert!(all["sets"].as_array().unwrap().iter().any(|s| s["namespace"] == team.as_str() && s["set"] == "vnets"));
+    policies.delete("web", &Default::default()).await.unwrap();
+    Api::<FlowLogPolicySet>::namespaced(client, &team).delete("vnets", &Default::default()).await.unwrap();
 }
 
 // ------------------------------------------------------------------- the operator with the chart's identity
