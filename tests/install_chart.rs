@@ -11,11 +11,13 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
+use common::chart::{
+    CHART, KUBE_VERSION, ROOT, all_of, docs, find, helm, kinds, kubectl, ok, render, run, template, text,
+};
 use common::{nsg, spawn_simulator_binary, storage, wait_for, web_nsg_spec};
 use flowlog_operator::api::{FlowLogPolicy, FlowLogPolicySet};
 use flowlog_simulator as simulator;
@@ -23,102 +25,10 @@ use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/flowlog-operator");
-/// The test control plane's version (tests/envtest/install.sh); helm built from source otherwise assumes 1.20.
-const KUBE_VERSION: &str = "v1.35.4";
 /// The operator's CRDs, by name (the chart's `crds/` holds one file each, `<name>.yaml`).
 const CRDS: [&str; 2] = ["flowlogpolicies.flowlog.dev", "flowlogpolicysets.flowlog.dev"];
 
-// ------------------------------------------------------------------------------------------------------- tools
-
-/// The pinned helm, built once and cached outside the repo.
-fn helm() -> &'static Path {
-    static HELM: OnceLock<PathBuf> = OnceLock::new();
-    HELM.get_or_init(|| {
-        let out =
-            Command::new(format!("{ROOT}/tests/tools/install-helm.sh")).stderr(Stdio::inherit()).output().unwrap();
-        assert!(out.status.success(), "tests/tools/install-helm.sh failed");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        PathBuf::from(stdout.lines().last().expect("install-helm.sh prints the binary path").trim())
-    })
-}
-
-fn kubectl() -> Command {
-    let mut c = Command::new(std::env::var("FLOWLOG_KUBECTL").unwrap_or_else(|_| "kubectl".into()));
-    c.stdin(Stdio::null());
-    c
-}
-
-fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    if stdin.is_some() {
-        cmd.stdin(Stdio::piped());
-    }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        let mut pipe = child.stdin.take().unwrap();
-        let input = input.to_string();
-        std::thread::spawn(move || pipe.write_all(input.as_bytes()).unwrap());
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Runs and asserts success; returns stdout.
-fn ok(cmd: Command, stdin: Option<&str>) -> String {
-    let what = format!("{cmd:?}");
-    let out = run(cmd, stdin);
-    assert!(out.status.success(), "{what} failed:\n{}\n{}", text(&out.stdout), text(&out.stderr));
-    text(&out.stdout)
-}
-
-// ------------------------------------------------------------------------------------------------- rendering
-
-/// `helm template` of the chart; `values` are files relative to the chart or absolute paths.
-fn template(release: &str, namespace: &str, values: &[&str], sets: &[&str]) -> Result<String, String> {
-    let mut cmd = Command::new(helm());
-    cmd.args(["template", release, CHART, "--namespace", namespace, "--kube-version", KUBE_VERSION]);
-    for v in values {
-        let path = if v.starts_with('/') { v.to_string() } else { format!("{CHART}/{v}") };
-        cmd.args(["--values", &path]);
-    }
-    for s in sets {
-        cmd.args(["--set", s]);
-    }
-    let out = run(cmd, None);
-    if out.status.success() { Ok(text(&out.stdout)) } else { Err(text(&out.stderr)) }
-}
-
-fn render(release: &str, namespace: &str, values: &[&str], sets: &[&str]) -> Vec<Value> {
-    let yaml = template(release, namespace, values, sets).unwrap_or_else(|e| panic!("helm template failed: {e}"));
-    docs(&yaml)
-}
-
-fn docs(yaml: &str) -> Vec<Value> {
-    let all: Vec<Value> = serde_saphyr::from_multiple(yaml).unwrap_or_else(|e| panic!("bad YAML: {e}\n{yaml}"));
-    all.into_iter().filter(|d| !d.is_null()).collect()
-}
-
-fn kinds(docs: &[Value]) -> BTreeSet<String> {
-    docs.iter()
-        .map(|d| format!("{}/{}", d["kind"].as_str().unwrap(), d["metadata"]["name"].as_str().unwrap()))
-        .collect()
-}
-
-fn find<'a>(docs: &'a [Value], kind: &str, name: Option<&str>) -> &'a Value {
-    docs.iter()
-        .find(|d| d["kind"] == kind && name.is_none_or(|n| d["metadata"]["name"] == n))
-        .unwrap_or_else(|| panic!("no {kind} {name:?} in {:?}", kinds(docs)))
-}
-
-fn all_of<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    docs.iter().filter(|d| d["kind"] == kind).collect()
-}
+// ------------------------------------------------------------------------------------------ the rendered pod
 
 fn pod_spec(docs: &[Value]) -> &Value {
     &find(docs, "Deployment", None)["spec"]["template"]["spec"]
@@ -677,6 +587,25 @@ fn rbac_rules_cover_policies_and_sets() {
         find(&cluster, "ClusterRole", Some("fo-flowlog-operator-view"))["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"],
         "true"
     );
+
+    // The auditor role (`flowlog-operator report`): reads both kinds, nothing else, bound to nobody, aggregated
+    // nowhere; a ClusterRole also when the operator watches one namespace.
+    for d in [&cluster, &namespaced] {
+        let auditor = find(d, "ClusterRole", Some("fo-flowlog-operator-auditor"));
+        assert_eq!(
+            verbs_by_resource(auditor),
+            BTreeMap::from([
+                ("flowlogpolicies".to_string(), set(&["get", "list", "watch"])),
+                ("flowlogpolicysets".to_string(), set(&["get", "list", "watch"])),
+            ])
+        );
+        assert_eq!(auditor["rules"][0]["apiGroups"], json!(["flowlog.dev"]));
+        let labels = auditor["metadata"]["labels"].as_object().unwrap();
+        assert!(labels.keys().all(|k| !k.starts_with("rbac.authorization.k8s.io/")), "{labels:?}");
+        assert!(d.iter().all(|o| o["roleRef"]["name"] != "fo-flowlog-operator-auditor"), "bound to nobody");
+    }
+    let without = render("fo", "sys", &["ci/workload-identity-values.yaml"], &["rbac.auditor.create=false"]);
+    assert!(all_of(&without, "ClusterRole").iter().all(|r| r["metadata"]["name"] != "fo-flowlog-operator-auditor"));
 }
 
 /// `shards: 3`: three Deployments, shard i watching the policies labelled `flowlog.dev/shard=<i>` with its own Lease,
@@ -807,7 +736,7 @@ fn install_crd_with_kubectl() {
 fn install_servicemonitor_crd() {
     let endpoint = json!({"type": "object", "properties": {
         "port": {"type": "string"}, "path": {"type": "string"}, "interval": {"type": "string"},
-        "scrapeTimeout": {"type": "string"},
+        "scrapeTimeout": {"type": "string"}, "honorLabels": {"type": "boolean"},
         "relabelings": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
         "metricRelabelings": {"type": "array", "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}});
     let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
@@ -839,12 +768,12 @@ fn chart_renderings_apply_with_server_side_dry_run() {
         let release = unique("dry");
         let watch = format!("operator.watchNamespace={team_a}");
         let secrets = format!("rbac.secrets.namespaces={{{team_a},{team_b}}}");
-        let mut sets: Vec<&str> = vec!["metrics.serviceMonitor.enabled=true"];
+        let mut sets: Vec<&str> = vec!["metrics.serviceMonitor.enabled=true", "dashboard.enabled=true"];
         if file.contains("everything") {
             sets.extend([watch.as_str(), secrets.as_str()]);
         }
         let d = render(&release, &ns, &[&file], &sets);
-        assert!(d.iter().any(|o| o["kind"] == "ServiceMonitor"));
+        assert!(d.iter().any(|o| o["kind"] == "ServiceMonitor") && d.iter().any(|o| o["kind"] == "ConfigMap"));
         let out = apply(&to_list(&d.iter().collect::<Vec<_>>()), true);
         for object in d.iter() {
             let kind = object["kind"].as_str().unwrap().to_lowercase();
@@ -904,8 +833,12 @@ fn kustomize_overlays_apply_with_server_side_dry_run() {
         rendered.insert(overlay, d);
     }
     for (overlay, d) in &rendered {
-        // Same RBAC rules as the chart's defaults.
-        for (kind, name) in [("ClusterRole", "flowlog-operator"), ("Role", "flowlog-operator-leader-election")] {
+        // Same RBAC rules as the chart's defaults, the auditor role's included.
+        for (kind, name) in [
+            ("ClusterRole", "flowlog-operator"),
+            ("Role", "flowlog-operator-leader-election"),
+            ("ClusterRole", "flowlog-operator-auditor"),
+        ] {
             assert_eq!(
                 find(d, kind, Some(name))["rules"],
                 find(&chart, kind, Some(name))["rules"],
@@ -967,6 +900,7 @@ fn helm_install_upgrade_and_uninstall() {
         "azure.clientId=3f2c1d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f",
     ]);
     assert!(notes.contains("STATUS: deployed") && notes.contains("system:serviceaccount:"), "{notes}");
+    assert!(notes.contains(&format!("--clusterrole={release}-flowlog-operator-auditor ")), "{notes}");
     let deployment = format!("{release}-flowlog-operator");
     let get = |what: &str| {
         let mut c = kubectl();
@@ -1214,6 +1148,81 @@ fn secret_access_follows_rbac_secrets_mode() {
     let (_, sa) = install_identity(&unique("seccl"), &sys, wi, &["rbac.secrets.mode=cluster"]);
     assert_can(&sa, &[("get", "secrets", o, none), ("list", "secrets", None, none)], true);
     assert_can(&sa, &[("create", "secrets", o, none), ("delete", "secrets", t, none)], false);
+}
+
+/// The chart's auditor ClusterRole, bound to a ServiceAccount of the test: it may read policies and sets
+/// everywhere and do nothing else, and `flowlog-operator report` runs with that ServiceAccount's token.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn the_auditor_role_reads_policies_and_sets_and_nothing_else() {
+    let (client, team) = common::cluster("audit").await;
+    let release = unique("audit");
+    let d = render(&release, "flowlog-system", &["ci/workload-identity-values.yaml"], &[]);
+    let role = find(&d, "ClusterRole", Some(&format!("{release}-flowlog-operator-auditor")));
+    let auditor = namespace("auditor");
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": format!("{release}-auditor")},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]},
+        "subjects": [{"kind": "ServiceAccount", "name": "auditor", "namespace": auditor}]});
+    let account =
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "auditor", "namespace": auditor}});
+    apply(&to_list(&[role, &account, &binding]), false);
+    let sa = format!("system:serviceaccount:{auditor}:auditor");
+    let none: &[&str] = &[];
+    let status: &[&str] = &["--subresource=status"];
+    let t = Some(team.as_str());
+    let mut allowed = Vec::new();
+    let mut denied = Vec::new();
+    for kind in ["flowlogpolicies.flowlog.dev", "flowlogpolicysets.flowlog.dev"] {
+        allowed.extend([("get", kind, t, none), ("list", kind, None, none), ("watch", kind, None, none)]);
+        denied.extend(["create", "update", "patch", "delete", "deletecollection"].map(|verb| (verb, kind, t, none)));
+        denied.extend([("patch", kind, t, status), ("update", kind, t, status)]);
+    }
+    assert_can(&sa, &allowed, true);
+    denied.extend([
+        ("get", "secrets", t, none),
+        ("list", "secrets", None, none),
+        ("get", "configmaps", t, none),
+        ("list", "events.events.k8s.io", t, none),
+        ("list", "pods", t, none),
+        ("get", "customresourcedefinitions.apiextensions.k8s.io", None, none),
+        ("create", "serviceaccounts", t, &["--subresource=token"]),
+        ("impersonate", "serviceaccounts", t, none),
+    ]);
+    assert_can(&sa, &denied, false);
+
+    // A policy and a set to report on (no operator runs: the set has no status yet, the policy is applying).
+    let policies: Api<FlowLogPolicy> = Api::namespaced(client.clone(), &team);
+    policies.create(&PostParams::default(), &FlowLogPolicy::new("web", web_nsg_spec(30, "10m"))).await.unwrap();
+    let set: FlowLogPolicySet = serde_json::from_value(json!({
+        "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicySet", "metadata": {"name": "vnets"},
+        "spec": {"selector": {"subscriptions": [common::SUB], "kind": "VirtualNetwork"},
+                 "destinations": [{"region": "westeurope", "storageId": storage("flowlogsweu001")}],
+                 "template": {"flowLog": {"enabled": true}}},
+    }))
+    .unwrap();
+    Api::<FlowLogPolicySet>::namespaced(client.clone(), &team).create(&PostParams::default(), &set).await.unwrap();
+
+    let mut cmd = kubectl();
+    cmd.args(["create", "token", "auditor", "-n", &auditor, "--duration=1h"]);
+    let token = ok(cmd, None).trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig_path = dir.path().join("kubeconfig");
+    token_kubeconfig(&token, &kubeconfig_path);
+    let report = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowlog-operator"));
+        cmd.arg("report").args(args).env("KUBECONFIG", &kubeconfig_path);
+        ok(cmd, None)
+    };
+    let json: Value = serde_json::from_str(&report(&["-n", &team, "-o", "json"])).unwrap();
+    let rows: BTreeSet<String> =
+        json["sets"].as_array().unwrap().iter().map(|s| s["set"].as_str().unwrap().to_string()).collect();
+    assert_eq!(rows, BTreeSet::from(["(policies)".to_string(), "vnets".to_string()]), "{json}");
+    // Every namespace too: the ClusterRoleBinding reaches them all.
+    let all: Value = serde_json::from_str(&report(&["-o", "json"])).unwrap();
+    assert!(all["sets"].as_array().unwrap().iter().any(|s| s["namespace"] == team.as_str() && s["set"] == "vnets"));
+    policies.delete("web", &Default::default()).await.unwrap();
+    Api::<FlowLogPolicySet>::namespaced(client, &team).delete("vnets", &Default::default()).await.unwrap();
 }
 
 // ------------------------------------------------------------------- the operator with the chart's identity

@@ -1,5 +1,6 @@
 //! What the tests share. This file: the harness of the end-to-end tests, a client of the test control plane
 //! (`tests/run.sh` starts it), a fresh namespace, the simulator and an in-process controller per test. Beside it:
+//! - [`chart`]: the Helm chart, the pinned helm and kubectl, and `helm template`'s objects;
 //! - [`arm_script`]: a scripted ARM server for the answers the simulator does not give on demand;
 //! - [`credentials`]: the operator's credentials for the simulator's principal and for managed identity;
 //! - [`recorder`]: an `ArmObserver` that records what the client reports;
@@ -10,6 +11,7 @@
 #![allow(dead_code)] // each test binary uses its own part of what is shared here
 
 pub mod arm_script;
+pub mod chart;
 pub mod credentials;
 pub mod examples;
 pub mod fleet;
