@@ -400,9 +400,9 @@ pub use defaults::{
 };
 pub use faults::FaultRule;
 pub use handle::Simulator;
-pub use write_log::FlowLogChange;
 pub use inventory::{Inventory, InventoryError};
 pub use resources::{Applied, ResourceError};
+pub use write_log::FlowLogChange;
 
 impl Simulator {
     /// The routes; served by [`Simulator::serve`], whose connections `drop` faults can close without an answer

@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use tracing::info;
 use url::Url;
 
-use super::run::http_client;
 use crate::azure::credential::TokenCredential;
 use crate::azure::{
     ArmClient, ArmObserver, BucketSettings, Cloud, CredentialConfig, CredentialKind, PollSettings, ThrottleSettings,
@@ -131,4 +130,14 @@ impl AzureArgs {
         info!(cloud = %cloud.name, auth = %config.kind(), "Azure credentials configured");
         Ok((cloud, credential, arm))
     }
+}
+
+/// The HTTP client of every ARM and token request.
+pub fn http_client() -> anyhow::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(60))
+        .user_agent(concat!("flowlog-operator/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("building the HTTP client")
 }

@@ -57,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let base = Url::parse(&format!("{url}/"))?;
     println!("Network Watcher simulator at {url} (built-in inventory; no Azure account, no cluster)\n");
 
-    let http = super::run::http_client()?;
+    let http = super::azure::http_client()?;
     let credential = built_in_credential(http.clone(), &base)?;
     let arm = ArmClient::new(http, base, CachedCredential::new(credential), PollSettings::default());
 

@@ -25,7 +25,6 @@ mod demo {
 }
 mod azure;
 mod migrate;
-mod migrate_apply;
 pub mod report;
 mod run;
 mod sim;

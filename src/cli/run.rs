@@ -71,15 +71,6 @@ pub struct Args {
     pub shutdown_grace: Duration,
 }
 
-pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("flowlog-operator/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("building the HTTP client")
-}
-
 /// The default Lease name, without a selector.
 pub const DEFAULT_LEASE_NAME: &str = "flowlog-operator";
 

@@ -1,6 +1,5 @@
-//! `flowlog-operator migrate`: NSG → VNet flow-log migration. `plan` reads Azure (never writes), prints the plan and
-//! writes it as manifests for a Git repository; `apply` makes the plan's FlowLogPolicies in the cluster, in order,
-//! and the operator does the Azure writes; `rollback` undoes what apply did; `status` says where it stands.
+//! `migrate plan`: reads Azure (never writes), prints the plan and writes it as manifests for a Git repository; the
+//! flags that say what to analyse, shared with `migrate apply`.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -9,35 +8,12 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 
-use super::azure::AzureArgs;
 use crate::azure::{NoopObserver, normalize_region};
+use crate::cli::azure::AzureArgs;
 use crate::migrate::analysis::Mode;
 use crate::migrate::format::{Format, markdown, render};
 use crate::migrate::manifests::{Options, manifests};
 use crate::migrate::read::{Scope, read};
-
-#[derive(clap::Args)]
-pub struct Args {
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-#[derive(clap::Subcommand)]
-pub enum Command {
-    /// Analyse the NSG flow logs of the subscriptions and regions in scope (reads only) and print which VNet, subnet
-    /// and NIC flow logs take over their traffic; with --out, write that as manifests for a Git repository.
-    Plan(PlanArgs),
-    /// Plan, then carry the plan out in the cluster in KUBECONFIG (the operator writes to Azure): the new flow logs'
-    /// FlowLogPolicies first, then each NSG flow log switched off once the flow logs taking over its traffic are
-    /// Ready. Kept in a ConfigMap: run it again to resume.
-    Apply(ApplyArgs),
-    /// Undo what apply did, and nothing else: the NSG flow logs it switched off back as they were, then the flow logs
-    /// it created deleted.
-    Rollback(RecordArgs),
-    /// Where a migration stands: each NSG flow log migrated, pending (on what), or blocked (why), with the flow logs
-    /// that take over its traffic.
-    Status(StatusArgs),
-}
 
 /// Layout of the new flow logs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -88,55 +64,6 @@ pub struct PlanArgs {
     pub namespace: Option<String>,
 }
 
-/// Which migration, in the cluster.
-#[derive(clap::Args)]
-pub struct RecordArgs {
-    /// The namespace of the migration's FlowLogPolicies and of its record.
-    #[arg(long, short = 'n')]
-    pub namespace: String,
-    /// The migration's name: its record is the ConfigMap of that name, its policies carry the label
-    /// `flowlog.dev/migration=<name>`.
-    #[arg(long, default_value = "flowlog-migration")]
-    pub name: String,
-    /// Stop waiting after this long (run the command again to go on).
-    #[arg(long, default_value = "30m", value_parser = super::parse_duration)]
-    pub timeout: std::time::Duration,
-    /// Do not ask for confirmation.
-    #[arg(long)]
-    pub yes: bool,
-}
-
-#[derive(clap::Args)]
-pub struct ApplyArgs {
-    #[command(flatten)]
-    pub record: RecordArgs,
-    /// `spec.interval` of the policies it creates.
-    #[arg(long, default_value = "10m")]
-    pub interval: String,
-    /// Used only to start a migration (a started one resumes from its record).
-    #[command(flatten)]
-    pub scope: ScopeArgs,
-}
-
-#[derive(clap::Args)]
-pub struct StatusArgs {
-    /// The namespace of the migration's record.
-    #[arg(long, short = 'n')]
-    pub namespace: String,
-    /// The migration's name.
-    #[arg(long, default_value = "flowlog-migration")]
-    pub name: String,
-    /// Output format.
-    #[arg(long, short = 'o', value_enum, default_value_t = StatusFormat::Table)]
-    pub output: StatusFormat,
-}
-
-#[derive(Clone, Copy, Debug, clap::ValueEnum)]
-pub enum StatusFormat {
-    Table,
-    Json,
-}
-
 fn parse_storage(text: &str) -> Result<(String, String), String> {
     let (region, id) = text.split_once('=').ok_or("expected REGION=STORAGE_ACCOUNT_ID")?;
     let parsed = crate::azure::id::ResourceId::parse(id.trim()).map_err(|e| e.to_string())?;
@@ -149,17 +76,8 @@ fn parse_storage(text: &str) -> Result<(String, String), String> {
     Ok((normalize_region(region.trim()), id.trim().to_string()))
 }
 
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    match args.command {
-        Command::Plan(args) => plan(args).await,
-        Command::Apply(args) => super::migrate_apply::apply(args).await,
-        Command::Rollback(args) => super::migrate_apply::rollback(args).await,
-        Command::Status(args) => super::migrate_apply::status(args).await,
-    }
-}
-
 /// Reads Azure and analyses it.
-pub async fn make_plan(scope: &ScopeArgs) -> anyhow::Result<crate::migrate::Plan> {
+pub(super) async fn make_plan(scope: &ScopeArgs) -> anyhow::Result<crate::migrate::Plan> {
     let (_, _, arm) = scope.azure.arm_client(Arc::new(NoopObserver))?;
     let what = Scope { subscriptions: scope.subscriptions.clone(), regions: scope.regions.clone() };
     let inventories = read(&arm, &what, |step| eprintln!("[migrate] {step}")).await.context("reading Azure")?;
@@ -174,7 +92,7 @@ pub async fn make_plan(scope: &ScopeArgs) -> anyhow::Result<crate::migrate::Plan
     Ok(crate::migrate::plan(&inventories, mode, &storage))
 }
 
-async fn plan(args: PlanArgs) -> anyhow::Result<()> {
+pub(super) async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     // Checked before anything is read: a folder that cannot be written fails now, not after minutes of listing.
     if let Some(out) = &args.out {
         check_out(out, args.force)?;

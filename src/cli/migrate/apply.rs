@@ -6,11 +6,60 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use anyhow::{Context as _, bail};
 use kube::Client;
 
-use super::migrate::{ApplyArgs, RecordArgs, StatusArgs, StatusFormat, make_plan};
+use super::plan::{ScopeArgs, make_plan};
 use crate::migrate::apply::{self as work, Target};
 use crate::migrate::format::table;
 use crate::migrate::record::{Record, status as status_rows};
 use crate::report::format::aligned;
+
+/// Which migration, in the cluster.
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    /// The namespace of the migration's FlowLogPolicies and of its record.
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// The migration's name: its record is the ConfigMap of that name, its policies carry the label
+    /// `flowlog.dev/migration=<name>`.
+    #[arg(long, default_value = "flowlog-migration")]
+    pub name: String,
+    /// Stop waiting after this long (run the command again to go on).
+    #[arg(long, default_value = "30m", value_parser = crate::cli::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+}
+
+#[derive(clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub record: RecordArgs,
+    /// `spec.interval` of the policies it creates.
+    #[arg(long, default_value = "10m")]
+    pub interval: String,
+    /// Used only to start a migration (a started one resumes from its record).
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+}
+
+#[derive(clap::Args)]
+pub struct StatusArgs {
+    /// The namespace of the migration's record.
+    #[arg(long, short = 'n')]
+    pub namespace: String,
+    /// The migration's name.
+    #[arg(long, default_value = "flowlog-migration")]
+    pub name: String,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value_t = StatusFormat::Table)]
+    pub output: StatusFormat,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+}
 
 fn say(line: &str) {
     eprintln!("[migrate] {line}");
