@@ -152,7 +152,8 @@ pub struct NewFlowLog {
     pub settings: FlowLogSettings,
     /// The NSG flow logs whose traffic it takes over.
     pub from: Vec<String>,
-    /// The NIC or subnet targets it stands for (aggregated mode; empty when it is one of them).
+    /// The NIC and subnet targets it stands for, which per target would have flow logs of their own (aggregated
+    /// mode; empty when it is one of them).
     pub aggregates: Vec<String>,
 }
 
@@ -266,6 +267,8 @@ struct Candidate {
     settings: FlowLogSettings,
     from: BTreeSet<String>,
     aggregates: Vec<String>,
+    /// An NSG flow log asked for this target itself (not only through aggregation).
+    origin: bool,
 }
 
 /// A scale-set VM's NIC (`.../Microsoft.Compute/virtualMachineScaleSets/{vmss}/virtualMachines/{i}/networkInterfaces/
@@ -343,11 +346,7 @@ pub fn analyse(inventory: &RegionInventory, mode: Mode, storage_for: Option<&str
             actions.push(entry);
             continue;
         }
-        if let Some(storage) = storage_for {
-            settings.storage_id = Some(storage.to_string());
-        }
-        let storage_problem = match settings.storage_id.as_ref().map(|s| inventory.storage.get(&key(s))) {
-            _ if storage_for.is_some() => None,
+        let mut storage_problem = match settings.storage_id.as_ref().map(|s| inventory.storage.get(&key(s))) {
             Some(Some(Some(r))) if r.to_ascii_lowercase().replace(' ', "") != region => Some(format!(
                 "its storage account is in {r}, not in {}: name one with --storage {}=<storage account ID>",
                 inventory.region, inventory.region
@@ -359,12 +358,18 @@ pub fn analyse(inventory: &RegionInventory, mode: Mode, storage_for: Option<&str
             )),
             _ => None,
         };
+        // The account named for the region takes the place of one that cannot serve it.
+        if let (Some(_), Some(storage)) = (&storage_problem, storage_for) {
+            settings.storage_id = Some(storage.to_string());
+            storage_problem = None;
+        }
         let mut push = |target: String, aggregates: Vec<String>| {
             candidates.entry(key(&target)).or_default().push(Candidate {
                 target,
                 settings: settings.clone(),
                 from: BTreeSet::from([id.clone()]),
                 aggregates,
+                origin: true,
             })
         };
         let mut targets = Vec::new();
@@ -551,14 +556,14 @@ fn aggregate(
             settings: first.settings.clone(),
             from: BTreeSet::new(),
             aggregates: Vec::new(),
+            origin: false,
         });
         for m in members {
             let Some(member) = free.remove(m) else { continue };
             merged.from.extend(member.from);
-            if member.aggregates.is_empty() {
+            merged.aggregates.extend(member.aggregates);
+            if member.origin {
                 merged.aggregates.push(member.target);
-            } else {
-                merged.aggregates.extend(member.aggregates);
             }
         }
         merged.aggregates.sort_by_key(|t| key(t));

@@ -285,3 +285,28 @@ fn ids_and_retention_off_compare_as_azure_does() {
     let plan = analyse(&inv, Mode::Aggregated, None);
     assert_eq!(targets(&plan), [(TargetKind::Subnet, subnet("app", "web"), 2)]);
 }
+
+#[test]
+fn a_named_storage_account_replaces_only_one_that_cannot_serve_the_region() {
+    let mut inv = inventory();
+    inv.nsgs = vec![attached("db", &[subnet("app", "db")], &[])];
+    inv.flow_logs = vec![nsg_log("db", 30)];
+    let named = storage("weu2");
+    let plan = analyse(&inv, Mode::Aggregated, Some(&named));
+    assert_eq!(plan.create[0].settings.storage_id.as_deref(), Some(storage("weu").as_str()), "its own account serves");
+}
+
+#[test]
+fn a_subnet_logged_itself_and_through_its_nics_counts_both_in_what_its_flow_log_stands_for() {
+    let mut inv = inventory();
+    inv.nsgs = vec![attached("subnet", &[subnet("app", "web")], &[]), attached("nics", &[], &[nic("web-1"), nic("web-2")])];
+    inv.flow_logs = vec![nsg_log("subnet", 30), nsg_log("nics", 30)];
+    let plan = analyse(&inv, Mode::Aggregated, None);
+    assert_eq!(targets(&plan), [(TargetKind::Subnet, subnet("app", "web"), 2)], "db is not logged: no VNet flow log");
+    let per_target = analyse(&inv, Mode::PerTarget, None);
+    assert_eq!(per_target.create.len(), 3);
+    inv.nsgs.push(attached("db", &[subnet("app", "db")], &[]));
+    inv.flow_logs.push(nsg_log("db", 30));
+    let plan = analyse(&inv, Mode::Aggregated, None);
+    assert_eq!(targets(&plan), [(TargetKind::VirtualNetwork, vnet("app"), 4)], "web-1, web-2, web and db");
+}
