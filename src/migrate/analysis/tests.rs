@@ -299,7 +299,8 @@ fn a_named_storage_account_replaces_only_one_that_cannot_serve_the_region() {
 #[test]
 fn a_subnet_logged_itself_and_through_its_nics_counts_both_in_what_its_flow_log_stands_for() {
     let mut inv = inventory();
-    inv.nsgs = vec![attached("subnet", &[subnet("app", "web")], &[]), attached("nics", &[], &[nic("web-1"), nic("web-2")])];
+    inv.nsgs =
+        vec![attached("subnet", &[subnet("app", "web")], &[]), attached("nics", &[], &[nic("web-1"), nic("web-2")])];
     inv.flow_logs = vec![nsg_log("subnet", 30), nsg_log("nics", 30)];
     let plan = analyse(&inv, Mode::Aggregated, None);
     assert_eq!(targets(&plan), [(TargetKind::Subnet, subnet("app", "web"), 2)], "db is not logged: no VNet flow log");
