@@ -28,6 +28,7 @@ fn the_inventory_example_loads() {
     let sub = &inv.subscriptions[0];
     assert!(sub.virtual_networks[0].subnets[0].network_security_group.is_some(), "shows an NSG association");
     assert!(sub.network_interfaces[0].network_security_group.is_some(), "shows an NSG association");
+    assert!(!sub.virtual_machine_scale_sets.is_empty(), "shows a scale set");
 
     // Every behaviour setting and quirk is shown.
     let behaviour = serde_json::to_value(Behaviour::default()).unwrap();
