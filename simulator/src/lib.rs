@@ -343,6 +343,10 @@
 //! (`edge-logging-rg`), NSG `edge-nsg` (`edge-rg`, flow log off). Managed identities: `flowlog-operator` (the IMDS
 //! default) and `flowlog-storage-writer`.
 //!
+//! `inventories/migration.yaml` (beside this crate's `src/`) is the NSG → VNet migration's inventory: the built-in
+//! principal, identities and subscription IDs, with 23 NSG flow logs over both subscriptions and both regions, each
+//! commented with what a migration plan should do with it.
+//!
 //! # Invented error codes
 //!
 //! Azure documents these rules but not their codes, so the simulator uses plausible ones (marked `// invented:` in the
