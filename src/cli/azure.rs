@@ -87,7 +87,10 @@ impl AzureArgs {
     }
 
     /// The credential and an ARM client using it, reporting each request to `observer`.
-    pub fn arm_client(&self, observer: Arc<dyn ArmObserver>) -> anyhow::Result<(Cloud, Arc<dyn TokenCredential>, ArmClient)> {
+    pub fn arm_client(
+        &self,
+        observer: Arc<dyn ArmObserver>,
+    ) -> anyhow::Result<(Cloud, Arc<dyn TokenCredential>, ArmClient)> {
         let cloud = self.cloud()?;
         // Flags win over the environment; what has no flag comes from the environment.
         let flag = |name: &str| -> Option<String> {
@@ -129,4 +132,3 @@ impl AzureArgs {
         Ok((cloud, credential, arm))
     }
 }
-

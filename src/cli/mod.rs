@@ -23,9 +23,9 @@ mod demo {
         )
     }
 }
-pub mod report;
 mod azure;
 mod migrate;
+pub mod report;
 mod run;
 mod sim;
 
@@ -62,7 +62,7 @@ enum Command {
     Report(report::Args),
     /// NSG → VNet flow-log migration: `plan` reads Azure and says which VNet, subnet and NIC flow logs take over the
     /// NSG flow logs' traffic, as a report and as manifests for a Git repository.
-    Migrate(migrate::Args),
+    Migrate(Box<migrate::Args>),
     /// Print the CustomResourceDefinitions as YAML, as `crds/` holds them: both (one multi-document stream, for one
     /// `kubectl apply`), or the one `--kind` names.
     Crd {
@@ -101,7 +101,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Report(args) => report::run(args).await,
-            Command::Migrate(args) => migrate::run(args).await.map(|()| ExitCode::SUCCESS),
+            Command::Migrate(args) => migrate::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Crd { kind } => {
                 match kind {
                     Some(kind) => print!("{}", crd_yaml(kind)),

@@ -209,15 +209,17 @@ impl ProblemReason {
 /// none).
 pub fn settings_of(log: &FlowLog) -> FlowLogSettings {
     let p = &log.properties;
-    let ta = p.flow_analytics_configuration.as_ref().and_then(|c| c.network_watcher_flow_analytics_configuration.as_ref());
+    let ta =
+        p.flow_analytics_configuration.as_ref().and_then(|c| c.network_watcher_flow_analytics_configuration.as_ref());
     FlowLogSettings {
         enabled: p.enabled.unwrap_or(false),
         storage_id: (!p.storage_id.is_empty()).then(|| p.storage_id.clone()),
-        retention_policy: p
-            .retention_policy
+        retention_policy: p.retention_policy.as_ref().map(|r| RetentionPolicy { enabled: r.enabled, days: r.days }),
+        format: p
+            .format
             .as_ref()
-            .map(|r| RetentionPolicy { enabled: r.enabled, days: r.days }),
-        format: p.format.as_ref().filter(|f| f.version > 0).map(|f| FlowLogFormat { format_type: FormatType::Json, version: f.version }),
+            .filter(|f| f.version > 0)
+            .map(|f| FlowLogFormat { format_type: FormatType::Json, version: f.version }),
         traffic_analytics: ta.filter(|t| t.enabled == Some(true)).map(|t| TrafficAnalytics {
             enabled: true,
             workspace_resource_id: t.workspace_resource_id.clone(),
@@ -279,8 +281,11 @@ fn key(id: &str) -> String {
 /// Analyses one region. `storage_for` overrides the storage account of the new flow logs in this region (the
 /// `--storage` flag), for NSG flow logs whose own account cannot be used.
 pub fn analyse(inventory: &RegionInventory, mode: Mode, storage_for: Option<&str>) -> RegionPlan {
-    let mut plan =
-        RegionPlan { subscription: inventory.subscription.clone(), region: inventory.region.clone(), ..Default::default() };
+    let mut plan = RegionPlan {
+        subscription: inventory.subscription.clone(),
+        region: inventory.region.clone(),
+        ..Default::default()
+    };
     let region = inventory.region.to_ascii_lowercase().replace(' ', "");
 
     // Where things are: existing flow logs by target, subnets by ID with their VNet, each NIC's subnet.
@@ -328,7 +333,8 @@ pub fn analyse(inventory: &RegionInventory, mode: Mode, storage_for: Option<&str
             continue;
         }
         let attached = nsgs.get(&key(&entry.nsg));
-        let (subnets, nics) = attached.map(|n| (n.subnets.as_slice(), n.network_interfaces.as_slice())).unwrap_or_default();
+        let (subnets, nics) =
+            attached.map(|n| (n.subnets.as_slice(), n.network_interfaces.as_slice())).unwrap_or_default();
         if subnets.is_empty() && nics.is_empty() {
             if attached.is_none() {
                 entry.reasons.push(format!("NSG {} was not found in the region: its flow log logs nothing", entry.nsg));
@@ -342,9 +348,10 @@ pub fn analyse(inventory: &RegionInventory, mode: Mode, storage_for: Option<&str
         }
         let storage_problem = match settings.storage_id.as_ref().map(|s| inventory.storage.get(&key(s))) {
             _ if storage_for.is_some() => None,
-            Some(Some(Some(r))) if r.to_ascii_lowercase().replace(' ', "") != region => {
-                Some(format!("its storage account is in {r}, not in {}: name one with --storage {}=<storage account ID>", inventory.region, inventory.region))
-            }
+            Some(Some(Some(r))) if r.to_ascii_lowercase().replace(' ', "") != region => Some(format!(
+                "its storage account is in {r}, not in {}: name one with --storage {}=<storage account ID>",
+                inventory.region, inventory.region
+            )),
             Some(Some(None)) => Some(format!(
                 "its storage account {} no longer exists: name one with --storage {}=<storage account ID>",
                 settings.storage_id.as_deref().unwrap_or_default(),

@@ -95,7 +95,11 @@ pub fn table(plan: &Plan) -> String {
     if create.is_empty() {
         out.push_str("(none)\n");
     } else {
-        out.push_str(&aligned(&["SUBSCRIPTION", "REGION", "KIND", "TARGET", "FROM NSG FLOW LOGS", "STANDS FOR"], &create, 5));
+        out.push_str(&aligned(
+            &["SUBSCRIPTION", "REGION", "KIND", "TARGET", "FROM NSG FLOW LOGS", "STANDS FOR"],
+            &create,
+            5,
+        ));
     }
     let nsg: Vec<Vec<String>> = plan
         .regions
@@ -163,8 +167,15 @@ pub fn markdown(plan: &Plan) -> String {
         out.push_str(&md_row(&["---", "---", "---", "---", "---"]));
         for (r, l) in logs {
             let by: Vec<String> = l.covered_by.iter().map(|t| md_code(&short(t))).collect();
-            let action = if l.action == NsgAction::Blocked { "**Blocked**".to_string() } else { l.action.as_str().to_string() };
-            out.push_str(&md_row(&[md_code(&r.subscription), md_text(&r.region), action, md_code(&l.nsg), by.join(", ")]));
+            let action =
+                if l.action == NsgAction::Blocked { "**Blocked**".to_string() } else { l.action.as_str().to_string() };
+            out.push_str(&md_row(&[
+                md_code(&r.subscription),
+                md_text(&r.region),
+                action,
+                md_code(&l.nsg),
+                by.join(", "),
+            ]));
         }
     }
     let problems: Vec<_> = plan.regions.iter().flat_map(|r| &r.problems).collect();

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::analysis::{NsgAction, RegionPlan};
-use crate::api::{DeletionPolicy, FlowLogSettings, FlowLogPolicySpec, Mode, Target};
+use crate::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, Mode, Target};
 use crate::reconcile::set::child_name;
 
 /// The label naming a migration's step on the policies it writes (`1-create`, `2-disable`).
@@ -63,7 +63,13 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         .flat_map(|p| &p.create)
         .map(|c| {
             let name = policy_name(&c.target);
-            let doc = policy(&name, "1-create", Some(&c.from.join(",")), spec(&c.target, c.settings.clone(), DeletionPolicy::Delete, options), options);
+            let doc = policy(
+                &name,
+                "1-create",
+                Some(&c.from.join(",")),
+                spec(&c.target, c.settings.clone(), DeletionPolicy::Delete, options),
+                options,
+            );
             (name, doc)
         })
         .collect();
@@ -98,7 +104,13 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         .iter()
         .map(|l| {
             let name = policy_name(&l.nsg);
-            let doc = policy(&name, "rollback", None, spec(&l.nsg, l.settings.clone(), DeletionPolicy::Orphan, options), options);
+            let doc = policy(
+                &name,
+                "rollback",
+                None,
+                spec(&l.nsg, l.settings.clone(), DeletionPolicy::Orphan, options),
+                options,
+            );
             (name, doc)
         })
         .collect();
@@ -106,7 +118,12 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
     files
 }
 
-fn spec(target: &str, flow_log: FlowLogSettings, deletion_policy: DeletionPolicy, options: &Options) -> FlowLogPolicySpec {
+fn spec(
+    target: &str,
+    flow_log: FlowLogSettings,
+    deletion_policy: DeletionPolicy,
+    options: &Options,
+) -> FlowLogPolicySpec {
     FlowLogPolicySpec {
         target: Target { resource_id: target.to_string() },
         network_watcher: None,

@@ -48,7 +48,8 @@ pub struct Summary {
 /// Analyses every region in `mode`, counting the other mode's flow logs too. `storage` names, per region
 /// (normalised), the storage account of the new flow logs there.
 pub fn plan(inventories: &[RegionInventory], mode: Mode, storage: &BTreeMap<String, String>) -> Plan {
-    let storage_for = |inv: &RegionInventory| storage.get(&crate::azure::normalize_region(&inv.region)).map(String::as_str);
+    let storage_for =
+        |inv: &RegionInventory| storage.get(&crate::azure::normalize_region(&inv.region)).map(String::as_str);
     let regions: Vec<RegionPlan> = inventories.iter().map(|inv| analyse(inv, mode, storage_for(inv))).collect();
     let other = match mode {
         Mode::Aggregated => Mode::PerTarget,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::azure::model::{
-    FlowLogFormatParameters, FlowLogPropertiesFormat, RetentionPolicyParameters, TrafficAnalyticsConfigurationProperties,
-    TrafficAnalyticsProperties,
+    FlowLogFormatParameters, FlowLogPropertiesFormat, RetentionPolicyParameters,
+    TrafficAnalyticsConfigurationProperties, TrafficAnalyticsProperties,
 };
 
 const SUB: &str = "/subscriptions/s/resourceGroups/rg/providers";
