@@ -554,7 +554,7 @@ async fn counts_every_call_and_serves_the_admin_api() {
 
     let served: Value = h.http.get(format!("{}/_sim/counters", h.base)).send().await.unwrap().json().await.unwrap();
     let served = served.as_object().unwrap();
-    assert_eq!(served.len(), 28, "every operation is listed");
+    assert_eq!(served.len(), 29, "every operation is listed");
     for (operation, count) in served {
         let want = match operation.as_str() {
             "configureFlowLog" => 1,

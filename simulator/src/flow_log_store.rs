@@ -96,12 +96,19 @@ impl FlowLogConfig {
 pub(super) fn load(inventory: &Inventory, world: &World) -> Vec<StoredFlowLog> {
     let mut flow_logs = Vec::new();
     let mut add = |watcher: usize, name: String, target: String, fl: &InventoryFlowLog| {
-        let storage_id = fl
-            .storage_account
-            .as_ref()
-            .and_then(|name| world.storage.iter().find(|s| s.name.eq_ignore_ascii_case(name)))
-            .map(|s| s.id.clone())
-            .unwrap_or_default();
+        // A name of the inventory's accounts, or an ID (of one of them, or of an account that no longer exists).
+        let storage_id = match fl.storage_account.as_deref() {
+            Some(id) if id.starts_with('/') => {
+                world.storage.iter().find(|s| same_id(&s.id, id)).map_or_else(|| id.to_string(), |s| s.id.clone())
+            }
+            Some(name) => world
+                .storage
+                .iter()
+                .find(|s| s.name.eq_ignore_ascii_case(name))
+                .map(|s| s.id.clone())
+                .unwrap_or_default(),
+            None => String::new(),
+        };
         let traffic_analytics = fl.traffic_analytics.as_ref().map(|ta| {
             let ws = ta
                 .workspace

@@ -284,6 +284,7 @@ fn serve_arm(
         Route::Subnet { at, vnet, subnet } => state.get_subnet(at, vnet, subnet),
         Route::Nic(at) => state.get_nic(at),
         Route::Workspace(at) => state.get_workspace(at),
+        Route::StorageAccount(at) => state.get_storage_account(at),
         Route::Provider { subscription, namespace, register } => state.provider(subscription, namespace, *register),
     };
     let response = match result {

@@ -1,11 +1,12 @@
 //! ARM-faithful Network Watcher simulator: an HTTP server that answers like Entra ID, the instance metadata service
 //! (IMDS) and Azure Resource Manager for everything the operator uses — the legacy flow-log actions
 //! (`configureFlowLog`, `queryFlowLogStatus`), the `flowLogs` resource, the network watchers, NSGs, virtual networks,
-//! subnets, NICs (read alone or listed) and Log Analytics workspaces around it, resource-provider registration and the
-//! subscriptions list — following the published specs (`networkWatcher.json`, 2025-07-01, `virtualNetwork.json`,
-//! `networkInterface.json`, `subscriptions.json`), their official examples and the facts in
-//! `shared/notes/azure-api.md`. One base URL serves all of them, so the operator points its authority host, IMDS
-//! endpoint and ARM endpoint at it. Tests can add and remove virtual networks, NICs and NSGs while it runs.
+//! subnets, NICs (read alone or listed; scale sets' NICs as their subnets and NSGs show them), storage accounts and
+//! Log Analytics workspaces around it, resource-provider registration and the subscriptions list — following the
+//! published specs (`networkWatcher.json`, 2025-07-01, `virtualNetwork.json`, `networkInterface.json`,
+//! `subscriptions.json`), their official examples and the facts in `shared/notes/azure-api.md`. One base URL serves
+//! all of them, so the operator points its authority host, IMDS endpoint and ARM endpoint at it. Tests can add and
+//! remove virtual networks, NICs and NSGs while it runs.
 //!
 //! # Routes
 //!
@@ -56,7 +57,15 @@
 //!   `GET .../virtualNetworks/{vnet}/subnets/{subnet}` (`addressPrefix`, `ipConfigurations` of the NICs in it),
 //!   `GET .../networkInterfaces/{nic}` (`ipConfigurations[0]` with `subnet` and `privateIPAddress`, `tags` when any)
 //!   — a subnet (also inside its VNet) and a NIC with an NSG attached carry `networkSecurityGroup: {"id"}` —,
-//!   `GET .../providers/Microsoft.OperationalInsights/workspaces/{name}` (`customerId`).
+//!   `GET .../providers/Microsoft.OperationalInsights/workspaces/{name}` (`customerId`),
+//!   `GET .../providers/Microsoft.Storage/storageAccounts/{name}` (Microsoft.Storage's shape, any api-version such as
+//!   the operator's 2023-05-01: `{id, name, type, location, kind: "StorageV2", sku: {name: "Standard_LRS", tier:
+//!   "Standard"}, properties: {provisioningState, primaryLocation, statusOfPrimary, primaryEndpoints, …}}`).
+//! - Scale sets' NICs (`.../Microsoft.Compute/virtualMachineScaleSets/{vmss}/virtualMachines/{i}/networkInterfaces/
+//!   {vmss}-nic`, one per instance) show as Azure shows them: in their subnet's `ipConfigurations`
+//!   (`{nic}/ipConfigurations/{vmss}-ipconfig`, also inside the VNet) and, with an NSG, in its `networkInterfaces`;
+//!   not in the `networkInterfaces` lists (Azure lists them per scale set), not readable alone, not flow-log targets
+//!   (a write naming one fails the target check, 400 `InvalidResourceReference`).
 //! - `GET /providers/Microsoft.Network/{networkSecurityGroups|virtualNetworks|networkInterfaces}` (ListAll) and
 //!   `GET /resourceGroups/{rg}/providers/Microsoft.Network/{…}` (List): each resource as its GET answers it, paged.
 //! - `GET /providers/{namespace}` → `{id, namespace, registrationState}`; `POST /providers/{namespace}/register` →
@@ -105,8 +114,10 @@
 //!   `Microsoft.Network/networkWatchers/FlowLogs`, always carry `retentionPolicy` and `targetResourceGuid`, and show
 //!   `flowAnalyticsConfiguration` as `{}` when never set and with `workspaceId`/`workspaceRegion` `"-"` when
 //!   disabled. `PATCH` replaces `tags` synchronously (200). `DELETE`: 202 with `Location`, `Azure-AsyncOperation`
-//!   and `Retry-After` (the `Location` then answers 202, then 204); 204 when there is no such flow log. `GET` of a
-//!   missing flow log: 404 `ResourceNotFound`. Lists come in pages (below).
+//!   and `Retry-After` (the `Location` then answers 202, then 204); 204 when there is no such flow log; 400
+//!   `SubnetNotFoundForFlowLog` ("Subnet resource {id} passed for the flow log does not exist.", Azure/azure-cli#31506;
+//!   the status is assumed) when the flow log targets a subnet that is gone. `GET` of a missing flow log: 404
+//!   `ResourceNotFound`. Lists come in pages (below).
 //! - **Paged lists** (flow logs, NSGs, virtual networks, NICs, subscriptions): pages of `pageSize`, ordered by name
 //!   (the ID's last segment), then ID, case-insensitively; `nextLink` (absolute, on the address the client used, with
 //!   its api-version) carries `$skipToken`, the lower-cased ID of the page's last item, and the next page starts
@@ -114,10 +125,11 @@
 //!   `nextLink`.
 //! - **Resources at run time** (admin API, [`Simulator::put_virtual_network`] and its siblings): virtual networks,
 //!   NICs and NSGs are added, replaced (same name and resource group; the stored casing stays) and removed, each
-//!   change validated whole like the inventory before anything changes. Removing an NSG attached to a subnet or NIC,
-//!   or a virtual network whose subnets hold NICs, is refused (as Azure refuses to delete what is in use); removing
-//!   a virtual network removes its subnets; resource groups stay. Flow logs of a removed target stay (a flow log is
-//!   the watcher's child; Azure keeps it): read, listed and deleted as usual; writes to it fail the target check.
+//!   change validated whole like the inventory before anything changes. Removing an NSG attached to a subnet, NIC or
+//!   scale set, or a virtual network whose subnets hold NICs or scale sets, is refused (as Azure refuses to delete
+//!   what is in use); removing a virtual network removes its subnets; resource groups stay. Flow logs of a removed
+//!   target stay (a flow log is the watcher's child; Azure keeps it): read, listed and deleted as usual (but for one
+//!   whose subnet is gone: `SubnetNotFoundForFlowLog`); writes to it fail the target check.
 //! - **Checks**, in order: subscription, resource group, watcher (404s); api-version (flowLogs); body (400
 //!   `InvalidRequestFormat`, `LocationRequired`); flow-log location = watcher's; target exists (400
 //!   `InvalidResourceReference` with Azure's message and a `NotFound` detail; legacy actions: NSGs only); watcher in
@@ -186,7 +198,8 @@
 //!   `networkWatchersGet`, `networkWatchersList`, `networkWatchersListAll`, `networkSecurityGroupsGet`,
 //!   `networkSecurityGroupsList`, `networkSecurityGroupsListAll`, `virtualNetworksGet`, `virtualNetworksList`,
 //!   `virtualNetworksListAll`, `subnetsGet`, `networkInterfacesGet`, `networkInterfacesList`,
-//!   `networkInterfacesListAll`, `subscriptionsList`, `workspacesGet`, `providersGet`, `providersRegister`;
+//!   `networkInterfacesListAll`, `subscriptionsList`, `workspacesGet`, `storageAccountsGet`, `providersGet`,
+//!   `providersRegister`;
 //! - `POST /_sim/counters/reset`: sets them to 0 (204);
 //! - `GET /_sim/flowLogs`: JSON list with every NSG's status, as `queryFlowLogStatus` would answer;
 //! - `PUT /_sim/flowLogs` with a `FlowLogInformation`: drift — replaces (or creates) the NSG's flow log without the
@@ -240,7 +253,7 @@
 //!           - name: shared-vnet-flowlog
 //!             targetResourceId: /subscriptions/…/resourceGroups/shared-net-rg/providers/Microsoft.Network/virtualNetworks/shared-vnet
 //!             enabled: true
-//!             storageAccount: flowlogsweu001 # a storage account name; required when enabled; target's region
+//!             storageAccount: flowlogsweu001 # a storage account's name or ARM ID; required when enabled
 //!             retentionPolicy: { enabled: true, days: 30 }   # optional, days 0..=365
 //!             format: { type: JSON, version: 2 }             # optional, version 1 or 2
 //!             recordTypes: "B,C,E,D"                         # optional
@@ -250,6 +263,8 @@
 //!             tags: {}                                       # optional
 //!     storageAccounts:                       # names are unique across the inventory
 //!       - { name: flowlogsweu001, resourceGroup: logging-rg, location: westeurope }
+//!     # A flow log's storageAccount may be in another region, or (as an ID) not exist: an inventory holds flow logs
+//!     # as they are now, and accounts get deleted; writes still refuse both.
 //!     networkSecurityGroups:
 //!       - name: web-nsg
 //!         resourceGroup: app-prod-rg
@@ -281,6 +296,13 @@
 //!         privateIpAddress: 10.1.1.4                        # optional
 //!         networkSecurityGroup: web-nsg                     # optional, as for subnets (group: the NIC's)
 //!         tags: { role: web }
+//!     virtualMachineScaleSets:               # one NIC per instance, {vmss}-nic, in the subnet
+//!       - name: web-vmss
+//!         resourceGroup: app-prod-rg
+//!         location: westeurope
+//!         subnet: { virtualNetwork: app-vnet, name: web }   # required; resourceGroup defaults to the scale set's
+//!         networkSecurityGroup: web-nsg                     # optional: the NSG of its NIC configuration
+//!         instances: 3                                      # 0..=1000
 //!     workspaces:                            # Log Analytics; names unique across the inventory
 //!       - { name: flowlogs-law-weu, resourceGroup: logging-rg, location: westeurope,
 //!           customerId: 55555555-5555-5555-5555-555555555551 }
@@ -320,6 +342,10 @@
 //! Microsoft.Insights **not** registered): watcher `NetworkWatcher_westeurope`, storage `flowlogsweu002`
 //! (`edge-logging-rg`), NSG `edge-nsg` (`edge-rg`, flow log off). Managed identities: `flowlog-operator` (the IMDS
 //! default) and `flowlog-storage-writer`.
+//!
+//! `inventories/migration.yaml` (beside this crate's `src/`) is the NSG → VNet migration's inventory: the built-in
+//! principal, identities and subscription IDs, with 23 NSG flow logs over both subscriptions and both regions, each
+//! commented with what a migration plan should do with it.
 //!
 //! # Invented error codes
 //!

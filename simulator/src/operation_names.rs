@@ -28,9 +28,10 @@ pub(super) const NETWORK_INTERFACES_LIST: &str = "networkInterfacesList";
 pub(super) const NETWORK_INTERFACES_LIST_ALL: &str = "networkInterfacesListAll";
 pub(super) const SUBSCRIPTIONS_LIST: &str = "subscriptionsList";
 pub(super) const WORKSPACES_GET: &str = "workspacesGet";
+pub(super) const STORAGE_ACCOUNTS_GET: &str = "storageAccountsGet";
 pub(super) const PROVIDERS_GET: &str = "providersGet";
 pub(super) const PROVIDERS_REGISTER: &str = "providersRegister";
-pub(super) const OPERATIONS: [&str; 28] = [
+pub(super) const OPERATIONS: [&str; 29] = [
     TOKEN,
     IMDS,
     QUERY_FLOW_LOG_STATUS,
@@ -57,6 +58,7 @@ pub(super) const OPERATIONS: [&str; 28] = [
     NETWORK_INTERFACES_LIST_ALL,
     SUBSCRIPTIONS_LIST,
     WORKSPACES_GET,
+    STORAGE_ACCOUNTS_GET,
     PROVIDERS_GET,
     PROVIDERS_REGISTER,
 ];

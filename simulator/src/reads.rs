@@ -1,5 +1,5 @@
-//! The reads of single resources around flow logs: network watchers, NSGs, virtual networks, subnets, NICs and Log
-//! Analytics workspaces, with the flow logs that target them. Their lists are in `lists.rs`.
+//! The reads of single resources around flow logs: network watchers, NSGs, virtual networks, subnets, NICs, storage
+//! accounts and Log Analytics workspaces, with the flow logs that target them. Their lists are in `lists.rs`.
 
 use axum::http::StatusCode;
 
@@ -45,5 +45,10 @@ impl State {
     pub(super) fn get_workspace(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
         let (i, _) = self.world.find(&self.world.workspaces, |w| &w.id, at)?;
         Ok(Reply::json(StatusCode::OK, &self.world.workspace_json(i)))
+    }
+
+    pub(super) fn get_storage_account(&self, at: &ResourcePath) -> Result<Reply, ErrorReply> {
+        let (i, _) = self.world.find(&self.world.storage, |s| &s.id, at)?;
+        Ok(Reply::json(StatusCode::OK, &self.world.storage_account_json(i)))
     }
 }

@@ -1,12 +1,14 @@
 //! The JSON the read operations answer with for the resources of the [`World`]: watchers, NSGs (with their
-//! security rules and Azure's default rules), virtual networks, subnets, NICs, workspaces and subscriptions, shaped
-//! as the official examples show them.
+//! security rules and Azure's default rules), virtual networks, subnets (with the IP configurations of their NICs and
+//! scale sets' NICs), NICs, storage accounts, workspaces and subscriptions, shaped as the official examples show
+//! them.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use super::guid::{derived_guid, resource_guid};
+use super::inventory::STORAGE_TYPE;
 use super::world::{NIC_TYPE, NSG_TYPE, VNET_TYPE, WATCHER_TYPE, WORKSPACE_TYPE, World};
 
 impl World {
@@ -76,8 +78,13 @@ impl World {
             "securityRules": rules,
             "defaultSecurityRules": defaults,
         });
-        let nics: Vec<Value> =
-            self.nics.iter().filter(|nic| nic.nsg == Some(i)).map(|nic| json!({"id": nic.id})).collect();
+        let nics: Vec<Value> = self
+            .nics
+            .iter()
+            .filter(|nic| nic.nsg == Some(i))
+            .map(|nic| json!({"id": nic.id}))
+            .chain(self.scale_set_nics.iter().filter(|nic| nic.nsg == Some(i)).map(|nic| json!({"id": nic.id})))
+            .collect();
         if !nics.is_empty() {
             properties["networkInterfaces"] = json!(nics);
         }
@@ -117,6 +124,12 @@ impl World {
             .iter()
             .filter(|n| n.subnet == Some(i))
             .map(|n| json!({"id": format!("{}/ipConfigurations/ipconfig1", n.id)}))
+            .chain(
+                self.scale_set_nics
+                    .iter()
+                    .filter(|n| n.subnet == i)
+                    .map(|n| json!({"id": format!("{}/ipConfigurations/{}", n.id, n.ip_configuration)})),
+            )
             .collect();
         if !configurations.is_empty() {
             properties["ipConfigurations"] = json!(configurations);
@@ -160,6 +173,36 @@ impl World {
         let nic =
             json!({"name": n.name, "id": n.id, "type": NIC_TYPE, "location": n.location, "properties": properties});
         with_tags(nic, &n.tags)
+    }
+
+    /// A storage account as `GET .../storageAccounts/{name}` answers it (Microsoft.Storage 2023-05-01): a general
+    /// purpose v2 account (the kind flow logs need), locally redundant, available in its region.
+    pub(super) fn storage_account_json(&self, i: usize) -> Value {
+        let s = &self.storage[i];
+        let endpoint = |service: &str| format!("https://{}.{service}.core.windows.net/", s.name);
+        json!({
+            "id": s.id,
+            "name": s.name,
+            "type": STORAGE_TYPE,
+            "location": s.location,
+            "kind": "StorageV2",
+            "sku": {"name": "Standard_LRS", "tier": "Standard"},
+            "properties": {
+                "provisioningState": "Succeeded",
+                "primaryLocation": s.location,
+                "statusOfPrimary": "available",
+                "primaryEndpoints": {
+                    "blob": endpoint("blob"),
+                    "dfs": endpoint("dfs"),
+                    "file": endpoint("file"),
+                    "queue": endpoint("queue"),
+                    "table": endpoint("table"),
+                },
+                "accessTier": "Hot",
+                "supportsHttpsTrafficOnly": true,
+                "minimumTlsVersion": "TLS1_2",
+            },
+        })
     }
 
     pub(super) fn workspace_json(&self, i: usize) -> Value {

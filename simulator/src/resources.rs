@@ -4,14 +4,15 @@
 //!
 //! What a change leaves alone: flow logs. A flow log whose target is removed stays, as Azure keeps a flow log when
 //! its target is deleted (it is a child of the watcher, not of the target): it is still read, listed and deleted as
-//! usual, while a write to it fails the target check (400 `InvalidResourceReference`). The target's resource group
-//! stays too, as in Azure. Removing what is in use is refused, as Azure refuses it: an NSG attached to a subnet or
-//! NIC, a virtual network whose subnets hold NICs.
+//! usual (but for one whose subnet is gone: 400 `SubnetNotFoundForFlowLog`, as in Azure), while a write to it fails
+//! the target check (400 `InvalidResourceReference`). The target's resource group stays too, as in Azure. Removing
+//! what is in use is refused, as Azure refuses it: an NSG attached to a subnet, NIC or scale set, a virtual network
+//! whose subnets hold NICs or scale sets' NICs. (Scale sets themselves come from the inventory only.)
 
 use serde_json::Value;
 
 use super::inventory::{
-    Inventory, InventoryError, NetworkInterface, NetworkSecurityGroup, Subscription, VirtualNetwork, arm_id,
+    Inventory, InventoryError, NetworkInterface, NetworkSecurityGroup, SubnetRef, Subscription, VirtualNetwork, arm_id,
 };
 use super::state::State;
 use super::world::{NIC_TYPE, NSG_TYPE, VNET_TYPE};
@@ -77,21 +78,22 @@ impl RuntimeResource for VirtualNetwork {
         (self.name, self.resource_group) = (name, resource_group);
     }
 
-    /// The NICs in its subnets (Azure: `InUseSubnetCannotBeDeleted`).
+    /// The NICs and scale sets in its subnets (Azure: `InUseSubnetCannotBeDeleted`).
     fn used_by(&self, sub: &Subscription) -> Vec<String> {
-        let nics = sub.network_interfaces.iter().filter(|nic| {
-            nic.subnet.as_ref().is_some_and(|s| {
-                s.virtual_network.eq_ignore_ascii_case(&self.name)
-                    && s.resource_group
-                        .as_deref()
-                        .unwrap_or(&nic.resource_group)
-                        .eq_ignore_ascii_case(&self.resource_group)
-            })
+        let in_this = |s: &SubnetRef, default_rg: &str| {
+            s.virtual_network.eq_ignore_ascii_case(&self.name)
+                && s.resource_group.as_deref().unwrap_or(default_rg).eq_ignore_ascii_case(&self.resource_group)
+        };
+        let nics = sub.network_interfaces.iter().filter_map(|nic| {
+            let s = nic.subnet.as_ref().filter(|s| in_this(s, &nic.resource_group))?;
+            Some(format!("network interface {} (in subnet {})", nic.name, s.name))
         });
-        nics.map(|nic| {
-            format!("network interface {} (in subnet {})", nic.name, nic.subnet.as_ref().map_or("", |s| &s.name))
-        })
-        .collect()
+        let scale_sets = sub
+            .virtual_machine_scale_sets
+            .iter()
+            .filter(|v| in_this(&v.subnet, &v.resource_group))
+            .map(|v| format!("virtual machine scale set {} (in subnet {})", v.name, v.subnet.name));
+        nics.chain(scale_sets).collect()
     }
 }
 
@@ -141,7 +143,7 @@ impl RuntimeResource for NetworkSecurityGroup {
         (self.name, self.resource_group) = (name, resource_group);
     }
 
-    /// The subnets and NICs it is attached to (Azure: `InUseNetworkSecurityGroupCannotBeDeleted`).
+    /// The subnets, NICs and scale sets it is attached to (Azure: `InUseNetworkSecurityGroupCannotBeDeleted`).
     fn used_by(&self, sub: &Subscription) -> Vec<String> {
         let is_this = |name: Option<&String>, rg: Option<&String>, default_rg: &str| {
             name.is_some_and(|n| n.eq_ignore_ascii_case(&self.name))
@@ -170,7 +172,18 @@ impl RuntimeResource for NetworkSecurityGroup {
                 )
             })
             .map(|n| format!("network interface {}", n.name));
-        subnets.chain(nics).collect()
+        let scale_sets = sub
+            .virtual_machine_scale_sets
+            .iter()
+            .filter(|v| {
+                is_this(
+                    v.network_security_group.as_ref(),
+                    v.network_security_group_resource_group.as_ref(),
+                    &v.resource_group,
+                )
+            })
+            .map(|v| format!("virtual machine scale set {}", v.name));
+        subnets.chain(nics).chain(scale_sets).collect()
     }
 
     /// Flow logs are created through the APIs (or `PUT /_sim/flowLogResources`), not with the NSG.

@@ -3,6 +3,7 @@
 
 use axum::http::Method;
 
+use super::inventory::STORAGE_TYPE;
 use super::operation_names as ops;
 use super::request::WatcherRef;
 use super::world::{NIC_TYPE, NSG_TYPE, ResourcePath, VNET_TYPE, WORKSPACE_TYPE};
@@ -84,6 +85,7 @@ pub(super) enum Route<'a> {
     },
     Nic(ResourcePath<'a>),
     Workspace(ResourcePath<'a>),
+    StorageAccount(ResourcePath<'a>),
     Provider {
         subscription: &'a str,
         namespace: &'a str,
@@ -145,6 +147,10 @@ impl<'a> Route<'a> {
         let watcher = |name: &'a str| WatcherRef { subscription: sub, resource_group: rg, name };
         if is(5, "Microsoft.OperationalInsights") {
             return (get && s.len() == 8 && is(6, "workspaces")).then(|| Route::Workspace(path(WORKSPACE_TYPE, s[7])));
+        }
+        if is(5, "Microsoft.Storage") {
+            return (get && s.len() == 8 && is(6, "storageAccounts"))
+                .then(|| Route::StorageAccount(path(STORAGE_TYPE, s[7])));
         }
         if !is(5, "Microsoft.Network") {
             return None;
@@ -214,6 +220,7 @@ impl<'a> Route<'a> {
             Route::Subnet { .. } => ops::SUBNETS_GET,
             Route::Nic(_) => ops::NETWORK_INTERFACES_GET,
             Route::Workspace(_) => ops::WORKSPACES_GET,
+            Route::StorageAccount(_) => ops::STORAGE_ACCOUNTS_GET,
             Route::Provider { register: false, .. } => ops::PROVIDERS_GET,
             Route::Provider { register: true, .. } => ops::PROVIDERS_REGISTER,
         }
@@ -225,9 +232,12 @@ impl<'a> Route<'a> {
             Route::Action { at, .. } | Route::Watcher(at) | Route::FlowLogs(at) | Route::FlowLog { at, .. } => {
                 at.subscription
             }
-            Route::Nsg(p) | Route::Vnet(p) | Route::Nic(p) | Route::Workspace(p) | Route::Subnet { at: p, .. } => {
-                p.subscription
-            }
+            Route::Nsg(p)
+            | Route::Vnet(p)
+            | Route::Nic(p)
+            | Route::Workspace(p)
+            | Route::StorageAccount(p)
+            | Route::Subnet { at: p, .. } => p.subscription,
             Route::Operation { subscription, .. }
             | Route::Watchers { subscription, .. }
             | Route::List { subscription, .. }
@@ -282,6 +292,7 @@ mod tests {
             (Method::GET, format!("{rg}/Microsoft.Network/virtualNetworks/v/subnets/s"), ops::SUBNETS_GET),
             (Method::GET, format!("{rg}/Microsoft.Network/networkInterfaces/n"), ops::NETWORK_INTERFACES_GET),
             (Method::GET, format!("{rg}/Microsoft.OperationalInsights/workspaces/w"), ops::WORKSPACES_GET),
+            (Method::GET, format!("{rg}/microsoft.storage/STORAGEACCOUNTS/st"), ops::STORAGE_ACCOUNTS_GET),
             (Method::GET, format!("{rg}/Microsoft.Network/networkWatchers/nw/flowLogs"), ops::FLOW_LOGS_LIST),
             (Method::GET, format!("{rg}/Microsoft.Network/networkWatchers/nw/FlowLogs/f"), ops::FLOW_LOGS_GET),
             (
@@ -313,6 +324,13 @@ mod tests {
             (Method::POST, "/subscriptions".into()),
             (Method::PUT, format!("{rg}/Microsoft.Network/virtualNetworks")),
             (Method::GET, format!("{rg}/Microsoft.Compute/virtualNetworks")),
+            (Method::PUT, format!("{rg}/Microsoft.Storage/storageAccounts/st")),
+            (Method::GET, format!("{rg}/Microsoft.Storage/storageAccounts")),
+            (Method::GET, format!("{rg}/Microsoft.Storage/storageAccounts/st/blobServices")),
+            (
+                Method::GET,
+                format!("{rg}/Microsoft.Compute/virtualMachineScaleSets/ss/virtualMachines/0/networkInterfaces/n"),
+            ),
             (Method::GET, "/subscriptions/s/providers/Microsoft.Network/subnets".into()),
             (Method::GET, "/subscriptions/s/providers/Microsoft.Network/locations/l/operations".into()),
             (Method::GET, "/subscriptions/s".into()),

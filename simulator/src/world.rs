@@ -1,14 +1,14 @@
 //! The resources around flow logs (subscriptions, watchers, storage accounts, NSGs, virtual networks, subnets, NICs,
-//! workspaces), built from the inventory — at the start, and again when the admin API adds or removes virtual
-//! networks, NICs or NSGs (`resources.rs`) —: their lookups and the ARM 404s. The JSON the read operations answer
-//! with is in `resource_views.rs`; flow logs, which the APIs change, are in `flow_log_store.rs`.
+//! scale sets' NICs, workspaces), built from the inventory — at the start, and again when the admin API adds or
+//! removes virtual networks, NICs or NSGs (`resources.rs`) —: their lookups and the ARM 404s. The JSON the read
+//! operations answer with is in `resource_views.rs`; flow logs, which the APIs change, are in `flow_log_store.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use axum::http::StatusCode;
 
 use super::defaults::DEFAULT_TENANT_ID;
-use super::inventory::{Inventory, SecurityRule, arm_id};
+use super::inventory::{Inventory, STORAGE_TYPE, SecurityRule, SubnetRef, arm_id};
 use super::reply::ErrorReply;
 use flowlog_wire::id::same_id;
 
@@ -71,6 +71,19 @@ pub(super) struct KnownNic {
     pub nsg: Option<usize>,
 }
 
+/// The NIC of one instance of a scale set of the inventory: in its subnet's `ipConfigurations` and its NSG's
+/// `networkInterfaces`, but not listed with the NICs nor a flow-log target, as in Azure.
+pub(super) struct KnownScaleSetNic {
+    /// `.../Microsoft.Compute/virtualMachineScaleSets/{vmss}/virtualMachines/{i}/networkInterfaces/{vmss}-nic`
+    pub id: String,
+    /// `{vmss}-ipconfig`
+    pub ip_configuration: String,
+    /// Index into `World::subnets`.
+    pub subnet: usize,
+    /// Index into `World::nsgs` of the network security group of the scale set's NIC configuration.
+    pub nsg: Option<usize>,
+}
+
 /// A Log Analytics workspace of the inventory.
 pub(super) struct KnownWorkspace {
     pub id: String,
@@ -116,6 +129,7 @@ pub(super) struct World {
     pub vnets: Vec<KnownVnet>,
     pub subnets: Vec<KnownSubnet>,
     pub nics: Vec<KnownNic>,
+    pub scale_set_nics: Vec<KnownScaleSetNic>,
     pub workspaces: Vec<KnownWorkspace>,
 }
 
@@ -124,6 +138,7 @@ pub(super) const VNET_TYPE: &str = "Microsoft.Network/virtualNetworks";
 pub(super) const NIC_TYPE: &str = "Microsoft.Network/networkInterfaces";
 pub(super) const WATCHER_TYPE: &str = "Microsoft.Network/networkWatchers";
 pub(super) const WORKSPACE_TYPE: &str = "Microsoft.OperationalInsights/workspaces";
+pub(super) const SCALE_SET_TYPE: &str = "Microsoft.Compute/virtualMachineScaleSets";
 
 impl World {
     pub(super) fn new(inventory: &Inventory) -> World {
@@ -145,7 +160,7 @@ impl World {
             for s in &sub.storage_accounts {
                 group(&s.resource_group);
                 w.storage.push(KnownStorageAccount {
-                    id: arm_id(&sub.id, &s.resource_group, "Microsoft.Storage/storageAccounts", &s.name),
+                    id: arm_id(&sub.id, &s.resource_group, STORAGE_TYPE, &s.name),
                     name: s.name.clone(),
                     location: s.location.clone(),
                 });
@@ -196,13 +211,15 @@ impl World {
                     subnets,
                 });
             }
+            // The subnet a NIC or scale set is in (its virtual network's group defaulting to the resource's).
+            let subnet_of = |w: &World, r: &SubnetRef, default_rg: &str| {
+                let rg = r.resource_group.as_deref().unwrap_or(default_rg);
+                let id = format!("{}/subnets/{}", arm_id(&sub.id, rg, VNET_TYPE, &r.virtual_network), r.name);
+                w.subnets.iter().position(|s| same_id(&s.id, &id))
+            };
             for nic in &sub.network_interfaces {
                 group(&nic.resource_group);
-                let subnet = nic.subnet.as_ref().and_then(|r| {
-                    let rg = r.resource_group.as_deref().unwrap_or(&nic.resource_group);
-                    let id = format!("{}/subnets/{}", arm_id(&sub.id, rg, VNET_TYPE, &r.virtual_network), r.name);
-                    w.subnets.iter().position(|s| same_id(&s.id, &id))
-                });
+                let subnet = nic.subnet.as_ref().and_then(|r| subnet_of(&w, r, &nic.resource_group));
                 let nsg = attached(
                     &w,
                     nic.network_security_group.as_ref(),
@@ -218,6 +235,25 @@ impl World {
                     private_ip: nic.private_ip_address.clone(),
                     nsg,
                 });
+            }
+            for vmss in &sub.virtual_machine_scale_sets {
+                group(&vmss.resource_group);
+                let Some(subnet) = subnet_of(&w, &vmss.subnet, &vmss.resource_group) else { continue };
+                let nsg = attached(
+                    &w,
+                    vmss.network_security_group.as_ref(),
+                    vmss.network_security_group_resource_group.as_ref(),
+                    &vmss.resource_group,
+                );
+                let scale_set = arm_id(&sub.id, &vmss.resource_group, SCALE_SET_TYPE, &vmss.name);
+                for i in 0..vmss.instances {
+                    w.scale_set_nics.push(KnownScaleSetNic {
+                        id: format!("{scale_set}/virtualMachines/{i}/networkInterfaces/{}-nic", vmss.name),
+                        ip_configuration: format!("{}-ipconfig", vmss.name),
+                        subnet,
+                        nsg,
+                    });
+                }
             }
             for ws in &sub.workspaces {
                 group(&ws.resource_group);

@@ -194,3 +194,80 @@ async fn bad_input_is_refused_with_a_message_and_changes_nothing() {
     }
     assert_eq!(s.world().await, before, "nothing changed");
 }
+
+#[tokio::test]
+async fn a_subnet_or_nsg_a_scale_set_uses_cannot_be_removed() {
+    let mut inventory = flowlog_simulator::Inventory::builtin();
+    let scale_set = json!({"name": "pool-vmss", "resourceGroup": "app-dr-rg", "location": "northeurope",
+                           "subnet": {"virtualNetwork": "dr-vnet", "name": "app"}, "networkSecurityGroup": "web-dr-nsg",
+                           "instances": 2});
+    inventory.subscriptions[0].virtual_machine_scale_sets.push(serde_json::from_value(scale_set).unwrap());
+    let s = Sim::start(flowlog_simulator::Inventory::from_yaml(&inventory.to_yaml()).unwrap()).await;
+    let before = s.world().await;
+    let vnet = s.admin(Method::DELETE, &format!("virtualNetworks/{SUB}/app-dr-rg/dr-vnet"), Value::Null).await;
+    assert_eq!(vnet.status, StatusCode::BAD_REQUEST);
+    assert!(
+        vnet.body.as_str().unwrap().contains("it is in use by virtual machine scale set pool-vmss (in subnet app);"),
+        "{}",
+        vnet.body
+    );
+    let nsg = s.admin(Method::DELETE, &format!("networkSecurityGroups/{SUB}/app-dr-rg/web-dr-nsg"), Value::Null).await;
+    assert_eq!(nsg.status, StatusCode::BAD_REQUEST);
+    assert!(nsg.body.as_str().unwrap().contains("in use by virtual machine scale set pool-vmss;"), "{}", nsg.body);
+    // A replacement of the VNet without the scale set's subnet is refused too.
+    let without = json!({"subscription": SUB, "name": "dr-vnet", "resourceGroup": "app-dr-rg", "location": "northeurope",
+                         "addressPrefixes": ["10.3.0.0/16"]});
+    let replaced = s.admin(Method::PUT, "virtualNetworks", without).await;
+    assert_eq!(replaced.status, StatusCode::BAD_REQUEST);
+    assert!(
+        replaced
+            .body
+            .as_str()
+            .unwrap()
+            .contains("virtual machine scale set pool-vmss refers to unknown subnet dr-vnet/app"),
+        "{}",
+        replaced.body
+    );
+    assert_eq!(s.world().await, before, "nothing changed");
+}
+
+/// Azure keeps a flow log whose subnet is gone but refuses to delete it (`SubnetNotFoundForFlowLog`,
+/// Azure/azure-cli#31506); with the subnet back, the delete goes through.
+#[tokio::test]
+async fn a_flow_log_whose_subnet_is_gone_cannot_be_deleted() {
+    let s = Sim::builtin().await;
+    let rg = format!("/subscriptions/{SUB}/resourceGroups");
+    let watcher = format!("{rg}/NetworkWatcherRG/{NETWORK}/networkWatchers/NetworkWatcher_northeurope");
+    let subnet = format!("{rg}/app-dr-rg/{NETWORK}/virtualNetworks/dr-vnet/subnets/app");
+    let storage = format!("{rg}/logging-rg/providers/Microsoft.Storage/storageAccounts/flowlogsneu001");
+    let flow_log = json!({"id": format!("{watcher}/flowLogs/dr-app-flowlog"),
+                          "properties": {"targetResourceId": subnet, "storageId": storage, "enabled": true}});
+    assert_eq!(s.admin(Method::PUT, "flowLogResources", flow_log).await.status, StatusCode::OK);
+    let delete = format!("{watcher}/flowLogs/dr-app-flowlog?{API}");
+
+    let dr_vnet = s.get(&format!("{rg}/app-dr-rg/{NETWORK}/virtualNetworks/dr-vnet?{API}")).await.body;
+    let body = json!({"subscription": SUB, "name": "dr-vnet", "resourceGroup": "app-dr-rg", "location": "northeurope",
+                      "tags": dr_vnet["tags"], "addressPrefixes": ["10.3.0.0/16"],
+                      "subnets": [{"name": "app", "addressPrefix": "10.3.1.0/24", "networkSecurityGroup": "batch-nsg"}]});
+    // The subnet goes with its VNet; so does it when a replacement of the VNet drops it.
+    for gone in [s.admin(Method::DELETE, &format!("virtualNetworks/{SUB}/app-dr-rg/dr-vnet"), Value::Null).await, {
+        s.admin(Method::PUT, "virtualNetworks", body.clone()).await;
+        let mut without = body.clone();
+        without["subnets"] = json!([{"name": "other", "addressPrefix": "10.3.2.0/24"}]);
+        s.admin(Method::PUT, "virtualNetworks", without).await
+    }] {
+        assert!(gone.status.is_success(), "{}", gone.body);
+        let refused = s.call(Method::DELETE, &delete, Some(&s.token), None).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, "SubnetNotFoundForFlowLog"));
+        assert_eq!(
+            refused.body["error"]["message"],
+            format!("Subnet resource {subnet} passed for the flow log does not exist.")
+        );
+        let kept = s.get(&delete).await;
+        assert_eq!(kept.status, StatusCode::OK, "the flow log stays: {}", kept.body);
+    }
+    // Back again: deleted as usual.
+    assert_eq!(s.admin(Method::PUT, "virtualNetworks", body).await.status, StatusCode::OK);
+    let deleted = s.call(Method::DELETE, &delete, Some(&s.token), None).await;
+    assert_eq!(deleted.status, StatusCode::ACCEPTED, "{}", deleted.body);
+}

@@ -1,6 +1,6 @@
-//! The simulator's README against the code: its inventory example loads, and it names every operation
-//! (counter and fault-rule name), every admin route, every behaviour setting and quirk, and every invented error
-//! code, so that the section cannot silently fall behind the simulator.
+//! The simulator's README against the code: its inventory example loads, as does every inventory of `inventories/`
+//! it describes, and it names every operation (counter and fault-rule name), every admin route, every behaviour
+//! setting and quirk, and every invented error code, so that the section cannot silently fall behind the simulator.
 
 use std::path::Path;
 
@@ -28,6 +28,7 @@ fn the_inventory_example_loads() {
     let sub = &inv.subscriptions[0];
     assert!(sub.virtual_networks[0].subnets[0].network_security_group.is_some(), "shows an NSG association");
     assert!(sub.network_interfaces[0].network_security_group.is_some(), "shows an NSG association");
+    assert!(!sub.virtual_machine_scale_sets.is_empty(), "shows a scale set");
 
     // Every behaviour setting and quirk is shown.
     let behaviour = serde_json::to_value(Behaviour::default()).unwrap();
@@ -38,6 +39,22 @@ fn the_inventory_example_loads() {
     for key in keys {
         assert!(yaml.contains(&format!("{key}:")), "the inventory example does not show {key}");
     }
+}
+
+/// Every inventory of `inventories/` loads, and the README names it.
+#[test]
+fn every_inventory_of_the_folder_loads_and_is_described() {
+    let section = section();
+    let mut found = 0;
+    for entry in std::fs::read_dir(Path::new(ROOT).join("inventories")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(&path).unwrap();
+        Inventory::from_yaml(&text).unwrap_or_else(|e| panic!("inventories/{name}: {e}"));
+        assert!(section.contains(&format!("`inventories/{name}`")), "the README does not describe inventories/{name}");
+        found += 1;
+    }
+    assert!(found >= 1);
 }
 
 #[test]

@@ -83,12 +83,17 @@ pub struct Subscription {
     pub virtual_networks: Vec<VirtualNetwork>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub network_interfaces: Vec<NetworkInterface>,
+    /// Scale sets, each with one NIC per instance in its subnet (not in the `networkInterfaces` lists, as in Azure).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub virtual_machine_scale_sets: Vec<VirtualMachineScaleSet>,
     /// Log Analytics workspaces (traffic analytics).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workspaces: Vec<Workspace>,
 }
 
 pub const MICROSOFT_NETWORK: &str = "Microsoft.Network";
+/// ARM's type of storage accounts.
+pub(crate) const STORAGE_TYPE: &str = "Microsoft.Storage/storageAccounts";
 pub const MICROSOFT_INSIGHTS: &str = "Microsoft.Insights";
 
 fn default_registered_providers() -> Vec<String> {
@@ -209,8 +214,31 @@ pub struct NetworkInterface {
     pub network_security_group_resource_group: Option<String>,
 }
 
+/// A virtual machine scale set: `instances` VMs, each with one NIC from the scale set's network configuration,
+/// `/subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}/
+/// virtualMachines/{i}/networkInterfaces/{name}-nic` with IP configuration `{name}-ipconfig`. Azure shows these NICs
+/// in their subnet's `ipConfigurations` and their NSG's `networkInterfaces`, but not in the `networkInterfaces` lists,
+/// and they cannot be flow-log targets.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VirtualMachineScaleSet {
+    pub name: String,
+    pub resource_group: String,
+    pub location: String,
+    /// The subnet every instance's NIC is in (same subscription and region).
+    pub subnet: SubnetRef,
+    /// Name of the network security group of the NIC configuration (same subscription and region).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_security_group: Option<String>,
+    /// Resource group of `networkSecurityGroup`; defaults to the scale set's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_security_group_resource_group: Option<String>,
+    /// How many VMs it runs (0..=1000), numbered from 0.
+    pub instances: u32,
+}
+
 /// A subnet of a virtual network in the same subscription (and, unless given, the same resource group).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SubnetRef {
     pub virtual_network: String,
@@ -242,7 +270,8 @@ pub struct InventoryFlowLog {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_resource_id: Option<String>,
     pub enabled: bool,
-    /// Name of a storage account of this inventory (names are globally unique, as in Azure).
+    /// Name of a storage account of this inventory (names are globally unique, as in Azure), or the ARM ID of a
+    /// storage account, which need not exist (one deleted since the flow log was created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

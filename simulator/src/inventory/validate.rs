@@ -7,12 +7,14 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::behaviour::MAX_TOKEN_LIFETIME;
-use super::{Behaviour, Inventory, InventoryError, Subscription};
+use super::{Behaviour, Inventory, InventoryError, SubnetRef, Subscription};
 use crate::faults::MAX_LRO_DURATION_MS;
 use flowlog_wire::id::ResourceId;
 
 /// ARM's limit of tags per resource.
 const MAX_TAGS: usize = 50;
+/// Azure's limit of VMs in a scale set.
+const MAX_SCALE_SET_INSTANCES: u32 = 1000;
 
 impl Inventory {
     /// Checks references, names, regions and settings; every problem found is reported, not only the first.
@@ -150,24 +152,8 @@ impl Validator<'_> {
             self.grouped_resource(sub, "network interface", &nic.name, &nic.resource_group, &nic.location);
             self.tags(&format!("network interface {}", nic.name), &nic.tags);
             if let Some(r) = &nic.subnet {
-                let rg = r.resource_group.as_deref().unwrap_or(&nic.resource_group);
-                let vnet = sub.virtual_networks.iter().find(|v| {
-                    v.name.eq_ignore_ascii_case(&r.virtual_network) && v.resource_group.eq_ignore_ascii_case(rg)
-                });
-                match vnet {
-                    Some(v) if v.subnets.iter().any(|s| s.name.eq_ignore_ascii_case(&r.name)) => {
-                        if !v.location.eq_ignore_ascii_case(&nic.location) {
-                            self.problem(format!(
-                                "network interface {} is in {}, but its virtual network {} is in {}",
-                                nic.name, nic.location, v.name, v.location
-                            ));
-                        }
-                    }
-                    _ => self.problem(format!(
-                        "network interface {} refers to unknown subnet {}/{} in resource group {rg}",
-                        nic.name, r.virtual_network, r.name
-                    )),
-                }
+                let what = format!("network interface {}", nic.name);
+                self.subnet_reference(sub, &what, &nic.location, r, &nic.resource_group);
             }
             if let Some(ip) = &nic.private_ip_address
                 && ip.parse::<IpAddr>().is_err()
@@ -182,6 +168,24 @@ impl Validator<'_> {
                 &nic.resource_group,
             );
         }
+        for vmss in &sub.virtual_machine_scale_sets {
+            let what = format!("virtual machine scale set {}", vmss.name);
+            self.grouped_resource(sub, "virtual machine scale set", &vmss.name, &vmss.resource_group, &vmss.location);
+            self.subnet_reference(sub, &what, &vmss.location, &vmss.subnet, &vmss.resource_group);
+            self.nsg_reference(
+                sub,
+                &what,
+                &vmss.location,
+                (vmss.network_security_group.as_deref(), vmss.network_security_group_resource_group.as_deref()),
+                &vmss.resource_group,
+            );
+            if vmss.instances > MAX_SCALE_SET_INSTANCES {
+                self.problem(format!(
+                    "{what} has {} instances; Azure allows at most {MAX_SCALE_SET_INSTANCES}",
+                    vmss.instances
+                ));
+            }
+        }
         for w in &sub.workspaces {
             self.resource(sub, "workspace", &w.name, &w.resource_group, &w.location);
             self.seen.once(&mut self.problems, "workspace", w.name.clone());
@@ -191,8 +195,32 @@ impl Validator<'_> {
         }
     }
 
-    /// The network security group a subnet or NIC (`what`, in `location`) is attached to: `(name, resource group)`,
-    /// the group defaulting to `default_rg`. Azure requires it in the same subscription and region.
+    /// The subnet a NIC or scale set (`what`, in `location`) is in: it must exist, in the same region; its virtual
+    /// network's resource group defaults to `default_rg`.
+    fn subnet_reference(&mut self, sub: &Subscription, what: &str, location: &str, r: &SubnetRef, default_rg: &str) {
+        let rg = r.resource_group.as_deref().unwrap_or(default_rg);
+        let vnet = sub
+            .virtual_networks
+            .iter()
+            .find(|v| v.name.eq_ignore_ascii_case(&r.virtual_network) && v.resource_group.eq_ignore_ascii_case(rg));
+        match vnet {
+            Some(v) if v.subnets.iter().any(|s| s.name.eq_ignore_ascii_case(&r.name)) => {
+                if !v.location.eq_ignore_ascii_case(location) {
+                    self.problem(format!(
+                        "{what} is in {location}, but its virtual network {} is in {}",
+                        v.name, v.location
+                    ));
+                }
+            }
+            _ => self.problem(format!(
+                "{what} refers to unknown subnet {}/{} in resource group {rg}",
+                r.virtual_network, r.name
+            )),
+        }
+    }
+
+    /// The network security group a subnet, NIC or scale set (`what`, in `location`) is attached to: `(name,
+    /// resource group)`, the group defaulting to `default_rg`. Azure requires it in the same subscription and region.
     fn nsg_reference(
         &mut self,
         sub: &Subscription,
@@ -357,7 +385,7 @@ subscriptions:
       - name: nsg2
         resourceGroup: rg
         location: eastus
-        flowLog: { enabled: true, storageAccount: st1 }
+        flowLog: { enabled: true, storageAccount: /subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v1 }
       - name: "bad/name"
         resourceGroup: rg
         location: westeurope
@@ -389,8 +417,9 @@ behaviour:
             "duplicate network watcher s1/RG/NW1",
             "duplicate network watcher in location",
             "network security group nsg2 is in location \"eastus\", which subscription s1 does not list",
-            "uses storage account st1 in northeurope, but the target is in eastus",
-            "unknown storage account \"missing\"",
+            "storageAccount \"/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v1\" is \
+             neither a storage account name nor the ID of one",
+            "unknown storage account \"missing\" (name a deleted one by its ARM ID)",
             "network security group name \"bad/name\" is not a valid ARM ID segment",
             "is enabled but names no storageAccount",
             "Retention policy days must be between 0 and 365; got 400",
@@ -464,5 +493,71 @@ subscriptions:
             assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
         }
         assert_eq!(problems.len(), 7, "{all}");
+    }
+
+    #[test]
+    fn scale_sets_need_a_subnet_and_nsg_of_their_subscription_and_region() {
+        let yaml = r#"
+subscriptions:
+  - id: s1
+    locations: [westeurope, northeurope]
+    networkSecurityGroups:
+      - { name: nsg1, resourceGroup: rg, location: westeurope }
+      - { name: nsg3, resourceGroup: rg, location: northeurope }
+    virtualNetworks:
+      - { name: v1, resourceGroup: rg, location: westeurope, subnets: [{ name: pool, addressPrefix: 10.0.1.0/24 }] }
+      - { name: v2, resourceGroup: rg, location: northeurope, subnets: [{ name: pool, addressPrefix: 10.1.1.0/24 }] }
+    virtualMachineScaleSets:
+      - { name: ok, resourceGroup: rg, location: westeurope, subnet: { virtualNetwork: v1, name: pool },
+          networkSecurityGroup: nsg1, instances: 3 }
+      - { name: other-group, resourceGroup: vmss-rg, location: westeurope,
+          subnet: { virtualNetwork: v1, name: pool, resourceGroup: rg }, networkSecurityGroup: nsg1,
+          networkSecurityGroupResourceGroup: rg, instances: 0 }
+      - { name: no-subnet, resourceGroup: rg, location: westeurope, subnet: { virtualNetwork: v1, name: nope }, instances: 1 }
+      - { name: far-subnet, resourceGroup: rg, location: westeurope, subnet: { virtualNetwork: v2, name: pool }, instances: 1 }
+      - { name: far-nsg, resourceGroup: rg, location: westeurope, subnet: { virtualNetwork: v1, name: pool },
+          networkSecurityGroup: nsg3, instances: 1 }
+      - { name: huge, resourceGroup: rg, location: westeurope, subnet: { virtualNetwork: v1, name: pool }, instances: 1001 }
+      - { name: OK, resourceGroup: RG, location: westeurope, subnet: { virtualNetwork: v1, name: pool }, instances: 1 }
+"#;
+        let Err(InventoryError::Invalid(problems)) = Inventory::from_yaml(yaml) else { panic!("must be invalid") };
+        let all = problems.join("\n");
+        for expected in [
+            "virtual machine scale set no-subnet refers to unknown subnet v1/nope in resource group rg",
+            "virtual machine scale set far-subnet is in westeurope, but its virtual network v2 is in northeurope",
+            "virtual machine scale set far-nsg is in westeurope, but its network security group nsg3 is in northeurope",
+            "virtual machine scale set huge has 1001 instances; Azure allows at most 1000",
+            "duplicate virtual machine scale set s1/RG/OK",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+        assert_eq!(problems.len(), 5, "{all}");
+        let missing = "subscriptions: [{ id: s, locations: [westeurope], virtualMachineScaleSets: [{ name: v, \
+                       resourceGroup: rg, location: westeurope, instances: 1 }] }]";
+        assert!(matches!(Inventory::from_yaml(missing), Err(InventoryError::Parse(e)) if e.contains("subnet")));
+    }
+
+    /// Flow logs as an inventory may find them: storage in another region, or deleted (named by its ID). Writes
+    /// refuse both; the inventory holds them.
+    #[test]
+    fn inventory_flow_logs_may_name_storage_elsewhere_or_gone() {
+        let yaml = r#"
+subscriptions:
+  - id: s1
+    locations: [westeurope, northeurope]
+    networkWatchers:
+      - { name: nw, resourceGroup: rg, location: northeurope }
+    storageAccounts:
+      - { name: weu1, resourceGroup: rg, location: westeurope }
+    networkSecurityGroups:
+      - { name: far, resourceGroup: rg, location: northeurope, flowLog: { enabled: true, storageAccount: weu1 } }
+      - name: gone
+        resourceGroup: rg
+        location: northeurope
+        flowLog:
+          enabled: true
+          storageAccount: /subscriptions/s1/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/deleted1
+"#;
+        Inventory::from_yaml(yaml).unwrap_or_else(|e| panic!("{e}"));
     }
 }

@@ -2,7 +2,7 @@
 //! one flow log per target, and the storage accounts, workspaces and settings they name.
 
 use super::{Seen, Validator};
-use crate::inventory::{InventoryFlowLog, arm_id};
+use crate::inventory::{InventoryFlowLog, STORAGE_TYPE, arm_id};
 use crate::rules::{format_problem, record_types_problem, retention_problem};
 use flowlog_wire::id::ResourceId;
 
@@ -94,13 +94,30 @@ impl Validator<'_> {
     fn flow_log_settings(&mut self, at: &str, fl: &InventoryFlowLog, location: &str) {
         let inventory = self.inventory;
         self.tags(at, &fl.tags);
-        match &fl.storage_account {
+        // The storage account is not checked as a write checks it (it exists, in the target's region): an inventory
+        // holds flow logs as they are now, and an old flow log may outlive that. Azure checked the region when the
+        // flow log was written, but storage accounts get deleted (and their names taken again, elsewhere) while the
+        // flow logs that name them stay. So any account of the inventory may be named, in any region, and an ARM ID
+        // may name one that does not exist; a bare name must still be one of the inventory's (a typo is not a state).
+        // Writes still refuse such accounts (`write_checks.rs`).
+        match fl.storage_account.as_deref() {
             None if fl.enabled => self.problem(format!("{at} is enabled but names no storageAccount")),
             None => {}
+            Some(id) if id.starts_with('/') && !ResourceId::parse(id).is_ok_and(|r| r.is_type(STORAGE_TYPE)) => {
+                self.problem(format!(
+                    "{at}: storageAccount {id:?} is neither a storage account name nor the ID of one \
+                     (.../providers/{STORAGE_TYPE}/{{name}})"
+                ));
+            }
+            // An ID: of an account of the inventory, or of one that no longer exists.
+            Some(id) if id.starts_with('/') => {}
             Some(name) => {
                 let mut storage = inventory.subscriptions.iter().flat_map(|s| &s.storage_accounts);
-                let found = storage.find(|s| s.name.eq_ignore_ascii_case(name)).map(|s| s.location.as_str());
-                self.named_reference(at, "storage account", name, found, location);
+                if !storage.any(|s| s.name.eq_ignore_ascii_case(name)) {
+                    self.problem(format!(
+                        "{at} refers to unknown storage account {name:?} (name a deleted one by its ARM ID)"
+                    ));
+                }
             }
         }
         if let Some(why) = fl.retention_policy.as_ref().and_then(retention_problem) {
@@ -135,8 +152,8 @@ impl Validator<'_> {
         }
     }
 
-    /// A flow log's reference by name to a storage account or workspace (`kind`), `found` in the inventory at that
-    /// location: it must exist, in the target's `location`.
+    /// A flow log's reference by name to a workspace (`kind`), `found` in the inventory at that location: it must
+    /// exist, in the target's `location`.
     fn named_reference(&mut self, at: &str, kind: &str, name: &str, found: Option<&str>, location: &str) {
         match found {
             None => self.problem(format!("{at} refers to unknown {kind} {name:?}")),
