@@ -303,6 +303,10 @@ async fn apply_leaves_no_gap_and_rollback_puts_azure_back_as_it_was() {
     let h = Harness::start_with("mig-apply", inventory()).await;
     let before = azure_state(&h.sim);
     h.sim.record_writes();
+    // New flow logs are slow to come (each PUT answered after 1.5 s), NSG flow logs quick to switch off: switching
+    // one off before what takes over its traffic is Ready would show in the write log.
+    let slow = serde_json::json!([{"operation": "flowLogsCreateOrUpdate", "effect": {"latencyMs": 1500}}]);
+    h.sim.set_faults(serde_json::from_value(slow).unwrap()).unwrap();
     let mut record = start_apply(&h).await;
     assert_eq!((record.create.len(), record.disable.len(), record.blocked.len()), (10, 18, 3));
     work::apply(&h.client, &target(&h), &mut record, |_| {}).await.unwrap();
@@ -315,13 +319,24 @@ async fn apply_leaves_no_gap_and_rollback_puts_azure_back_as_it_was() {
 
     work::rollback(&h.client, &target(&h), &mut record, |_| {}).await.unwrap();
     assert_eq!(record.phase, Phase::RolledBack);
-    let after = azure_state(&h.sim);
-    assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>(), "the new flow logs deleted");
+    // Everything is as it was, except the two NSG flow logs whose storage account cannot serve their region: Azure
+    // would refuse them back, so they stay off and the VNet flow log that took over their traffic stays.
+    let mut after = azure_state(&h.sim);
+    let kept = vnet(SUB1, "mig-neu-rg", "mig-neu-vnet");
+    assert_eq!(after.remove(&kept).and_then(|l| l["properties"]["enabled"].as_bool()), Some(true), "{kept} kept");
+    assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>(), "the other new flow logs deleted");
     for (target, was) in &before {
+        if target.ends_with("/neu-app-nsg") || target.ends_with("/neu-db-nsg") {
+            assert_eq!(after[target]["properties"]["enabled"], false, "{target} stays off");
+            continue;
+        }
         assert_eq!(&after[target], was, "{target} as it was");
     }
     let left = h.api.list(&ListParams::default().labels(&format!("{MIGRATION_LABEL}=mig"))).await.unwrap();
-    assert!(left.items.is_empty(), "rollback leaves none of the migration's policies");
+    let mut left: Vec<String> = left.items.iter().map(|p| p.spec.target.resource_id.to_lowercase()).collect();
+    left.sort();
+    let nsg = |name: &str| format!("{}/networksecuritygroups/{name}", prefix(SUB1, "mig-neu-rg"));
+    assert_eq!(left, [nsg("neu-app-nsg"), nsg("neu-db-nsg"), kept], "only the policies of what stays as migrated");
 }
 
 #[tokio::test]

@@ -117,6 +117,9 @@ pub struct NsgFlowLog {
     pub covered_by: Vec<String>,
     /// Why it is blocked (empty otherwise).
     pub reasons: Vec<String>,
+    /// Its storage account cannot serve its region, and the new flow logs write to the one `--storage` named: Azure
+    /// would refuse to switch it back on with its own settings, so a rollback cannot restore it.
+    pub storage_replaced: bool,
 }
 
 /// What happens to an NSG flow log.
@@ -329,6 +332,7 @@ pub fn analyse(inventory: &RegionInventory, mode: Mode, storage_for: Option<&str
             action: NsgAction::Disable,
             covered_by: Vec::new(),
             reasons: Vec::new(),
+            storage_replaced: false,
         };
         if !settings.enabled {
             entry.action = NsgAction::AlreadyOff;
@@ -362,6 +366,7 @@ pub fn analyse(inventory: &RegionInventory, mode: Mode, storage_for: Option<&str
         if let (Some(_), Some(storage)) = (&storage_problem, storage_for) {
             settings.storage_id = Some(storage.to_string());
             storage_problem = None;
+            entry.storage_replaced = true;
         }
         let mut push = |target: String, aggregates: Vec<String>| {
             candidates.entry(key(&target)).or_default().push(Candidate {

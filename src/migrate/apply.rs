@@ -289,7 +289,21 @@ pub async fn rollback(
     record.phase = Phase::RollingBack;
     save(client, target, record).await?;
     let options = options(target, record);
-    let restored: Vec<usize> = (0..record.disable.len()).filter(|&i| record.disable[i].switched_off).collect();
+    let restored: Vec<usize> =
+        (0..record.disable.len()).filter(|&i| record.disable[i].switched_off && record.disable[i].restorable).collect();
+    // What cannot be switched back on stays off, and the flow logs that took over its traffic stay with it.
+    let kept: Vec<usize> = (0..record.disable.len())
+        .filter(|&i| record.disable[i].switched_off && !record.disable[i].restorable)
+        .collect();
+    let keep: std::collections::BTreeSet<String> =
+        kept.iter().flat_map(|&i| record.disable[i].after.iter().cloned()).collect();
+    for &i in &kept {
+        progress(&format!(
+            "{} stays off: its storage account cannot serve its region, so Azure would refuse its own settings; the flow logs that took over its traffic stay ({})",
+            record.disable[i].nsg,
+            record.disable[i].after.join(", ")
+        ));
+    }
     progress(&format!("switching {} NSG flow logs back on", restored.len()));
     for &i in &restored {
         let entry = &record.disable[i];
@@ -342,15 +356,16 @@ pub async fn rollback(
         record.disable[i].switched_off = false;
     }
     save(client, target, record).await?;
-    progress(&format!("deleting the {} new flow logs' policies", record.create.len()));
-    for c in &record.create {
-        delete(&policies, &c.policy).await?;
+    let deleted: Vec<String> = record.create.iter().map(|c| c.policy.clone()).filter(|p| !keep.contains(p)).collect();
+    progress(&format!("deleting the {} new flow logs' policies", deleted.len()));
+    for policy in &deleted {
+        delete(&policies, policy).await?;
     }
     let started = Instant::now();
     loop {
         let mut left = 0;
-        for c in &record.create {
-            if policies.get_opt(&c.policy).await?.is_some() {
+        for c in &deleted {
+            if policies.get_opt(c).await?.is_some() {
                 left += 1;
             }
         }

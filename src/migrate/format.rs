@@ -59,6 +59,15 @@ fn summary_lines(plan: &Plan) -> Vec<String> {
     ]
 }
 
+/// The action, and whether a rollback could undo it.
+fn action_text(l: &super::analysis::NsgFlowLog) -> String {
+    if l.storage_replaced {
+        format!("{} (no rollback: its storage account cannot serve the region)", l.action.as_str())
+    } else {
+        l.action.as_str().to_string()
+    }
+}
+
 fn short(id: &str) -> String {
     // `rg/.../name`: the resource group and the path after the provider, enough to recognise a target.
     let parts: Vec<&str> = id.split('/').collect();
@@ -109,7 +118,7 @@ pub fn table(plan: &Plan) -> String {
             vec![
                 r.subscription.clone(),
                 r.region.clone(),
-                l.action.as_str().to_string(),
+                action_text(l),
                 l.nsg.clone(),
                 l.covered_by.iter().map(|t| short(t)).collect::<Vec<_>>().join(", "),
             ]

@@ -4,7 +4,8 @@
 //!   reverting the step deletes what it created, Microsoft's rollback);
 //! - `02-disable-nsg-flow-logs/`: a FlowLogPolicy per migrated NSG flow log, switching it off (never deleting it:
 //!   deletion policy `Orphan`), to merge once every policy of step 1 is Ready;
-//! - `rollback/`: the same NSG policies with their original settings, to apply instead of step 2 to undo it.
+//! - `rollback/`: the same NSG policies with their original settings, to apply instead of step 2 to undo it (not those
+//!   whose storage account `--storage` replaced: Azure would refuse their own settings).
 
 use std::collections::BTreeMap;
 
@@ -81,8 +82,10 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         })
         .collect();
     step(DISABLE_DIR, disable);
+    // An NSG flow log whose own storage account cannot serve its region cannot be switched back on as it was.
     let rollback = migrated
         .iter()
+        .filter(|l| !l.storage_replaced)
         .map(|l| {
             let name = policy_name(&l.nsg);
             (name.clone(), policy(&name, "rollback", None, restore_spec(&l.nsg, &l.settings, options), options))
@@ -175,6 +178,7 @@ mod tests {
             action,
             covered_by: vec![],
             reasons: vec![],
+            storage_replaced: false,
         };
         RegionPlan {
             nsg_flow_logs: vec![nsg_log(NSG, NsgAction::Disable), nsg_log(&format!("{NSG}2"), NsgAction::Blocked)],

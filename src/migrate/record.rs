@@ -86,6 +86,14 @@ pub struct DisableEntry {
     pub existing_spec: Option<FlowLogPolicySpec>,
     /// The switch-off was applied to the policy.
     pub switched_off: bool,
+    /// A rollback can switch it back on: false when its storage account cannot serve its region (Azure would refuse
+    /// its own settings); a rollback then leaves it off and keeps the flow logs that took over its traffic.
+    #[serde(default = "yes")]
+    pub restorable: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +141,7 @@ impl Record {
                         namespace,
                         existing_spec,
                         switched_off: false,
+                        restorable: !log.storage_replaced,
                     });
                 }
                 NsgAction::Blocked => blocked.push(BlockedEntry {
@@ -216,6 +225,7 @@ mod tests {
             namespace: "ns".into(),
             existing_spec: None,
             switched_off,
+            restorable: true,
         }
     }
 
