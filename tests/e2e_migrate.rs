@@ -208,7 +208,8 @@ fn enabled_of(sim: &Simulator, target: &str) -> Vec<Option<bool>> {
 async fn the_plans_manifests_apply_to_the_apiserver_in_order_and_converge() {
     let h = Harness::start_with("mig-manifests", inventory()).await;
     let plan = plan_of(&h.sim_url, Mode::Aggregated, true).await;
-    let files = manifests(&plan.regions, &Options { namespace: Some(h.namespace.clone()), interval: None });
+    let options = Options { namespace: Some(h.namespace.clone()), interval: None };
+    let files = manifests(&plan.regions, &options, &Default::default());
     let step = |dir: &str| -> Vec<FlowLogPolicy> {
         files
             .iter()
@@ -250,6 +251,24 @@ fn azure_state(sim: &Simulator) -> BTreeMap<String, serde_json::Value> {
         .collect()
 }
 
+/// A FlowLogPolicy of the team's that manages app-1-nsg's flow log as it is, Ready.
+async fn app_1_policy(h: &Harness) -> FlowLogPolicy {
+    let nsg = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/mig-app-rg/providers/Microsoft.Network/networkSecurityGroups/app-1-nsg";
+    let spec: flowlog_operator::api::FlowLogPolicySpec = serde_json::from_value(serde_json::json!({
+        "target": {"resourceId": nsg},
+        "flowLog": {
+            "enabled": true,
+            "storageId": storage_id(SUB1, "mig-logging-rg", "migflowlogsweu001"),
+            "retentionPolicy": {"enabled": true, "days": 30},
+            "format": {"type": "JSON", "version": 2}
+        }
+    }))
+    .unwrap();
+    let policy = h.apply("team-app-1", spec).await;
+    wait_all_ready(h, &["team-app-1".to_string()], "the team's policy Ready").await;
+    policy
+}
+
 fn target(h: &Harness) -> Target {
     Target {
         namespace: h.namespace.clone(),
@@ -261,7 +280,7 @@ fn target(h: &Harness) -> Target {
 
 async fn start_apply(h: &Harness) -> Record {
     let plan = plan_of(&h.sim_url, Mode::Aggregated, true).await;
-    let existing = work::existing_nsg_policies(&h.client, &h.namespace).await.unwrap();
+    let existing = work::existing_nsg_policies(&h.client, Some(&h.namespace)).await.unwrap();
     let record = Record::new(&plan, &h.namespace, &existing, "10m", "2026-12-02T00:00:00Z".into());
     work::start(&h.client, &target(h), &record).await.unwrap();
     record
@@ -307,8 +326,12 @@ async fn apply_leaves_no_gap_and_rollback_puts_azure_back_as_it_was() {
     // one off before what takes over its traffic is Ready would show in the write log.
     let slow = serde_json::json!([{"operation": "flowLogsCreateOrUpdate", "effect": {"latencyMs": 1500}}]);
     h.sim.set_faults(serde_json::from_value(slow).unwrap()).unwrap();
+    // A team already manages app-1-nsg's flow log with a policy: the migration switches it off through that policy.
+    let team = app_1_policy(&h).await;
     let mut record = start_apply(&h).await;
     assert_eq!((record.create.len(), record.disable.len(), record.blocked.len()), (10, 18, 3));
+    let through_team = record.disable.iter().find(|d| d.nsg.ends_with("/app-1-nsg")).unwrap();
+    assert_eq!((through_team.policy.as_str(), through_team.existing_spec.as_ref()), ("team-app-1", Some(&team.spec)));
     work::apply(&h.client, &target(&h), &mut record, |_| {}).await.unwrap();
     assert_eq!(record.phase, Phase::Applied);
     assert_no_gap(&h, &record);
@@ -317,8 +340,13 @@ async fn apply_leaves_no_gap_and_rollback_puts_azure_back_as_it_was() {
     let count = |state: MigrationState| rows.iter().filter(|r| r.state == state).count();
     assert_eq!((count(MigrationState::Migrated), count(MigrationState::Blocked)), (18, 3), "{rows:#?}");
 
+    let switched = h.api.get("team-app-1").await.unwrap();
+    assert!(!switched.spec.flow_log.enabled, "the team's policy switched the NSG flow log off");
+    assert_eq!(switched.spec.target, team.spec.target);
+
     work::rollback(&h.client, &target(&h), &mut record, |_| {}).await.unwrap();
     assert_eq!(record.phase, Phase::RolledBack);
+    assert_eq!(h.api.get("team-app-1").await.unwrap().spec, team.spec, "the team's policy as it was");
     // Everything is as it was, except the two NSG flow logs whose storage account cannot serve their region: Azure
     // would refuse them back, so they stay off and the VNet flow log that took over their traffic stays.
     let mut after = azure_state(&h.sim);
@@ -333,7 +361,12 @@ async fn apply_leaves_no_gap_and_rollback_puts_azure_back_as_it_was() {
         assert_eq!(&after[target], was, "{target} as it was");
     }
     let left = h.api.list(&ListParams::default().labels(&format!("{MIGRATION_LABEL}=mig"))).await.unwrap();
-    let mut left: Vec<String> = left.items.iter().map(|p| p.spec.target.resource_id.to_lowercase()).collect();
+    let mut left: Vec<String> = left
+        .items
+        .iter()
+        .filter(|p| p.metadata.name.as_deref() != Some("team-app-1"))
+        .map(|p| p.spec.target.resource_id.to_lowercase())
+        .collect();
     left.sort();
     let nsg = |name: &str| format!("{}/networksecuritygroups/{name}", prefix(SUB1, "mig-neu-rg"));
     assert_eq!(left, [nsg("neu-app-nsg"), nsg("neu-db-nsg"), kept], "only the policies of what stays as migrated");
@@ -406,6 +439,18 @@ async fn the_plan_command_prints_the_plan_and_writes_it_whole_or_not_at_all() {
         "progress: {stderr}"
     );
 
+    // The README's worked example is this output, shortened (`…`) but not edited.
+    let table = run(Vec::new()).await;
+    let table = String::from_utf8(table.stdout).unwrap();
+    let lines: BTreeSet<&str> = table.lines().map(str::trim_end).collect();
+    let readme = include_str!("../README.md");
+    let example = readme.split("$ flowlog-operator migrate plan --arm-endpoint").nth(1).expect("the README's example");
+    let example = &example[example.find('\n').unwrap() + 1..example.find("```").unwrap()];
+    assert!(example.lines().count() > 15, "{example}");
+    for line in example.lines().filter(|l| !l.is_empty() && *l != "…") {
+        assert!(lines.contains(line), "README line not in the output:\n{line}\n\noutput:\n{table}");
+    }
+
     let markdown = run(vec!["-o".into(), "markdown".into(), "--mode".into(), "per-target".into()]).await;
     let text = String::from_utf8(markdown.stdout).unwrap();
     assert!(text.contains("### Step 1: new flow logs") && text.contains("ConflictingSettings"), "{text}");
@@ -466,4 +511,68 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
         }
     }
     out
+}
+
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_plan_from_the_cluster_covers_the_nsgs_its_policies_manage_and_switches_them_off_through_them() {
+    let h = Harness::start_with("mig-from-cluster", inventory()).await;
+    let mix = |name: &str| format!("{}/networkSecurityGroups/{name}", prefix(SUB1, "mig-mixed-rg"));
+    for (name, days) in [("mix-1-nsg", 30), ("mix-2-nsg", 7)] {
+        let spec: flowlog_operator::api::FlowLogPolicySpec = serde_json::from_value(serde_json::json!({
+            "target": {"resourceId": mix(name)},
+            "flowLog": {
+                "enabled": true,
+                "storageId": storage_id(SUB1, "mig-logging-rg", "migflowlogsweu001"),
+                "retentionPolicy": {"enabled": true, "days": days},
+                "format": {"type": "JSON", "version": 2}
+            }
+        }))
+        .unwrap();
+        h.apply(&format!("team-{name}"), spec).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("migration");
+    let (url, ns, out) = (h.sim_url.clone(), h.namespace.clone(), out_dir.display().to_string());
+    let output = tokio::task::spawn_blocking(move || {
+        plan_command(&url, &["--from-cluster", "-n", &ns, "--out", &out, "-o", "json"])
+    })
+    .await
+    .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let nsgs: BTreeSet<String> = json["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["nsgFlowLogs"].as_array().unwrap())
+        .map(|l| l["nsg"].as_str().unwrap().to_lowercase())
+        .collect();
+    // Other tests' policies share the control plane: only what no policy manages must be missing.
+    for name in ["mix-1-nsg", "mix-2-nsg"] {
+        assert!(nsgs.contains(&mix(name).to_lowercase()), "{name} in the plan: {nsgs:?}");
+    }
+    for name in ["front-nsg", "orphan-nsg", "ta-nsg"] {
+        assert!(!nsgs.iter().any(|n| n.ends_with(&format!("/{name}"))), "{name} is managed by no policy: {nsgs:?}");
+    }
+    let files = walk(&out_dir);
+    for name in ["mix-1-nsg", "mix-2-nsg"] {
+        let file = format!("{}.team-{name}.yaml", h.namespace);
+        for dir in [DISABLE_DIR, "rollback"] {
+            assert!(files.contains(&format!("{dir}/{file}")), "{dir}/{file} in {files:?}");
+        }
+        let off: FlowLogPolicy =
+            serde_saphyr::from_str(&std::fs::read_to_string(out_dir.join(DISABLE_DIR).join(&file)).unwrap()).unwrap();
+        assert_eq!(off.metadata.name.as_deref(), Some(format!("team-{name}").as_str()), "switched off through it");
+        assert_eq!(off.metadata.namespace.as_deref(), Some(h.namespace.as_str()));
+        assert!(!off.spec.flow_log.enabled, "{name} off");
+        let back: FlowLogPolicy =
+            serde_saphyr::from_str(&std::fs::read_to_string(out_dir.join("rollback").join(&file)).unwrap()).unwrap();
+        let was = h.api.get(&format!("team-{name}")).await.unwrap();
+        assert_eq!(back.spec, was.spec, "rollback puts the team's policy back as it was");
+    }
+    assert!(
+        !files.iter().any(|f| f.starts_with(&format!("{DISABLE_DIR}/migrate-"))),
+        "no second policy for an NSG a policy already manages: {files:?}"
+    );
 }

@@ -14,8 +14,9 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use super::Existing;
 use super::manifests::{MIGRATED_FROM_ANNOTATION, Options, STEP_LABEL, off_settings, restore_spec};
-use super::record::{Existing, Phase, RECORD_KEY, Record, Seen, next};
+use super::record::{Phase, RECORD_KEY, Record, Seen, next};
 use crate::api::{FlowLogPolicy, FlowLogPolicySpec};
 use crate::reconcile::{READY, STALLED};
 
@@ -66,21 +67,26 @@ pub async fn load(client: &Client, target: &Target) -> Result<Option<Record>, Ap
     Ok(Some(record))
 }
 
-/// The FlowLogPolicies that already manage an NSG (any namespace the caller may list), by lower-case NSG ID.
-pub async fn existing_nsg_policies(client: &Client, namespace: &str) -> Result<Existing, ApplyError> {
+/// The FlowLogPolicies that already manage an NSG (in every namespace, or in `namespace` only when the caller may
+/// not list them cluster-wide), by lower-case NSG ID. A policy being deleted does not count, nor one that a
+/// migration made (its labels say so): the migration that made it owns it.
+pub async fn existing_nsg_policies(client: &Client, namespace: Option<&str>) -> Result<Existing, ApplyError> {
     let all: Api<FlowLogPolicy> = Api::all(client.clone());
-    let policies = match all.list(&ListParams::default()).await {
-        Ok(list) => list.items,
-        // Without cluster-wide list rights: the migration's namespace only.
-        Err(kube::Error::Api(e)) if e.code == 403 => {
-            Api::<FlowLogPolicy>::namespaced(client.clone(), namespace).list(&ListParams::default()).await?.items
+    let policies = match (all.list(&ListParams::default()).await, namespace) {
+        (Ok(list), _) => list.items,
+        (Err(kube::Error::Api(e)), Some(ns)) if e.code == 403 => {
+            Api::<FlowLogPolicy>::namespaced(client.clone(), ns).list(&ListParams::default()).await?.items
         }
-        Err(e) => return Err(e.into()),
+        (Err(e), _) => return Err(e.into()),
     };
     Ok(policies
         .into_iter()
         .filter(|p| {
-            p.spec.target.resource_id.to_ascii_lowercase().contains("/microsoft.network/networksecuritygroups/")
+            let labels = p.labels();
+            p.metadata.deletion_timestamp.is_none()
+                && !labels.contains_key(MIGRATION_LABEL)
+                && !labels.contains_key(STEP_LABEL)
+                && p.spec.target.resource_id.to_ascii_lowercase().contains("/microsoft.network/networksecuritygroups/")
         })
         .map(|p| {
             let key = p.spec.target.resource_id.to_ascii_lowercase();

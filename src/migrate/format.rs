@@ -55,8 +55,33 @@ fn summary_lines(plan: &Plan) -> Vec<String> {
             s.per_target,
             s.aggregated
         ),
-        format!("{} targets already covered by an existing flow log; {} problems", s.covered, s.problems),
+        format!(
+            "{} already covered by an existing flow log; {}",
+            plural(s.covered, "target", "targets"),
+            plural(s.problems, "problem", "problems")
+        ),
     ]
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// The NSGs of the NSG flow logs a new flow log takes over (`rg/nsg`; a flow log's own name says little).
+fn from_nsgs(plan: &Plan, c: &super::analysis::NewFlowLog) -> Vec<String> {
+    let nsg_of = |id: &String| {
+        plan.regions
+            .iter()
+            .flat_map(|r| &r.nsg_flow_logs)
+            .find(|l| l.id.eq_ignore_ascii_case(id))
+            .map_or_else(|| short(id), |l| short(&l.nsg))
+    };
+    c.from.iter().map(nsg_of).collect()
+}
+
+/// How many flow logs of its own (a subnet or NIC flow log per target) a new flow log stands for.
+fn stands_for(c: &super::analysis::NewFlowLog) -> String {
+    c.aggregates.len().max(1).to_string()
 }
 
 /// The action, and whether a rollback could undo it.
@@ -94,9 +119,9 @@ pub fn table(plan: &Plan) -> String {
                 r.subscription.clone(),
                 r.region.clone(),
                 kind(c.kind).to_string(),
-                c.target.clone(),
-                c.from.iter().map(|f| short(f)).collect::<Vec<_>>().join(", "),
-                c.aggregates.len().to_string(),
+                short(&c.target),
+                from_nsgs(plan, c).join(", "),
+                stands_for(c),
             ]
         })
         .collect();
@@ -105,7 +130,7 @@ pub fn table(plan: &Plan) -> String {
         out.push_str("(none)\n");
     } else {
         out.push_str(&aligned(
-            &["SUBSCRIPTION", "REGION", "KIND", "TARGET", "FROM NSG FLOW LOGS", "STANDS FOR"],
+            &["SUBSCRIPTION", "REGION", "KIND", "TARGET", "TAKES OVER FROM NSGS", "STANDS FOR"],
             &create,
             5,
         ));
@@ -119,7 +144,7 @@ pub fn table(plan: &Plan) -> String {
                 r.subscription.clone(),
                 r.region.clone(),
                 action_text(l),
-                l.nsg.clone(),
+                short(&l.nsg),
                 l.covered_by.iter().map(|t| short(t)).collect::<Vec<_>>().join(", "),
             ]
         })
@@ -134,7 +159,7 @@ pub fn table(plan: &Plan) -> String {
         .regions
         .iter()
         .flat_map(|r| &r.problems)
-        .map(|p| vec![p.reason.as_str().to_string(), p.target.clone(), p.message.clone()])
+        .map(|p| vec![p.reason.as_str().to_string(), short(&p.target), p.message.clone()])
         .collect();
     if !problems.is_empty() {
         out.push_str("\nPROBLEMS (their NSG flow logs stay on)\n");
@@ -153,17 +178,17 @@ pub fn markdown(plan: &Plan) -> String {
     if creates.is_empty() {
         out.push_str("None.\n");
     } else {
-        out.push_str(&md_row(&["Subscription", "Region", "Kind", "Target", "From NSG flow logs", "Stands for"]));
+        out.push_str(&md_row(&["Subscription", "Region", "Kind", "Target", "Takes over from NSGs", "Stands for"]));
         out.push_str(&md_row(&["---", "---", "---", "---", "---", "---:"]));
         for (r, c) in creates {
-            let from: Vec<String> = c.from.iter().map(|f| md_code(&short(f))).collect();
+            let from: Vec<String> = from_nsgs(plan, c).iter().map(|f| md_code(f)).collect();
             out.push_str(&md_row(&[
                 md_code(&r.subscription),
                 md_text(&r.region),
                 kind(c.kind).to_string(),
                 md_code(&c.target),
                 from.join(", "),
-                c.aggregates.len().to_string(),
+                stands_for(c),
             ]));
         }
     }
@@ -177,7 +202,7 @@ pub fn markdown(plan: &Plan) -> String {
         for (r, l) in logs {
             let by: Vec<String> = l.covered_by.iter().map(|t| md_code(&short(t))).collect();
             let action =
-                if l.action == NsgAction::Blocked { "**Blocked**".to_string() } else { l.action.as_str().to_string() };
+                if l.action == NsgAction::Blocked { "**Blocked**".to_string() } else { md_text(&action_text(l)) };
             out.push_str(&md_row(&[
                 md_code(&r.subscription),
                 md_text(&r.region),

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::analysis::{NewFlowLog, NsgAction, RegionPlan};
+use super::Existing;
+use super::analysis::{NewFlowLog, NsgAction, NsgFlowLog, RegionPlan};
 use crate::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, Mode, Target, TrafficAnalytics};
 use crate::reconcile::set::child_name;
 
@@ -41,8 +42,10 @@ pub fn policy_name(target: &str) -> String {
     child_name("migrate", target)
 }
 
-/// Every file of the three folders, by relative path.
-pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, String> {
+/// Every file of the three folders, by relative path. An NSG flow log whose NSG a FlowLogPolicy already manages
+/// (`existing`) is switched off through that policy: its manifest in step 2 is that policy (same name and namespace)
+/// with `spec.flowLog` replaced, and in `rollback/` that policy as it is.
+pub fn manifests(plans: &[RegionPlan], options: &Options, existing: &Existing) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut step = |dir: &str, docs: Vec<(String, Value)>| {
         let mut resources = Vec::new();
@@ -64,7 +67,8 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         .flat_map(|p| &p.create)
         .map(|c| {
             let name = policy_name(&c.target);
-            (name.clone(), policy(&name, "1-create", Some(&c.from.join(",")), create_spec(c, options), options))
+            let ns = options.namespace.as_deref();
+            (name.clone(), policy(&name, ns, "1-create", Some(&c.from.join(",")), create_spec(c, options)))
         })
         .collect();
     step(CREATE_DIR, create);
@@ -77,8 +81,8 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
     let disable = migrated
         .iter()
         .map(|l| {
-            let name = policy_name(&l.nsg);
-            (name.clone(), policy(&name, "2-disable", None, off_spec(&l.nsg, &l.settings, options), options))
+            let (name, ns, off, _) = nsg_policy(l, options, existing);
+            (file_name(l, &name, ns.as_deref(), existing), policy(&name, ns.as_deref(), "2-disable", None, off))
         })
         .collect();
     step(DISABLE_DIR, disable);
@@ -87,8 +91,8 @@ pub fn manifests(plans: &[RegionPlan], options: &Options) -> BTreeMap<String, St
         .iter()
         .filter(|l| !l.storage_replaced)
         .map(|l| {
-            let name = policy_name(&l.nsg);
-            (name.clone(), policy(&name, "rollback", None, restore_spec(&l.nsg, &l.settings, options), options))
+            let (name, ns, _, back) = nsg_policy(l, options, existing);
+            (file_name(l, &name, ns.as_deref(), existing), policy(&name, ns.as_deref(), "rollback", None, back))
         })
         .collect();
     step(ROLLBACK_DIR, rollback);
@@ -143,9 +147,40 @@ fn spec(
     }
 }
 
-fn policy(name: &str, step: &str, from: Option<&str>, spec: FlowLogPolicySpec, options: &Options) -> Value {
+/// The policy that switches an NSG flow log off and the one that puts it back, with its name and namespace: the
+/// migration's own, or the one that already manages the NSG.
+fn nsg_policy(
+    l: &NsgFlowLog,
+    options: &Options,
+    existing: &Existing,
+) -> (String, Option<String>, FlowLogPolicySpec, FlowLogPolicySpec) {
+    match existing.get(&l.nsg.to_ascii_lowercase()) {
+        Some((ns, name, spec)) => {
+            let mut off = spec.clone();
+            off.flow_log = off_settings(&l.settings);
+            (name.clone(), Some(ns.clone()), off, spec.clone())
+        }
+        None => (
+            policy_name(&l.nsg),
+            options.namespace.clone(),
+            off_spec(&l.nsg, &l.settings, options),
+            restore_spec(&l.nsg, &l.settings, options),
+        ),
+    }
+}
+
+/// An existing policy's file is named `<namespace>.<name>`, so that two namespaces' policies of one name do not
+/// collide.
+fn file_name(l: &NsgFlowLog, name: &str, namespace: Option<&str>, existing: &Existing) -> String {
+    match namespace {
+        Some(ns) if existing.contains_key(&l.nsg.to_ascii_lowercase()) => format!("{ns}.{name}"),
+        _ => name.to_string(),
+    }
+}
+
+fn policy(name: &str, namespace: Option<&str>, step: &str, from: Option<&str>, spec: FlowLogPolicySpec) -> Value {
     let mut metadata = json!({"name": name, "labels": {STEP_LABEL: step}});
-    if let Some(ns) = &options.namespace {
+    if let Some(ns) = namespace {
         metadata["namespace"] = json!(ns);
     }
     if let Some(from) = from {
@@ -162,7 +197,7 @@ fn to_yaml(value: &Value) -> String {
 mod tests {
     use super::*;
     use crate::api::FlowLogPolicy;
-    use crate::migrate::analysis::{NsgFlowLog, TargetKind};
+    use crate::migrate::analysis::TargetKind;
 
     const NSG: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/web";
     const VNET: &str = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/app";
@@ -195,7 +230,7 @@ mod tests {
 
     #[test]
     fn three_kustomizations_of_policies_that_parse_back() {
-        let files = manifests(&[plan()], &Options { namespace: Some("net".into()), interval: None });
+        let files = manifests(&[plan()], &Options { namespace: Some("net".into()), interval: None }, &Existing::new());
         let names: Vec<&str> = files.keys().map(String::as_str).collect();
         let create = format!("{CREATE_DIR}/{}.yaml", policy_name(VNET));
         let disable = format!("{DISABLE_DIR}/{}.yaml", policy_name(NSG));
@@ -216,5 +251,33 @@ mod tests {
         assert_eq!(back.spec.flow_log.storage_id.as_deref(), Some(STORAGE));
         let kustomization: Value = serde_saphyr::from_str(&files[&format!("{CREATE_DIR}/kustomization.yaml")]).unwrap();
         assert_eq!(kustomization["resources"], json!([format!("{}.yaml", policy_name(VNET))]));
+    }
+
+    #[test]
+    fn an_nsg_a_policy_already_manages_is_switched_off_through_that_policy() {
+        let mut theirs = spec(
+            NSG,
+            FlowLogSettings { enabled: true, storage_id: Some(STORAGE.into()), ..Default::default() },
+            DeletionPolicy::Disable,
+            &Options::default(),
+        );
+        theirs.interval = "5m".into();
+        let existing =
+            Existing::from([(NSG.to_ascii_lowercase(), ("team".to_string(), "web".to_string(), theirs.clone()))]);
+        let files = manifests(&[plan()], &Options { namespace: Some("net".into()), interval: None }, &existing);
+        let off: FlowLogPolicy = serde_saphyr::from_str(&files[&format!("{DISABLE_DIR}/team.web.yaml")]).unwrap();
+        assert_eq!((off.metadata.namespace.as_deref(), off.metadata.name.as_deref()), (Some("team"), Some("web")));
+        assert!(!off.spec.flow_log.enabled);
+        assert_eq!(
+            (off.spec.interval.as_str(), off.spec.deletion_policy),
+            ("5m", DeletionPolicy::Disable),
+            "the rest of their spec kept"
+        );
+        let back: FlowLogPolicy = serde_saphyr::from_str(&files[&format!("{ROLLBACK_DIR}/team.web.yaml")]).unwrap();
+        assert_eq!(back.spec, theirs);
+        assert!(
+            !files.contains_key(&format!("{DISABLE_DIR}/{}.yaml", policy_name(NSG))),
+            "no second policy for the NSG"
+        );
     }
 }

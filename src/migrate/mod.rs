@@ -12,6 +12,19 @@ use serde::Serialize;
 
 use analysis::{Mode, NsgAction, RegionInventory, RegionPlan, TargetKind, analyse};
 
+/// Policies that already manage an NSG: lower-case NSG ID → (namespace, name, spec).
+pub type Existing = BTreeMap<String, (String, String, crate::api::FlowLogPolicySpec)>;
+
+/// Keeps only the NSG flow logs of these NSGs (lower-case IDs); the other flow logs stay, as what may cover a target.
+pub fn only_nsgs(inventories: &mut [RegionInventory], nsgs: &std::collections::BTreeSet<String>) {
+    for inventory in inventories {
+        inventory.flow_logs.retain(|l| {
+            let target = l.properties.target_resource_id.to_ascii_lowercase();
+            !target.contains("/microsoft.network/networksecuritygroups/") || nsgs.contains(&target)
+        });
+    }
+}
+
 /// The plan of every region in scope.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::Plan;
 use super::analysis::NsgAction;
 use super::manifests::policy_name;
+use super::{Existing, Plan};
 use crate::api::{FlowLogPolicySpec, FlowLogSettings};
 
 /// The record's format version.
@@ -103,9 +103,6 @@ pub struct BlockedEntry {
     pub nsg: String,
     pub reasons: Vec<String>,
 }
-
-/// Policies that already manage an NSG: lower-case NSG ID → (namespace, name, spec).
-pub type Existing = BTreeMap<String, (String, String, FlowLogPolicySpec)>;
 
 impl Record {
     /// The record of a plan about to be applied in `namespace`.

@@ -111,13 +111,13 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             record
         }
         None => {
-            let plan = make_plan(&args.scope).await?;
+            let existing = work::existing_nsg_policies(&client, Some(&target.namespace)).await?;
+            let plan = make_plan(&args.scope, &existing).await?;
             eprint!("{}", table(&plan));
             if plan.summary.disable + plan.summary.disable_only == 0 {
                 say("nothing to migrate: no NSG flow log can be switched off");
                 return Ok(());
             }
-            let existing = work::existing_nsg_policies(&client, &target.namespace).await?;
             confirm(
                 args.record.yes,
                 &format!(

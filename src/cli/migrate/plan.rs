@@ -1,7 +1,7 @@
 //! `migrate plan`: reads Azure (never writes), prints the plan and writes it as manifests for a Git repository; the
 //! flags that say what to analyse, shared with `migrate apply`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use crate::migrate::analysis::Mode;
 use crate::migrate::format::{Format, markdown, render};
 use crate::migrate::manifests::{Options, manifests};
 use crate::migrate::read::{Scope, read};
+use crate::migrate::{Existing, only_nsgs};
 
 /// Layout of the new flow logs.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -41,6 +42,10 @@ pub struct ScopeArgs {
     /// NSG flow logs whose own account is in another region or gone. Default: each NSG flow log's own account.
     #[arg(long = "storage", value_name = "REGION=ID", value_parser = parse_storage)]
     pub storage: Vec<(String, String)>,
+    /// Only the NSG flow logs of NSGs that FlowLogPolicies in the cluster in KUBECONFIG manage (all namespaces it may
+    /// list), in their subscriptions unless --subscription says otherwise; those policies switch them off.
+    #[arg(long)]
+    pub from_cluster: bool,
     #[command(flatten)]
     pub azure: AzureArgs,
 }
@@ -76,13 +81,28 @@ fn parse_storage(text: &str) -> Result<(String, String), String> {
     Ok((normalize_region(region.trim()), id.trim().to_string()))
 }
 
-/// Reads Azure and analyses it.
-pub(super) async fn make_plan(scope: &ScopeArgs) -> anyhow::Result<crate::migrate::Plan> {
+/// Reads Azure and analyses it; with `--from-cluster`, only the NSGs the `existing` policies manage.
+pub(super) async fn make_plan(scope: &ScopeArgs, existing: &Existing) -> anyhow::Result<crate::migrate::Plan> {
     let (_, _, arm) = scope.azure.arm_client(Arc::new(NoopObserver))?;
-    let what = Scope { subscriptions: scope.subscriptions.clone(), regions: scope.regions.clone() };
-    let inventories = read(&arm, &what, |step| eprintln!("[migrate] {step}")).await.context("reading Azure")?;
+    let mut subscriptions = scope.subscriptions.clone();
+    if scope.from_cluster {
+        if existing.is_empty() {
+            bail!("--from-cluster: no FlowLogPolicy in the cluster manages an NSG: nothing to migrate");
+        }
+        if subscriptions.is_empty() {
+            let of =
+                |id: &String| crate::azure::id::ResourceId::parse(id).ok().map(|p| p.subscription.to_ascii_lowercase());
+            let found: BTreeSet<String> = existing.keys().filter_map(of).collect();
+            subscriptions = found.into_iter().collect();
+        }
+    }
+    let what = Scope { subscriptions, regions: scope.regions.clone() };
+    let mut inventories = read(&arm, &what, |step| eprintln!("[migrate] {step}")).await.context("reading Azure")?;
     if inventories.is_empty() {
         bail!("no Network Watcher in the subscriptions and regions asked for: nothing to analyse");
+    }
+    if scope.from_cluster {
+        only_nsgs(&mut inventories, &existing.keys().cloned().collect());
     }
     let mode = match scope.mode {
         ModeArg::Aggregated => Mode::Aggregated,
@@ -92,14 +112,25 @@ pub(super) async fn make_plan(scope: &ScopeArgs) -> anyhow::Result<crate::migrat
     Ok(crate::migrate::plan(&inventories, mode, &storage))
 }
 
+/// The FlowLogPolicies that manage NSGs, with `--from-cluster` (else none: the plan needs no cluster).
+pub(super) async fn existing_policies(scope: &ScopeArgs, namespace: Option<&str>) -> anyhow::Result<Existing> {
+    if !scope.from_cluster {
+        return Ok(Existing::new());
+    }
+    let client = kube::Client::try_default().await.context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    Ok(crate::migrate::apply::existing_nsg_policies(&client, namespace).await?)
+}
+
 pub(super) async fn plan(args: PlanArgs) -> anyhow::Result<()> {
     // Checked before anything is read: a folder that cannot be written fails now, not after minutes of listing.
     if let Some(out) = &args.out {
         check_out(out, args.force)?;
     }
-    let plan = make_plan(&args.scope).await?;
+    let existing = existing_policies(&args.scope, args.namespace.as_deref()).await?;
+    let plan = make_plan(&args.scope, &existing).await?;
     if let Some(out) = &args.out {
-        let mut files = manifests(&plan.regions, &Options { namespace: args.namespace.clone(), interval: None });
+        let options = Options { namespace: args.namespace.clone(), interval: None };
+        let mut files = manifests(&plan.regions, &options, &existing);
         files.insert("PLAN.md".into(), markdown(&plan));
         write_folder(out, &files, args.force)?;
         eprintln!("[migrate] wrote {} files to {}", files.len(), out.display());
