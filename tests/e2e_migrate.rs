@@ -3,7 +3,7 @@
 //! the plan, target by target in both modes; its manifests applied to a real kube-apiserver + etcd (started by
 //! `tests/run.sh`) with the controller running; `migrate apply` (no NSG flow log off before what takes over its traffic
 //! is on, by the order of the simulator's write log), `migrate rollback` (Azure as it was), an interrupted apply run
-//! again (nothing twice).
+//! again (nothing twice, then rolled back exactly), `plan --from-cluster`.
 
 mod common;
 
@@ -278,9 +278,10 @@ fn target(h: &Harness) -> Target {
     }
 }
 
-async fn start_apply(h: &Harness) -> Record {
-    let plan = plan_of(&h.sim_url, Mode::Aggregated, true).await;
-    let existing = work::existing_nsg_policies(&h.client, Some(&h.namespace)).await.unwrap();
+async fn start_apply(h: &Harness, neu_storage: bool) -> Record {
+    let plan = plan_of(&h.sim_url, Mode::Aggregated, neu_storage).await;
+    // This namespace only: the other tests' simulators have the same NSGs, and their policies share this apiserver.
+    let existing = work::existing_nsg_policies(&h.client, work::Search::Namespace(&h.namespace)).await.unwrap();
     let record = Record::new(&plan, &h.namespace, &existing, "10m", "2026-12-02T00:00:00Z".into());
     work::start(&h.client, &target(h), &record).await.unwrap();
     record
@@ -328,7 +329,7 @@ async fn apply_leaves_no_gap_and_rollback_puts_azure_back_as_it_was() {
     h.sim.set_faults(serde_json::from_value(slow).unwrap()).unwrap();
     // A team already manages app-1-nsg's flow log with a policy: the migration switches it off through that policy.
     let team = app_1_policy(&h).await;
-    let mut record = start_apply(&h).await;
+    let mut record = start_apply(&h, true).await;
     assert_eq!((record.create.len(), record.disable.len(), record.blocked.len()), (10, 18, 3));
     let through_team = record.disable.iter().find(|d| d.nsg.ends_with("/app-1-nsg")).unwrap();
     assert_eq!((through_team.policy.as_str(), through_team.existing_spec.as_ref()), ("team-app-1", Some(&team.spec)));
@@ -376,8 +377,11 @@ async fn apply_leaves_no_gap_and_rollback_puts_azure_back_as_it_was() {
 #[ignore = "needs a control plane: run tests/run.sh"]
 async fn an_interrupted_apply_run_again_finishes_without_doing_anything_twice() {
     let h = Harness::start_with("mig-resume", inventory()).await;
+    let before = azure_state(&h.sim);
     h.sim.record_writes();
-    let record = start_apply(&h).await;
+    // Without --storage: the two North Europe NSG flow logs stay on (blocked), and everything can be rolled back.
+    let record = start_apply(&h, false).await;
+    assert_eq!((record.create.len(), record.disable.len(), record.blocked.len()), (9, 16, 5));
     let (client, t) = (h.client.clone(), target(&h));
     let mut first = record.clone();
     let run = tokio::spawn(async move { work::apply(&client, &t, &mut first, |_| {}).await });
@@ -399,7 +403,14 @@ async fn an_interrupted_apply_run_again_finishes_without_doing_anything_twice() 
     }
     let policies: Api<FlowLogPolicy> = Api::namespaced(h.client.clone(), &h.namespace);
     let ours = policies.list(&ListParams::default().labels(&format!("{MIGRATION_LABEL}=mig"))).await.unwrap();
-    assert_eq!(ours.items.len(), 10 + 18, "one policy per new flow log and per NSG flow log switched off");
+    assert_eq!(ours.items.len(), 9 + 16, "one policy per new flow log and per NSG flow log switched off");
+
+    // Nothing was replaced: the rollback puts Azure back exactly as it was, and leaves none of its policies.
+    work::rollback(&h.client, &target(&h), &mut resumed, |_| {}).await.unwrap();
+    assert_eq!(resumed.phase, Phase::RolledBack);
+    assert_eq!(azure_state(&h.sim), before, "Azure as it was before the migration");
+    let ours = policies.list(&ListParams::default().labels(&format!("{MIGRATION_LABEL}=mig"))).await.unwrap();
+    assert!(ours.items.is_empty(), "{:?}", ours.items.iter().map(|p| p.metadata.name.clone()).collect::<Vec<_>>());
 }
 
 /// `flowlog-operator migrate plan` with the simulator's built-in credentials.

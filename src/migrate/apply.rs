@@ -67,17 +67,30 @@ pub async fn load(client: &Client, target: &Target) -> Result<Option<Record>, Ap
     Ok(Some(record))
 }
 
-/// The FlowLogPolicies that already manage an NSG (in every namespace, or in `namespace` only when the caller may
-/// not list them cluster-wide), by lower-case NSG ID. A policy being deleted does not count, nor one that a
-/// migration made (its labels say so): the migration that made it owns it.
-pub async fn existing_nsg_policies(client: &Client, namespace: Option<&str>) -> Result<Existing, ApplyError> {
-    let all: Api<FlowLogPolicy> = Api::all(client.clone());
-    let policies = match (all.list(&ListParams::default()).await, namespace) {
-        (Ok(list), _) => list.items,
-        (Err(kube::Error::Api(e)), Some(ns)) if e.code == 403 => {
-            Api::<FlowLogPolicy>::namespaced(client.clone(), ns).list(&ListParams::default()).await?.items
+/// Where to look for FlowLogPolicies that already manage an NSG.
+#[derive(Clone, Copy, Debug)]
+pub enum Search<'a> {
+    /// Every namespace; when the caller may not list them cluster-wide, this namespace only (if any).
+    Everywhere { or_else: Option<&'a str> },
+    /// This namespace only.
+    Namespace(&'a str),
+}
+
+/// The FlowLogPolicies that already manage an NSG, by lower-case NSG ID. A policy being deleted does not count, nor
+/// one that a migration made (its labels say so): the migration that made it owns it.
+pub async fn existing_nsg_policies(client: &Client, search: Search<'_>) -> Result<Existing, ApplyError> {
+    let in_namespace = |ns: &str| Api::<FlowLogPolicy>::namespaced(client.clone(), ns);
+    let policies = match search {
+        Search::Namespace(ns) => in_namespace(ns).list(&ListParams::default()).await?.items,
+        Search::Everywhere { or_else } => {
+            match (Api::<FlowLogPolicy>::all(client.clone()).list(&ListParams::default()).await, or_else) {
+                (Ok(list), _) => list.items,
+                (Err(kube::Error::Api(e)), Some(ns)) if e.code == 403 => {
+                    in_namespace(ns).list(&ListParams::default()).await?.items
+                }
+                (Err(e), _) => return Err(e.into()),
+            }
         }
-        (Err(e), _) => return Err(e.into()),
     };
     Ok(policies
         .into_iter()

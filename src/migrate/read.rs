@@ -18,6 +18,9 @@ pub struct Scope {
     pub subscriptions: Vec<String>,
     /// Empty: every region with a Network Watcher.
     pub regions: Vec<String>,
+    /// A subscription these credentials cannot see (ARM answers 404 or 403) is left out with a progress line
+    /// instead of failing the read: for subscriptions taken from policies, which may name any.
+    pub skip_unreadable: bool,
 }
 
 /// Reads every region in scope. `progress` hears one line per step (the command prints them on stderr).
@@ -35,7 +38,14 @@ pub async fn read(
     let mut regions = Vec::new();
     for subscription in &subscriptions {
         progress(&format!("subscription {subscription}: listing network watchers"));
-        let watchers = arm.network_watchers(subscription).await?;
+        let watchers = match arm.network_watchers(subscription).await {
+            Ok(watchers) => watchers,
+            Err(e) if scope.skip_unreadable && matches!(e.status(), Some(403 | 404)) => {
+                progress(&format!("subscription {subscription}: not readable with these credentials, left out ({e})"));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let watchers: Vec<_> = watchers
             .into_iter()
             .filter(|w| scope.regions.is_empty() || scope.regions.iter().any(|r| same_region(r, &w.location)))

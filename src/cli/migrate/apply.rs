@@ -111,7 +111,9 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
             record
         }
         None => {
-            let existing = work::existing_nsg_policies(&client, Some(&target.namespace)).await?;
+            let existing =
+                work::existing_nsg_policies(&client, work::Search::Everywhere { or_else: Some(&target.namespace) })
+                    .await?;
             let plan = make_plan(&args.scope, &existing).await?;
             eprint!("{}", table(&plan));
             if plan.summary.disable + plan.summary.disable_only == 0 {

@@ -96,7 +96,9 @@ pub(super) async fn make_plan(scope: &ScopeArgs, existing: &Existing) -> anyhow:
             subscriptions = found.into_iter().collect();
         }
     }
-    let what = Scope { subscriptions, regions: scope.regions.clone() };
+    // Subscriptions taken from the policies may include some these credentials cannot see (another credentialsRef's).
+    let skip_unreadable = scope.from_cluster && scope.subscriptions.is_empty();
+    let what = Scope { subscriptions, regions: scope.regions.clone(), skip_unreadable };
     let mut inventories = read(&arm, &what, |step| eprintln!("[migrate] {step}")).await.context("reading Azure")?;
     if inventories.is_empty() {
         bail!("no Network Watcher in the subscriptions and regions asked for: nothing to analyse");
@@ -118,7 +120,8 @@ pub(super) async fn existing_policies(scope: &ScopeArgs, namespace: Option<&str>
         return Ok(Existing::new());
     }
     let client = kube::Client::try_default().await.context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
-    Ok(crate::migrate::apply::existing_nsg_policies(&client, namespace).await?)
+    let search = crate::migrate::apply::Search::Everywhere { or_else: namespace };
+    Ok(crate::migrate::apply::existing_nsg_policies(&client, search).await?)
 }
 
 pub(super) async fn plan(args: PlanArgs) -> anyhow::Result<()> {
