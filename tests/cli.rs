@@ -30,9 +30,16 @@ fn demo_applies_repairs_drift_and_settles() {
         "2 selected, 1 excluded by tag",
         "retentionPolicy: 30 days (Azure) → 90 days (spec)",
         "set status: 2 targets, 2 compliant, 1 excluded; Ready=True",
+        // And the compliance report on it, as `report` prints it.
+        "5. The compliance report",
+        "2 of 2 targets compliant (100.0%); 0 drifted, 0 applying, 0 failing, 0 not covered; 1 excluded.",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
     }
+    let region_row =
+        stdout.lines().find(|l| l.contains("00000000-0000-0000-0000-000000000001") && l.contains("westeurope"));
+    let cells: Vec<&str> = region_row.expect("a row for the subscription's region").split_whitespace().collect();
+    assert_eq!(cells[cells.len() - 8..], ["2", "2", "0", "0", "0", "0", "-", "100.0%"], "{stdout}");
 }
 
 /// The simulator is not in this binary; `sim` says where it is, and fails (nothing was served).

@@ -124,6 +124,7 @@ async fn set_step(arm: &ArmClient, sim: &Simulator, refusals: &mut HashMap<Strin
         selection.excluded
     );
     let mut states = std::collections::BTreeMap::new();
+    let mut policies = Vec::new();
     for (target, coverage) in &selection.targets {
         match coverage {
             Coverage::Policy { name, spec } => {
@@ -134,6 +135,7 @@ async fn set_step(arm: &ArmClient, sim: &Simulator, refusals: &mut HashMap<Strin
                 println!("    after:  {}", describe(sim, target));
                 let ready = matches!(checked, Checked::Synced(Ok(_)));
                 let reason = if ready { "Applied" } else { "Failed" };
+                policies.push(generated(&set, name, spec, ready, reason));
                 states.insert(
                     name.clone(),
                     PolicyState { ready, reason: reason.into(), message: String::new(), current: true },
@@ -178,7 +180,37 @@ async fn set_step(arm: &ArmClient, sim: &Simulator, refusals: &mut HashMap<Strin
         ready.map_or("?", |c| c.status.as_str()),
         ready.map_or("", |c| c.message.as_str())
     );
+    let mut set = set;
+    set.status = Some(status);
+    let scope = crate::report::Scope { namespace: None, set: set.metadata.name.clone() };
+    let report = crate::report::build(std::slice::from_ref(&set), &policies, scope, Timestamp::now());
+    println!("\n5. The compliance report (`flowlog-operator report` reads the same from a cluster)\n");
+    for line in crate::report::format::table(&report).lines() {
+        println!("    {line}");
+    }
     Ok(())
+}
+
+/// A generated policy as the set controller creates it, with the status its check would give it.
+fn generated(set: &FlowLogPolicySet, name: &str, spec: &FlowLogPolicySpec, ready: bool, reason: &str) -> FlowLogPolicy {
+    let mut policy = FlowLogPolicy::new(name, spec.clone());
+    policy.metadata.generation = Some(1);
+    policy.metadata.labels =
+        Some([(crate::reconcile::set::SET_LABEL.to_string(), set.metadata.name.clone().unwrap_or_default())].into());
+    let condition = k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        type_: crate::reconcile::READY.into(),
+        status: if ready { "True" } else { "False" }.into(),
+        reason: reason.into(),
+        message: String::new(),
+        observed_generation: Some(1),
+        last_transition_time: Time(Timestamp::now()),
+    };
+    policy.status = Some(crate::api::FlowLogPolicyStatus {
+        observed_generation: Some(1),
+        conditions: vec![condition],
+        ..Default::default()
+    });
+    policy
 }
 
 /// What one drift check did.
