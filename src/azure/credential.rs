@@ -5,6 +5,7 @@
 //! [`credential_from_secret_data`] from a Kubernetes Secret.
 
 mod config;
+mod ids;
 mod managed_identity;
 
 use std::fmt;
@@ -16,7 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::error::ArmError;
+use super::error::{ArmError, shown_url};
 use super::model::{TokenErrorResponse, TokenResponse};
 use super::observer::{ArmObserver, NoopObserver};
 
@@ -24,6 +25,7 @@ pub use config::{
     CredentialConfig, CredentialKind, SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
     credential_from_secret_data,
 };
+pub use ids::{check_client_id, check_tenant_id, is_guid};
 pub use managed_identity::{DEFAULT_IMDS_ENDPOINT, ImdsRetry, ManagedIdentityCredential, ManagedIdentityId};
 
 /// A value that must never reach logs, events, status or `Debug` output.
@@ -111,14 +113,27 @@ impl<C: TokenCredential> TokenCredential for CachedCredential<C> {
     }
 }
 
-/// `{authority_host}{tenant}/oauth2/v2.0/token`, whether or not the host ends with `/`.
+/// `{authority_host}{tenant}/oauth2/v2.0/token`, whether or not the host ends with `/`. The tenant must be a tenant
+/// ID ([`check_tenant_id`]); and, in depth, the URL built must still be on the authority host (same scheme, host and
+/// port) and under its path, so that no tenant value can send the client secret anywhere else.
 pub fn token_url(authority_host: &Url, tenant_id: &str) -> Result<Url, ArmError> {
-    if tenant_id.is_empty() || tenant_id.contains(['/', '?', '#']) || tenant_id.trim() != tenant_id {
-        return Err(ArmError::Config(format!("tenant ID {tenant_id:?} is not a tenant ID or domain")));
+    check_tenant_id(tenant_id, "the tenant ID")?;
+    let base = with_trailing_slash(authority_host);
+    let url = base.join(&format!("{tenant_id}/oauth2/v2.0/token")).map_err(|e| {
+        ArmError::Config(format!("authority host {} with the tenant ID: {e}", shown_url(authority_host)))
+    })?;
+    if !under(&base, &url) {
+        return Err(ArmError::Config(format!(
+            "the token URL would leave the authority host {}; refusing it",
+            shown_url(authority_host)
+        )));
     }
-    with_trailing_slash(authority_host)
-        .join(&format!("{tenant_id}/oauth2/v2.0/token"))
-        .map_err(|e| ArmError::Config(format!("authority host {authority_host} with tenant {tenant_id:?}: {e}")))
+    Ok(url)
+}
+
+/// Whether `url` is on `base`'s scheme, host and port, and under its path.
+fn under(base: &Url, url: &Url) -> bool {
+    url.origin() == base.origin() && url.path().starts_with(base.path())
 }
 
 pub(crate) fn with_trailing_slash(url: &Url) -> Url {
@@ -161,6 +176,7 @@ impl ClientSecretCredential {
         scope: &str,
     ) -> Result<Self, ArmError> {
         let token_url = token_url(authority_host, tenant_id)?;
+        check_client_id(client_id, "the client ID")?;
         Ok(Self { http, token_url, client_id: client_id.to_string(), client_secret, scope: scope.to_string() })
     }
 
@@ -225,6 +241,7 @@ impl WorkloadIdentityCredential {
         scope: &str,
     ) -> Result<Self, ArmError> {
         let token_url = token_url(authority_host, tenant_id)?;
+        check_client_id(client_id, "the client ID")?;
         Ok(Self {
             http,
             token_url,
@@ -371,19 +388,22 @@ mod tests {
         let cred = ClientSecretCredential::new(
             reqwest::Client::new(),
             &Url::parse("https://login.example/").unwrap(),
-            "tenant",
-            "client",
+            TENANT,
+            CLIENT,
             Secret::new("hunter2"),
             "https://management.azure.com/.default",
         )
         .unwrap();
         let shown = format!("{cred:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("client"));
+        assert!(shown.contains(CLIENT));
         let cached = CachedCredential::new(cred);
         let shown = format!("{cached:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }
+
+    const TENANT: &str = "11111111-1111-1111-1111-111111111111";
+    const CLIENT: &str = "22222222-2222-2222-2222-222222222222";
 
     #[test]
     fn token_url_tolerates_hosts_with_and_without_a_trailing_slash() {
@@ -391,10 +411,71 @@ mod tests {
             let url = token_url(&Url::parse(host).unwrap(), "contoso.onmicrosoft.com").unwrap();
             assert_eq!(url.as_str(), "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token");
         }
-        let url = token_url(&Url::parse("http://127.0.0.1:8480/sim").unwrap(), "t").unwrap();
-        assert_eq!(url.as_str(), "http://127.0.0.1:8480/sim/t/oauth2/v2.0/token");
+        let url = token_url(&Url::parse("http://127.0.0.1:8480/sim").unwrap(), TENANT).unwrap();
+        assert_eq!(url.as_str(), format!("http://127.0.0.1:8480/sim/{TENANT}/oauth2/v2.0/token"));
         assert!(token_url(&Url::parse("https://login.example/").unwrap(), "a/b").is_err());
         assert!(token_url(&Url::parse("https://login.example/").unwrap(), "").is_err());
+    }
+
+    #[test]
+    fn no_tenant_value_moves_the_token_url_to_another_host() {
+        let host = Url::parse("https://login.microsoftonline.com/").unwrap();
+        // What a bare join would have done with a backslash tenant: another host gets the client secret.
+        let joined = host.join("\\\\evil.example/oauth2/v2.0/token").unwrap();
+        assert_eq!(joined.host_str(), Some("evil.example"));
+        assert!(!under(&host, &joined));
+        let long = "a.".repeat(100_000) + "com";
+        for tenant in [
+            "\\\\evil.example",
+            "\\evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "%5C%5Cevil.example",
+            "%2F%2Fevil.example",
+            "..",
+            "../..",
+            "@evil.example",
+            "x@evil.example",
+            "evil.example:443",
+            " evil.example",
+            "evil.example\n",
+            "evil\u{ff0e}example",
+            "\u{ff3c}\u{ff3c}evil.example",
+            long.as_str(),
+        ] {
+            let err = token_url(&host, tenant).unwrap_err();
+            assert!(matches!(&err, ArmError::Config(m) if m.contains("not a tenant ID")), "{tenant:?}: {err}");
+            assert!(!err.to_string().contains("evil"), "the value is not repeated: {err}");
+        }
+        // The check in depth: a URL off the authority host, or outside its path, is never a token URL.
+        let sim = Url::parse("http://127.0.0.1:8480/sim/").unwrap();
+        for other in [
+            "http://127.0.0.1:8481/sim/t",
+            "https://127.0.0.1:8480/sim/t",
+            "http://localhost:8480/sim/t",
+            "http://127.0.0.1:8480/other",
+        ] {
+            assert!(!under(&sim, &Url::parse(other).unwrap()), "{other}");
+        }
+        assert!(under(&sim, &Url::parse("http://127.0.0.1:8480/sim/t/oauth2/v2.0/token").unwrap()));
+    }
+
+    #[test]
+    fn credentials_refuse_ids_that_are_not_ids() {
+        let host = Url::parse("https://login.example/").unwrap();
+        let http = reqwest::Client::new();
+        let secret = |tenant: &str, client: &str| {
+            ClientSecretCredential::new(http.clone(), &host, tenant, client, Secret::new("s"), "scope").map(|_| ())
+        };
+        assert!(secret(TENANT, CLIENT).is_ok());
+        assert!(secret("\\\\evil.example", CLIENT).unwrap_err().to_string().contains("not a tenant ID"));
+        assert!(secret(TENANT, "client").unwrap_err().to_string().contains("not a client ID"));
+        let workload = |tenant: &str, client: &str| {
+            WorkloadIdentityCredential::new(http.clone(), &host, tenant, client, "/tok", "scope").map(|_| ())
+        };
+        assert!(workload(TENANT, CLIENT).is_ok());
+        assert!(workload("evil.example/x", CLIENT).unwrap_err().to_string().contains("not a tenant ID"));
+        assert!(workload(TENANT, "c&x=1").unwrap_err().to_string().contains("not a client ID"));
     }
 
     #[test]
@@ -411,14 +492,14 @@ mod tests {
         let cred = WorkloadIdentityCredential::new(
             reqwest::Client::new(),
             &Url::parse("https://login.microsoftonline.com/").unwrap(),
-            "tenant",
-            "client",
+            TENANT,
+            CLIENT,
             "/var/run/secrets/azure/tokens/azure-identity-token",
             "https://management.azure.com/.default",
         )
         .unwrap();
         let shown = format!("{cred:?}");
-        assert!(shown.contains("azure-identity-token") && shown.contains("client"), "{shown}");
-        assert_eq!(cred.token_url().as_str(), "https://login.microsoftonline.com/tenant/oauth2/v2.0/token");
+        assert!(shown.contains("azure-identity-token") && shown.contains(CLIENT), "{shown}");
+        assert_eq!(cred.token_url().as_str(), format!("https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"));
     }
 }
