@@ -308,6 +308,7 @@ async fn request_token(
     };
     let status = response.status();
     observer.request("token", status.as_u16(), started.elapsed());
+    super::boundary::answered_by(token_url, &response, "token")?;
     let body = response.bytes().await.map_err(|e| redact_error(ArmError::transport(e), secret))?;
     if !status.is_success() {
         // Entra's error body names the cause (AADSTS code); a body that is not Entra's is shown trimmed, and

@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use url::Url;
 
+use super::boundary::RedirectRefused;
+
 /// Everything that can go wrong talking to Azure, classified so that the controller knows whether to
 /// retry soon (transient) or wait for the user (terminal).
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +54,16 @@ impl ArmError {
         let mut message = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
+            if let Some(refused) = s.downcast_ref::<RedirectRefused>() {
+                return RedirectRefused { origin: refused.origin.clone(), to: refused.to.clone() }.into_error();
+            }
             message.push_str(": ");
             message.push_str(&s.to_string());
             source = s.source();
+        }
+        if e.is_redirect() {
+            // A redirect loop, or a server that only redirects: not a network failure, and not worth a retry.
+            return ArmError::InvalidResponse(message);
         }
         ArmError::Transport(message)
     }

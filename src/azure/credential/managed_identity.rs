@@ -124,6 +124,7 @@ impl ManagedIdentityCredential {
         };
         let status = response.status();
         observer.request("token", status.as_u16(), started.elapsed());
+        crate::azure::boundary::answered_by(&self.token_url, &response, "IMDS token").map_err(|e| (e, None))?;
         let retry_after = response
             .headers()
             .get("retry-after")
