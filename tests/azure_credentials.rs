@@ -26,6 +26,13 @@ use flowlog_simulator::{self as simulator, Inventory};
 use serde_json::json;
 use url::Url;
 
+/// IDs of the scripted identities: tenant and client IDs must be a GUID or a domain, and a GUID.
+const TENANT: &str = "77777777-7777-7777-7777-777777777771";
+const CLIENT: &str = "77777777-7777-7777-7777-777777777772";
+const GOV_TENANT: &str = "contoso.onmicrosoft.us";
+const GOV_CLIENT: &str = "77777777-7777-7777-7777-777777777773";
+const UAMI_CLIENT: &str = "77777777-7777-7777-7777-777777777774";
+
 /// Token-endpoint requests: tenant and form fields.
 type TokenRequests = Arc<Mutex<Vec<(String, HashMap<String, String>)>>>;
 /// IMDS requests: query and whether `Metadata: true` was sent.
@@ -126,8 +133,8 @@ async fn workload_identity_rereads_the_rotated_token_file_on_every_refresh() {
         WorkloadIdentityCredential::new(
             reqwest::Client::new(),
             &base,
-            "tenant-1",
-            "client-1",
+            TENANT,
+            CLIENT,
             &file,
             "https://management.azure.com/.default",
         )
@@ -141,9 +148,9 @@ async fn workload_identity_rereads_the_rotated_token_file_on_every_refresh() {
     let requests = idp.token_requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);
     for ((tenant, form), assertion) in requests.iter().zip(["assertion-one", "assertion-two"]) {
-        assert_eq!(tenant, "tenant-1");
+        assert_eq!(tenant, TENANT);
         assert_eq!(form["grant_type"], "client_credentials");
-        assert_eq!(form["client_id"], "client-1");
+        assert_eq!(form["client_id"], CLIENT);
         assert_eq!(form["client_assertion_type"], "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
         assert_eq!(form["client_assertion"], assertion);
         assert_eq!(form["scope"], "https://management.azure.com/.default");
@@ -158,8 +165,8 @@ async fn workload_identity_from_the_webhooks_environment() {
     let file = dir.path().join("token");
     std::fs::write(&file, "projected").unwrap();
     let env: BTreeMap<&str, String> = [
-        ("AZURE_TENANT_ID", "t".to_string()),
-        ("AZURE_CLIENT_ID", "c".to_string()),
+        ("AZURE_TENANT_ID", TENANT.to_string()),
+        ("AZURE_CLIENT_ID", CLIENT.to_string()),
         ("AZURE_FEDERATED_TOKEN_FILE", file.display().to_string()),
         // The webhook's authority host wins over the cloud's.
         ("AZURE_AUTHORITY_HOST", base.to_string()),
@@ -186,7 +193,7 @@ async fn workload_identity_from_the_webhooks_environment() {
 #[tokio::test]
 async fn managed_identity_retries_imds_throttling_and_reads_string_fields() {
     let (idp, base) = idp(Idp { imds_script: Arc::new(Mutex::new(vec![429])), ..Default::default() }).await;
-    let credential = imds_credential(&base, ManagedIdentityId::ClientId("uami-client".into()));
+    let credential = imds_credential(&base, ManagedIdentityId::ClientId(UAMI_CLIENT.into()));
     let recorder = Recorder::default();
     let token = credential.token_with(&recorder).await.unwrap();
     assert_eq!(token.token.expose(), "imds-token");
@@ -200,7 +207,7 @@ async fn managed_identity_retries_imds_throttling_and_reads_string_fields() {
         assert!(metadata, "Metadata: true was not sent");
         assert_eq!(query["api-version"], "2018-02-01");
         assert_eq!(query["resource"], "https://management.azure.com/");
-        assert_eq!(query["client_id"], "uami-client");
+        assert_eq!(query["client_id"], UAMI_CLIENT);
     }
     assert_eq!(recorder.requests(), vec![("token".to_string(), 429), ("token".to_string(), 200)]);
 }
@@ -245,16 +252,16 @@ async fn a_cloud_preset_sets_the_token_scope_and_the_token_url() {
     let (idp, base) = idp(Idp { expires_in: 3600, ..Default::default() }).await;
     let cloud = Cloud { authority_host: base.clone(), ..Cloud::azure_us_government() };
     let data: BTreeMap<String, Vec<u8>> = [
-        ("tenantId".to_string(), b"gov-tenant".to_vec()),
-        ("clientId".to_string(), b"gov-client".to_vec()),
+        ("tenantId".to_string(), GOV_TENANT.as_bytes().to_vec()),
+        ("clientId".to_string(), GOV_CLIENT.as_bytes().to_vec()),
         ("clientSecret".to_string(), b"gov-secret".to_vec()),
     ]
     .into();
-    let credential = credential_from_secret_data(&data, &cloud, reqwest::Client::new()).unwrap();
+    let credential = credential_from_secret_data(None, &data, None, &cloud, reqwest::Client::new()).unwrap();
     credential.token().await.unwrap();
     let requests = idp.token_requests.lock().unwrap().clone();
-    assert_eq!(requests[0].0, "gov-tenant");
-    assert_eq!(requests[0].1["client_id"], "gov-client");
+    assert_eq!(requests[0].0, GOV_TENANT);
+    assert_eq!(requests[0].1["client_id"], GOV_CLIENT);
     assert_eq!(requests[0].1["client_secret"], "gov-secret");
     assert_eq!(requests[0].1["scope"], "https://management.usgovcloudapi.net/.default");
 
@@ -262,13 +269,13 @@ async fn a_cloud_preset_sets_the_token_scope_and_the_token_url() {
     let preset = ClientSecretCredential::new(
         reqwest::Client::new(),
         &Cloud::azure_us_government().authority_host,
-        "gov-tenant",
-        "c",
+        GOV_TENANT,
+        GOV_CLIENT,
         Secret::new("s"),
         &Cloud::azure_us_government().token_scope,
     )
     .unwrap();
-    assert_eq!(preset.token_url().as_str(), "https://login.microsoftonline.us/gov-tenant/oauth2/v2.0/token");
+    assert_eq!(preset.token_url().as_str(), format!("https://login.microsoftonline.us/{GOV_TENANT}/oauth2/v2.0/token"));
 }
 
 #[tokio::test]
@@ -278,8 +285,8 @@ async fn secrets_never_reach_errors_even_when_a_proxy_echoes_the_request() {
     let credential = ClientSecretCredential::new(
         reqwest::Client::new(),
         &base,
-        "t",
-        "c",
+        TENANT,
+        CLIENT,
         Secret::new(secret),
         "https://management.azure.com/.default",
     )
@@ -292,7 +299,8 @@ async fn secrets_never_reach_errors_even_when_a_proxy_echoes_the_request() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
     std::fs::write(&file, "eyJhbGciOi.federated.assertion").unwrap();
-    let credential = WorkloadIdentityCredential::new(reqwest::Client::new(), &base, "t", "c", &file, "scope").unwrap();
+    let credential =
+        WorkloadIdentityCredential::new(reqwest::Client::new(), &base, TENANT, CLIENT, &file, "scope").unwrap();
     let err = credential.token().await.unwrap_err();
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("federated.assertion"), "the assertion leaked: {shown}");
@@ -316,7 +324,8 @@ async fn a_per_policy_credential_from_secret_data_works_against_the_simulator() 
     };
     // The operator-wide client has a credential that cannot get tokens.
     let http = reqwest::Client::new();
-    let operator_wide = credential_from_secret_data(&data("wrong-operator-secret"), &cloud, http.clone()).unwrap();
+    let operator_wide =
+        credential_from_secret_data(None, &data("wrong-operator-secret"), None, &cloud, http.clone()).unwrap();
     let arm = ArmClient::builder(http.clone(), endpoint, operator_wide)
         .poll(PollSettings { default_interval: Duration::from_millis(10), ..Default::default() })
         .build();
@@ -334,8 +343,9 @@ async fn a_per_policy_credential_from_secret_data_works_against_the_simulator() 
     assert!(shown.contains("AADSTS7000215") && !shown.contains("wrong-operator-secret"), "{shown}");
 
     // The policy's Secret holds working credentials.
-    let policy = arm
-        .with_credential(credential_from_secret_data(&data(simulator::DEFAULT_CLIENT_SECRET), &cloud, http).unwrap());
+    let policy = arm.with_credential(
+        credential_from_secret_data(None, &data(simulator::DEFAULT_CLIENT_SECRET), None, &cloud, http).unwrap(),
+    );
     let info = policy.query_flow_log_status(&watcher, &target).await.unwrap();
     assert!(info.properties.enabled);
 }

@@ -171,7 +171,7 @@ async fn next_links_away_from_the_arm_endpoint_are_not_followed() {
     .await;
     let arm = client(&arm_server.base, Arc::default(), Duration::from_secs(600));
     let err = arm.network_watchers(SUB).await.unwrap_err();
-    assert!(matches!(&err, ArmError::InvalidResponse(m) if m.contains("attacker.example")), "{err:?}");
+    assert!(matches!(&err, ArmError::UrlRefused { url, .. } if url.contains("attacker.example")), "{err:?}");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -466,5 +466,5 @@ async fn operation_urls_away_from_the_arm_endpoint_are_not_followed() {
     .await;
     let arm = client(&arm_server.base, Arc::default(), Duration::from_secs(600));
     let err = arm.delete_flow_log(&watcher(), "fl1").await.unwrap_err();
-    assert!(matches!(&err, ArmError::InvalidResponse(m) if m.contains("attacker.example")), "{err:?}");
+    assert!(matches!(&err, ArmError::UrlRefused { url, .. } if url.contains("attacker.example")), "{err:?}");
 }

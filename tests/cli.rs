@@ -102,6 +102,29 @@ fn run_without_credentials_explains_what_is_missing() {
     assert!(stderr.contains("AZURE_CLIENT_SECRET"), "{stderr}");
 }
 
+/// A tenant or client ID that is not one stops start-up with a message naming the flag, before any request: a
+/// backslash tenant would otherwise have moved the token URL (and the client secret) to another host.
+#[test]
+fn run_refuses_tenant_and_client_ids_that_are_not_ids() {
+    let guid = "22222222-2222-2222-2222-222222222222";
+    for (tenant, client, named) in [
+        ("\\\\evil.example", guid, "AZURE_TENANT_ID (--tenant-id) is not a tenant ID"),
+        ("evil.example/x", guid, "AZURE_TENANT_ID (--tenant-id) is not a tenant ID"),
+        ("contoso.onmicrosoft.com", "my-app", "AZURE_CLIENT_ID (--client-id) is not a client ID"),
+    ] {
+        let out = bin()
+            .args(["run", "--tenant-id", tenant, "--client-id", client])
+            .env("AZURE_CLIENT_SECRET", "s3cr3t")
+            .env("KUBECONFIG", "/nonexistent")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(named), "{stderr}");
+        assert!(!stderr.contains("evil") && !stderr.contains("s3cr3t") && !stderr.contains("panicked"), "{stderr}");
+    }
+}
+
 /// A bad `--selector` stops start-up with a message naming it (before any cluster or Azure call), not a panic.
 #[test]
 fn run_with_a_bad_selector_says_what_is_wrong() {

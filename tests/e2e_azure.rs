@@ -12,6 +12,7 @@ use flowlog_operator::api::{DeletionPolicy, FlowLogPolicySpec, FlowLogSettings, 
 use flowlog_operator::azure::id::same_id;
 use flowlog_operator::azure::model::FlowLog;
 use flowlog_simulator::faults::{ErrorFault, FaultEffect, FaultRule};
+use flowlog_simulator::inventory::{FederatedCredential, ServicePrincipal};
 use flowlog_simulator::{self as simulator, Inventory};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -232,6 +233,92 @@ async fn credentials_come_from_a_secret_and_a_secret_change_reruns_the_policy() 
     secrets.replace("azure", &PostParams::default(), &secret(simulator::DEFAULT_CLIENT_SECRET)).await.unwrap();
     let p = h.wait_ready("web", "True").await;
     assert_eq!(p.status.unwrap().last_error, None);
+}
+
+/// Per-namespace workload identity: a credentials Secret with a tenant and a client ID and no client secret signs
+/// the team's app in with the operator's own federated token, so the team holds no secret. Without a federated
+/// token the policy says what is missing; an app that does not trust the operator's service account is refused by
+/// Entra (so the Secret's app, not the operator's, is the one used); the team's app converges the policy.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_secret_without_a_client_secret_uses_the_operators_workload_identity() {
+    const TEAM_TENANT: &str = "66666666-6666-6666-6666-666666666661";
+    // Trusts the operator's service account.
+    const TEAM_APP: &str = "66666666-6666-6666-6666-666666666662";
+    // Trusts another service account only.
+    const OTHER_APP: &str = "66666666-6666-6666-6666-666666666663";
+    let mut inventory = Inventory::builtin();
+    common::sim::quick_operations(&mut inventory);
+    for (client_id, subject) in
+        [(TEAM_APP, simulator::DEFAULT_FEDERATED_SUBJECT), (OTHER_APP, "system:serviceaccount:team-b:app")]
+    {
+        inventory.service_principals.push(ServicePrincipal {
+            tenant_id: TEAM_TENANT.into(),
+            client_id: client_id.into(),
+            client_secret: String::new(),
+            federated_credentials: vec![FederatedCredential {
+                issuer: simulator::DEFAULT_FEDERATED_ISSUER.into(),
+                subject: subject.into(),
+            }],
+        });
+    }
+    let mut h = Harness::start_with("wi", inventory).await;
+    let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.namespace);
+    let secret = |client_id: &str| -> Secret {
+        serde_json::from_value(json!({
+            "metadata": {"name": "azure-wi"},
+            "stringData": {"tenantId": TEAM_TENANT, "clientId": client_id}
+        }))
+        .unwrap()
+    };
+    secrets.create(&PostParams::default(), &secret(OTHER_APP)).await.unwrap();
+    let mut spec = web_nsg_spec(30, "1h");
+    spec.credentials_ref = Some(SecretRef { name: "azure-wi".into() });
+    h.apply("web", spec.clone()).await;
+
+    // The harness's operator has no federated token file: a clear error in status.
+    h.wait_reason("web", "CredentialsInvalid").await;
+    let (stalled, reason, message) = h.condition("web", "Stalled").await.unwrap();
+    assert_eq!((stalled.as_str(), reason.as_str()), ("True", "CredentialsInvalid"), "{message}");
+    assert!(message.contains("azure-wi") && message.contains("no key \"clientSecret\""), "{message}");
+    assert!(message.contains("AZURE_FEDERATED_TOKEN_FILE"), "{message}");
+
+    // The operator restarts with its federated token (the service account the team's apps trust).
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("azure-identity-token");
+    let assertion = common::sim::service_account_token(simulator::DEFAULT_FEDERATED_SUBJECT, 3600);
+    std::fs::write(&token_file, &assertion).unwrap();
+    h.controller.abort();
+    let file = token_file.clone();
+    h.controller = spawn_controller_with(
+        &h.client,
+        &h.namespace,
+        &h.sim_url,
+        h.metrics.clone(),
+        std::sync::Arc::new(flowlog_operator::controller::server::Health::default()),
+        move |settings| settings.federated_token_file = Some(file),
+    );
+    // The Secret's app does not trust the operator: Entra refuses (the operator's own app would have been accepted).
+    let message = wait_for("Entra's refusal of the Secret's app", Duration::from_secs(30), || async {
+        let (_, _, message) = h.condition("web", "Stalled").await?;
+        message.contains("AADSTS70021").then_some(message)
+    })
+    .await;
+    assert!(message.contains("system:serviceaccount:flowlog-system:flowlog-operator"), "{message}");
+
+    // The team names its app, which trusts the operator's service account: the policy converges at once.
+    secrets.replace("azure-wi", &PostParams::default(), &secret(TEAM_APP)).await.unwrap();
+    let p = h.wait_ready("web", "True").await;
+    assert_eq!(p.status.as_ref().unwrap().last_error, None);
+    assert_matches_spec(&h.sim.flow_log_status(&spec.target.resource_id).unwrap(), &spec);
+
+    // The federated token is nowhere in the object or its events.
+    let signature_and_claims = assertion.split_once('.').unwrap().1;
+    let shown = serde_json::to_string(&p).unwrap();
+    assert!(!shown.contains(signature_and_claims), "the federated token leaked into the object");
+    let events = serde_json::to_string(&h.events("web").await).unwrap();
+    assert!(events.contains("CredentialsInvalid"), "the refusals were reported: {events}");
+    assert!(!events.contains(signature_and_claims), "the federated token leaked into an event");
 }
 
 #[tokio::test]

@@ -546,11 +546,11 @@ fn verbs_by_resource(role: &Value) -> BTreeMap<String, BTreeSet<String>> {
 fn rbac_rules_cover_policies_and_sets() {
     let set = |verbs: &[&str]| verbs.iter().map(|v| v.to_string()).collect::<BTreeSet<String>>();
     let expected: BTreeMap<String, BTreeSet<String>> = [
-        ("flowlogpolicies", set(&["get", "list", "watch", "patch", "update", "create", "delete"])),
-        ("flowlogpolicies/status", set(&["get", "patch"])),
-        ("flowlogpolicies/finalizers", set(&["update"])),
-        ("flowlogpolicysets", set(&["get", "list", "watch"])),
-        ("flowlogpolicysets/status", set(&["get", "patch"])),
+        // Exactly the verbs the code uses: no get (the watch cache has every object), no update (patches only).
+        ("flowlogpolicies", set(&["list", "watch", "patch", "create", "delete"])),
+        ("flowlogpolicies/status", set(&["patch"])),
+        ("flowlogpolicysets", set(&["list", "watch"])),
+        ("flowlogpolicysets/status", set(&["patch"])),
         ("events", set(&["create", "patch"])),
     ]
     .into_iter()
@@ -569,6 +569,11 @@ fn rbac_rules_cover_policies_and_sets() {
         }
     }
     assert!(all_of(&namespaced, "ClusterRole").iter().all(|r| r["metadata"]["name"] != "fo-flowlog-operator"));
+    // The Lease: create (cannot be limited to a name), then get and patch on the named one only.
+    let lease_role = find(&cluster, "Role", Some("fo-flowlog-operator-leader-election"));
+    assert_eq!(lease_role["rules"][0]["verbs"], json!(["create"]));
+    assert_eq!(lease_role["rules"][1]["verbs"], json!(["get", "patch"]));
+    assert_eq!(lease_role["rules"][1]["resourceNames"], json!(["fo-flowlog-operator"]));
 
     let view = verbs_by_resource(find(&cluster, "ClusterRole", Some("fo-flowlog-operator-view")));
     let edit_role = find(&cluster, "ClusterRole", Some("fo-flowlog-operator-edit"));
@@ -984,27 +989,20 @@ fn service_account_may_do_what_the_operator_needs_and_nothing_else() {
     assert_can(
         &sa,
         &[
-            ("get", "flowlogpolicies.flowlog.dev", a, none),
             ("list", "flowlogpolicies.flowlog.dev", None, none),
             ("watch", "flowlogpolicies.flowlog.dev", None, none),
             ("patch", "flowlogpolicies.flowlog.dev", a, none),
-            ("update", "flowlogpolicies.flowlog.dev", a, none),
-            ("get", "flowlogpolicies.flowlog.dev", a, status),
             ("patch", "flowlogpolicies.flowlog.dev", a, status),
-            ("update", "flowlogpolicies.flowlog.dev", a, finalizers),
             // The set controller: generated policies created (server-side apply) and pruned.
             ("create", "flowlogpolicies.flowlog.dev", a, none),
             ("delete", "flowlogpolicies.flowlog.dev", a, none),
-            ("get", "flowlogpolicysets.flowlog.dev", a, none),
             ("list", "flowlogpolicysets.flowlog.dev", None, none),
             ("watch", "flowlogpolicysets.flowlog.dev", None, none),
-            ("get", "flowlogpolicysets.flowlog.dev", a, status),
             ("patch", "flowlogpolicysets.flowlog.dev", a, status),
             ("create", "events.events.k8s.io", a, none),
             ("patch", "events.events.k8s.io", a, none),
             ("create", "leases.coordination.k8s.io", s, none),
             ("get", &lease_res, s, none),
-            ("update", &lease_res, s, none),
             ("patch", &lease_res, s, none),
         ],
         true,
@@ -1012,6 +1010,15 @@ fn service_account_may_do_what_the_operator_needs_and_nothing_else() {
     assert_can(
         &sa,
         &[
+            // Verbs the code never uses: no single reads (the watch cache has every object), no replacements (patches
+            // only), no owner references with blockOwnerDeletion (nothing on finalizers), the Lease only patched.
+            ("get", "flowlogpolicies.flowlog.dev", a, none),
+            ("update", "flowlogpolicies.flowlog.dev", a, none),
+            ("get", "flowlogpolicies.flowlog.dev", a, status),
+            ("update", "flowlogpolicies.flowlog.dev", a, finalizers),
+            ("get", "flowlogpolicysets.flowlog.dev", a, none),
+            ("get", "flowlogpolicysets.flowlog.dev", a, status),
+            ("update", &lease_res, s, none),
             // Policies are deleted one by one (pruning), never in bulk; status only by patch.
             ("deletecollection", "flowlogpolicies.flowlog.dev", a, none),
             ("update", "flowlogpolicies.flowlog.dev", a, status),

@@ -30,7 +30,8 @@ pub struct FlowLogPolicySpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_watcher: Option<NetworkWatcherRef>,
     /// Azure credentials for this policy: a Secret in the policy's own namespace with keys `tenantId`,
-    /// `clientId` and `clientSecret`. Omitted: the operator's own credentials.
+    /// `clientId` and `clientSecret`; without `clientSecret`, the app `clientId` is signed in to with the
+    /// operator's own federated token (workload identity). Omitted: the operator's own credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_ref: Option<SecretRef>,
     /// The flow-log settings to keep in Azure.

@@ -230,17 +230,10 @@ impl ArmClient {
         Ok(url)
     }
 
-    /// A URL that Azure handed us (`Location`, `Azure-AsyncOperation`, `nextLink`). The bearer token goes
-    /// only to the ARM endpoint's origin, wherever a response points.
+    /// A URL that Azure handed us (`Location`, `Azure-AsyncOperation`, `nextLink`, a resume token from status). The
+    /// bearer token goes only to the ARM endpoint's origin, wherever a response points.
     pub(super) fn followable(&self, what: &str, value: &str) -> Result<Url, ArmError> {
-        let url = Url::parse(value).map_err(|e| ArmError::InvalidResponse(format!("{what} {value:?}: {e}")))?;
-        if url.origin() != self.shared.endpoint.origin() {
-            return Err(ArmError::InvalidResponse(format!(
-                "{what} {value:?} points away from the ARM endpoint {}; not following it",
-                self.shared.endpoint
-            )));
-        }
-        Ok(url)
+        super::boundary::followable(&self.shared.endpoint, what, value)
     }
 
     pub(super) fn header_url(&self, headers: &HeaderMap, name: &str) -> Result<Option<Url>, ArmError> {
@@ -337,6 +330,7 @@ impl ArmClient {
         };
         let status = response.status();
         shared.observer.request(operation, status.as_u16(), started.elapsed());
+        super::boundary::answered_by(url, &response, operation)?;
         shared.budgets.observe(subscription, class, response.headers());
         let request_id = header(response.headers(), "x-ms-request-id");
         debug!(operation, %method, path = url.path(), status = status.as_u16(), request_id = request_id.as_deref().unwrap_or(""), "ARM call");

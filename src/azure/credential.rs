@@ -5,6 +5,7 @@
 //! [`credential_from_secret_data`] from a Kubernetes Secret.
 
 mod config;
+mod ids;
 mod managed_identity;
 
 use std::fmt;
@@ -16,7 +17,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::error::ArmError;
+use super::error::{ArmError, shown_url};
 use super::model::{TokenErrorResponse, TokenResponse};
 use super::observer::{ArmObserver, NoopObserver};
 
@@ -24,6 +25,7 @@ pub use config::{
     CredentialConfig, CredentialKind, SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
     credential_from_secret_data,
 };
+pub use ids::{check_client_id, check_tenant_id, is_guid};
 pub use managed_identity::{DEFAULT_IMDS_ENDPOINT, ImdsRetry, ManagedIdentityCredential, ManagedIdentityId};
 
 /// A value that must never reach logs, events, status or `Debug` output.
@@ -111,14 +113,27 @@ impl<C: TokenCredential> TokenCredential for CachedCredential<C> {
     }
 }
 
-/// `{authority_host}{tenant}/oauth2/v2.0/token`, whether or not the host ends with `/`.
+/// `{authority_host}{tenant}/oauth2/v2.0/token`, whether or not the host ends with `/`. The tenant must be a tenant
+/// ID ([`check_tenant_id`]); and, in depth, the URL built must still be on the authority host (same scheme, host and
+/// port) and under its path, so that no tenant value can send the client secret anywhere else.
 pub fn token_url(authority_host: &Url, tenant_id: &str) -> Result<Url, ArmError> {
-    if tenant_id.is_empty() || tenant_id.contains(['/', '?', '#']) || tenant_id.trim() != tenant_id {
-        return Err(ArmError::Config(format!("tenant ID {tenant_id:?} is not a tenant ID or domain")));
+    check_tenant_id(tenant_id, "the tenant ID")?;
+    let base = with_trailing_slash(authority_host);
+    let url = base.join(&format!("{tenant_id}/oauth2/v2.0/token")).map_err(|e| {
+        ArmError::Config(format!("authority host {} with the tenant ID: {e}", shown_url(authority_host)))
+    })?;
+    if !under(&base, &url) {
+        return Err(ArmError::Config(format!(
+            "the token URL would leave the authority host {}; refusing it",
+            shown_url(authority_host)
+        )));
     }
-    with_trailing_slash(authority_host)
-        .join(&format!("{tenant_id}/oauth2/v2.0/token"))
-        .map_err(|e| ArmError::Config(format!("authority host {authority_host} with tenant {tenant_id:?}: {e}")))
+    Ok(url)
+}
+
+/// Whether `url` is on `base`'s scheme, host and port, and under its path.
+fn under(base: &Url, url: &Url) -> bool {
+    url.origin() == base.origin() && url.path().starts_with(base.path())
 }
 
 pub(crate) fn with_trailing_slash(url: &Url) -> Url {
@@ -161,6 +176,7 @@ impl ClientSecretCredential {
         scope: &str,
     ) -> Result<Self, ArmError> {
         let token_url = token_url(authority_host, tenant_id)?;
+        check_client_id(client_id, "the client ID")?;
         Ok(Self { http, token_url, client_id: client_id.to_string(), client_secret, scope: scope.to_string() })
     }
 
@@ -225,6 +241,7 @@ impl WorkloadIdentityCredential {
         scope: &str,
     ) -> Result<Self, ArmError> {
         let token_url = token_url(authority_host, tenant_id)?;
+        check_client_id(client_id, "the client ID")?;
         Ok(Self {
             http,
             token_url,
@@ -291,6 +308,7 @@ async fn request_token(
     };
     let status = response.status();
     observer.request("token", status.as_u16(), started.elapsed());
+    super::boundary::answered_by(token_url, &response, "token")?;
     let body = response.bytes().await.map_err(|e| redact_error(ArmError::transport(e), secret))?;
     if !status.is_success() {
         // Entra's error body names the cause (AADSTS code); a body that is not Entra's is shown trimmed, and
@@ -331,94 +349,4 @@ fn redact_error(error: ArmError, secret: &Secret) -> ArmError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    #[derive(Debug, Default)]
-    struct Counting {
-        calls: AtomicU32,
-        lifetime: Duration,
-    }
-
-    #[async_trait]
-    impl TokenCredential for Counting {
-        async fn token(&self) -> Result<AccessToken, ArmError> {
-            let n = self.calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(AccessToken { token: Secret::new(format!("t{n}")), expires_at: Instant::now() + self.lifetime })
-        }
-    }
-
-    #[tokio::test]
-    async fn reuses_a_fresh_token_and_refreshes_once_for_concurrent_callers() {
-        let cred = CachedCredential::new(Counting { lifetime: Duration::from_secs(3600), ..Default::default() });
-        let tokens = futures::future::join_all((0..8).map(|_| cred.token())).await;
-        assert!(tokens.iter().all(|t| t.as_ref().unwrap().token.expose() == "t0"));
-        assert_eq!(cred.inner.calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn refreshes_a_token_close_to_expiry() {
-        let cred = CachedCredential::new(Counting { lifetime: Duration::from_millis(500), ..Default::default() });
-        cred.token().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        assert_eq!(cred.token().await.unwrap().token.expose(), "t1");
-    }
-
-    #[test]
-    fn secrets_do_not_show_in_debug() {
-        let cred = ClientSecretCredential::new(
-            reqwest::Client::new(),
-            &Url::parse("https://login.example/").unwrap(),
-            "tenant",
-            "client",
-            Secret::new("hunter2"),
-            "https://management.azure.com/.default",
-        )
-        .unwrap();
-        let shown = format!("{cred:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-        assert!(shown.contains("client"));
-        let cached = CachedCredential::new(cred);
-        let shown = format!("{cached:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
-    }
-
-    #[test]
-    fn token_url_tolerates_hosts_with_and_without_a_trailing_slash() {
-        for host in ["https://login.microsoftonline.us", "https://login.microsoftonline.us/"] {
-            let url = token_url(&Url::parse(host).unwrap(), "contoso.onmicrosoft.com").unwrap();
-            assert_eq!(url.as_str(), "https://login.microsoftonline.us/contoso.onmicrosoft.com/oauth2/v2.0/token");
-        }
-        let url = token_url(&Url::parse("http://127.0.0.1:8480/sim").unwrap(), "t").unwrap();
-        assert_eq!(url.as_str(), "http://127.0.0.1:8480/sim/t/oauth2/v2.0/token");
-        assert!(token_url(&Url::parse("https://login.example/").unwrap(), "a/b").is_err());
-        assert!(token_url(&Url::parse("https://login.example/").unwrap(), "").is_err());
-    }
-
-    #[test]
-    fn redaction_covers_plain_and_url_encoded_forms() {
-        let secret = Secret::new("p@ss word+1");
-        let text = "client_secret=p%40ss+word%2B1&x=p@ss word+1";
-        let shown = redact(text, &secret);
-        assert!(!shown.contains("p@ss") && !shown.contains("p%40ss"), "{shown}");
-        assert_eq!(shown.matches("[redacted]").count(), 2);
-    }
-
-    #[test]
-    fn workload_identity_debug_shows_the_file_not_its_contents() {
-        let cred = WorkloadIdentityCredential::new(
-            reqwest::Client::new(),
-            &Url::parse("https://login.microsoftonline.com/").unwrap(),
-            "tenant",
-            "client",
-            "/var/run/secrets/azure/tokens/azure-identity-token",
-            "https://management.azure.com/.default",
-        )
-        .unwrap();
-        let shown = format!("{cred:?}");
-        assert!(shown.contains("azure-identity-token") && shown.contains("client"), "{shown}");
-        assert_eq!(cred.token_url().as_str(), "https://login.microsoftonline.com/tenant/oauth2/v2.0/token");
-    }
-}
+mod tests;

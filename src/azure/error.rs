@@ -1,5 +1,9 @@
 use std::time::Duration;
 
+use url::Url;
+
+use super::boundary::RedirectRefused;
+
 /// Everything that can go wrong talking to Azure, classified so that the controller knows whether to
 /// retry soon (transient) or wait for the user (terminal).
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +26,10 @@ pub enum ArmError {
     /// Azure answered something we cannot read.
     #[error("unexpected response from Azure: {0}")]
     InvalidResponse(String),
+    /// Azure (or something posing as it) pointed at a URL the client does not follow: an operation, paging or
+    /// redirect URL away from the ARM endpoint, a redirect away from the authority host. Nothing was sent there.
+    #[error("refused to follow {what} to {url}: only {allowed} is followed")]
+    UrlRefused { what: String, url: String, allowed: String },
     /// The operator's own configuration is wrong.
     #[error("configuration error: {0}")]
     Config(String),
@@ -46,9 +54,16 @@ impl ArmError {
         let mut message = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
+            if let Some(refused) = s.downcast_ref::<RedirectRefused>() {
+                return RedirectRefused { origin: refused.origin.clone(), to: refused.to.clone() }.into_error();
+            }
             message.push_str(": ");
             message.push_str(&s.to_string());
             source = s.source();
+        }
+        if e.is_redirect() {
+            // A redirect loop, or a server that only redirects: not a network failure, and not worth a retry.
+            return ArmError::InvalidResponse(message);
         }
         ArmError::Transport(message)
     }
@@ -63,6 +78,7 @@ impl ArmError {
             ArmError::Timeout(_) => "OperationTimeout",
             ArmError::InvalidResponse(_) => "InvalidAzureResponse",
             ArmError::Config(_) => "InvalidConfiguration",
+            ArmError::UrlRefused { .. } => "UrlRefused",
             ArmError::Throttled { .. } => "RequestBudgetExhausted",
         }
     }
@@ -94,7 +110,7 @@ impl ArmError {
             ArmError::OperationFailed { code, .. } => TRANSIENT_CODES.contains(&code.as_str()),
             ArmError::Authentication { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             ArmError::Transport(_) | ArmError::Timeout(_) | ArmError::Throttled { .. } => true,
-            ArmError::InvalidResponse(_) | ArmError::Config(_) => false,
+            ArmError::InvalidResponse(_) | ArmError::Config(_) | ArmError::UrlRefused { .. } => false,
         }
     }
 
@@ -120,6 +136,32 @@ impl ArmError {
             ArmError::Api { status, .. } | ArmError::Authentication { status, .. } => Some(*status),
             _ => None,
         }
+    }
+}
+
+/// How errors show a URL: scheme, host, port and path, at most 200 characters; never a user name, password, query
+/// or fragment, where credentials or signatures could be.
+pub(crate) fn shown_url(url: &Url) -> String {
+    let origin = url.origin().ascii_serialization();
+    let shown = if origin == "null" { format!("{}:", url.scheme()) } else { origin };
+    let path = if url.cannot_be_a_base() { "" } else { url.path() };
+    let mut shown = format!("{shown}{path}");
+    if shown.len() > 200 {
+        let mut end = 200;
+        while !shown.is_char_boundary(end) {
+            end -= 1;
+        }
+        shown.truncate(end);
+        shown.push_str("...");
+    }
+    shown
+}
+
+/// The same for text that should have been a URL and may not be one.
+pub(crate) fn shown_url_text(text: &str) -> String {
+    match Url::parse(text) {
+        Ok(url) => shown_url(&url),
+        Err(e) => format!("an unreadable URL ({e})"),
     }
 }
 
@@ -167,6 +209,20 @@ mod tests {
         assert_eq!(throttled.retry_after(), Some(Duration::from_secs(3)));
         assert!(api(500, "InternalServerError").is_retryable_request());
         assert!(!ArmError::Timeout(Duration::from_secs(1)).is_retryable_request());
+    }
+
+    #[test]
+    fn urls_are_shown_without_credentials_queries_or_fragments() {
+        let url = Url::parse("https://user:pa55@evil.example:8443/steal/it?sig=s3cr3t#frag").unwrap();
+        assert_eq!(shown_url(&url), "https://evil.example:8443/steal/it");
+        assert_eq!(shown_url(&Url::parse("https://h.example:443/").unwrap()), "https://h.example/");
+        assert_eq!(shown_url_text("data:text/plain,s3cr3t"), "data:");
+        assert!(shown_url_text("not a url").starts_with("an unreadable URL"));
+        let long = shown_url(&Url::parse(&format!("https://h.example/{}", "\u{e9}".repeat(300))).unwrap());
+        assert!(long.len() <= 203 && long.ends_with("..."), "{long}");
+        let refused =
+            ArmError::UrlRefused { what: "nextLink".into(), url: "https://evil.example/".into(), allowed: "x".into() };
+        assert!(!refused.is_transient() && refused.code() == "UrlRefused", "{refused}");
     }
 
     #[test]

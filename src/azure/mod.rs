@@ -2,6 +2,7 @@
 //! operations, per-target write locks), the Network Watcher and flow-log calls, watcher discovery, provider
 //! registration, and the errors they classify.
 
+pub mod boundary;
 mod calls;
 mod client;
 pub mod cloud;
@@ -17,6 +18,7 @@ mod watchers;
 /// The wire types, shared with the simulator.
 pub use flowlog_wire::{id, model};
 
+pub use boundary::http_client;
 pub use calls::{RegistrationState, api_version_for, parse, provisioned};
 pub use client::{ArmClient, ArmClientBuilder, PollSettings, RetrySettings};
 pub use cloud::Cloud;

@@ -132,12 +132,8 @@ impl AzureArgs {
     }
 }
 
-/// The HTTP client of every ARM and token request.
+/// The HTTP client of every ARM and token request ([`crate::azure::http_client`]: redirects only within the origin
+/// asked).
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(60))
-        .user_agent(concat!("flowlog-operator/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("building the HTTP client")
+    Ok(crate::azure::http_client()?)
 }

@@ -39,6 +39,9 @@ pub struct Settings {
     pub credentials_namespaces: Vec<String>,
     /// Register `Microsoft.Insights` where it is not registered.
     pub register_providers: bool,
+    /// The operator's federated token (workload identity): a credentials Secret without a client secret signs its
+    /// app in with it. `None`: such Secrets are refused.
+    pub federated_token_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -51,6 +54,7 @@ impl Default for Settings {
             allow_credentials_ref: false,
             credentials_namespaces: Vec::new(),
             register_providers: false,
+            federated_token_file: None,
         }
     }
 }
@@ -254,9 +258,16 @@ impl Context {
         let version = secret.metadata.resource_version.clone();
         let data: std::collections::BTreeMap<String, Vec<u8>> =
             secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-        let credential = credential_from_secret_data(&data, &self.cloud, self.http.clone()).map_err(|e| {
-            SyncError::Credentials(format!("credentials Secret {namespace}/{}: {}", secret_ref.name, e.message()))
-        })?;
+        let token_file = self.settings.federated_token_file.as_deref();
+        let secret_type = secret.type_.as_deref();
+        let credential = credential_from_secret_data(secret_type, &data, token_file, &self.cloud, self.http.clone())
+            .map_err(|e| {
+                let why = match e {
+                    crate::azure::ArmError::Config(why) => why,
+                    other => other.message(),
+                };
+                SyncError::Credentials(format!("credentials Secret {namespace}/{}: {why}", secret_ref.name))
+            })?;
         let arm = self.arm.with_credential(credential);
         self.secret_clients
             .lock()

@@ -240,6 +240,18 @@ pub fn spawn_controller(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
 ) -> tokio::task::JoinHandle<()> {
+    spawn_controller_with(client, namespace, sim_url, metrics, health, |_| {})
+}
+
+/// [`spawn_controller`] with its settings changed by `adjust` first.
+pub fn spawn_controller_with(
+    client: &Client,
+    namespace: &str,
+    sim_url: &str,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    adjust: impl FnOnce(&mut Settings),
+) -> tokio::task::JoinHandle<()> {
     let base = url::Url::parse(&format!("{sim_url}/")).unwrap();
     let http = reqwest::Client::new();
     let credential = flowlog_operator::cli::built_in_credential(http.clone(), &base).unwrap();
@@ -249,12 +261,13 @@ pub fn spawn_controller(
         .observer(metrics.clone())
         .build();
     let cloud = Cloud::custom(base.clone(), base, Some("https://management.azure.com/"));
-    let settings = Settings {
+    let mut settings = Settings {
         namespace: Some(namespace.to_string()),
         concurrency: 4,
         allow_credentials_ref: true,
         ..Default::default()
     };
+    adjust(&mut settings);
     let ctx = Context::new(client.clone(), arm, cloud, metrics, health, settings);
     tokio::spawn(controller::run(ctx))
 }

@@ -94,8 +94,8 @@ pub struct AsyncOperationResult {
     pub error: Option<ErrorDetails>,
 }
 
-/// Token endpoint success body (client-credentials flow).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Token endpoint success body (client-credentials flow). `Debug` leaves the access token out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct TokenResponse {
     pub token_type: String,
     pub expires_in: u64,
@@ -104,8 +104,9 @@ pub struct TokenResponse {
     pub access_token: String,
 }
 
-/// IMDS token body: like [`TokenResponse`], but every field is a string (`"expires_in": "3599"`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// IMDS token body: like [`TokenResponse`], but every field is a string (`"expires_in": "3599"`). `Debug` leaves the
+/// access token out.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct ImdsTokenResponse {
     pub access_token: String,
     #[serde(deserialize_with = "string_or_number")]
@@ -116,6 +117,29 @@ pub struct ImdsTokenResponse {
     pub resource: String,
     #[serde(default)]
     pub token_type: String,
+}
+
+impl std::fmt::Debug for TokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenResponse")
+            .field("token_type", &self.token_type)
+            .field("expires_in", &self.expires_in)
+            .field("ext_expires_in", &self.ext_expires_in)
+            .field("access_token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ImdsTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImdsTokenResponse")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("expires_on", &self.expires_on)
+            .field("resource", &self.resource)
+            .field("token_type", &self.token_type)
+            .finish()
+    }
 }
 
 /// Accepts `"3599"` as IMDS sends it, and `3599` as some IMDS look-alikes do.

@@ -161,34 +161,32 @@ What the operator may do with FlowLogPolicies, FlowLogPolicySets and their event
 operator.watchNamespace). deploy/kustomize/base/rbac.yaml carries the same rules; a test compares them.
 */}}
 {{- define "flowlog-operator.policyRules" }}
-  # Policies: watched by the policy controller (and by the set controller, which counts its generated policies);
-  # the flowlog.dev/cleanup finalizer is added and removed with patch/update.
+  # Policies: listed and watched by the policy controller (and by the set controller, which counts its generated
+  # policies); the flowlog.dev/cleanup finalizer is added and removed with a JSON patch. Nothing reads a single policy
+  # (get) or replaces one (update): the watch cache has them all.
   - apiGroups: [flowlog.dev]
     resources: [flowlogpolicies]
-    verbs: [get, list, watch, patch, update]
+    verbs: [list, watch, patch]
   # The policies a FlowLogPolicySet generates: created by server-side apply (a patch that creates an object also
   # needs create) and pruned when their target leaves the set's selection (delete; the policy's finalizer then
   # carries out its deletionPolicy). Their owner reference to the set does not set blockOwnerDeletion, so the
-  # operator needs nothing on flowlogpolicysets/finalizers.
+  # operator needs nothing on flowlogpolicysets/finalizers; nothing sets an owner reference to a policy, so nothing
+  # on flowlogpolicies/finalizers either.
   - apiGroups: [flowlog.dev]
     resources: [flowlogpolicies]
     verbs: [create, delete]
-  # Policy status, by server-side apply.
+  # Policy status, by server-side apply (a patch; the status is never read on its own).
   - apiGroups: [flowlog.dev]
     resources: [flowlogpolicies/status]
-    verbs: [get, patch]
-  # Owner references with blockOwnerDeletion where that admission check is on.
-  - apiGroups: [flowlog.dev]
-    resources: [flowlogpolicies/finalizers]
-    verbs: [update]
-  # Sets: watched by the set controller, never changed (their spec is the user's).
+    verbs: [patch]
+  # Sets: listed and watched by the set controller, never changed (their spec is the user's).
   - apiGroups: [flowlog.dev]
     resources: [flowlogpolicysets]
-    verbs: [get, list, watch]
+    verbs: [list, watch]
   # Set status (counts, discovery, conditions), by server-side apply.
   - apiGroups: [flowlog.dev]
     resources: [flowlogpolicysets/status]
-    verbs: [get, patch]
+    verbs: [patch]
   # Events on transitions; patch aggregates repeats.
   - apiGroups: [events.k8s.io]
     resources: [events]

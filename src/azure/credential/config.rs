@@ -2,11 +2,12 @@
 //! a Kubernetes Secret (a policy's `credentialsRef`).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use url::Url;
 
+use super::ids::{check_client_id, check_tenant_id};
 use super::{
     CachedCredential, ClientSecretCredential, ManagedIdentityCredential, ManagedIdentityId, Secret, TokenCredential,
     WorkloadIdentityCredential,
@@ -18,8 +19,11 @@ use crate::azure::error::ArmError;
 pub const SECRET_KEY_TENANT_ID: &str = "tenantId";
 /// Key of a credentials Secret: the application (client) ID of the service principal.
 pub const SECRET_KEY_CLIENT_ID: &str = "clientId";
-/// Key of a credentials Secret: the client secret of the service principal.
+/// Key of a credentials Secret: the client secret of the service principal. Without it, the Secret asks for
+/// workload identity through the operator's own federated token.
 pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";
+/// The most a credentials Secret's key may hold, in bytes (IDs have at most 253 characters, client secrets about 40).
+pub const MAX_SECRET_VALUE_BYTES: usize = 16 * 1024;
 
 /// Which token source to use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -83,6 +87,23 @@ fn missing(var: &str, kind: &str) -> ArmError {
     ArmError::Config(format!("{kind} credentials need {var}"))
 }
 
+const TENANT_ID_SOURCE: &str = "AZURE_TENANT_ID (--tenant-id)";
+const CLIENT_ID_SOURCE: &str = "AZURE_CLIENT_ID (--client-id)";
+
+/// The tenant ID of the environment, required and checked.
+fn tenant(value: Option<String>, kind: &str) -> Result<String, ArmError> {
+    let value = value.ok_or_else(|| missing("AZURE_TENANT_ID", kind))?;
+    check_tenant_id(&value, TENANT_ID_SOURCE)?;
+    Ok(value)
+}
+
+/// The client ID of the environment, required and checked.
+fn client(value: Option<String>, kind: &str) -> Result<String, ArmError> {
+    let value = value.ok_or_else(|| missing("AZURE_CLIENT_ID", kind))?;
+    check_client_id(&value, CLIENT_ID_SOURCE)?;
+    Ok(value)
+}
+
 fn parse_url(var: &str, value: &str) -> Result<Url, ArmError> {
     Url::parse(value).map_err(|e| ArmError::Config(format!("{var} {value:?} is not a URL: {e}")))
 }
@@ -144,8 +165,8 @@ impl CredentialConfig {
                     ),
                 };
                 Ok(CredentialConfig::ClientSecret {
-                    tenant_id: var("AZURE_TENANT_ID").ok_or_else(|| missing("AZURE_TENANT_ID", what))?,
-                    client_id: var("AZURE_CLIENT_ID").ok_or_else(|| missing("AZURE_CLIENT_ID", what))?,
+                    tenant_id: tenant(var("AZURE_TENANT_ID"), what)?,
+                    client_id: client(var("AZURE_CLIENT_ID"), what)?,
                     client_secret,
                     authority_host,
                 })
@@ -153,8 +174,8 @@ impl CredentialConfig {
             CredentialKind::WorkloadIdentity => {
                 let what = "workload-identity";
                 Ok(CredentialConfig::WorkloadIdentity {
-                    tenant_id: var("AZURE_TENANT_ID").ok_or_else(|| missing("AZURE_TENANT_ID", what))?,
-                    client_id: var("AZURE_CLIENT_ID").ok_or_else(|| missing("AZURE_CLIENT_ID", what))?,
+                    tenant_id: tenant(var("AZURE_TENANT_ID"), what)?,
+                    client_id: client(var("AZURE_CLIENT_ID"), what)?,
                     token_file: var("AZURE_FEDERATED_TOKEN_FILE")
                         .ok_or_else(|| missing("AZURE_FEDERATED_TOKEN_FILE", what))?
                         .into(),
@@ -163,38 +184,74 @@ impl CredentialConfig {
             }
             CredentialKind::ManagedIdentity => {
                 let endpoint = var("FLOWLOG_IMDS_ENDPOINT").unwrap_or_else(|| super::DEFAULT_IMDS_ENDPOINT.to_string());
+                let identity = match var("AZURE_CLIENT_ID") {
+                    Some(id) => {
+                        check_client_id(&id, CLIENT_ID_SOURCE)?;
+                        ManagedIdentityId::ClientId(id)
+                    }
+                    None => ManagedIdentityId::System,
+                };
                 Ok(CredentialConfig::ManagedIdentity {
-                    identity: var("AZURE_CLIENT_ID").map(ManagedIdentityId::ClientId).unwrap_or_default(),
+                    identity,
                     endpoint: parse_url("FLOWLOG_IMDS_ENDPOINT", &endpoint)?,
                 })
             }
         }
     }
 
-    /// The data of a Kubernetes Secret holding a service principal: keys [`SECRET_KEY_TENANT_ID`] (`tenantId`),
-    /// [`SECRET_KEY_CLIENT_ID`] (`clientId`) and [`SECRET_KEY_CLIENT_SECRET`] (`clientSecret`), UTF-8; other
-    /// keys are ignored. Errors name the missing or unreadable key, never a value.
-    pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Result<Self, ArmError> {
-        let read = |key: &str, trim: bool| -> Result<String, ArmError> {
-            let bytes = data.get(key).ok_or_else(|| {
-                ArmError::Config(format!(
-                    "the credentials Secret has no key {key:?} (it needs {SECRET_KEY_TENANT_ID}, {SECRET_KEY_CLIENT_ID} and {SECRET_KEY_CLIENT_SECRET})"
-                ))
-            })?;
-            let text = std::str::from_utf8(bytes)
-                .map_err(|_| ArmError::Config(format!("key {key:?} of the credentials Secret is not UTF-8 text")))?;
-            let text = if trim { text.trim() } else { text.trim_end_matches(['\n', '\r']) };
-            if text.is_empty() {
-                return Err(ArmError::Config(format!("key {key:?} of the credentials Secret is empty")));
-            }
-            Ok(text.to_string())
+    /// The data of a credentials Secret (a policy's or a set's `credentialsRef`): keys [`SECRET_KEY_TENANT_ID`]
+    /// (`tenantId`), [`SECRET_KEY_CLIENT_ID`] (`clientId`) and [`SECRET_KEY_CLIENT_SECRET`] (`clientSecret`), UTF-8,
+    /// at most [`MAX_SECRET_VALUE_BYTES`] each; other keys are ignored. Without `clientSecret` the Secret asks for
+    /// workload identity: the app `clientId` of `tenantId` is signed in to with the operator's own federated token,
+    /// `federated_token_file` (an error when the operator has none). Errors name the key and what is wrong with it,
+    /// never a value.
+    pub fn from_secret_data(
+        data: &BTreeMap<String, Vec<u8>>,
+        federated_token_file: Option<&Path>,
+    ) -> Result<Self, ArmError> {
+        let needs = format!(
+            "a credentials Secret needs {SECRET_KEY_TENANT_ID} and {SECRET_KEY_CLIENT_ID}, and {SECRET_KEY_CLIENT_SECRET} unless the operator's workload identity is to be used"
+        );
+        let required = |key: &str, trim: bool| -> Result<String, ArmError> {
+            secret_value(data, key, trim)?
+                .ok_or_else(|| ArmError::Config(format!("the credentials Secret has no key {key:?} ({needs})")))
         };
-        Ok(CredentialConfig::ClientSecret {
-            tenant_id: read(SECRET_KEY_TENANT_ID, true)?,
-            client_id: read(SECRET_KEY_CLIENT_ID, true)?,
-            client_secret: Secret::new(read(SECRET_KEY_CLIENT_SECRET, false)?),
+        let tenant_id = required(SECRET_KEY_TENANT_ID, true)?;
+        check_tenant_id(&tenant_id, &format!("key {SECRET_KEY_TENANT_ID:?} of the credentials Secret"))?;
+        let client_id = required(SECRET_KEY_CLIENT_ID, true)?;
+        check_client_id(&client_id, &format!("key {SECRET_KEY_CLIENT_ID:?} of the credentials Secret"))?;
+        if let Some(client_secret) = secret_value(data, SECRET_KEY_CLIENT_SECRET, false)? {
+            return Ok(CredentialConfig::ClientSecret {
+                tenant_id,
+                client_id,
+                client_secret: Secret::new(client_secret),
+                authority_host: None,
+            });
+        }
+        let token_file = federated_token_file.ok_or_else(|| {
+            ArmError::Config(format!(
+                "the credentials Secret has no key {SECRET_KEY_CLIENT_SECRET:?}, which asks for workload identity through the operator's federated token, but the operator has none (--federated-token-file, AZURE_FEDERATED_TOKEN_FILE): add {SECRET_KEY_CLIENT_SECRET}, or run the operator with workload identity"
+            ))
+        })?;
+        Ok(CredentialConfig::WorkloadIdentity {
+            tenant_id,
+            client_id,
+            token_file: token_file.to_path_buf(),
             authority_host: None,
         })
+    }
+
+    /// Checks a credentials Secret's `type`: Kubernetes' own types (`kubernetes.io/tls`,
+    /// `kubernetes.io/service-account-token`, ...) hold something else than Azure credentials.
+    pub fn check_secret_type(secret_type: Option<&str>) -> Result<(), ArmError> {
+        let Some(secret_type) = secret_type.filter(|t| !t.is_empty() && *t != "Opaque") else { return Ok(()) };
+        if secret_type.starts_with("kubernetes.io/") || secret_type.starts_with("bootstrap.kubernetes.io/") {
+            let shown: String = secret_type.chars().take(100).collect();
+            return Err(ArmError::Config(format!(
+                "the credentials Secret is of type {shown:?}; a credentials Secret is Opaque (kubectl create secret generic)"
+            )));
+        }
+        Ok(())
     }
 
     pub fn kind(&self) -> CredentialKind {
@@ -236,169 +293,41 @@ impl CredentialConfig {
     }
 }
 
-/// A cached credential from the data of a policy's `credentialsRef` Secret (see
-/// [`CredentialConfig::from_secret_data`] for the keys). The caller must read the Secret from the policy's own
-/// namespace, and should keep the result (keyed by the Secret's UID and resourceVersion) rather than build
-/// one per reconcile: each credential caches its own token.
+/// One key of a credentials Secret: `None` when it is absent; an error when it is too large, not UTF-8 or empty.
+/// `trim`: surrounding whitespace is dropped (IDs); otherwise only a trailing line break (a secret written with
+/// `echo` into a file).
+fn secret_value(data: &BTreeMap<String, Vec<u8>>, key: &str, trim: bool) -> Result<Option<String>, ArmError> {
+    let Some(bytes) = data.get(key) else { return Ok(None) };
+    if bytes.len() > MAX_SECRET_VALUE_BYTES {
+        return Err(ArmError::Config(format!(
+            "key {key:?} of the credentials Secret holds {} bytes; at most {MAX_SECRET_VALUE_BYTES} are read",
+            bytes.len()
+        )));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ArmError::Config(format!("key {key:?} of the credentials Secret is not UTF-8 text")))?;
+    let text = if trim { text.trim() } else { text.trim_end_matches(['\n', '\r']) };
+    if text.is_empty() {
+        return Err(ArmError::Config(format!("key {key:?} of the credentials Secret is empty")));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// A cached credential from a policy's (or a set's) `credentialsRef` Secret: its `type` and data (see
+/// [`CredentialConfig::from_secret_data`] for the keys) and the operator's federated token file, for Secrets
+/// without a client secret. The caller must read the Secret from the policy's own namespace, and should keep the
+/// result (keyed by the Secret's UID and resourceVersion) rather than build one per reconcile: each credential
+/// caches its own token.
 pub fn credential_from_secret_data(
+    secret_type: Option<&str>,
     data: &BTreeMap<String, Vec<u8>>,
+    federated_token_file: Option<&Path>,
     cloud: &Cloud,
     http: reqwest::Client,
 ) -> Result<Arc<dyn TokenCredential>, ArmError> {
-    CredentialConfig::from_secret_data(data)?.build(http, cloud)
+    CredentialConfig::check_secret_type(secret_type)?;
+    CredentialConfig::from_secret_data(data, federated_token_file)?.build(http, cloud)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        move |k| map.get(k).cloned()
-    }
-
-    #[test]
-    fn detects_the_credential_kind_from_the_environment() {
-        let base = [("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c")];
-        let secret =
-            CredentialConfig::from_lookup(None, env(&[base[0], base[1], ("AZURE_CLIENT_SECRET", "s")])).unwrap();
-        assert_eq!(secret.kind(), CredentialKind::ClientSecret);
-        let wi = CredentialConfig::from_lookup(
-            None,
-            env(&[
-                base[0],
-                base[1],
-                ("AZURE_FEDERATED_TOKEN_FILE", "/tok"),
-                ("AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us/"),
-            ]),
-        )
-        .unwrap();
-        match wi {
-            CredentialConfig::WorkloadIdentity { token_file, authority_host, .. } => {
-                assert_eq!(token_file, PathBuf::from("/tok"));
-                assert_eq!(authority_host.unwrap().as_str(), "https://login.microsoftonline.us/");
-            }
-            other => panic!("{other:?}"),
-        }
-        let mi = CredentialConfig::from_lookup(
-            None,
-            env(&[("AZURE_CLIENT_ID", "c"), ("FLOWLOG_IMDS_ENDPOINT", "http://127.0.0.1:9")]),
-        )
-        .unwrap();
-        assert_eq!(
-            mi,
-            CredentialConfig::ManagedIdentity {
-                identity: ManagedIdentityId::ClientId("c".into()),
-                endpoint: Url::parse("http://127.0.0.1:9").unwrap()
-            }
-        );
-        let system = CredentialConfig::from_lookup(None, env(&[])).unwrap();
-        assert!(matches!(system, CredentialConfig::ManagedIdentity { identity: ManagedIdentityId::System, .. }));
-    }
-
-    #[test]
-    fn kinds_parse_from_flag_values() {
-        for kind in [CredentialKind::ClientSecret, CredentialKind::WorkloadIdentity, CredentialKind::ManagedIdentity] {
-            assert_eq!(kind.to_string().parse::<CredentialKind>(), Ok(kind));
-        }
-        assert!("msi".parse::<CredentialKind>().is_err());
-    }
-
-    #[test]
-    fn names_the_missing_variable() {
-        let err =
-            CredentialConfig::from_lookup(None, env(&[("AZURE_CLIENT_SECRET", "s3cr3t"), ("AZURE_CLIENT_ID", "c")]))
-                .unwrap_err()
-                .to_string();
-        assert!(err.contains("AZURE_TENANT_ID") && !err.contains("s3cr3t"), "{err}");
-        let err = CredentialConfig::from_lookup(
-            Some(CredentialKind::WorkloadIdentity),
-            env(&[("AZURE_TENANT_ID", "t"), ("AZURE_CLIENT_ID", "c")]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(err.contains("AZURE_FEDERATED_TOKEN_FILE"), "{err}");
-    }
-
-    #[test]
-    fn reads_the_client_secret_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("secret");
-        std::fs::write(&path, "from-file\n").unwrap();
-        let path = path.to_str().unwrap();
-        let config = CredentialConfig::from_lookup(
-            None,
-            env(&[
-                ("AZURE_TENANT_ID", "t"),
-                ("AZURE_CLIENT_ID", "c"),
-                ("AZURE_CLIENT_SECRET", "from-env"),
-                ("AZURE_CLIENT_SECRET_FILE", path),
-            ]),
-        )
-        .unwrap();
-        match &config {
-            CredentialConfig::ClientSecret { client_secret, .. } => assert_eq!(client_secret.expose(), "from-file"),
-            other => panic!("{other:?}"),
-        }
-        assert!(!format!("{config:?}").contains("from-file"));
-    }
-
-    fn data(pairs: &[(&str, &[u8])]) -> BTreeMap<String, Vec<u8>> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_vec())).collect()
-    }
-
-    #[test]
-    fn secret_data_needs_three_keys_and_errors_never_show_values() {
-        let full = data(&[("tenantId", b"t\n"), ("clientId", b" c "), ("clientSecret", b"hunter2-value\n")]);
-        let config = CredentialConfig::from_secret_data(&full).unwrap();
-        match &config {
-            CredentialConfig::ClientSecret { tenant_id, client_id, client_secret, .. } => {
-                assert_eq!(
-                    (tenant_id.as_str(), client_id.as_str(), client_secret.expose()),
-                    ("t", "c", "hunter2-value")
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(!format!("{config:?}").contains("hunter2"));
-
-        for key in ["tenantId", "clientId", "clientSecret"] {
-            let mut partial = full.clone();
-            partial.remove(key);
-            let err = CredentialConfig::from_secret_data(&partial).unwrap_err();
-            let shown = format!("{err} {err:?}");
-            assert!(shown.contains(&format!("{key:?}")), "{shown}");
-            assert!(!shown.contains("hunter2"), "{shown}");
-        }
-        let mut bad = full.clone();
-        bad.insert("clientSecret".into(), vec![0xff, b'h', b'u', b'n', b't', b'e', b'r', b'2']);
-        let shown = CredentialConfig::from_secret_data(&bad).unwrap_err().to_string();
-        assert!(shown.contains("clientSecret") && shown.contains("UTF-8") && !shown.contains("hunter2"), "{shown}");
-        let mut empty = full;
-        empty.insert("clientId".into(), b"  ".to_vec());
-        assert!(CredentialConfig::from_secret_data(&empty).unwrap_err().to_string().contains("empty"));
-    }
-
-    #[test]
-    fn builds_each_kind_for_a_cloud() {
-        let http = reqwest::Client::new();
-        let gov = Cloud::azure_us_government();
-        let secret = CredentialConfig::from_secret_data(&data(&[
-            ("tenantId", b"t"),
-            ("clientId", b"c"),
-            ("clientSecret", b"hunter2"),
-        ]))
-        .unwrap();
-        let built = format!("{:?}", secret.build(http.clone(), &gov).unwrap());
-        assert!(built.contains("https://login.microsoftonline.us/t/oauth2/v2.0/token"), "{built}");
-        assert!(built.contains("https://management.usgovcloudapi.net/.default"), "{built}");
-        assert!(!built.contains("hunter2"), "{built}");
-
-        let mi = CredentialConfig::ManagedIdentity {
-            identity: ManagedIdentityId::System,
-            endpoint: Url::parse(super::super::DEFAULT_IMDS_ENDPOINT).unwrap(),
-        };
-        let built = format!("{:?}", mi.build(http, &Cloud::azure_china()).unwrap());
-        assert!(built.contains("resource=https%3A%2F%2Fmanagement.chinacloudapi.cn%2F"), "{built}");
-    }
-}
+mod tests;

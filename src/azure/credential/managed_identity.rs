@@ -75,6 +75,13 @@ impl ManagedIdentityCredential {
         identity: ManagedIdentityId,
         resource: &str,
     ) -> Result<Self, ArmError> {
+        match &identity {
+            ManagedIdentityId::ClientId(id) => super::check_client_id(id, "the managed identity's client ID")?,
+            ManagedIdentityId::ObjectId(id) if !super::is_guid(id) => {
+                return Err(ArmError::Config("the managed identity's object ID is not a GUID".into()));
+            }
+            _ => {}
+        }
         let mut token_url = super::with_trailing_slash(endpoint)
             .join("metadata/identity/oauth2/token")
             .map_err(|e| ArmError::Config(format!("IMDS endpoint {endpoint}: {e}")))?;
@@ -117,6 +124,7 @@ impl ManagedIdentityCredential {
         };
         let status = response.status();
         observer.request("token", status.as_u16(), started.elapsed());
+        crate::azure::boundary::answered_by(&self.token_url, &response, "IMDS token").map_err(|e| (e, None))?;
         let retry_after = response
             .headers()
             .get("retry-after")
@@ -199,12 +207,22 @@ mod tests {
             "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=https%3A%2F%2Fmanagement.azure.com%2F"
         );
         let user = ManagedIdentityCredential::new(
-            http,
+            http.clone(),
             &endpoint,
-            ManagedIdentityId::ClientId("abc".into()),
+            ManagedIdentityId::ClientId(CLIENT.into()),
             "https://management.azure.com/",
         )
         .unwrap();
-        assert!(user.token_url().as_str().ends_with("&client_id=abc"), "{}", user.token_url());
+        assert!(user.token_url().as_str().ends_with(&format!("&client_id={CLIENT}")), "{}", user.token_url());
+        for (identity, what) in [
+            (ManagedIdentityId::ClientId("abc&resource=https://evil.example/".into()), "not a client ID"),
+            (ManagedIdentityId::ClientId(String::new()), "not a client ID"),
+            (ManagedIdentityId::ObjectId("abc".into()), "not a GUID"),
+        ] {
+            let err = ManagedIdentityCredential::new(http.clone(), &endpoint, identity, "r").unwrap_err();
+            assert!(err.to_string().contains(what), "{err}");
+        }
     }
+
+    const CLIENT: &str = "33333333-3333-3333-3333-333333333333";
 }
