@@ -5,7 +5,8 @@
 //! the schema's defaults applied, or the field errors with the apiserver's paths and messages. It works from the
 //! `openAPIV3Schema` of the CRD the code generates ([`FlowLogPolicy::crd`]), never from a copy, in the apiserver's
 //! order:
-//! 1. strict decoding: unknown fields (then nothing else is checked);
+//! 1. decoding: `metadata` that is not an `ObjectMeta`, then strict decoding's unknown fields (either is all the
+//!    apiserver reports);
 //! 2. `status` is dropped (the status subresource ignores it on create), non-nullable `null`s are pruned and
 //!    `default`s applied ([`schema::prune_and_default`]);
 //! 3. `metadata.name` (a DNS subdomain) and the structural schema ([`schema::check`]);
@@ -49,6 +50,9 @@ pub enum ErrorType {
     TooMany,
     /// `Duplicate value` (two items with one key in a `x-kubernetes-list-type: map`).
     Duplicate,
+    /// `metadata` that does not decode into `ObjectMeta` (a label that is not a string...; the apiserver answers
+    /// 400 with the JSON decoder's message, which is the whole message here).
+    Decoding,
     /// A field the schema does not declare (strict field validation; the apiserver answers 400, not 422).
     UnknownField,
 }
@@ -64,6 +68,7 @@ impl ErrorType {
             ErrorType::TooMany => "Too many",
             ErrorType::Duplicate => "Duplicate value",
             ErrorType::UnknownField => "unknown field",
+            ErrorType::Decoding => "cannot decode",
         }
     }
 
@@ -101,8 +106,10 @@ impl FieldError {
     /// The message of the error, exactly as the apiserver's cause has it (`field.Error.ErrorBody`), e.g.
     /// `Invalid value: "X": spec.flowLog.recordTypes in body should match '^[BCED](,[BCED]){0,3}$'`.
     pub fn message(&self) -> String {
-        if self.kind == ErrorType::UnknownField {
-            return format!("unknown field {}", go_quote(&self.field));
+        match self.kind {
+            ErrorType::UnknownField => return format!("unknown field {}", go_quote(&self.field)),
+            ErrorType::Decoding => return self.detail.clone(),
+            _ => {}
         }
         let mut s = self.kind.as_str().to_string();
         let shows_value = !matches!(self.kind, ErrorType::Required | ErrorType::TooLong);
@@ -213,12 +220,16 @@ pub fn validate(manifest: &Value) -> Verdict {
         let detail = format!("apiVersion must be {API_VERSION}");
         return reject(vec![FieldError::new("apiVersion", ErrorType::Invalid, Some(api_version.into()), detail)]);
     }
+    let mut object = manifest.clone();
+    schema::integral_numbers(&mut object);
+    if let Some(error) = schema::metadata_decoding(&object) {
+        return reject(vec![error]);
+    }
     let schema = kind.schema();
-    let unknown = schema::unknown_fields(manifest, schema);
+    let unknown = schema::unknown_fields(&object, schema);
     if !unknown.is_empty() {
         return reject(unknown);
     }
-    let mut object = manifest.clone();
     if let Some(map) = object.as_object_mut() {
         map.remove("status");
     }

@@ -51,6 +51,59 @@ pub fn unknown_fields(manifest: &Value, schema: &Value) -> Vec<FieldError> {
     errors
 }
 
+/// Turns integral floats (`30.0`) into integers, as the apiserver's JSON decoding does.
+pub fn integral_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(object) => object.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
+/// The error of decoding `metadata` into `ObjectMeta`, which the apiserver answers (400) before anything else: the
+/// string fields and the string maps `labels` and `annotations` (the other fields are left to the apiserver).
+pub fn metadata_decoding(manifest: &Value) -> Option<FieldError> {
+    let metadata = manifest.get("metadata")?.as_object()?;
+    let go_type = |v: &Value| match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let error = |field: &str, found: &Value, expected: &str| {
+        let detail = format!(
+            "json: cannot unmarshal {} into Go struct field ObjectMeta.{field} of type {expected}",
+            go_type(found)
+        );
+        Some(FieldError::new(&child("metadata", field), ErrorType::Decoding, None, detail))
+    };
+    for field in ["name", "generateName", "namespace"] {
+        match metadata.get(field) {
+            Some(Value::String(_) | Value::Null) | None => {}
+            Some(other) => return error(field, other, "string"),
+        }
+    }
+    for field in ["labels", "annotations"] {
+        match metadata.get(field) {
+            Some(Value::Object(map)) => {
+                if let Some(v) = map.values().find(|v| !v.is_string() && !v.is_null()) {
+                    return error(field, v, "string");
+                }
+            }
+            Some(Value::Null) | None => {}
+            Some(other) => return error(field, other, "map[string]string"),
+        }
+    }
+    None
+}
+
 fn unknown(path: &str) -> FieldError {
     FieldError::new(path, ErrorType::UnknownField, None, "")
 }
@@ -67,7 +120,7 @@ fn unknown_in(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldE
                 if let Some(property) = properties.and_then(|p| p.get(name)) {
                     unknown_in(value, property, &child(path, name), errors);
                 } else if let Some(additional) = additional {
-                    unknown_in(value, additional, &format!("{path}[{name}]"), errors);
+                    unknown_in(value, additional, &child(path, name), errors);
                 } else if properties.is_some() || schema["type"] == "object" {
                     errors.push(unknown(&child(path, name)));
                 }
@@ -181,13 +234,12 @@ pub fn check(object: &Value, schema: &Value) -> Vec<FieldError> {
     errors
 }
 
-/// The JSON type kube-openapi names for a value (an integral number is an `integer`).
+/// The JSON type kube-openapi names for a value (after [`integral_numbers`]).
 fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
         Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
-        Value::Number(n) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => "integer",
         Value::Number(_) => "number",
         Value::String(_) => "string",
         Value::Array(_) => "array",
@@ -216,9 +268,8 @@ fn check_node(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldE
     if !type_ok {
         let detail = format!("{path} in body must be of type {expected}: \"{actual}\"");
         errors.push(FieldError::new(path, ErrorType::TypeInvalid, Some(actual.into()), detail));
-        return;
     }
-    let invalid = |detail: String| FieldError::new(path, ErrorType::Invalid, Some(value.clone()), detail);
+    // The enum is checked whatever the type; the other constraints only on a value of the right type.
     if let Some(allowed) = schema["enum"].as_array()
         && !allowed.contains(value)
     {
@@ -232,6 +283,10 @@ fn check_node(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldE
         let detail = format!("supported values: {}", allowed.join(", "));
         errors.push(FieldError::new(path, ErrorType::NotSupported, Some(value.clone()), detail));
     }
+    if !type_ok {
+        return;
+    }
+    let invalid = |detail: String| FieldError::new(path, ErrorType::Invalid, Some(value.clone()), detail);
     match value {
         Value::String(s) => {
             let length = s.chars().count() as u64;
@@ -287,7 +342,8 @@ fn check_object(object: &Map<String, Value>, schema: &Value, path: &str, errors:
         if let Some(property) = schema["properties"].get(name) {
             check_node(value, property, &child(path, name), errors);
         } else if let Some(additional) = additional {
-            check_node(value, additional, &format!("{path}[{name}]"), errors);
+            // kube-openapi names a map's entries as fields (`spec.selector.excludeTags.flowlogs`).
+            check_node(value, additional, &child(path, name), errors);
         }
     }
 }

@@ -211,3 +211,30 @@ fn a_stream_gives_each_document_its_verdict_and_never_panics() {
     assert_eq!(errors(&other), [r#"kind: Invalid value: "ConfigMap": kind must be FlowLogPolicy or FlowLogPolicySet"#]);
 }
 
+
+#[test]
+fn wrong_types_enums_maps_and_metadata_decoding() {
+    let p = with(policy(), "/spec/deletionPolicy", Some(json!(5)));
+    assert_eq!(
+        errors(&p),
+        [
+            r#"spec.deletionPolicy: Invalid value: "integer": spec.deletionPolicy in body must be of type string: "integer""#,
+            r#"spec.deletionPolicy: Unsupported value: 5: supported values: "Disable", "Orphan", "Delete""#,
+            BLOCKED
+        ]
+    );
+    let s = with(set(), "/spec/selector/excludeTags", Some(json!({"flowlogs": false})));
+    assert_eq!(
+        errors(&s),
+        [
+            r#"spec.selector.excludeTags.flowlogs: Invalid value: "boolean": spec.selector.excludeTags.flowlogs in body must be of type string: "boolean""#,
+            BLOCKED
+        ]
+    );
+    let p = with(policy(), "/metadata/labels", Some(json!({"a": 1})));
+    let p = with(p, "/spec/bogus", Some(json!(1)));
+    assert_eq!(
+        errors(&p),
+        ["metadata.labels: json: cannot unmarshal number into Go struct field ObjectMeta.labels of type string"]
+    );
+}
