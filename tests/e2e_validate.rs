@@ -31,9 +31,7 @@ async fn dry_run_create(client: &Client, namespace: &str, manifest: &Value) -> A
     };
     let mut manifest = manifest.clone();
     manifest["metadata"]["namespace"] = namespace.into();
-    let url = format!(
-        "/apis/flowlog.dev/v1alpha1/namespaces/{namespace}/{plural}?dryRun=All&fieldValidation=Strict"
-    );
+    let url = format!("/apis/flowlog.dev/v1alpha1/namespaces/{namespace}/{plural}?dryRun=All&fieldValidation=Strict");
     let request = http::Request::post(url)
         .header("Content-Type", "application/json")
         .body(serde_json::to_vec(&manifest).unwrap())
@@ -58,10 +56,8 @@ async fn dry_run_create(client: &Client, namespace: &str, manifest: &Value) -> A
                     // `... strict decoding error: unknown field "spec.bogus", unknown field "spec.target.extra"`
                     assert_eq!(status.code, 400, "{status:?}");
                     let unknown = regex::Regex::new(r#"unknown field "([^"]*)""#).unwrap();
-                    let fields: Vec<(String, String)> = unknown
-                        .captures_iter(&status.message)
-                        .map(|c| (c[1].to_string(), c[0].to_string()))
-                        .collect();
+                    let fields: Vec<(String, String)> =
+                        unknown.captures_iter(&status.message).map(|c| (c[1].to_string(), c[0].to_string())).collect();
                     assert!(!fields.is_empty(), "a 400 that is not about unknown fields: {status:?}");
                     fields
                 }

@@ -208,7 +208,12 @@ impl Kind {
 pub fn validate(manifest: &Value) -> Verdict {
     let reject = |errors: Vec<FieldError>| Verdict::Rejected(sorted(errors));
     let Some(object) = manifest.as_object() else {
-        return reject(vec![FieldError::new("<nil>", ErrorType::Invalid, None, "a manifest must be a YAML/JSON object")]);
+        return reject(vec![FieldError::new(
+            "<nil>",
+            ErrorType::Invalid,
+            None,
+            "a manifest must be a YAML/JSON object",
+        )]);
     };
     let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or_default();
     let Some(kind) = Kind::from_name(kind_name) else {

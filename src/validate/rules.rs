@@ -116,11 +116,8 @@ pub fn to_cel(value: &Value) -> cel::Value {
         Value::String(s) => cel::Value::String(Arc::new(s.clone())),
         Value::Array(items) => cel::Value::List(Arc::new(items.iter().map(to_cel).collect())),
         Value::Object(object) => {
-            let map: HashMap<Key, cel::Value> = object
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| (Key::from(k.clone()), to_cel(v)))
-                .collect();
+            let map: HashMap<Key, cel::Value> =
+                object.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (Key::from(k.clone()), to_cel(v))).collect();
             cel::Value::Map(Map { map: Arc::new(map) })
         }
     }

@@ -198,7 +198,8 @@ pub fn check_metadata(object: &Value) -> Vec<FieldError> {
         }
         None | Some("") => {}
         Some(name) => {
-            let invalid = |detail: String| FieldError::new("metadata.name", ErrorType::Invalid, Some(name.into()), detail);
+            let invalid =
+                |detail: String| FieldError::new("metadata.name", ErrorType::Invalid, Some(name.into()), detail);
             if name.len() > 253 {
                 errors.push(invalid("must be no more than 253 characters".into()));
             }
@@ -259,10 +260,8 @@ fn bound(number: &Value) -> String {
 fn check_node(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldError>) {
     let expected = schema["type"].as_str().unwrap_or_default();
     let actual = json_type(value);
-    if value.is_null() {
-        if nullable(schema) {
-            return;
-        }
+    if value.is_null() && nullable(schema) {
+        return;
     }
     let type_ok = expected.is_empty() || expected == actual || (expected == "number" && actual == "integer");
     if !type_ok {
@@ -294,7 +293,12 @@ fn check_node(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldE
                 && length > max
             {
                 let unit = if max == 1 { "byte" } else { "bytes" };
-                errors.push(FieldError::new(path, ErrorType::TooLong, None, format!("may not be more than {max} {unit}")));
+                errors.push(FieldError::new(
+                    path,
+                    ErrorType::TooLong,
+                    None,
+                    format!("may not be more than {max} {unit}"),
+                ));
             }
             if let Some(min) = schema["minLength"].as_u64()
                 && length < min
@@ -358,7 +362,8 @@ fn check_array(items: &[Value], schema: &Value, path: &str, errors: &mut Vec<Fie
         check_node(item, &schema["items"], &format!("{path}[{i}]"), errors);
     }
     if schema["x-kubernetes-list-type"] == "map" {
-        let keys: Vec<&str> = schema["x-kubernetes-list-map-keys"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let keys: Vec<&str> =
+            schema["x-kubernetes-list-map-keys"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         let mut seen: Vec<Map<String, Value>> = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let key: Map<String, Value> =

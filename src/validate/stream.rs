@@ -113,7 +113,8 @@ pub fn read_inputs(paths: &[PathBuf]) -> std::io::Result<Vec<(String, String)>> 
 
 fn read_path(path: &Path, inputs: &mut Vec<(String, String)>) -> std::io::Result<()> {
     if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+        let mut entries: Vec<PathBuf> =
+            std::fs::read_dir(path)?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
         entries.sort();
         for entry in entries {
             let manifest = entry.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json");

@@ -81,7 +81,10 @@ fn unknown_fields_are_reported_alone() {
     let p = with(policy(), "/spec/bogus", Some(json!(1)));
     let p = with(p, "/metadata/foo", Some(json!(1)));
     let p = with(p, "/spec/interval", Some(json!("0s")));
-    assert_eq!(errors(&p), [r#"metadata.foo: unknown field "metadata.foo""#, r#"spec.bogus: unknown field "spec.bogus""#]);
+    assert_eq!(
+        errors(&p),
+        [r#"metadata.foo: unknown field "metadata.foo""#, r#"spec.bogus: unknown field "spec.bogus""#]
+    );
     let s = with(set(), "/spec/destinations", Some(json!([{"region": "x", "storageId": storage(), "extra": 1}])));
     assert_eq!(errors(&s), [r#"spec.destinations[0].extra: unknown field "spec.destinations[0].extra""#]);
     // Labels are a map: any key is known.
@@ -94,27 +97,41 @@ fn schema_constraints() {
     let cases: Vec<(Value, Vec<&str>)> = vec![
         (
             with(policy(), "/spec/deletionPolicy", Some(json!("Nope"))),
-            vec![r#"spec.deletionPolicy: Unsupported value: "Nope": supported values: "Disable", "Orphan", "Delete""#, BLOCKED],
+            vec![
+                r#"spec.deletionPolicy: Unsupported value: "Nope": supported values: "Disable", "Orphan", "Delete""#,
+                BLOCKED,
+            ],
         ),
         (
             with(policy(), "/spec/flowLog/recordTypes", Some(json!("X"))),
-            vec![r#"spec.flowLog.recordTypes: Invalid value: "X": spec.flowLog.recordTypes in body should match '^[BCED](,[BCED]){0,3}$'"#],
+            vec![
+                r#"spec.flowLog.recordTypes: Invalid value: "X": spec.flowLog.recordTypes in body should match '^[BCED](,[BCED]){0,3}$'"#,
+            ],
         ),
         (
             with(policy(), "/spec/flowLog/retentionPolicy", Some(json!({"enabled": true, "days": 400}))),
-            vec!["spec.flowLog.retentionPolicy.days: Invalid value: 400: spec.flowLog.retentionPolicy.days in body should be less than or equal to 365"],
+            vec![
+                "spec.flowLog.retentionPolicy.days: Invalid value: 400: spec.flowLog.retentionPolicy.days in body should be less than or equal to 365",
+            ],
         ),
         (
             with(policy(), "/spec/flowLog/format", Some(json!({"version": 0}))),
-            vec!["spec.flowLog.format.version: Invalid value: 0: spec.flowLog.format.version in body should be greater than or equal to 1"],
+            vec![
+                "spec.flowLog.format.version: Invalid value: 0: spec.flowLog.format.version in body should be greater than or equal to 1",
+            ],
         ),
         (
             with(policy(), "/spec/flowLog/trafficAnalytics", Some(json!({"enabled": false, "intervalMinutes": 30}))),
-            vec![r#"spec.flowLog.trafficAnalytics.intervalMinutes: Unsupported value: 30: supported values: "10", "60""#, BLOCKED],
+            vec![
+                r#"spec.flowLog.trafficAnalytics.intervalMinutes: Unsupported value: 30: supported values: "10", "60""#,
+                BLOCKED,
+            ],
         ),
         (
             with(policy(), "/spec/credentialsRef", Some(json!({"name": ""}))),
-            vec![r#"spec.credentialsRef.name: Invalid value: "": spec.credentialsRef.name in body should be at least 1 chars long"#],
+            vec![
+                r#"spec.credentialsRef.name: Invalid value: "": spec.credentialsRef.name in body should be at least 1 chars long"#,
+            ],
         ),
         (
             with(policy(), "/spec/flowLog/enabledFilteringCriteria", Some(json!("y".repeat(1025)))),
@@ -122,15 +139,28 @@ fn schema_constraints() {
         ),
         (
             with(policy(), "/spec/flowLog/enabled", Some(json!("yes"))),
-            vec![r#"spec.flowLog.enabled: Invalid value: "string": spec.flowLog.enabled in body must be of type boolean: "string""#, BLOCKED],
+            vec![
+                r#"spec.flowLog.enabled: Invalid value: "string": spec.flowLog.enabled in body must be of type boolean: "string""#,
+                BLOCKED,
+            ],
         ),
         (with(policy(), "/spec/flowLog", None), vec!["spec.flowLog: Required value", BLOCKED]),
         (
-            with(set(), "/spec/selector/matchTags", Some(Value::Object((0..51).map(|i| (format!("k{i}"), json!("v"))).collect()))),
+            with(
+                set(),
+                "/spec/selector/matchTags",
+                Some(Value::Object((0..51).map(|i| (format!("k{i}"), json!("v"))).collect())),
+            ),
             vec!["spec.selector.matchTags: Too many: 51: must have at most 50 items", BLOCKED],
         ),
         (
-            with(set(), "/spec/destinations", Some(json!([{"region": "westeurope", "storageId": storage()}, {"region": "westeurope", "storageId": storage()}]))),
+            with(
+                set(),
+                "/spec/destinations",
+                Some(
+                    json!([{"region": "westeurope", "storageId": storage()}, {"region": "westeurope", "storageId": storage()}]),
+                ),
+            ),
             vec![r#"spec.destinations[1]: Duplicate value: {"region":"westeurope"}"#],
         ),
     ];
@@ -150,23 +180,62 @@ fn metadata_name() {
 
 #[test]
 fn every_cel_rule_of_the_policy() {
-    let ws = format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law-weu");
+    let ws =
+        format!("/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/law-weu");
     let cases: Vec<(Value, &str)> = vec![
-        (with(policy(), "/spec/interval", Some(json!("0s"))), r#"spec.interval: Invalid value: "0s": interval must be a duration of at least 1s, such as 30s, 10m or 1h"#),
-        (with(policy(), "/spec/interval", Some(json!("10 minutes"))), r#"spec.interval: Invalid value: "10 minutes": interval must be a duration of at least 1s, such as 30s, 10m or 1h"#),
-        (with(policy(), "/spec/flowLog/storageId", None), "spec.flowLog: Invalid value: storageId is required when enabled is true"),
-        (with(policy(), "/spec/flowLog/storageId", Some(Value::Null)), "spec.flowLog: Invalid value: storageId is required when enabled is true"),
-        (with(policy(), "/spec/flowLog/storageId", Some(json!("/x"))), r#"spec.flowLog.storageId: Invalid value: "/x": storageId must be the ARM ID of a storage account: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<3-24 lower-case letters and digits>"#),
-        (with(policy(), "/spec/target/resourceId", Some(json!("/x"))), r#"spec.target.resourceId: Invalid value: "/x": resourceId must be the ARM ID of a network security group, virtual network, subnet or network interface: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Network/(networkSecurityGroups/<name>|virtualNetworks/<name>[/subnets/<name>]|networkInterfaces/<name>)"#),
-        (with(policy(), "/spec/flowLog/identity", Some(json!({"userAssignedIdentityId": "x"}))), r#"spec.flowLog.identity.userAssignedIdentityId: Invalid value: "x": userAssignedIdentityId must be the ARM ID of a user-assigned managed identity"#),
-        (with(policy(), "/spec/flowLog/trafficAnalytics", Some(json!({"enabled": true, "workspaceResourceId": ws, "workspaceId": SUB}))), "spec.flowLog.trafficAnalytics: Invalid value: traffic analytics needs workspaceResourceId, workspaceId and workspaceRegion when enabled"),
-        (with(policy(), "/spec/flowLog/trafficAnalytics", Some(json!({"enabled": false, "workspaceResourceId": "/y"}))), r#"spec.flowLog.trafficAnalytics.workspaceResourceId: Invalid value: "/y": workspaceResourceId must be the ARM ID of a Log Analytics workspace"#),
+        (
+            with(policy(), "/spec/interval", Some(json!("0s"))),
+            r#"spec.interval: Invalid value: "0s": interval must be a duration of at least 1s, such as 30s, 10m or 1h"#,
+        ),
+        (
+            with(policy(), "/spec/interval", Some(json!("10 minutes"))),
+            r#"spec.interval: Invalid value: "10 minutes": interval must be a duration of at least 1s, such as 30s, 10m or 1h"#,
+        ),
+        (
+            with(policy(), "/spec/flowLog/storageId", None),
+            "spec.flowLog: Invalid value: storageId is required when enabled is true",
+        ),
+        (
+            with(policy(), "/spec/flowLog/storageId", Some(Value::Null)),
+            "spec.flowLog: Invalid value: storageId is required when enabled is true",
+        ),
+        (
+            with(policy(), "/spec/flowLog/storageId", Some(json!("/x"))),
+            r#"spec.flowLog.storageId: Invalid value: "/x": storageId must be the ARM ID of a storage account: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Storage/storageAccounts/<3-24 lower-case letters and digits>"#,
+        ),
+        (
+            with(policy(), "/spec/target/resourceId", Some(json!("/x"))),
+            r#"spec.target.resourceId: Invalid value: "/x": resourceId must be the ARM ID of a network security group, virtual network, subnet or network interface: /subscriptions/<subscription GUID>/resourceGroups/<rg>/providers/Microsoft.Network/(networkSecurityGroups/<name>|virtualNetworks/<name>[/subnets/<name>]|networkInterfaces/<name>)"#,
+        ),
+        (
+            with(policy(), "/spec/flowLog/identity", Some(json!({"userAssignedIdentityId": "x"}))),
+            r#"spec.flowLog.identity.userAssignedIdentityId: Invalid value: "x": userAssignedIdentityId must be the ARM ID of a user-assigned managed identity"#,
+        ),
+        (
+            with(
+                policy(),
+                "/spec/flowLog/trafficAnalytics",
+                Some(json!({"enabled": true, "workspaceResourceId": ws, "workspaceId": SUB})),
+            ),
+            "spec.flowLog.trafficAnalytics: Invalid value: traffic analytics needs workspaceResourceId, workspaceId and workspaceRegion when enabled",
+        ),
+        (
+            with(
+                policy(),
+                "/spec/flowLog/trafficAnalytics",
+                Some(json!({"enabled": false, "workspaceResourceId": "/y"})),
+            ),
+            r#"spec.flowLog.trafficAnalytics.workspaceResourceId: Invalid value: "/y": workspaceResourceId must be the ARM ID of a Log Analytics workspace"#,
+        ),
     ];
     for (manifest, expected) in cases {
         assert_eq!(errors(&manifest), [expected], "{manifest}");
     }
     // Upper-case hex and resource types match through `(?i)`; a NIC and a subnet are targets too.
-    let upper = format!("/SUBSCRIPTIONS/{}/resourceGroups/rg/providers/microsoft.network/virtualNetworks/hub/subnets/s", SUB.to_uppercase());
+    let upper = format!(
+        "/SUBSCRIPTIONS/{}/resourceGroups/rg/providers/microsoft.network/virtualNetworks/hub/subnets/s",
+        SUB.to_uppercase()
+    );
     assert!(errors(&with(policy(), "/spec/target/resourceId", Some(json!(upper)))).is_empty());
     for good in ["1s", "1.5h", "1h30m", "500ms500ms"] {
         assert!(errors(&with(policy(), "/spec/interval", Some(json!(good)))).is_empty(), "{good}");
@@ -179,16 +248,46 @@ fn every_cel_rule_of_the_policy() {
 #[test]
 fn every_cel_rule_of_the_set() {
     let cases: Vec<(Value, &str)> = vec![
-        (with(set(), "/metadata/name", Some(json!("a".repeat(64)))), "<nil>: Invalid value: a FlowLogPolicySet's name has at most 63 characters: it is the value of its policies' flowlog.dev/set label"),
-        (with(set(), "/spec/destinations", Some(json!([]))), "spec: Invalid value: destinations must name the storage account of at least one region"),
-        (with(set(), "/spec/selector/regions", Some(json!(["west-europe"]))), "spec.selector.regions: Invalid value: regions must be Azure region names, such as westeurope"),
-        (with(set(), "/spec/selector/subscriptions", Some(json!(["y"]))), "spec.selector.subscriptions: Invalid value: subscriptions must be subscription IDs (GUIDs)"),
-        (with(set(), "/spec/selector/excludeIds", Some(json!(["x"]))), "spec.selector.excludeIds: Invalid value: excludeIds must be ARM resource IDs (/subscriptions/...)"),
-        (with(set(), "/spec/selector/allSubscriptions", Some(json!(true))), "spec.selector: Invalid value: selector needs either subscriptions (a list of subscription IDs) or allSubscriptions: true, not both"),
-        (with(set(), "/spec/selector/subscriptions", None), "spec.selector: Invalid value: selector needs either subscriptions (a list of subscription IDs) or allSubscriptions: true, not both"),
-        (with(set(), "/spec/template/labels", Some(json!({"flowlog.dev/set": "x"}))), "spec.template.labels: Invalid value: labels must not set flowlog.dev/set: the operator sets it to the set's name"),
-        (with(set(), "/spec/discoveryInterval", Some(json!("30s"))), r#"spec.discoveryInterval: Invalid value: "30s": discoveryInterval must be a duration of at least 1m, such as 10m or 1h"#),
-        (with(set(), "/spec/template/interval", Some(json!("0.5s"))), r#"spec.template.interval: Invalid value: "0.5s": interval must be a duration of at least 1s, such as 30s, 10m or 1h"#),
+        (
+            with(set(), "/metadata/name", Some(json!("a".repeat(64)))),
+            "<nil>: Invalid value: a FlowLogPolicySet's name has at most 63 characters: it is the value of its policies' flowlog.dev/set label",
+        ),
+        (
+            with(set(), "/spec/destinations", Some(json!([]))),
+            "spec: Invalid value: destinations must name the storage account of at least one region",
+        ),
+        (
+            with(set(), "/spec/selector/regions", Some(json!(["west-europe"]))),
+            "spec.selector.regions: Invalid value: regions must be Azure region names, such as westeurope",
+        ),
+        (
+            with(set(), "/spec/selector/subscriptions", Some(json!(["y"]))),
+            "spec.selector.subscriptions: Invalid value: subscriptions must be subscription IDs (GUIDs)",
+        ),
+        (
+            with(set(), "/spec/selector/excludeIds", Some(json!(["x"]))),
+            "spec.selector.excludeIds: Invalid value: excludeIds must be ARM resource IDs (/subscriptions/...)",
+        ),
+        (
+            with(set(), "/spec/selector/allSubscriptions", Some(json!(true))),
+            "spec.selector: Invalid value: selector needs either subscriptions (a list of subscription IDs) or allSubscriptions: true, not both",
+        ),
+        (
+            with(set(), "/spec/selector/subscriptions", None),
+            "spec.selector: Invalid value: selector needs either subscriptions (a list of subscription IDs) or allSubscriptions: true, not both",
+        ),
+        (
+            with(set(), "/spec/template/labels", Some(json!({"flowlog.dev/set": "x"}))),
+            "spec.template.labels: Invalid value: labels must not set flowlog.dev/set: the operator sets it to the set's name",
+        ),
+        (
+            with(set(), "/spec/discoveryInterval", Some(json!("30s"))),
+            r#"spec.discoveryInterval: Invalid value: "30s": discoveryInterval must be a duration of at least 1m, such as 10m or 1h"#,
+        ),
+        (
+            with(set(), "/spec/template/interval", Some(json!("0.5s"))),
+            r#"spec.template.interval: Invalid value: "0.5s": interval must be a duration of at least 1s, such as 30s, 10m or 1h"#,
+        ),
     ];
     for (manifest, expected) in cases {
         assert_eq!(errors(&manifest), [expected], "{manifest}");
@@ -204,13 +303,14 @@ fn a_stream_gives_each_document_its_verdict_and_never_panics() {
     assert_eq!(docs.len(), 4);
     assert!(docs[0].accepted());
     assert_eq!(docs[0].to_string(), "in.yaml#0 FlowLogPolicy team/web: accepted");
-    assert!(docs[1].to_string().starts_with("in.yaml#1 FlowLogPolicy team/web: rejected\n  spec.interval: Invalid value"));
+    assert!(
+        docs[1].to_string().starts_with("in.yaml#1 FlowLogPolicy team/web: rejected\n  spec.interval: Invalid value")
+    );
     assert!(docs[2].verdict.is_err() && docs[2].to_string().contains("not a manifest"));
     assert_eq!(docs[3].verdict, Err("a manifest must be a YAML mapping".to_string()));
     let other = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
     assert_eq!(errors(&other), [r#"kind: Invalid value: "ConfigMap": kind must be FlowLogPolicy or FlowLogPolicySet"#]);
 }
-
 
 #[test]
 fn wrong_types_enums_maps_and_metadata_decoding() {
