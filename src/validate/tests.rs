@@ -338,3 +338,21 @@ fn wrong_types_enums_maps_and_metadata_decoding() {
         ["metadata.labels: json: cannot unmarshal number into Go struct field ObjectMeta.labels of type string"]
     );
 }
+
+#[test]
+fn folders_are_read_recursively_in_name_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = serde_saphyr::to_string(&policy()).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), format!("{good}---\n{good}")).unwrap();
+    std::fs::create_dir(dir.path().join("a")).unwrap();
+    std::fs::write(dir.path().join("a/set.yml"), serde_saphyr::to_string(&set()).unwrap()).unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "not a manifest").unwrap();
+    let docs = super::stream::validate_paths(&[dir.path().to_path_buf()]).unwrap();
+    let seen: Vec<(String, usize, bool)> = docs
+        .iter()
+        .map(|d| (d.source.strip_prefix(&*dir.path().to_string_lossy()).unwrap().to_string(), d.index, d.accepted()))
+        .collect();
+    assert_eq!(seen, [("/a/set.yml".into(), 0, true), ("/b.yaml".into(), 0, true), ("/b.yaml".into(), 1, true)]);
+    let missing = super::stream::validate_paths(&[dir.path().join("nope.yaml")]).unwrap_err();
+    assert!(missing.to_string().contains("nope.yaml"), "{missing}");
+}
