@@ -11,6 +11,8 @@
 //!   or Markdown (pure), and its reads of the cluster;
 //! - [`migrate`]: NSG → VNet flow-log migration, the analysis of a region's flow logs and topology (pure), its
 //!   reads of ARM and its outputs;
+//! - [`validate`]: manifests → the apiserver's verdict (schema and CEL rules of the generated CRDs), without a
+//!   cluster (pure);
 //! - [`cli`]: the `flowlog-operator` command line;
 //! - [`heap`]: the binary's counting allocator (a leaf).
 //!
@@ -27,3 +29,4 @@ pub mod migrate;
 pub mod reconcile;
 pub mod report;
 pub mod sync;
+pub mod validate;
