@@ -14,7 +14,8 @@
 //! - [`validate`]: manifests → the apiserver's verdict (schema and CEL rules of the generated CRDs), without a
 //!   cluster (pure);
 //! - [`cli`]: the `flowlog-operator` command line;
-//! - [`heap`]: the binary's counting allocator (a leaf).
+//! - [`heap`]: the binary's counting allocator (a leaf);
+//! - [`packed`]: compact bytes for what the operator keeps by the thousand (a leaf).
 //!
 //! The ARM wire types live in the `flowlog-wire` crate (re-exported as [`azure::model`] and [`azure::id`]), shared
 //! with the simulator (`flowlog-simulator`, `simulator/`), which this crate uses only in tests and, behind the
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod controller;
 pub mod heap;
 pub mod migrate;
+pub mod packed;
 pub mod reconcile;
 pub mod report;
 pub mod sync;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::chart::{CHART, all_of, find, render, template};
 use flowlog_operator::api::{FlowLogPolicy, FlowLogPolicySet};
+use flowlog_operator::controller::CachedPolicy;
 use flowlog_operator::controller::metrics::Metrics;
 use flowlog_operator::heap::Counting;
 use serde_json::{Value, json};
@@ -59,7 +60,7 @@ fn exported() -> Exported {
         "status": {"targets": 3, "compliant": 2, "failing": 1},
     }))
     .unwrap();
-    parse_exposition(&metrics.render([&policy], [&set]))
+    parse_exposition(&metrics.render([&CachedPolicy::from(policy)], [&set]))
 }
 
 /// The families and sample names of an OpenMetrics text exposition.

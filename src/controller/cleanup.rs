@@ -9,7 +9,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 
 use super::report::{publish, write_status};
-use super::{Context, Error, conflicting_owner, last_error, policy_key};
+use super::{CachedPolicy, Context, Error, conflicting_owner, last_error, policy_key};
 use crate::api::{DeletionPolicy, FlowLogPolicy, Mode};
 use crate::reconcile::{Outcome, schedule};
 use crate::sync::retire;
@@ -63,8 +63,8 @@ pub(super) async fn cleanup(policy: &FlowLogPolicy, ctx: &Context) -> Result<Act
     Ok(Action::await_change())
 }
 
-fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<FlowLogPolicy>> {
-    let me = policy_key(policy);
+fn same_target(policy: &FlowLogPolicy, ctx: &Context) -> Vec<ObjectRef<CachedPolicy>> {
+    let me = policy_key(&policy.metadata, &policy.spec);
     let targets = ctx.targets.lock().expect("not poisoned");
     targets.others(&me).map(|p| ObjectRef::new(&p.name).within(&p.namespace)).collect()
 }

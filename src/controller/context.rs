@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
 
+use super::cached::CachedPolicy;
 use super::events::Events;
 use super::metrics::Metrics;
 use super::selector;
@@ -106,8 +107,10 @@ pub struct Context {
     /// Policies by target, kept by the watch: conflicts are looked up, not scanned for.
     pub(super) targets: Mutex<TargetIndex>,
     /// Re-run policies whose conflict may have been resolved by a deletion.
-    pub(super) retrigger: mpsc::UnboundedSender<ObjectRef<FlowLogPolicy>>,
-    pub(super) retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<FlowLogPolicy>>>>,
+    pub(super) retrigger: mpsc::UnboundedSender<ObjectRef<CachedPolicy>>,
+    pub(super) retrigger_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<CachedPolicy>>>>,
+    /// The re-checks planned far ahead (kube's queue holds the sooner ones).
+    pub(super) rechecks: super::rechecks::Rechecks,
     /// Reconciles running now (a shutdown abandons those still running when its grace ends).
     pub(super) in_flight: AtomicUsize,
 }
@@ -143,6 +146,7 @@ impl Context {
             unreported: Mutex::default(),
             operations: Mutex::default(),
             targets: Mutex::default(),
+            rechecks: Default::default(),
             retrigger,
             retrigger_rx: Mutex::new(Some(rx)),
             in_flight: AtomicUsize::new(0),
@@ -179,11 +183,10 @@ impl Context {
     }
 
     /// Forgets the status written for a policy once the cache shows it (or a later one).
-    pub(super) fn caught_up(&self, policy: &FlowLogPolicy) {
-        let uid = policy.uid().unwrap_or_default();
+    pub(super) fn caught_up(&self, uid: &str, status: Option<&FlowLogPolicyStatus>) {
         let mut written = self.written.lock().expect("not poisoned");
-        if written.get(&uid).is_some_and(|w| w.base != policy.status) {
-            written.remove(&uid);
+        if written.get(uid).is_some_and(|w| w.base.as_ref() != status) {
+            written.remove(uid);
         }
     }
 

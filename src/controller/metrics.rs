@@ -9,7 +9,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::api::{FlowLogPolicy, FlowLogPolicySet};
+use super::CachedPolicy;
+use crate::api::FlowLogPolicySet;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabels {
@@ -138,7 +139,7 @@ impl Metrics {
     /// caches now (a deleted set's series go with it).
     pub fn render<'a>(
         &self,
-        policies: impl IntoIterator<Item = &'a FlowLogPolicy>,
+        policies: impl IntoIterator<Item = &'a CachedPolicy>,
         sets: impl IntoIterator<Item = &'a FlowLogPolicySet>,
     ) -> String {
         self.set_targets.clear();
@@ -164,10 +165,8 @@ impl Metrics {
         }
         self.policies.clear();
         for policy in policies {
-            for c in policy.status.iter().flat_map(|s| &s.conditions) {
-                self.policies
-                    .get_or_create(&ConditionLabels { condition: c.type_.clone(), status: c.status.clone() })
-                    .inc();
+            for (condition, status) in policy.condition_states() {
+                self.policies.get_or_create(&ConditionLabels { condition, status }).inc();
             }
         }
         if let Some(bytes) = crate::heap::held_bytes() {

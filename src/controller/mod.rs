@@ -2,15 +2,18 @@
 //! status by server-side apply, publishes events on transitions, and carries out the deletion policy behind a
 //! finalizer.
 
+mod cached;
 mod cleanup;
 mod context;
 mod events;
 pub mod metrics;
+mod rechecks;
 mod refresh;
 mod report;
 pub mod selector;
 pub mod server;
 mod sets;
+mod trigger;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -23,19 +26,21 @@ use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as Finalized, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
-use kube::{Api, ResourceExt};
+use kube::runtime::{WatchStreamExt, reflector, watcher};
+use kube::{Api, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::azure::{ArmError, OperationKind};
 use crate::sync::{self, Applied, Resumed, Step, SyncError, apply, locate, locate_and_observe, resume};
+pub use cached::CachedPolicy;
 pub use context::{Context, Settings};
 use report::{Place, write_status};
 
-use crate::api::{FlowLogPolicy, FlowLogPolicyStatus, LastError, PendingOperation};
+use crate::api::{FlowLogPolicy, FlowLogPolicySpec, FlowLogPolicyStatus, LastError, PendingOperation};
 use crate::reconcile::refusal::{self, RETRY_ANNOTATION, Refusal};
 use crate::reconcile::schedule;
 use crate::reconcile::{Decision, Difference, Outcome, PolicyKey, TargetIndex, decide, is_drift, ready_reason};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// How old a watcher's flow-log list may be when a new spec (a generation not yet applied) is planned against it.
 const NEW_SPEC_MAX_AGE: Duration = Duration::from_secs(5);
@@ -118,7 +123,8 @@ pub async fn run_until(
 
 /// The controller's run: ends once `shutdown` has resolved and the reconciles in flight have finished.
 async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>) {
-    let api: Api<FlowLogPolicy> = match &ctx.settings.namespace {
+    // The watch reads whole policies and the cache keeps them trimmed (`CachedPolicy`).
+    let api: Api<CachedPolicy> = match &ctx.settings.namespace {
         Some(ns) => Api::namespaced(ctx.client.clone(), ns),
         None => Api::all(ctx.client.clone()),
     };
@@ -128,9 +134,7 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
     let health = ctx.health.clone();
     let index = ctx.clone();
     let mut relist = TargetIndex::default();
-    // Status writes bump resourceVersion but not generation: filtering on generation keeps our own status
-    // updates from triggering another round of Azure calls (drift checks run on the requeue timer). Finalizer
-    // changes pass too, so that the update adding the finalizer starts the first sync.
+    let mut changes = trigger::Changes::default();
     let mut config = watcher::Config::default();
     if let Some(selector) = &ctx.settings.selector {
         // A policy whose labels stop matching leaves the watch as a deletion: it is this shard's no longer.
@@ -138,38 +142,42 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
     }
     let trigger = watcher(api, config)
         .default_backoff()
-        // The cache keeps what reconciles read, not the field managers' bookkeeping nor `kubectl apply`'s copy of
-        // the whole object.
-        .modify(|p| {
-            p.managed_fields_mut().clear();
-            p.annotations_mut().remove("kubectl.kubernetes.io/last-applied-configuration");
-        })
         .reflect(writer)
         // The target index follows the cache: updated before the reconcile the event triggers.
-        .inspect(move |event| match event {
-            Ok(watcher::Event::Apply(p)) => {
-                index.targets.lock().expect("not poisoned").upsert(policy_key(p));
-                index.caught_up(p);
-            }
-            Ok(watcher::Event::Delete(p)) => {
-                index.targets.lock().expect("not poisoned").remove(&p.namespace().unwrap_or_default(), &p.name_any())
-            }
-            Ok(watcher::Event::Init) => relist = TargetIndex::default(),
-            Ok(watcher::Event::InitApply(p)) => relist.upsert(policy_key(p)),
-            Ok(watcher::Event::InitDone) => {
-                *index.targets.lock().expect("not poisoned") = std::mem::take(&mut relist);
-                // Readiness: the first complete list has reached the cache.
-                health.cache_synced.store(true, Ordering::Relaxed);
-            }
-            Err(_) => {}
-        })
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation::<FlowLogPolicy>
-                .combine(predicates::finalizers::<FlowLogPolicy>)
-                .combine(retry_requested),
-            Default::default(),
-        );
+        .filter_map(move |event| {
+            let triggered = match event {
+                Ok(watcher::Event::Apply(p)) => {
+                    index.targets.lock().expect("not poisoned").upsert(policy_key(p.meta(), &p.spec()));
+                    index.caught_up(&p.uid().unwrap_or_default(), p.status().as_ref());
+                    changes.applied(&p).then(|| Ok(trigger::trigger(p)))
+                }
+                Ok(watcher::Event::Delete(p)) => {
+                    let (namespace, name) = (p.namespace().unwrap_or_default(), p.name_any());
+                    index.targets.lock().expect("not poisoned").remove(&namespace, &name);
+                    index.rechecks.cancel(&namespace, &name);
+                    changes.deleted(&p);
+                    None
+                }
+                Ok(watcher::Event::Init) => {
+                    relist = TargetIndex::default();
+                    changes.relist_started();
+                    None
+                }
+                Ok(watcher::Event::InitApply(p)) => {
+                    relist.upsert(policy_key(p.meta(), &p.spec()));
+                    changes.applied(&p).then(|| Ok(trigger::trigger(p)))
+                }
+                Ok(watcher::Event::InitDone) => {
+                    *index.targets.lock().expect("not poisoned") = std::mem::take(&mut relist);
+                    changes.relist_done();
+                    // Readiness: the first complete list has reached the cache.
+                    health.cache_synced.store(true, Ordering::Relaxed);
+                    None
+                }
+                Err(e) => Some(Err(e)),
+            };
+            futures::future::ready(triggered)
+        });
     let retrigger = ctx.retrigger_rx.lock().expect("not poisoned").take().expect("run is called once per context");
     let mut controller = Controller::for_stream(trigger, reader.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency))
@@ -197,10 +205,9 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
                 .state()
                 .into_iter()
                 .filter(|p| {
-                    p.namespace() == namespace
-                        && p.spec.credentials_ref.as_ref().map(|r| Some(&r.name)) == Some(name.as_ref())
+                    p.namespace() == namespace && p.spec().credentials_ref.is_some_and(|r| Some(r.name) == name)
                 })
-                .map(|p| ObjectRef::from_obj(p.as_ref()))
+                .map(|p| ObjectRef::new(&p.name_any()).within(&namespace.clone().unwrap_or_default()))
                 .collect::<Vec<_>>()
         });
     }
@@ -225,24 +232,15 @@ fn steady(interval: Duration) -> Duration {
     (interval * 10).min(Duration::from_secs(3600)).max(interval)
 }
 
-/// The [`RETRY_ANNOTATION`]'s value, hashed: setting it re-runs the policy (and allows a refused write again).
-fn retry_requested(policy: &FlowLogPolicy) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let value = policy.annotations().get(RETRY_ANNOTATION)?;
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    value.hash(&mut hasher);
-    Some(hasher.finish())
-}
-
-async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
+async fn reconcile(policy: Arc<CachedPolicy>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _in_flight = InFlight::enter(&ctx.in_flight);
     let namespace = policy.namespace().ok_or(Error::NoNamespace)?;
     let span = info_span!("reconcile", policy = %format!("{namespace}/{}", policy.name_any()));
-    let api: Api<FlowLogPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<CachedPolicy> = Api::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, policy, |event| async {
         match event {
-            Finalized::Apply(policy) => enforce(&policy, &ctx).await,
-            Finalized::Cleanup(policy) => cleanup::cleanup(&policy, &ctx).await,
+            Finalized::Apply(policy) => enforce(&policy.policy(), &ctx).await,
+            Finalized::Cleanup(policy) => cleanup::cleanup(&policy.policy(), &ctx).await,
         }
     })
     .instrument(span)
@@ -250,7 +248,7 @@ async fn reconcile(policy: Arc<FlowLogPolicy>, ctx: Arc<Context>) -> Result<Acti
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-fn error_policy(_policy: Arc<FlowLogPolicy>, error: &Error, _ctx: Arc<Context>) -> Action {
+fn error_policy(policy: Arc<CachedPolicy>, error: &Error, ctx: Arc<Context>) -> Action {
     let retry_in = match error {
         Error::Finalizer(e) => match e.as_ref() {
             kube::runtime::finalizer::Error::CleanupFailed(Error::DeletionBlocked { retry_in, .. }) => Some(*retry_in),
@@ -260,23 +258,23 @@ fn error_policy(_policy: Arc<FlowLogPolicy>, error: &Error, _ctx: Arc<Context>) 
     }
     .unwrap_or(Duration::from_secs(15));
     warn!("{error}; retrying in {}s", retry_in.as_secs());
-    Action::requeue(retry_in)
+    requeue(&ctx, policy.meta(), retry_in)
 }
 
-fn policy_key(p: &FlowLogPolicy) -> PolicyKey {
+fn policy_key(metadata: &ObjectMeta, spec: &FlowLogPolicySpec) -> PolicyKey {
     PolicyKey {
-        namespace: p.namespace().unwrap_or_default(),
-        name: p.name_any(),
-        created: p.metadata.creation_timestamp.as_ref().map(|t| t.0),
-        target: p.spec.target.resource_id.clone(),
-        deleting: p.metadata.deletion_timestamp.is_some(),
+        namespace: metadata.namespace.clone().unwrap_or_default(),
+        name: metadata.name.clone().unwrap_or_default(),
+        created: metadata.creation_timestamp.as_ref().map(|t| t.0),
+        target: spec.target.resource_id.clone(),
+        deleting: metadata.deletion_timestamp.is_some(),
     }
 }
 
 /// The policy that keeps this one's target, if another one does.
 fn conflicting_owner(policy: &FlowLogPolicy, ctx: &Context) -> Option<String> {
-    let me = policy_key(policy);
-    ctx.targets.lock().expect("not poisoned").owner_of(&me).map(PolicyKey::display)
+    let me = policy_key(&policy.metadata, &policy.spec);
+    ctx.targets.lock().expect("not poisoned").owner_of(&me).map(|owner| owner.display())
 }
 
 /// Apply: make Azure match the spec (or, in Audit mode, report how it differs).
@@ -300,13 +298,13 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
     if let Some(owner) = conflicting_owner(policy, ctx) {
         write_status(policy, previous, ctx, &Outcome::Conflict { owner }, None).await?;
         ctx.metrics.reconciled("conflict", started);
-        return Ok(Action::requeue(recheck(&uid, interval)));
+        return Ok(requeue(ctx, &policy.metadata, recheck(&uid, interval)));
     }
 
     let mut place: Option<Place> = None;
     let result = check(policy, previous, ctx, interval, &mut place).await;
     let unreported = ctx.unreported.lock().expect("not poisoned").remove(&uid);
-    let (outcome, requeue, result_label) = match result {
+    let (outcome, next, result_label) = match result {
         Ok((outcome, Some(wait))) => {
             // An operation in flight: poll it at Azure's Retry-After; the worker is free meanwhile.
             let label = if matches!(outcome, Outcome::Checking { .. }) { "confirming" } else { "applying" };
@@ -325,14 +323,14 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
         Err(Failure::Refused(error)) => {
             write_status(policy, previous, ctx, &Outcome::Failed { error, retry_in: None }, place.as_ref()).await?;
             ctx.metrics.reconciled("still_refused", started);
-            return Ok(Action::requeue(recheck(&uid, steady(interval))));
+            return Ok(requeue(ctx, &policy.metadata, recheck(&uid, steady(interval))));
         }
         // Kubernetes refused the status write: retry the whole reconcile (error_policy), not an Azure error.
         Err(Failure::Kubernetes(e)) => return Err(e),
         Err(Failure::Azure(SyncError::Azure(ArmError::Throttled { retry_after, .. }))) => {
             // The operator's own ARM budget is spent: a place in the queue, not a failure of the policy.
             ctx.metrics.reconciled("budget_wait", started);
-            return Ok(Action::requeue(retry_after + Duration::from_millis(fastrand::u64(0..250))));
+            return Ok(requeue(ctx, &policy.metadata, retry_after + Duration::from_millis(fastrand::u64(0..250))));
         }
         Err(Failure::Azure(e)) => {
             warn!(code = e.code(), request_id = e.request_id().unwrap_or(""), "sync failed: {e}");
@@ -369,14 +367,14 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             Outcome::Checking { .. } | Outcome::Applying { .. } => {
                 warn!("writing status: {e}; polling the operation all the same");
                 ctx.metrics.reconciled(result_label, started);
-                return Ok(Action::requeue(requeue));
+                return Ok(requeue(ctx, &policy.metadata, next));
             }
             _ => {}
         }
         return Err(e);
     }
     ctx.metrics.reconciled(result_label, started);
-    Ok(Action::requeue(requeue))
+    Ok(requeue(ctx, &policy.metadata, next))
 }
 
 /// One check of a policy against Azure: resume the operation in flight, if any; else observe, and write when
@@ -564,6 +562,20 @@ impl From<SyncError> for Failure {
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Failure::Kubernetes(e)
+    }
+}
+
+/// The action for a policy's next reconcile in `after`: a re-check far ahead is planned in [`rechecks::Rechecks`],
+/// a sooner one in kube's queue (which then holds the earlier of the two: the far one goes).
+fn requeue(ctx: &Context, metadata: &ObjectMeta, after: Duration) -> Action {
+    let (namespace, name) =
+        (metadata.namespace.as_deref().unwrap_or_default(), metadata.name.as_deref().unwrap_or_default());
+    if after >= rechecks::FAR {
+        ctx.rechecks.plan(namespace, name, tokio::time::Instant::now() + after);
+        Action::await_change()
+    } else {
+        ctx.rechecks.cancel(namespace, name);
+        Action::requeue(after)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The watchers' refresher: one list per subscribed watcher and period, and a re-check of only the policies whose
-//! target's flow log changed. It also sweeps what the context keeps for a short while.
+//! target's flow log changed. It also starts the re-checks planned far ahead when they are due, and sweeps what the
+//! context keeps for a short while.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,9 @@ pub(super) async fn refresh_watchers(ctx: Arc<Context>) {
     let mut swept = Instant::now();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
+        for (namespace, name) in ctx.rechecks.due(tokio::time::Instant::now()) {
+            let _ = ctx.retrigger.unbounded_send(ObjectRef::new(&name).within(&namespace));
+        }
         if swept.elapsed() >= Duration::from_secs(5) {
             ctx.sweep();
             swept = Instant::now();

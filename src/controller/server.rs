@@ -12,7 +12,7 @@ use kube::runtime::reflector::Store;
 use tokio::sync::OnceCell;
 
 use super::metrics::Metrics;
-use crate::api::{FlowLogPolicy, FlowLogPolicySet};
+use crate::api::FlowLogPolicySet;
 
 /// What the probes report. Readiness: credentials have produced a token, and — on the leader — the watch
 /// cache has synced. A standby replica (not leading) is ready once it has a token: it is healthy, only idle.
@@ -22,7 +22,7 @@ pub struct Health {
     pub leading: AtomicBool,
     pub cache_synced: AtomicBool,
     /// The controller's watch cache, for the per-condition policy gauge.
-    pub store: OnceCell<Store<FlowLogPolicy>>,
+    pub store: OnceCell<Store<super::CachedPolicy>>,
     /// The set controller's watch cache, for the per-set target gauge.
     pub sets: OnceCell<Store<FlowLogPolicySet>>,
 }

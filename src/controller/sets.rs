@@ -19,7 +19,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{info, warn};
 
-use super::{Context, Error};
+use super::{CachedPolicy, Context, Error};
 use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySet, FlowLogPolicySetStatus};
 use crate::reconcile::set::{
     CONFIRM_PRUNE_ANNOTATION, Child, PolicyState, REDISCOVER_ANNOTATION, SET_LABEL, carry_over, changes, child_name,
@@ -45,7 +45,7 @@ struct Discovered {
 
 struct SetContext {
     ctx: Arc<Context>,
-    policies: Store<FlowLogPolicy>,
+    policies: Store<CachedPolicy>,
     /// The sets themselves (the controller's cache): what `discoveries` and `counted` may keep.
     sets: Store<FlowLogPolicySet>,
     /// The last discovery of each set (by UID), kept until the next is due.
@@ -82,7 +82,7 @@ const RECOUNT_EVERY: Duration = Duration::from_secs(2);
 /// Runs the set controller until `shutdown` resolves.
 pub(super) async fn run(
     ctx: Arc<Context>,
-    policies: Store<FlowLogPolicy>,
+    policies: Store<CachedPolicy>,
     shutdown: futures::future::Shared<futures::future::BoxFuture<'static, ()>>,
 ) {
     let (sets, children): (Api<FlowLogPolicySet>, Api<PartialObjectMeta<FlowLogPolicy>>) = match &ctx.settings.namespace
@@ -148,7 +148,7 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
     let discovered = discovery(&sctx, &set, &namespace, interval).await;
 
     // The set's policies, from the policy controller's cache.
-    let children: Vec<Arc<FlowLogPolicy>> = sctx
+    let children: Vec<Arc<CachedPolicy>> = sctx
         .policies
         .state()
         .into_iter()
@@ -156,7 +156,10 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
         .collect();
     let views: Vec<Child> = children
         .iter()
-        .map(|p| Child { name: p.name_any(), target: p.spec.target.resource_id.clone(), spec: p.spec.clone() })
+        .map(|p| {
+            let spec = p.spec();
+            Child { name: p.name_any(), target: spec.target.resource_id.clone(), spec }
+        })
         .collect();
     let managed_elsewhere = |target: &str| -> Option<String> {
         let ours = child_name(&name, target);
@@ -200,7 +203,10 @@ async fn reconcile(set: Arc<FlowLogPolicySet>, sctx: Arc<SetContext>) -> Result<
         }
     }
 
-    let states: BTreeMap<String, PolicyState> = children.iter().map(|p| (p.name_any(), PolicyState::of(p))).collect();
+    let states: BTreeMap<String, PolicyState> = children
+        .iter()
+        .map(|p| (p.name_any(), PolicyState::from_status(p.status().as_ref(), p.meta().generation)))
+        .collect();
     let discovery_status = match &discovered.result {
         Ok(d) => DiscoveryStatus {
             time: Some(discovered.time.clone()),

@@ -4,6 +4,7 @@
 //! reconcile's cost does not grow with the number of policies.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -44,12 +45,60 @@ fn normalized(target: &str) -> String {
     target.trim_end_matches('/').to_ascii_lowercase()
 }
 
-/// The policies by target: each entry under its normalised target ID and under its namespace/name. A target's
-/// policies are a sorted `Vec`: nearly always one, and a set's tree node would cost ten times its size.
+/// One policy as the index keeps it: [`PolicyKey`]'s facts but the target (the map's key), its namespace and
+/// name in one string shared with the other map.
+#[derive(Clone, Debug)]
+struct Entry {
+    /// `namespace/name` (neither may contain a `/`).
+    object: Arc<str>,
+    created: Option<Timestamp>,
+    deleting: bool,
+}
+
+impl Entry {
+    fn namespace_and_name(&self) -> (&str, &str) {
+        self.object.split_once('/').unwrap_or(("", &self.object))
+    }
+
+    fn key(&self, target: &str) -> PolicyKey {
+        let (namespace, name) = self.namespace_and_name();
+        PolicyKey {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            created: self.created,
+            target: target.to_string(),
+            deleting: self.deleting,
+        }
+    }
+}
+
+/// The policies of one target, sorted by namespace/name: nearly always one, kept without an allocation of its own.
+#[derive(Debug)]
+enum Policies {
+    One(Entry),
+    Many(Vec<Entry>),
+}
+
+impl Policies {
+    fn entries(&self) -> &[Entry] {
+        match self {
+            Policies::One(entry) => std::slice::from_ref(entry),
+            Policies::Many(entries) => entries,
+        }
+    }
+}
+
+fn object(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+/// The policies by target: each policy under its normalised target ID, and its target under its namespace/name.
+/// Memory per policy is what the fleet's size multiplies: each name and target is kept once, shared by both maps.
 #[derive(Debug, Default)]
 pub struct TargetIndex {
-    by_object: HashMap<(String, String), PolicyKey>,
-    by_target: HashMap<Box<str>, Vec<(String, String)>>,
+    by_target: HashMap<Arc<str>, Policies>,
+    /// `namespace/name` → normalised target.
+    by_object: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl TargetIndex {
@@ -57,45 +106,72 @@ impl TargetIndex {
     /// come back with another one).
     pub fn upsert(&mut self, key: PolicyKey) {
         self.remove(&key.namespace, &key.name);
-        let object = (key.namespace.clone(), key.name.clone());
-        let objects = self.by_target.entry(normalized(&key.target).into()).or_default();
-        if let Err(at) = objects.binary_search(&object) {
-            objects.insert(at, object.clone());
-        }
-        self.by_object.insert(object, key);
+        let object: Arc<str> = object(&key.namespace, &key.name).into();
+        let target: Arc<str> = normalized(&key.target).into();
+        let entry = Entry { object: object.clone(), created: key.created, deleting: key.deleting };
+        let policies = match self.by_target.remove(&target) {
+            None => Policies::One(entry),
+            Some(policies) => {
+                let mut entries = match policies {
+                    Policies::One(one) => vec![one],
+                    Policies::Many(many) => many,
+                };
+                let at = entries.binary_search_by(|e| e.namespace_and_name().cmp(&entry.namespace_and_name()));
+                entries.insert(at.unwrap_or_else(|at| at), entry);
+                Policies::Many(entries)
+            }
+        };
+        self.by_target.insert(target.clone(), policies);
+        self.by_object.insert(object, target);
     }
 
     pub fn remove(&mut self, namespace: &str, name: &str) {
-        let object = (namespace.to_string(), name.to_string());
-        if let Some(old) = self.by_object.remove(&object) {
-            let target = normalized(&old.target);
-            if let Some(objects) = self.by_target.get_mut(target.as_str()) {
-                objects.retain(|o| *o != object);
-                if objects.is_empty() {
-                    self.by_target.remove(target.as_str());
-                }
+        let object = object(namespace, name);
+        let Some(target) = self.by_object.remove(object.as_str()) else { return };
+        let Some(policies) = self.by_target.remove(&target) else { return };
+        let mut entries = match policies {
+            Policies::One(one) => vec![one],
+            Policies::Many(many) => many,
+        };
+        entries.retain(|e| *e.object != *object);
+        match entries.len() {
+            0 => {}
+            1 => {
+                self.by_target.insert(target, Policies::One(entries.remove(0)));
+            }
+            _ => {
+                self.by_target.insert(target, Policies::Many(entries));
             }
         }
     }
 
     /// The other policies with `me`'s target.
-    pub fn others<'a>(&'a self, me: &'a PolicyKey) -> impl Iterator<Item = &'a PolicyKey> + 'a {
+    pub fn others<'a>(&'a self, me: &'a PolicyKey) -> impl Iterator<Item = PolicyKey> + 'a {
         self.by_target
             .get(normalized(&me.target).as_str())
-            .into_iter()
-            .flatten()
-            .filter(move |(ns, name)| !(*ns == me.namespace && *name == me.name))
-            .filter_map(|object| self.by_object.get(object))
+            .map(Policies::entries)
+            .unwrap_or_default()
+            .iter()
+            .filter(move |e| e.namespace_and_name() != (me.namespace.as_str(), me.name.as_str()))
+            .map(move |e| e.key(&me.target))
     }
 
     /// The policies (namespace, name) whose target is `target` (compared as ARM IDs are).
     pub fn of_target(&self, target: &str) -> Vec<(String, String)> {
-        self.by_target.get(normalized(target).as_str()).into_iter().flatten().cloned().collect()
+        let entries = self.by_target.get(normalized(target).as_str()).map(Policies::entries).unwrap_or_default();
+        entries
+            .iter()
+            .map(|e| {
+                let (namespace, name) = e.namespace_and_name();
+                (namespace.to_string(), name.to_string())
+            })
+            .collect()
     }
 
     /// [`owner_of`] among the policies with `me`'s target.
-    pub fn owner_of<'a>(&'a self, me: &'a PolicyKey) -> Option<&'a PolicyKey> {
-        owner_of(me, self.others(me))
+    pub fn owner_of(&self, me: &PolicyKey) -> Option<PolicyKey> {
+        let others: Vec<PolicyKey> = self.others(me).collect();
+        owner_of(me, &others).cloned()
     }
 
     pub fn len(&self) -> usize {
@@ -151,10 +227,13 @@ mod tests {
             index.upsert(k.clone());
         }
         assert_eq!(index.len(), 3);
-        assert_eq!(index.owner_of(&new), Some(&old));
+        assert_eq!(index.owner_of(&new), Some(PolicyKey { target: new.target.clone(), ..old.clone() }));
         assert_eq!(index.owner_of(&old), None);
         assert_eq!(index.owner_of(&other), None);
-        assert_eq!(index.others(&old).collect::<Vec<_>>(), vec![&new]);
+        assert_eq!(
+            index.others(&old).collect::<Vec<_>>(),
+            vec![PolicyKey { target: old.target.clone(), ..new.clone() }]
+        );
 
         // Deleting gives the target up; removing forgets the policy entirely.
         index.upsert(PolicyKey { deleting: true, ..old.clone() });

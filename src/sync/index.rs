@@ -9,7 +9,8 @@
 //! snapshot is older than its period and answers which targets changed since the list before, so that only their
 //! policies need to be checked again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use tokio::time::Instant;
 use crate::azure::id::ResourceId;
 use crate::azure::model::FlowLog;
 use crate::azure::{ArmClient, ArmError};
+use crate::packed;
 
 /// Snapshots of the watchers in use, per credential scope.
 #[derive(Default)]
@@ -40,8 +42,10 @@ struct Watcher {
 
 struct Snapshot {
     listed: Instant,
-    /// By lower-cased target ID, each flow log [`pack`]ed.
-    by_target: HashMap<Box<str>, Packed>,
+    /// By target ID (compared as ARM compares IDs), each flow log [`Packed`].
+    by_target: HashMap<TargetKey, Packed>,
+    /// The storage accounts and regions the flow logs name, each kept once (thousands of flow logs share a few).
+    strings: HashSet<Arc<str>>,
 }
 
 /// What the index knows about one target.
@@ -58,6 +62,35 @@ const UNUSED: Duration = Duration::from_secs(3 * 3600);
 
 fn key(id: &str) -> String {
     id.trim_end_matches('/').to_ascii_lowercase()
+}
+
+/// A target's ID as a snapshot keys it: its own spelling (which a packed flow log leaves out), compared as ARM
+/// compares IDs (case-insensitive, a trailing slash meaning nothing).
+#[derive(Clone, Debug)]
+struct TargetKey(Box<str>);
+
+impl TargetKey {
+    fn trimmed(&self) -> &str {
+        self.0.trim_end_matches('/')
+    }
+}
+
+impl PartialEq for TargetKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.trimmed().eq_ignore_ascii_case(other.trimmed())
+    }
+}
+
+impl Eq for TargetKey {}
+
+impl Hash for TargetKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let trimmed = self.trimmed();
+        state.write_usize(trimmed.len());
+        for b in trimmed.bytes() {
+            state.write_u8(b.to_ascii_lowercase());
+        }
+    }
 }
 
 impl FlowLogIndex {
@@ -103,22 +136,22 @@ impl FlowLogIndex {
         max_age: Duration,
     ) -> Result<Seen, ArmError> {
         let entry = self.watcher(arm, watcher);
-        let target = key(target.as_str());
-        let fresh = |entry: &Watcher| -> Option<Option<Packed>> {
+        let target = TargetKey(target.as_str().into());
+        let fresh = |entry: &Watcher| -> Option<Result<Option<FlowLog>, ArmError>> {
             let snapshot = entry.snapshot.lock().expect("not poisoned");
             let snapshot = snapshot.as_ref().filter(|s| s.listed.elapsed() < max_age)?;
-            Some(snapshot.by_target.get(target.as_str()).cloned())
+            Some(snapshot.get(&entry.id, &target).transpose())
         };
-        if let Some(packed) = fresh(&entry) {
-            return Ok(Seen { flow_log: packed.as_ref().map(unpack).transpose()?, listed: false });
+        if let Some(found) = fresh(&entry) {
+            return Ok(Seen { flow_log: found?, listed: false });
         }
         let _listing = entry.refresh.lock().await;
         // Another check may have listed while this one waited.
-        if let Some(packed) = fresh(&entry) {
-            return Ok(Seen { flow_log: packed.as_ref().map(unpack).transpose()?, listed: false });
+        if let Some(found) = fresh(&entry) {
+            return Ok(Seen { flow_log: found?, listed: false });
         }
         let snapshot = list(&entry, arm).await?;
-        let flow_log = snapshot.by_target.get(target.as_str()).map(unpack).transpose()?;
+        let flow_log = snapshot.get(&entry.id, &target).transpose()?;
         *entry.snapshot.lock().expect("not poisoned") = Some(snapshot);
         Ok(Seen { flow_log, listed: true })
     }
@@ -163,13 +196,21 @@ impl FlowLogIndex {
         let mut snapshot = entry.snapshot.lock().expect("not poisoned");
         let before = snapshot.replace(now);
         let (Some(before), Some(now)) = (before, snapshot.as_ref()) else { return Ok(vec![]) };
+        // The same flow log: packed the same under the same spelling, or else read back the same.
+        let id = &entry.id;
+        let same = |target: &TargetKey, log: &Packed, other: Option<(&TargetKey, &Packed)>| {
+            other.is_some_and(|(t, l)| {
+                (t.0 == target.0 && l == log)
+                    || matches!((log.unpack(id, target), l.unpack(id, t)), (Ok(a), Ok(b)) if a == b)
+            })
+        };
         let mut changed: Vec<String> = now
             .by_target
             .iter()
-            .filter(|(target, log)| before.by_target.get(*target) != Some(log))
-            .map(|(target, _)| target.to_string())
+            .filter(|(target, log)| !same(target, log, before.by_target.get_key_value(*target)))
+            .map(|(target, _)| key(&target.0))
             .collect();
-        changed.extend(before.by_target.keys().filter(|t| !now.by_target.contains_key(*t)).map(|t| t.to_string()));
+        changed.extend(before.by_target.keys().filter(|t| !now.by_target.contains_key(*t)).map(|t| key(&t.0)));
         Ok(changed)
     }
 
@@ -178,18 +219,19 @@ impl FlowLogIndex {
         let entry = self.watcher(arm, watcher);
         let mut snapshot = entry.snapshot.lock().expect("not poisoned");
         if let Some(snapshot) = snapshot.as_mut() {
-            match flow_log {
-                Some(mut log) => {
-                    // A legacy answer has no name, ID or region: keep those the list showed.
-                    if let Some(Ok(listed)) = snapshot.by_target.get(key(target).as_str()).map(unpack) {
-                        log.name = log.name.or(listed.name);
-                        log.id = log.id.or(listed.id);
-                        log.location = log.location.or(listed.location);
-                    }
-                    snapshot.by_target.insert(key(target).into(), pack(log))
+            let target = TargetKey(target.into());
+            // The entry goes in any case: the new answer is kept under its own spelling of the target.
+            let listed = snapshot.by_target.remove_entry(&target);
+            if let Some(mut log) = flow_log {
+                // A legacy answer has no name, ID or region: keep those the list showed.
+                if let Some(Ok(listed)) = listed.map(|(key, packed)| packed.unpack(&entry.id, &key)) {
+                    log.name = log.name.or(listed.name);
+                    log.id = log.id.or(listed.id);
+                    log.location = log.location.or(listed.location);
                 }
-                None => snapshot.by_target.remove(key(target).as_str()),
-            };
+                let packed = snapshot.pack(&entry.id, &target, log);
+                snapshot.by_target.insert(target, packed);
+            }
         }
     }
 
@@ -204,25 +246,94 @@ impl FlowLogIndex {
 async fn list(entry: &Watcher, arm: &ArmClient) -> Result<Snapshot, ArmError> {
     let listed = Instant::now();
     let logs = arm.list_flow_logs(&entry.id).await?;
-    let mut by_target: HashMap<Box<str>, Packed> =
-        logs.into_iter().map(|log| (key(&log.properties.target_resource_id).into(), pack(log))).collect();
-    by_target.shrink_to_fit();
-    Ok(Snapshot { listed, by_target })
+    let mut snapshot = Snapshot { listed, by_target: HashMap::with_capacity(logs.len()), strings: HashSet::new() };
+    for log in logs {
+        let target = TargetKey(log.properties.target_resource_id.as_str().into());
+        let packed = snapshot.pack(&entry.id, &target, log);
+        // Azure has one flow log per target; were a list to show two, the last one counts, as before.
+        snapshot.by_target.remove(&target);
+        snapshot.by_target.insert(target, packed);
+    }
+    snapshot.by_target.shrink_to_fit();
+    Ok(snapshot)
 }
 
-/// A flow log as a snapshot keeps it: what planning needs (not its tags, etag or type) as compact JSON, about half
-/// the memory of the parsed value with its dozen separately allocated strings. A look-up parses it again (a few
+impl Snapshot {
+    /// The target's flow log, if the snapshot has one.
+    fn get(&self, watcher: &ResourceId, target: &TargetKey) -> Option<Result<FlowLog, ArmError>> {
+        let (key, packed) = self.by_target.get_key_value(target)?;
+        Some(packed.unpack(watcher, key))
+    }
+
+    /// A flow log as the snapshot keeps it under `target` (a new entry: the snapshot has none equal to it).
+    fn pack(&mut self, watcher: &ResourceId, target: &TargetKey, mut log: FlowLog) -> Packed {
+        log.tags = None;
+        log.etag = None;
+        log.resource_type = None;
+        let keyed_target = *log.properties.target_resource_id == *target.0;
+        if keyed_target {
+            log.properties.target_resource_id = String::new();
+        }
+        let own_id = log.name.as_ref().map(|name| own_id(watcher, name));
+        let derived_id = log.id.is_some() && log.id == own_id;
+        if derived_id {
+            log.id = None;
+        }
+        let mut shared = |text: String| -> Arc<str> {
+            match self.strings.get(text.as_str()) {
+                Some(kept) => kept.clone(),
+                None => {
+                    let kept: Arc<str> = text.into();
+                    self.strings.insert(kept.clone());
+                    kept
+                }
+            }
+        };
+        let storage_id =
+            (!log.properties.storage_id.is_empty()).then(|| shared(std::mem::take(&mut log.properties.storage_id)));
+        let location = log.location.take().map(&mut shared);
+        let json = packed::pack(&log, &packed::FLOW_LOG);
+        Packed { json, storage_id, location, derived_id, keyed_target }
+    }
+}
+
+/// The ID a flow log of `watcher` named `name` has.
+fn own_id(watcher: &ResourceId, name: &str) -> String {
+    format!("{}/flowLogs/{name}", watcher.as_str().trim_end_matches('/'))
+}
+
+/// A flow log as a snapshot keeps it: what planning needs (not its tags, etag or type) [`packed`], a fraction of
+/// the memory of the parsed value with its dozen separately allocated strings. What thousands of flow logs repeat
+/// is kept apart: the target ID is the snapshot's key, the storage account and region are shared strings, and an ID
+/// that is the watcher's ID and the flow log's name is rebuilt from them. A look-up reads it back (a few
 /// microseconds, once per check); comparing two lists compares bytes.
-type Packed = Box<[u8]>;
-
-fn pack(mut log: FlowLog) -> Packed {
-    log.tags = None;
-    log.etag = None;
-    log.resource_type = None;
-    serde_json::to_vec(&log).unwrap_or_default().into_boxed_slice()
+#[derive(Clone, Debug, PartialEq)]
+struct Packed {
+    /// The rest, [`packed`].
+    json: Box<[u8]>,
+    storage_id: Option<Arc<str>>,
+    location: Option<Arc<str>>,
+    /// The ID is `{watcher}/flowLogs/{name}`.
+    derived_id: bool,
+    /// The target ID is spelled as the snapshot's key.
+    keyed_target: bool,
 }
 
-fn unpack(packed: &Packed) -> Result<FlowLog, ArmError> {
-    // What `pack` wrote parses back; were it ever not to, the check fails (and is retried) rather than misread it.
-    serde_json::from_slice(packed).map_err(|e| ArmError::InvalidResponse(format!("a listed flow log, kept: {e}")))
+impl Packed {
+    fn unpack(&self, watcher: &ResourceId, target: &TargetKey) -> Result<FlowLog, ArmError> {
+        // What `pack` wrote parses back; were it ever not to, the check fails (and is retried) rather than misread it.
+        let mut log: FlowLog = packed::unpack(&self.json, &packed::FLOW_LOG)
+            .map_err(|e| ArmError::InvalidResponse(format!("a listed flow log, kept: {e}")))?;
+        if self.keyed_target {
+            log.properties.target_resource_id = target.0.to_string();
+        }
+        if let Some(storage_id) = &self.storage_id {
+            log.properties.storage_id = storage_id.to_string();
+        }
+        log.location = self.location.as_deref().map(str::to_string);
+        if self.derived_id {
+            log.id = log.name.as_deref().map(|name| own_id(watcher, name));
+        }
+        Ok(log)
+    }
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::{Changes, Coverage, Selection};
-use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySetStatus, NonCompliantTarget};
+use crate::api::{DiscoveryStatus, FlowLogPolicy, FlowLogPolicySetStatus, FlowLogPolicyStatus, NonCompliantTarget};
 use crate::reconcile::{READY, RECONCILING, STALLED, set_condition};
 
 /// How many non-compliant targets status names (the report lists them all).
@@ -36,8 +36,13 @@ pub struct PolicyState {
 impl PolicyState {
     /// What a FlowLogPolicy's status says about it.
     pub fn of(policy: &FlowLogPolicy) -> PolicyState {
-        let ready = policy.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
-        let current = policy.status.as_ref().and_then(|s| s.observed_generation) == policy.metadata.generation;
+        PolicyState::from_status(policy.status.as_ref(), policy.metadata.generation)
+    }
+
+    /// What a policy's status says about it, under the policy's `metadata.generation`.
+    pub fn from_status(status: Option<&FlowLogPolicyStatus>, generation: Option<i64>) -> PolicyState {
+        let ready = status.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
+        let current = status.and_then(|s| s.observed_generation) == generation;
         PolicyState {
             ready: ready.is_some_and(|c| c.status == "True"),
             reason: ready.map(|c| c.reason.clone()).unwrap_or_default(),
