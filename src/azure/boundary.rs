@@ -4,12 +4,11 @@
 //! follows a redirect only to the origin of the request it answers ([`http_client`]). Every refusal is an
 //! [`ArmError::UrlRefused`] naming the refused URL without its user name, password, query or fragment.
 
-use std::fmt;
 use std::time::Duration;
 
 use url::Url;
 
-use super::error::{ArmError, shown_url, shown_url_text};
+use super::error::{ArmError, RedirectRefused, shown_url, shown_url_text};
 
 /// Redirects followed in one chain at most (each to the request's own origin).
 pub const MAX_REDIRECTS: usize = 5;
@@ -49,34 +48,6 @@ pub fn redirect(next: &Url, previous: &[Url]) -> Redirect {
         Redirect::Follow
     }
 }
-
-/// The error a refused redirect ends its request with; [`ArmError::transport`] turns it into
-/// [`ArmError::UrlRefused`].
-#[derive(Debug)]
-pub(crate) struct RedirectRefused {
-    /// The origin of the original request.
-    pub(crate) origin: String,
-    /// The refused URL, as errors show it.
-    pub(crate) to: String,
-}
-
-impl fmt::Display for RedirectRefused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "refused a redirect from {} to {}", self.origin, self.to)
-    }
-}
-
-impl RedirectRefused {
-    pub(crate) fn into_error(self) -> ArmError {
-        ArmError::UrlRefused {
-            what: "a redirect".into(),
-            url: self.to,
-            allowed: format!("a redirect within {}", self.origin),
-        }
-    }
-}
-
-impl std::error::Error for RedirectRefused {}
 
 /// The redirect policy of [`http_client`] (see [`redirect`]).
 pub fn redirect_policy() -> reqwest::redirect::Policy {

@@ -1,8 +1,7 @@
+use std::fmt;
 use std::time::Duration;
 
 use url::Url;
-
-use super::boundary::RedirectRefused;
 
 /// Everything that can go wrong talking to Azure, classified so that the controller knows whether to
 /// retry soon (transient) or wait for the user (terminal).
@@ -164,6 +163,34 @@ pub(crate) fn shown_url_text(text: &str) -> String {
         Err(e) => format!("an unreadable URL ({e})"),
     }
 }
+
+/// The error a refused redirect ends its request with; [`ArmError::transport`] turns it into
+/// [`ArmError::UrlRefused`].
+#[derive(Debug)]
+pub(crate) struct RedirectRefused {
+    /// The origin of the original request.
+    pub(crate) origin: String,
+    /// The refused URL, as errors show it.
+    pub(crate) to: String,
+}
+
+impl fmt::Display for RedirectRefused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refused a redirect from {} to {}", self.origin, self.to)
+    }
+}
+
+impl RedirectRefused {
+    pub(crate) fn into_error(self) -> ArmError {
+        ArmError::UrlRefused {
+            what: "a redirect".into(),
+            url: self.to,
+            allowed: format!("a redirect within {}", self.origin),
+        }
+    }
+}
+
+impl std::error::Error for RedirectRefused {}
 
 #[cfg(test)]
 mod tests {
