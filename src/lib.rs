@@ -13,6 +13,8 @@
 //!   reads of ARM and its outputs;
 //! - [`validate`]: manifests → the apiserver's verdict (schema and CEL rules of the generated CRDs), without a
 //!   cluster (pure);
+//! - [`preview`]: what manifests would change in Azure (`plan -f`, `apply -f`): intents, conflicts and changes
+//!   decided by the reconcile core (pure), and its read-only reads of ARM;
 //! - [`cli`]: the `flowlog-operator` command line;
 //! - [`heap`]: the binary's counting allocator (a leaf);
 //! - [`packed`]: compact bytes for what the operator keeps by the thousand (a leaf).
@@ -28,6 +30,7 @@ pub mod controller;
 pub mod heap;
 pub mod migrate;
 pub mod packed;
+pub mod preview;
 pub mod reconcile;
 pub mod report;
 pub mod sync;

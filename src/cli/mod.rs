@@ -1,5 +1,6 @@
-//! The `flowlog-operator` command line: `run` (the operator), `report` (the compliance report), `crd`, `demo` (with
-//! the `demo` feature) and `sim` (which says where the simulator is).
+//! The `flowlog-operator` command line: `run` (the operator), `report` (the compliance report), `migrate`, `plan`
+//! and `apply` (manifests against Azure, without a cluster), `crd`, `demo` (with the `demo` feature) and `sim` (which
+//! says where the simulator is).
 
 #[cfg(feature = "demo")]
 mod demo;
@@ -25,6 +26,7 @@ mod demo {
 }
 mod azure;
 mod migrate;
+mod plan;
 pub mod report;
 mod run;
 mod sim;
@@ -63,6 +65,13 @@ enum Command {
     /// NSG → VNet flow-log migration: `plan` reads Azure and says which VNet, subnet and NIC flow logs take over the
     /// NSG flow logs' traffic, as a report and as manifests for a Git repository.
     Migrate(Box<migrate::Args>),
+    /// Say what the manifests (-f) would change in Azure, target by target and field by field, without a cluster:
+    /// validated as the apiserver would, Azure read with GETs only. For pull requests: text, JSON or Markdown, and
+    /// --detailed-exitcode.
+    Plan(Box<plan::PlanArgs>),
+    /// Make the changes `plan` shows in Azure, without a cluster (break-glass, or no Kubernetes): asks first
+    /// (unless --yes), with the operator's ARM budgets and write locks, and progress on stderr.
+    Apply(Box<plan::ApplyArgs>),
     /// Print the CustomResourceDefinitions as YAML, as `crds/` holds them: both (one multi-document stream, for one
     /// `kubectl apply`), or the one `--kind` names.
     Crd {
@@ -89,7 +98,13 @@ pub fn main() -> ExitCode {
     };
     // kube (aws-lc-rs) and reqwest both use rustls: pick the provider once, before any TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    init_logging(cli.log_format, matches!(cli.command, Command::Demo(_) | Command::Report(_) | Command::Migrate(_)));
+    init_logging(
+        cli.log_format,
+        matches!(
+            cli.command,
+            Command::Demo(_) | Command::Report(_) | Command::Migrate(_) | Command::Plan(_) | Command::Apply(_)
+        ),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -102,6 +117,8 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Report(args) => report::run(args).await,
             Command::Migrate(args) => migrate::run(*args).await.map(|()| ExitCode::SUCCESS),
+            Command::Plan(args) => plan::plan(*args).await,
+            Command::Apply(args) => plan::apply(*args).await,
             Command::Crd { kind } => {
                 match kind {
                     Some(kind) => print!("{}", crd_yaml(kind)),
@@ -173,6 +190,25 @@ fn init_logging(format: LogFormat, quiet: bool) {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
     }
+}
+
+/// Asks on the terminal unless `--yes`; without a terminal, `--yes` is required.
+pub(crate) fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        anyhow::bail!("{question}: add --yes to go on without a terminal to confirm on");
+    }
+    eprint!("{question}? Type yes to go on: ");
+    std::io::Write::flush(&mut std::io::stderr()).ok();
+    let mut answer = String::new();
+    std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut answer)
+        .map_err(|e| anyhow::anyhow!("reading the answer: {e}"))?;
+    if answer.trim() != "yes" {
+        anyhow::bail!("not confirmed: nothing was changed");
+    }
+    Ok(())
 }
 
 /// Parses a Go-style duration flag (`30s`, `10m`, `1h30m`).

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use super::analysis::{NsgAction, TargetKind};
 use super::{Plan, Summary};
-use crate::report::format::{aligned, md_code, md_row, md_text};
+use crate::report::format::{aligned, md_code, md_row, md_text, short_id};
 
 /// Output formats of `migrate plan`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -74,7 +74,7 @@ fn from_nsgs(plan: &Plan, c: &super::analysis::NewFlowLog) -> Vec<String> {
             .iter()
             .flat_map(|r| &r.nsg_flow_logs)
             .find(|l| l.id.eq_ignore_ascii_case(id))
-            .map_or_else(|| short(id), |l| short(&l.nsg))
+            .map_or_else(|| short_id(id), |l| short_id(&l.nsg))
     };
     c.from.iter().map(nsg_of).collect()
 }
@@ -93,18 +93,6 @@ fn action_text(l: &super::analysis::NsgFlowLog) -> String {
     }
 }
 
-fn short(id: &str) -> String {
-    // `rg/.../name`: the resource group and the path after the provider, enough to recognise a target.
-    let parts: Vec<&str> = id.split('/').collect();
-    if parts.len() >= 9 {
-        let rg = parts[4];
-        let rest: Vec<&str> = parts[7..].iter().enumerate().filter(|(i, _)| i % 2 == 1).map(|(_, p)| *p).collect();
-        format!("{rg}/{}", rest.join("/"))
-    } else {
-        id.to_string()
-    }
-}
-
 pub fn table(plan: &Plan) -> String {
     let mut out = String::from("NSG → VNet flow-log migration plan\n");
     for line in summary_lines(plan) {
@@ -119,7 +107,7 @@ pub fn table(plan: &Plan) -> String {
                 r.subscription.clone(),
                 r.region.clone(),
                 kind(c.kind).to_string(),
-                short(&c.target),
+                short_id(&c.target),
                 from_nsgs(plan, c).join(", "),
                 stands_for(c),
             ]
@@ -144,8 +132,8 @@ pub fn table(plan: &Plan) -> String {
                 r.subscription.clone(),
                 r.region.clone(),
                 action_text(l),
-                short(&l.nsg),
-                l.covered_by.iter().map(|t| short(t)).collect::<Vec<_>>().join(", "),
+                short_id(&l.nsg),
+                l.covered_by.iter().map(|t| short_id(t)).collect::<Vec<_>>().join(", "),
             ]
         })
         .collect();
@@ -159,7 +147,7 @@ pub fn table(plan: &Plan) -> String {
         .regions
         .iter()
         .flat_map(|r| &r.problems)
-        .map(|p| vec![p.reason.as_str().to_string(), short(&p.target), p.message.clone()])
+        .map(|p| vec![p.reason.as_str().to_string(), short_id(&p.target), p.message.clone()])
         .collect();
     if !problems.is_empty() {
         out.push_str("\nPROBLEMS (their NSG flow logs stay on)\n");
@@ -200,7 +188,7 @@ pub fn markdown(plan: &Plan) -> String {
         out.push_str(&md_row(&["Subscription", "Region", "Action", "NSG", "Taken over by"]));
         out.push_str(&md_row(&["---", "---", "---", "---", "---"]));
         for (r, l) in logs {
-            let by: Vec<String> = l.covered_by.iter().map(|t| md_code(&short(t))).collect();
+            let by: Vec<String> = l.covered_by.iter().map(|t| md_code(&short_id(t))).collect();
             let action =
                 if l.action == NsgAction::Blocked { "**Blocked**".to_string() } else { md_text(&action_text(l)) };
             out.push_str(&md_row(&[

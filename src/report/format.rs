@@ -384,6 +384,18 @@ pub fn csv_coverage(report: &Report) -> String {
 
 // ------------------------------------------------------------------------------------------------------- Markdown
 
+/// An ARM ID as people recognise it: the resource group and the names after the provider (`rg/vnet/subnet`).
+pub fn short_id(id: &str) -> String {
+    let parts: Vec<&str> = id.split('/').collect();
+    if parts.len() >= 9 {
+        let rg = parts[4];
+        let rest: Vec<&str> = parts[7..].iter().enumerate().filter(|(i, _)| i % 2 == 1).map(|(_, p)| *p).collect();
+        format!("{rg}/{}", rest.join("/"))
+    } else {
+        id.to_string()
+    }
+}
+
 /// Text for a Markdown table cell: the ASCII punctuation that Markdown or GitHub gives a meaning (emphasis, links,
 /// HTML, entities, strikethrough, issue references, mentions, the cell separator `|`) backslash-escaped, line
 /// breaks as spaces.

@@ -9,6 +9,7 @@
 //! [`Operation`] that the caller keeps and polls with [`resume`] later; nothing here waits for Azure's
 //! `Retry-After`, except [`retire`].
 
+mod converge;
 mod discover;
 mod error;
 mod index;
@@ -17,6 +18,7 @@ mod resume;
 
 use std::time::Duration;
 
+pub use converge::converge;
 pub use discover::{Discovery, discover};
 pub use error::SyncError;
 pub use index::{FlowLogIndex, Seen};
@@ -382,10 +384,17 @@ fn put(
 /// associations (the subnets, else the NICs it protects).
 async fn creation_blocked(arm: &ArmClient, nsg: &ResourceId, error: ArmError) -> SyncError {
     let ArmError::Api { status, code, message, request_id, retry_after } = error else { return error.into() };
+    let advice = blocked_advice(arm, nsg).await;
+    SyncError::Azure(ArmError::Api { status, code, message: format!("{message} {advice}"), request_id, retry_after })
+}
+
+/// What to target instead of an NSG whose flow log Azure will not create: the subnets the NSG protects, else its
+/// network interfaces, read from the NSG (one GET; a failed read gives the general advice).
+pub async fn blocked_advice(arm: &ArmClient, nsg: &ResourceId) -> String {
     let ids = |props: &serde_json::Value, key: &str| -> Vec<String> {
         props[key].as_array().into_iter().flatten().filter_map(|v| v["id"].as_str().map(str::to_string)).collect()
     };
-    let advice = match arm.get_resource(nsg).await {
+    match arm.get_resource(nsg).await {
         Ok(resource) => {
             let subnets = ids(&resource.properties, "subnets");
             let nics = ids(&resource.properties, "networkInterfaces");
@@ -407,8 +416,7 @@ async fn creation_blocked(arm: &ArmClient, nsg: &ResourceId, error: ArmError) ->
             "Use a VNet flow log instead: target the virtual network, subnet or network interface this NSG protects."
                 .to_string()
         }
-    };
-    SyncError::Azure(ArmError::Api { status, code, message: format!("{message} {advice}"), request_id, retry_after })
+    }
 }
 
 /// Carries out a deletion policy, waiting for Azure (deletions are rare: this one call holds its caller).

@@ -1,12 +1,13 @@
 //! `migrate apply`, `migrate rollback` and `migrate status`: the migration carried out in the cluster in KUBECONFIG
 //! (the work is [`crate::migrate::apply`]'s), with confirmation and progress on stderr.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::io::Write as _;
 
 use anyhow::{Context as _, bail};
 use kube::Client;
 
 use super::plan::{ScopeArgs, make_plan};
+use crate::cli::confirm;
 use crate::migrate::apply::{self as work, Target};
 use crate::migrate::format::table;
 use crate::migrate::record::{Record, status as status_rows};
@@ -76,24 +77,6 @@ fn target(args: &RecordArgs) -> Target {
         timeout: args.timeout,
         poll: std::time::Duration::from_secs(2),
     }
-}
-
-/// Asks on the terminal unless `--yes`; without a terminal, `--yes` is required.
-fn confirm(yes: bool, question: &str) -> anyhow::Result<()> {
-    if yes {
-        return Ok(());
-    }
-    if !std::io::stdin().is_terminal() {
-        bail!("{question}: add --yes to go on without a terminal to confirm on");
-    }
-    eprint!("{question}? Type yes to go on: ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer).context("reading the answer")?;
-    if answer.trim() != "yes" {
-        bail!("not confirmed: nothing was changed");
-    }
-    Ok(())
 }
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {

@@ -1,0 +1,154 @@
+//! The preview's reads of Azure: GETs only (the watchers' flow-log lists, targets, NSGs, discovery), through the
+//! controller's own steps, and the [`Preview`] built from them.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+
+use super::intents::{Manifests, compare, expand, hand_over_warnings};
+use super::{Change, Intent, Preview, Read, Row, change, conflicts, needs_creation, removal, switched_off};
+use crate::api::{FlowLogPolicySpec, FlowLogSettings};
+use crate::azure::ArmClient;
+use crate::azure::id::{NSG_TYPE, ResourceId};
+use crate::reconcile::{PolicyKey, owner_of};
+use crate::sync::{FlowLogIndex, Observation, Step, SyncError, discover, locate, observe};
+
+/// How many targets are read at once (each read is mostly answered by its watcher's one list).
+const READS_AT_ONCE: usize = 8;
+/// One list per watcher for the whole preview.
+const SNAPSHOT_AGE: Duration = Duration::from_secs(3600);
+
+/// A preview and the policy behind each of its rows (`intents[i]` made `preview.changes[i]`).
+#[derive(Clone, Debug, Default)]
+pub struct Planned {
+    pub preview: Preview,
+    pub intents: Vec<Intent>,
+}
+
+/// Reads Azure for the manifests now (`after`) and before the change (`before`, empty without `--before`), and
+/// says what applying them would change. `progress` is told how many targets have been read.
+pub async fn plan(
+    arm: &ArmClient,
+    after: Manifests,
+    before: Option<Manifests>,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Planned {
+    let mut preview = Preview {
+        invalid: after.invalid.clone(),
+        ignored: after.ignored.clone(),
+        errors: after.errors.clone(),
+        ..Default::default()
+    };
+    let after_intents = with_sets(arm, &after, &mut preview.errors).await;
+    let before_intents = match &before {
+        Some(before) => with_sets(arm, before, &mut preview.errors).await,
+        None => Vec::new(),
+    };
+    let intents = compare(after_intents, before_intents);
+    preview.warnings = hand_over_warnings(&intents);
+    let owners = conflicts(&intents);
+    let index = FlowLogIndex::default();
+    let total = intents.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let rows: Vec<Row> = futures::stream::iter(intents.iter().zip(owners).enumerate())
+        .map(|(i, (intent, owner))| {
+            let (index, intents, done) = (&index, &intents, &done);
+            async move {
+                let change = match owner {
+                    Some(owner) => Change::Conflict { owner },
+                    None if intent.removed => {
+                        let read = read(arm, index, &intent.spec, &switched_off(&intent.spec)).await;
+                        removal(&intent.spec, owned_before(intents, i), read)
+                    }
+                    None => {
+                        let read = read(arm, index, &intent.spec, &intent.spec.flow_log).await;
+                        let advice = match &read {
+                            Read::Found { exists, nsg, .. } if needs_creation(*nsg, *exists, &intent.spec.flow_log) => {
+                                match ResourceId::parse(&intent.spec.target.resource_id) {
+                                    Ok(nsg) => Some(crate::sync::blocked_advice(arm, &nsg).await),
+                                    Err(_) => None,
+                                }
+                            }
+                            _ => None,
+                        };
+                        change(intent.spec.mode, &intent.spec.flow_log, read, advice.as_deref())
+                    }
+                };
+                progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
+                Row {
+                    target: intent.spec.target.resource_id.clone(),
+                    policy: intent.policy(),
+                    origin: intent.origin.clone(),
+                    change,
+                }
+            }
+        })
+        .buffered(READS_AT_ONCE)
+        .collect()
+        .await;
+    preview.changes = rows;
+    Planned { preview, intents }
+}
+
+/// The manifests' policies and the policies their sets generate from what discovery finds now. A set whose
+/// discovery fails or is incomplete generates nothing, and says so in `errors` (never a plan built on half a
+/// discovery).
+async fn with_sets(arm: &ArmClient, manifests: &Manifests, errors: &mut Vec<String>) -> Vec<Intent> {
+    let mut intents = manifests.policies.clone();
+    for (set, origin) in &manifests.sets {
+        let name = format!(
+            "FlowLogPolicySet {}/{}",
+            set.metadata.namespace.as_deref().unwrap_or_default(),
+            set.metadata.name.as_deref().unwrap_or_default()
+        );
+        match discover(arm, &set.spec.selector).await {
+            Ok(discovery) if discovery.complete() => {
+                intents.extend(expand(set, origin, &discovery, &manifests.policies));
+            }
+            Ok(discovery) => errors.push(format!(
+                "{name} ({origin}): discovery incomplete ({}); nothing is planned for the set",
+                discovery.error().unwrap_or_default()
+            )),
+            Err(e) => errors.push(format!("{name} ({origin}): discovery failed: {e}; nothing is planned for the set")),
+        }
+    }
+    intents
+}
+
+/// Whether a removed policy kept its target before the change (else deleting it leaves Azure alone).
+fn owned_before(intents: &[Intent], i: usize) -> bool {
+    let key = |intent: &Intent| PolicyKey {
+        namespace: intent.namespace.clone(),
+        name: intent.name.clone(),
+        created: None,
+        target: intent.spec.target.resource_id.clone(),
+        deleting: false,
+    };
+    let before: Vec<PolicyKey> = intents.iter().filter(|p| p.existed).map(key).collect();
+    owner_of(&key(&intents[i]), &before).is_none()
+}
+
+/// A target's flow log as the controller reads it (its watcher's list; a target's region only for a create),
+/// planned against `desired`.
+pub async fn read(arm: &ArmClient, index: &FlowLogIndex, spec: &FlowLogPolicySpec, desired: &FlowLogSettings) -> Read {
+    let failed = |e: SyncError| Read::Failed { code: e.code().to_string(), message: e.to_string() };
+    let located = match locate(arm, spec, None).await {
+        Ok(located) => located,
+        Err(e) => return failed(e),
+    };
+    let (watcher, target) = (located.watcher.clone(), located.target.clone());
+    let observation = match observe(arm, index, located, desired, SNAPSHOT_AGE).await {
+        Ok(Step::Observed(observation)) => observation,
+        Ok(Step::Confirming(..)) => unreachable!("observe reads only; confirming is a separate step"),
+        Err(e) => return failed(e),
+    };
+    let exists = match &observation {
+        Observation::Resource { existing, .. } => existing.is_some(),
+        // The legacy view of a missing flow log reads as disabled: the list says whether there is one.
+        Observation::Legacy { .. } => match index.look_up(arm, &watcher, &target, SNAPSHOT_AGE).await {
+            Ok(seen) => seen.flow_log.is_some(),
+            Err(e) => return failed(e.into()),
+        },
+    };
+    Read::Found { found: observation.found(), exists, nsg: target.is_type(NSG_TYPE) }
+}
