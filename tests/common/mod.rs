@@ -396,6 +396,24 @@ pub fn operator_command(sim_url: &str, namespace: &str, log: &std::path::Path) -
     command
 }
 
+/// `flowlog-operator ARGS...` (`plan`, `apply`) against the simulator at `sim_url` with its built-in principal's
+/// credentials; returns the exit code, stdout and stderr.
+pub async fn preview_command(sim_url: &str, args: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowlog-operator"))
+        .args(args)
+        .args(["--arm-endpoint", &format!("{sim_url}/"), "--authority-host", &format!("{sim_url}/")])
+        .env("AZURE_TENANT_ID", simulator::DEFAULT_TENANT_ID)
+        .env("AZURE_CLIENT_ID", simulator::DEFAULT_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", simulator::DEFAULT_CLIENT_SECRET)
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("flowlog-operator runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (output.status.code().unwrap_or(-1), text(&output.stdout), text(&output.stderr))
+}
+
 /// A free TCP port on loopback (bound and released; fine for tests).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

@@ -1,0 +1,167 @@
+//! `flowlog-operator plan -f` and `apply -f` as a user runs them, against the simulator (no cluster): the three
+//! formats, the exit codes, bad manifests refused with the apiserver's verdict and nothing written, apply converging
+//! and a second plan finding nothing to do. `e2e_plan` compares plans with what the controller then does.
+
+mod common;
+
+use std::path::Path;
+
+use common::{preview_command, sim};
+use flowlog_simulator::Inventory;
+
+/// The example policies of `deploy/examples/` (not the set, not new-nsg unless asked), copied into `dir`.
+fn examples(dir: &Path, with_blocked_nsg: bool) {
+    for file in ["web-nsg.yaml", "db-nsg.yaml", "web-dr-nsg.yaml", "app-subnet.yaml"]
+        .into_iter()
+        .chain(with_blocked_nsg.then_some("new-nsg.yaml"))
+    {
+        let text = std::fs::read_to_string(Path::new("deploy/examples").join(file)).unwrap();
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+}
+
+async fn simulator() -> (flowlog_simulator::Simulator, String) {
+    let mut inventory = Inventory::builtin();
+    sim::quick_operations(&mut inventory);
+    let (sim, url) = sim::start(inventory).await;
+    sim.record_writes();
+    (sim, url)
+}
+
+#[tokio::test]
+async fn plan_says_what_would_change_in_three_formats_and_exit_codes() {
+    let (sim, url) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    examples(dir.path(), false);
+    let path = dir.path().to_str().unwrap();
+
+    let (code, text, stderr) = preview_command(&url, &["plan", "-f", path]).await;
+    assert_eq!(code, 0, "changes without --detailed-exitcode exit 0: {stderr}");
+    assert!(text.contains("~ update app-prod-rg/web-nsg (default/web-nsg, "), "{text}");
+    assert!(text.contains("    retentionPolicy: 7 days → 30 days\n"), "{text}");
+    assert!(text.contains("+ create app-prod-rg/app-vnet/web (default/app-subnet, "), "{text}");
+    assert!(text.contains("    flowLog: none → new\n"), "{text}");
+    assert!(!text.contains("web-dr-nsg"), "unchanged targets are only counted:\n{text}");
+    assert!(text.ends_with("Plan: 1 to create, 2 to update, 0 to disable, 0 to delete; 1 unchanged.\n"), "{text}");
+
+    let (code, _, _) = preview_command(&url, &["plan", "-f", path, "--detailed-exitcode"]).await;
+    assert_eq!(code, 2, "changes with --detailed-exitcode");
+    let (_, all, _) = preview_command(&url, &["plan", "-f", path, "--show-unchanged"]).await;
+    assert!(all.contains("= unchanged app-dr-rg/web-dr-nsg (default/web-dr-nsg, "), "{all}");
+
+    let (code, md, _) = preview_command(&url, &["plan", "-f", path, "-o", "markdown", "-n", "team-a"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        md.starts_with("## Flow-log plan\n\n**1 to create, 2 to update, 0 to disable, 0 to delete; 1 unchanged.**\n"),
+        "{md}"
+    );
+    assert!(md.contains("| ~ | update | `app-prod-rg/web-nsg` | team-a/web-nsg ("), "{md}");
+
+    let (code, json, _) = preview_command(&url, &["plan", "-f", path, "-o", "json"]).await;
+    assert_eq!(code, 0);
+    let json: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!((json["summary"]["create"].as_u64(), json["summary"]["update"].as_u64()), (Some(1), Some(2)));
+    let actions: Vec<&str> =
+        json["changes"].as_array().unwrap().iter().map(|c| c["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.len(), 4, "JSON lists every target: {actions:?}");
+    assert!(sim.writes().is_empty(), "plan never writes: {:?}", sim.writes());
+    assert_eq!(
+        common::count(&sim, "configureFlowLog") + common::count(&sim, "queryFlowLogStatus"),
+        0,
+        "not even a POST"
+    );
+
+    // A refusal is a problem: exit 1 in any mode, with Azure's reason and the advice.
+    examples(dir.path(), true);
+    let (code, text, _) = preview_command(&url, &["plan", "-f", path, "--detailed-exitcode"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("! refused app-prod-rg/new-nsg (default/new-nsg, "), "{text}");
+    assert!(text.contains("NsgFlowLogCreationBlocked: Azure refuses to create NSG flow logs since 2025-06-30. Use a VNet flow log instead: create a FlowLogPolicy whose target is the subnet this NSG protects: "), "{text}");
+}
+
+#[tokio::test]
+async fn bad_manifests_get_the_apiservers_verdict_and_nothing_is_written() {
+    let (sim, url) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    examples(dir.path(), false);
+    let bad = std::fs::read_to_string("tests/manifests/validate/bad-policy-enabled-without-storage.yaml").unwrap();
+    std::fs::write(dir.path().join("zz-bad.yaml"), bad.replace("name: web", "name: broken")).unwrap();
+    let path = dir.path().to_str().unwrap();
+
+    let (code, text, _) = preview_command(&url, &["plan", "-f", path]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("zz-bad.yaml#0 FlowLogPolicy broken: the apiserver would refuse it\n"), "{text}");
+    assert!(text.contains("    spec.flowLog: Invalid value: "), "the apiserver's field and words: {text}");
+    assert!(text.contains("1 invalid manifest(s)"), "{text}");
+
+    let (code, text, stderr) = preview_command(&url, &["apply", "-f", path, "--yes"]).await;
+    assert_eq!(code, 1, "{text}");
+    assert!(stderr.contains("the manifests have errors (above): nothing was changed in Azure"), "{stderr}");
+    assert!(sim.writes().is_empty(), "nothing written: {:?}", sim.writes());
+
+    // Not a manifest at all, and an unreadable path: clear errors.
+    std::fs::write(dir.path().join("zz-bad.yaml"), "just: [a, list\n").unwrap();
+    let (code, text, _) = preview_command(&url, &["plan", "-f", path]).await;
+    assert_eq!(code, 1);
+    assert!(text.contains("zz-bad.yaml#0 (no kind): the apiserver would refuse it"), "{text}");
+    let (code, _, stderr) = preview_command(&url, &["plan", "-f", "/nonexistent/manifests"]).await;
+    assert_eq!(code, 1);
+    assert!(stderr.contains("reading the manifests") && stderr.contains("/nonexistent/manifests"), "{stderr}");
+}
+
+#[tokio::test]
+async fn apply_asks_first_converges_and_a_second_plan_finds_nothing() {
+    let (sim, url) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    examples(dir.path(), false);
+    let path = dir.path().to_str().unwrap();
+
+    let (code, _, stderr) = preview_command(&url, &["apply", "-f", path]).await;
+    assert_eq!(code, 1, "without a terminal, --yes is required");
+    assert!(stderr.contains("add --yes"), "{stderr}");
+    assert!(sim.writes().is_empty());
+
+    let (code, text, stderr) = preview_command(&url, &["apply", "-f", path, "--yes"]).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    assert!(text.contains("Applied 3 of 3 change(s) in "), "{text}");
+    for n in 1..=3 {
+        assert!(stderr.contains(&format!("[apply] {n}/3 ")), "progress {n}/3: {stderr}");
+    }
+    let written: std::collections::BTreeSet<String> =
+        sim.writes().iter().map(|w| w.target.to_ascii_lowercase()).collect();
+    assert_eq!(written.len(), 3, "one write per changed target: {:?}", sim.writes());
+    assert!(!written.iter().any(|t| t.contains("web-dr-nsg")), "the unchanged target is not written");
+
+    let (code, text, _) = preview_command(&url, &["plan", "-f", path, "--detailed-exitcode"]).await;
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(text, "Plan: 0 to create, 0 to update, 0 to disable, 0 to delete; 4 unchanged.\n");
+    let (code, text, _) = preview_command(&url, &["apply", "-f", path]).await;
+    assert_eq!(
+        (code, text.as_str()),
+        (
+            0,
+            "Plan: 0 to create, 0 to update, 0 to disable, 0 to delete; 4 unchanged.\nNothing to apply: Azure matches the manifests.\n"
+        )
+    );
+
+    // A policy removed from the manifests: its deletion policy (Disable, the default) switches its flow log off.
+    let after = tempfile::tempdir().unwrap();
+    examples(after.path(), false);
+    std::fs::remove_file(after.path().join("db-nsg.yaml")).unwrap();
+    let after = after.path().to_str().unwrap();
+    let (code, text, _) = preview_command(&url, &["plan", "-f", after, "--before", path, "--detailed-exitcode"]).await;
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("- disable app-prod-rg/db-nsg (default/db-nsg, ") && text.contains("    enabled: true → false\n"),
+        "{text}"
+    );
+    let before = sim.writes().len();
+    let (code, text, stderr) = preview_command(&url, &["apply", "-f", after, "--before", path, "--yes"]).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    let writes = sim.writes();
+    assert_eq!(writes.len(), before + 1, "{writes:?}");
+    let last = writes.last().unwrap();
+    assert!(last.target.ends_with("/db-nsg") && last.after == Some(false), "{last:?}");
+    let (code, text, _) = preview_command(&url, &["plan", "-f", after, "--before", path, "--detailed-exitcode"]).await;
+    assert_eq!((code, text.as_str()), (0, "Plan: 0 to create, 0 to update, 0 to disable, 0 to delete; 4 unchanged.\n"));
+}
