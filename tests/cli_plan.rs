@@ -165,3 +165,20 @@ async fn apply_asks_first_converges_and_a_second_plan_finds_nothing() {
     let (code, text, _) = preview_command(&url, &["plan", "-f", after, "--before", path, "--detailed-exitcode"]).await;
     assert_eq!((code, text.as_str()), (0, "Plan: 0 to create, 0 to update, 0 to disable, 0 to delete; 4 unchanged.\n"));
 }
+
+/// The README's worked example is this command's real output on the built-in simulator.
+#[tokio::test]
+async fn the_readme_example_is_the_real_output() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let command = "$ flowlog-operator plan -f deploy/examples/ -n team-a";
+    let start = readme.find(command).expect("the README shows the example");
+    let block = &readme[start..];
+    let block = &block[block.find('\n').unwrap() + 1..block.find("$ echo $?").expect("and its exit status")];
+    let (_, url) = simulator().await;
+    let (code, text, stderr) = preview_command(&url, &["plan", "-f", "deploy/examples/", "-n", "team-a"]).await;
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(text, block, "README.md's example differs from the output");
+    let status = &readme[start..];
+    let status = &status[status.find("$ echo $?\n").unwrap() + 10..];
+    assert!(status.starts_with("1\n"), "the README shows exit status 1");
+}
