@@ -95,7 +95,7 @@ async fn make(args: &ManifestArgs) -> anyhow::Result<(ArmClient, Planned)> {
     credential.token().await.context("signing in to Azure")?;
     let started = Instant::now();
     let progress = |done: usize, total: usize| {
-        if total >= 50 && (done % 100 == 0 || done == total) {
+        if total >= 50 && (done.is_multiple_of(100) || done == total) {
             say(&format!("read {done} of {total} targets ({:.0} s)", started.elapsed().as_secs_f64()));
         }
     };

@@ -86,7 +86,7 @@ fn a_removed_policy_carries_out_its_deletion_policy_only_when_it_kept_its_target
     let delete = spec(VNET, "deletionPolicy: Delete");
     assert_eq!(removal(&delete, true, found(None, true, false)).action(), "delete");
     assert_eq!(removal(&delete, true, found(None, false, false)).action(), "unchanged", "nothing to delete");
-    assert_eq!(switched_off(&delete).enabled, false);
+    assert!(!switched_off(&delete).enabled);
 }
 
 fn intent(namespace: &str, name: &str, target: &str) -> Intent {
