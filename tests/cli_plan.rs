@@ -182,3 +182,32 @@ async fn the_readme_example_is_the_real_output() {
     let status = &status[status.find("$ echo $?\n").unwrap() + 10..];
     assert!(status.starts_with("1\n"), "the README shows exit status 1");
 }
+
+/// `kustomize build | flowlog-operator plan -f -`: one stream on stdin, documents of other kinds left out.
+#[tokio::test]
+async fn plan_reads_a_stream_from_stdin() {
+    use tokio::io::AsyncWriteExt as _;
+    let (_, url) = simulator().await;
+    let mut stream = String::from("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team-a\n");
+    for file in ["web-nsg.yaml", "web-dr-nsg.yaml"] {
+        stream.push_str("---\n");
+        stream.push_str(&std::fs::read_to_string(Path::new("deploy/examples").join(file)).unwrap());
+    }
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowlog-operator"))
+        .args(["plan", "-f", "-", "-n", "team-a", "--arm-endpoint", &format!("{url}/"), "--authority-host"])
+        .arg(format!("{url}/"))
+        .env("AZURE_TENANT_ID", flowlog_simulator::DEFAULT_TENANT_ID)
+        .env("AZURE_CLIENT_ID", flowlog_simulator::DEFAULT_CLIENT_ID)
+        .env("AZURE_CLIENT_SECRET", flowlog_simulator::DEFAULT_CLIENT_SECRET)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stream.as_bytes()).await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("~ update app-prod-rg/web-nsg (team-a/web-nsg, -#1)\n"), "{text}");
+    assert!(text.contains("ignored (not a flowlog.dev kind): -#0 Namespace team-a\n"), "{text}");
+    assert!(text.ends_with("Plan: 0 to create, 1 to update, 0 to disable, 0 to delete; 1 unchanged.\n"), "{text}");
+}
