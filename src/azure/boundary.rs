@@ -76,6 +76,29 @@ pub fn http_client() -> Result<reqwest::Client, ArmError> {
         .map_err(|e| ArmError::Config(format!("building the HTTP client: {e}")))
 }
 
+/// The largest ARM answer read (a flow-log list page of 100 flow logs is some 200 KB): a larger one is refused
+/// rather than held in memory.
+pub const MAX_ARM_BODY: usize = 32 << 20;
+/// The largest token answer read (Entra and IMDS answer a few KB).
+pub const MAX_TOKEN_BODY: usize = 1 << 20;
+
+/// Reads an answer's body, refusing one larger than `limit` bytes: by its `Content-Length` before reading, and
+/// while reading (a body without a length, or longer than announced).
+pub(crate) async fn body(mut response: reqwest::Response, limit: usize) -> Result<bytes::Bytes, ArmError> {
+    let too_large = || ArmError::InvalidResponse(format!("the answer is larger than {} KiB: not read", limit >> 10));
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut out = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(ArmError::transport)? {
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
 /// In depth, for HTTP clients built elsewhere (whose redirect policy may follow anything): an answer must come from
 /// the origin it was asked of.
 pub(crate) fn answered_by(requested: &Url, response: &reqwest::Response, what: &str) -> Result<(), ArmError> {

@@ -338,7 +338,7 @@ impl ArmClient {
             return Ok(response);
         }
         let retry_after = parse_retry_after(response.headers());
-        let bytes = response.bytes().await.map_err(ArmError::transport)?;
+        let bytes = super::boundary::body(response, super::boundary::MAX_ARM_BODY).await?;
         let (code, message) = match serde_json::from_slice::<ErrorResponse>(&bytes) {
             Ok(body) => (body.error.code, body.error.message),
             Err(_) => (
@@ -351,7 +351,7 @@ impl ArmClient {
 }
 
 pub(super) async fn read_json<T: DeserializeOwned>(response: Response) -> Result<T, ArmError> {
-    let bytes = response.bytes().await.map_err(ArmError::transport)?;
+    let bytes = super::boundary::body(response, super::boundary::MAX_ARM_BODY).await?;
     serde_json::from_slice(&bytes).map_err(|e| ArmError::InvalidResponse(format!("unreadable body: {e}")))
 }
 

@@ -309,7 +309,8 @@ async fn request_token(
     let status = response.status();
     observer.request("token", status.as_u16(), started.elapsed());
     super::boundary::answered_by(token_url, &response, "token")?;
-    let body = response.bytes().await.map_err(|e| redact_error(ArmError::transport(e), secret))?;
+    let body =
+        super::boundary::body(response, super::boundary::MAX_TOKEN_BODY).await.map_err(|e| redact_error(e, secret))?;
     if !status.is_success() {
         // Entra's error body names the cause (AADSTS code); a body that is not Entra's is shown trimmed, and
         // scrubbed in case something between us and Entra echoes the request.

@@ -110,7 +110,7 @@ impl ArmClient {
         let accepted = matches!(status, StatusCode::CREATED | StatusCode::ACCEPTED);
         let wait = self.poll_wait(&headers);
         let request_id = header(&headers, "x-ms-request-id");
-        let bytes = first.bytes().await.map_err(ArmError::transport)?;
+        let bytes = super::boundary::body(first, super::boundary::MAX_ARM_BODY).await?;
         let poll_every = parse_retry_after(&headers);
         let pending = |status_url, result_url, resource_url| {
             let operation = Operation { kind, status_url, result_url, resource_url, request_id, started, poll_every };
@@ -172,13 +172,13 @@ impl ArmClient {
                 }
                 return Ok(Progress::Running(op, wait));
             }
-            return Ok(Progress::Done(Some(response.bytes().await.map_err(ArmError::transport)?)));
+            return Ok(Progress::Done(Some(super::boundary::body(response, super::boundary::MAX_ARM_BODY).await?)));
         }
         if op.kind.reads_resource()
             && let Some(resource_url) = op.resource_url.clone()
         {
             let response = self.send::<()>("getFlowLog", Method::GET, &resource_url, None).await?;
-            let bytes = response.bytes().await.map_err(ArmError::transport)?;
+            let bytes = super::boundary::body(response, super::boundary::MAX_ARM_BODY).await?;
             match provisioning_state(&bytes) {
                 Some(state) if !is_terminal(&state) => {
                     let poll = &self.shared.poll;

@@ -131,7 +131,9 @@ impl ManagedIdentityCredential {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
-        let body = response.bytes().await.map_err(|e| (ArmError::transport(e), None))?;
+        let body = crate::azure::boundary::body(response, crate::azure::boundary::MAX_TOKEN_BODY)
+            .await
+            .map_err(|e| (e, None))?;
         if !status.is_success() {
             let (code, message) = match serde_json::from_slice::<TokenErrorResponse>(&body) {
                 Ok(e) => (e.error, e.error_description),
