@@ -362,7 +362,7 @@ async fn the_client_survives_a_hostile_arm() {
             let op = next % 7;
             next += 1;
             tasks.spawn(async move {
-                let max_age = Duration::from_millis(if op % 2 == 0 { 0 } else { 500 });
+                let max_age = Duration::from_millis(if op.is_multiple_of(2) { 0 } else { 500 });
                 let run = async {
                     let result: Result<(), String> = match op {
                         0 => converge(&arm, &index, &insights, &spec(&nsg, DeletionPolicy::Disable), max_age)
