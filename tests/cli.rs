@@ -242,3 +242,57 @@ fn readme_layout_matches_the_tree() {
         assert!(listed.contains(&expected.as_str()), "the README's layout does not list {expected}");
     }
 }
+
+/// Flag and environment values that parse but cannot work stop start-up with a message naming the flag (before any
+/// cluster or Azure call), never a panic: a poll interval that would hot-loop, budgets that never refill, endpoints
+/// with a password in them, a lease grace longer than the lease, a heartbeat that would churn status.
+#[test]
+fn run_refuses_flag_values_that_cannot_work() {
+    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+        (&["--lro-poll-interval", "0s"], &[], "--lro-poll-interval (FLOWLOG_LRO_POLL_INTERVAL) must be between"),
+        (&[], &[("FLOWLOG_LRO_POLL_INTERVAL", "1000000h")], "--lro-poll-interval (FLOWLOG_LRO_POLL_INTERVAL)"),
+        (&["--lro-timeout", "0s"], &[], "--lro-timeout (FLOWLOG_LRO_TIMEOUT) must be between"),
+        (&["--concurrency", "0"], &[], "--concurrency (FLOWLOG_CONCURRENCY) must be at least 1"),
+        (&[], &[("FLOWLOG_CONCURRENCY", "-1")], "invalid value '-1' for '--concurrency"),
+        (
+            &["--lease-duration", "1s", "--lease-grace", "5s"],
+            &[],
+            "--lease-grace (FLOWLOG_LEASE_GRACE) must be shorter",
+        ),
+        (&["--lease-duration", "0s"], &[], "--lease-grace (FLOWLOG_LEASE_GRACE) must be shorter"),
+        (&["--status-heartbeat", "0s"], &[], "--status-heartbeat (FLOWLOG_STATUS_HEARTBEAT) must be at least 1m"),
+        (&["--credentials-namespaces", "a,,b"], &[], "--credentials-namespaces (FLOWLOG_CREDENTIALS_NAMESPACES)"),
+        (&["--arm-read-budget", "1/1e-300"], &[], "refill must be at least 0.01 per second"),
+        (&[], &[("FLOWLOG_ARM_WRITE_BUDGET", "ten/1")], "capacity must be a whole number"),
+        (&["--arm-read-budget", "4294967296/1"], &[], "capacity must be a whole number"),
+        (&["--arm-endpoint", "ftp://example.com/"], &[], "--arm-endpoint (FLOWLOG_ARM_ENDPOINT) must be an http"),
+        (
+            &["--authority-host", "https://user:hunter2@login.example/"],
+            &[],
+            "--authority-host (AZURE_AUTHORITY_HOST) must not carry",
+        ),
+        (&["--imds-endpoint", "file:///etc/passwd"], &[], "--imds-endpoint (FLOWLOG_IMDS_ENDPOINT) must be an http"),
+        (&["--metrics-addr", "everywhere"], &[], "--metrics-addr"),
+        (&["--lease-duration", "soon"], &[], "--lease-duration"),
+        (&["--cloud", "mars"], &[], "unknown Azure cloud \"mars\""),
+    ];
+    for (args, env, named) in cases {
+        let mut command = bin();
+        command
+            .arg("run")
+            .args(*args)
+            .env("KUBECONFIG", "/nonexistent")
+            .env("AZURE_TENANT_ID", "11111111-1111-1111-1111-111111111111")
+            .env("AZURE_CLIENT_ID", "22222222-2222-2222-2222-222222222222")
+            .env("AZURE_CLIENT_SECRET", "s3cr3t");
+        for (k, v) in *env {
+            command.env(k, v);
+        }
+        let out = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?} {env:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?} {env:?} should say {named:?}: {stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("hunter2") && !stderr.contains("s3cr3t"), "{stderr}");
+        assert!(!stderr.contains("KUBECONFIG"), "refused before the cluster is asked: {stderr}");
+    }
+}

@@ -42,6 +42,9 @@ impl FromStr for BucketSettings {
         if capacity == 0 || !rate.is_finite() || rate <= 0.0 {
             return Err(format!("{s:?}: capacity and refill must be positive"));
         }
+        if rate < 0.01 {
+            return Err(format!("{s:?}: refill must be at least 0.01 per second (one request per 100 s)"));
+        }
         Ok(Self { capacity, refill_per_second: rate })
     }
 }

@@ -85,11 +85,41 @@ impl AzureArgs {
         Ok(cloud)
     }
 
+    /// Refuses values that parse but cannot work: endpoints that are not plain HTTP(S) URLs of a host (user info
+    /// would put a password in every log line), a poll interval that would hot-loop or never poll, a timeout of
+    /// nothing. Each error names the flag and its environment variable.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let endpoints = [
+            ("--arm-endpoint", "FLOWLOG_ARM_ENDPOINT", &self.arm_endpoint),
+            ("--authority-host", "AZURE_AUTHORITY_HOST", &self.authority_host),
+            ("--imds-endpoint", "FLOWLOG_IMDS_ENDPOINT", &self.imds_endpoint),
+        ];
+        for (flag, env, url) in endpoints {
+            let Some(url) = url else { continue };
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+                anyhow::bail!("{flag} ({env}) must be an http:// or https:// URL of a host");
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                anyhow::bail!("{flag} ({env}) must not carry a user name or password");
+            }
+        }
+        let between = |flag: &str, env: &str, value: Duration, min: Duration, max: Duration| {
+            if value < min || value > max {
+                anyhow::bail!("{flag} ({env}) must be between {min:?} and {max:?}");
+            }
+            Ok(())
+        };
+        let (ms, s) = (Duration::from_millis, Duration::from_secs);
+        between("--lro-poll-interval", "FLOWLOG_LRO_POLL_INTERVAL", self.lro_poll_interval, ms(100), s(3600))?;
+        between("--lro-timeout", "FLOWLOG_LRO_TIMEOUT", self.lro_timeout, s(1), s(24 * 3600))
+    }
+
     /// The credential and an ARM client using it, reporting each request to `observer`.
     pub fn arm_client(
         &self,
         observer: Arc<dyn ArmObserver>,
     ) -> anyhow::Result<(Cloud, Arc<dyn TokenCredential>, ArmClient)> {
+        self.check()?;
         let cloud = self.cloud()?;
         // Flags win over the environment; what has no flag comes from the environment.
         let flag = |name: &str| -> Option<String> {

@@ -84,6 +84,29 @@ impl Args {
     }
 
     /// The Lease: `--lease-name`, else one per selector (shards never share a leader), else the default.
+    /// Refuses settings that parse but cannot work (each error names the flag and its environment variable).
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.concurrency == 0 {
+            bail!("--concurrency (FLOWLOG_CONCURRENCY) must be at least 1");
+        }
+        if self.leader_elect && (self.lease_duration.is_zero() || self.lease_grace >= self.lease_duration) {
+            bail!(
+                "--lease-grace (FLOWLOG_LEASE_GRACE) must be shorter than --lease-duration (FLOWLOG_LEASE_DURATION), \
+                 which must not be zero"
+            );
+        }
+        if self.status_heartbeat < Duration::from_secs(60) {
+            bail!(
+                "--status-heartbeat (FLOWLOG_STATUS_HEARTBEAT) must be at least 1m: every status write is a watch \
+                 event for every GitOps tool"
+            );
+        }
+        if self.credentials_namespaces.iter().any(|n| n.trim().is_empty()) {
+            bail!("--credentials-namespaces (FLOWLOG_CREDENTIALS_NAMESPACES) names an empty namespace");
+        }
+        Ok(())
+    }
+
     pub fn lease_name(&self, selector: Option<&LabelSelector>) -> String {
         match (self.lease_name.as_deref().filter(|n| !n.is_empty()), selector) {
             (Some(name), _) => name.to_string(),
@@ -96,6 +119,8 @@ impl Args {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // Handle signals from the start: once handled, the default action (exit at once) no longer applies.
     let shutdown = Shutdown::listen()?;
+    args.check()?;
+    args.azure.check()?;
     let selector = args.selector()?;
     let lease_name = args.lease_name(selector.as_ref());
     let metrics = Arc::new(Metrics::default());
