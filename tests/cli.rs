@@ -248,7 +248,9 @@ fn readme_layout_matches_the_tree() {
 /// with a password in them, a lease grace longer than the lease, a heartbeat that would churn status.
 #[test]
 fn run_refuses_flag_values_that_cannot_work() {
-    let cases: &[(&[&str], &[(&str, &str)], &str)] = &[
+    // (flags, environment, what the error must say)
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: &[Case] = &[
         (&["--lro-poll-interval", "0s"], &[], "--lro-poll-interval (FLOWLOG_LRO_POLL_INTERVAL) must be between"),
         (&[], &[("FLOWLOG_LRO_POLL_INTERVAL", "1000000h")], "--lro-poll-interval (FLOWLOG_LRO_POLL_INTERVAL)"),
         (&["--lro-timeout", "0s"], &[], "--lro-timeout (FLOWLOG_LRO_TIMEOUT) must be between"),

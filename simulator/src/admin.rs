@@ -95,9 +95,21 @@ pub(super) async fn admin_throttling(State(sim): State<Simulator>) -> Response {
 }
 
 pub(super) async fn admin_set_throttling(State(sim): State<Simulator>, body: Bytes) -> Response {
-    let config: Throttling = match serde_json::from_slice(&body) {
-        Ok(config) => config,
-        Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("the body is not a throttling config: {e}\n")),
+    // An object only: serde would also read a struct from an array of its fields in order.
+    let config: Throttling = match serde_json::from_slice::<Value>(&body) {
+        Ok(value @ Value::Object(_)) => match serde_json::from_value(value) {
+            Ok(config) => config,
+            Err(e) => {
+                return text_response(StatusCode::BAD_REQUEST, format!("the body is not a throttling config: {e}\n"));
+            }
+        },
+        Ok(_) => {
+            return text_response(
+                StatusCode::BAD_REQUEST,
+                "the body is not a throttling config (a JSON object)\n".into(),
+            );
+        }
+        Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("the body is not JSON: {e}\n")),
     };
     match sim.set_throttling(config) {
         Ok(()) => admin_throttling(State(sim)).await,
