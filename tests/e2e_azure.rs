@@ -235,90 +235,96 @@ async fn credentials_come_from_a_secret_and_a_secret_change_reruns_the_policy() 
     assert_eq!(p.status.unwrap().last_error, None);
 }
 
-/// Per-namespace workload identity: a credentials Secret with a tenant and a client ID and no client secret signs
-/// the team's app in with the operator's own federated token, so the team holds no secret. Without a federated
-/// token the policy says what is missing; an app that does not trust the operator's service account is refused by
-/// Entra (so the Secret's app, not the operator's, is the one used); the team's app converges the policy.
+/// Per-namespace workload identity: a credentials Secret with a tenant and a client ID and a `serviceAccountName`
+/// signs the team's app in with a token of that ServiceAccount of the team's namespace (TokenRequest API), so the team
+/// holds no secret and an app trusts one namespace, never the operator's identity. A Secret with neither a client
+/// secret nor a ServiceAccount, or naming one of another namespace, says what is wrong; a ServiceAccount that does
+/// not exist is reported; an app that trusts another ServiceAccount is refused by Entra (so the Secret's
+/// ServiceAccount, not the operator's, is the one presented); the right one converges the policy.
 #[tokio::test]
 #[ignore = "needs a control plane: run tests/run.sh"]
-async fn a_secret_without_a_client_secret_uses_the_operators_workload_identity() {
+async fn a_secret_naming_a_service_account_signs_in_with_that_namespaces_identity() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
     const TEAM_TENANT: &str = "66666666-6666-6666-6666-666666666661";
-    // Trusts the operator's service account.
     const TEAM_APP: &str = "66666666-6666-6666-6666-666666666662";
-    // Trusts another service account only.
-    const OTHER_APP: &str = "66666666-6666-6666-6666-666666666663";
+    let (client, namespace) = common::cluster("wi").await;
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &namespace);
+    for name in ["flowlogs", "other"] {
+        let sa: ServiceAccount = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
+        accounts.create(&PostParams::default(), &sa).await.unwrap();
+    }
+    // The control plane's issuer, as its tokens carry it.
+    let request = TokenRequest {
+        spec: TokenRequestSpec { audiences: vec!["api://AzureADTokenExchange".into()], ..Default::default() },
+        ..Default::default()
+    };
+    let token: TokenRequest =
+        accounts.create_subresource("token", "other", &PostParams::default(), &request).await.unwrap();
+    let token = token.status.unwrap().token;
+    let claims = token.split('.').nth(1).unwrap();
+    let claims: serde_json::Value = serde_json::from_slice(&common::sim::base64url_decode(claims)).unwrap();
+    let issuer = claims["iss"].as_str().unwrap().to_string();
+    // The team's app trusts the team's `flowlogs` ServiceAccount, and nothing else.
     let mut inventory = Inventory::builtin();
     common::sim::quick_operations(&mut inventory);
-    for (client_id, subject) in
-        [(TEAM_APP, simulator::DEFAULT_FEDERATED_SUBJECT), (OTHER_APP, "system:serviceaccount:team-b:app")]
-    {
-        inventory.service_principals.push(ServicePrincipal {
-            tenant_id: TEAM_TENANT.into(),
-            client_id: client_id.into(),
-            client_secret: String::new(),
-            federated_credentials: vec![FederatedCredential {
-                issuer: simulator::DEFAULT_FEDERATED_ISSUER.into(),
-                subject: subject.into(),
-            }],
-        });
-    }
-    let mut h = Harness::start_with("wi", inventory).await;
+    inventory.service_principals.push(ServicePrincipal {
+        tenant_id: TEAM_TENANT.into(),
+        client_id: TEAM_APP.into(),
+        client_secret: String::new(),
+        federated_credentials: vec![FederatedCredential {
+            issuer: issuer.clone(),
+            subject: format!("system:serviceaccount:{namespace}:flowlogs"),
+        }],
+    });
+    let h = Harness::start_in(client, namespace, inventory).await;
     let secrets: Api<Secret> = Api::namespaced(h.client.clone(), &h.namespace);
-    let secret = |client_id: &str| -> Secret {
-        serde_json::from_value(json!({
-            "metadata": {"name": "azure-wi"},
-            "stringData": {"tenantId": TEAM_TENANT, "clientId": client_id}
-        }))
-        .unwrap()
+    let secret = |account: Option<&str>| -> Secret {
+        let mut data = json!({"tenantId": TEAM_TENANT, "clientId": TEAM_APP});
+        if let Some(account) = account {
+            data["serviceAccountName"] = json!(account);
+        }
+        serde_json::from_value(json!({"metadata": {"name": "azure-wi"}, "stringData": data})).unwrap()
     };
-    secrets.create(&PostParams::default(), &secret(OTHER_APP)).await.unwrap();
+    let stalled_saying = |what: &'static str| {
+        let h = &h;
+        async move {
+            wait_for(&format!("Stalled saying {what:?}"), Duration::from_secs(30), || async {
+                let (status, reason, message) = h.condition("web", "Stalled").await?;
+                (status == "True" && reason == "CredentialsInvalid" && message.contains(what)).then_some(message)
+            })
+            .await
+        }
+    };
+    secrets.create(&PostParams::default(), &secret(None)).await.unwrap();
     let mut spec = web_nsg_spec(30, "1h");
     spec.credentials_ref = Some(SecretRef { name: "azure-wi".into() });
     h.apply("web", spec.clone()).await;
 
-    // The harness's operator has no federated token file: a clear error in status.
-    h.wait_reason("web", "CredentialsInvalid").await;
-    let (stalled, reason, message) = h.condition("web", "Stalled").await.unwrap();
-    assert_eq!((stalled.as_str(), reason.as_str()), ("True", "CredentialsInvalid"), "{message}");
-    assert!(message.contains("azure-wi") && message.contains("no key \"clientSecret\""), "{message}");
-    assert!(message.contains("AZURE_FEDERATED_TOKEN_FILE"), "{message}");
+    // Neither a client secret nor a ServiceAccount: the operator's own identity is never lent out.
+    let message = stalled_saying("neither \"clientSecret\" nor \"serviceAccountName\"").await;
+    assert!(message.contains("azure-wi"), "{message}");
+    // A ServiceAccount of another namespace cannot be named.
+    secrets.replace("azure-wi", &PostParams::default(), &secret(Some("kube-system/default"))).await.unwrap();
+    stalled_saying("is not the name of a ServiceAccount").await;
+    // One that does not exist: the apiserver's answer.
+    secrets.replace("azure-wi", &PostParams::default(), &secret(Some("missing"))).await.unwrap();
+    stalled_saying("a token of ServiceAccount").await;
+    // One the app does not trust: Entra refuses the subject presented, which is that ServiceAccount's.
+    secrets.replace("azure-wi", &PostParams::default(), &secret(Some("other"))).await.unwrap();
+    let message = stalled_saying("AADSTS70021").await;
+    assert!(message.contains(&format!("system:serviceaccount:{}:other", h.namespace)), "{message}");
 
-    // The operator restarts with its federated token (the service account the team's apps trust).
-    let dir = tempfile::tempdir().unwrap();
-    let token_file = dir.path().join("azure-identity-token");
-    let assertion = common::sim::service_account_token(simulator::DEFAULT_FEDERATED_SUBJECT, 3600);
-    std::fs::write(&token_file, &assertion).unwrap();
-    h.controller.abort();
-    let file = token_file.clone();
-    h.controller = spawn_controller_with(
-        &h.client,
-        &h.namespace,
-        &h.sim_url,
-        h.metrics.clone(),
-        std::sync::Arc::new(flowlog_operator::controller::server::Health::default()),
-        move |settings| settings.federated_token_file = Some(file),
-    );
-    // The Secret's app does not trust the operator: Entra refuses (the operator's own app would have been accepted).
-    let message = wait_for("Entra's refusal of the Secret's app", Duration::from_secs(30), || async {
-        let (_, _, message) = h.condition("web", "Stalled").await?;
-        message.contains("AADSTS70021").then_some(message)
-    })
-    .await;
-    assert!(message.contains("system:serviceaccount:flowlog-system:flowlog-operator"), "{message}");
-
-    // The team names its app, which trusts the operator's service account: the policy converges at once.
-    secrets.replace("azure-wi", &PostParams::default(), &secret(TEAM_APP)).await.unwrap();
+    // The team's ServiceAccount: the policy converges.
+    secrets.replace("azure-wi", &PostParams::default(), &secret(Some("flowlogs"))).await.unwrap();
     let p = h.wait_ready("web", "True").await;
     assert_eq!(p.status.as_ref().unwrap().last_error, None);
     assert_matches_spec(&h.sim.flow_log_status(&spec.target.resource_id).unwrap(), &spec);
 
-    // The federated token is nowhere in the object or its events.
-    let signature_and_claims = assertion.split_once('.').unwrap().1;
-    let shown = serde_json::to_string(&p).unwrap();
-    assert!(!shown.contains(signature_and_claims), "the federated token leaked into the object");
-    let events = serde_json::to_string(&h.events("web").await).unwrap();
-    assert!(events.contains("CredentialsInvalid"), "the refusals were reported: {events}");
-    assert!(!events.contains(signature_and_claims), "the federated token leaked into an event");
+    // No ServiceAccount token is in the object or its events.
+    let shown = serde_json::to_string(&p).unwrap() + &serde_json::to_string(&h.events("web").await).unwrap();
+    assert!(shown.contains("CredentialsInvalid"), "the refusals were reported");
+    assert!(!shown.contains("eyJ"), "a token (a JWT) leaked into the object or its events: {shown}");
 }
 
 #[tokio::test]

@@ -506,15 +506,15 @@ fn rbac_objects_follow_watch_namespace_and_secrets_mode() {
     assert_eq!(find(&d, "Role", Some("fo-flowlog-operator"))["metadata"]["namespace"], "team-a");
     let secret_bindings: BTreeSet<_> = all_of(&d, "RoleBinding")
         .into_iter()
-        .filter(|b| b["roleRef"]["name"] == "fo-flowlog-operator-secrets-reader")
+        .filter(|b| b["roleRef"]["name"] == "fo-flowlog-operator-credentials")
         .map(|b| b["metadata"]["namespace"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(secret_bindings, BTreeSet::from(["team-a".to_string(), "team-b".to_string()]));
 
     let d = render("fo", "sys", &["ci/workload-identity-values.yaml"], &["rbac.secrets.mode=cluster"]);
     assert_eq!(
-        find(&d, "ClusterRoleBinding", Some("fo-flowlog-operator-secrets-reader"))["roleRef"]["name"],
-        "fo-flowlog-operator-secrets-reader"
+        find(&d, "ClusterRoleBinding", Some("fo-flowlog-operator-credentials"))["roleRef"]["name"],
+        "fo-flowlog-operator-credentials"
     );
 
     let d = render(
@@ -1127,7 +1127,8 @@ fn a_namespaced_install_reaches_only_its_namespace() {
     );
 }
 
-/// `rbac.secrets.mode`: Secrets readable exactly where chosen.
+/// `rbac.secrets.mode`: Secrets readable, and tokens of ServiceAccounts requested (per-namespace workload identity),
+/// exactly where chosen.
 #[test]
 #[ignore = "needs a control plane: run tests/run.sh"]
 fn secret_access_follows_rbac_secrets_mode() {
@@ -1139,10 +1140,23 @@ fn secret_access_follows_rbac_secrets_mode() {
     let listed = format!("rbac.secrets.namespaces={{{team}}}");
     let (_, sa) = install_identity(&unique("secns"), &sys, wi, &["rbac.secrets.mode=namespaces", &listed]);
     let (t, o, s) = (Some(team.as_str()), Some(other.as_str()), Some(sys.as_str()));
-    assert_can(&sa, &[("get", "secrets", t, none), ("list", "secrets", t, none), ("watch", "secrets", t, none)], true);
+    let token: &[&str] = &["--subresource=token"];
     assert_can(
         &sa,
         &[
+            ("get", "secrets", t, none),
+            ("list", "secrets", t, none),
+            ("watch", "secrets", t, none),
+            ("create", "serviceaccounts", t, token),
+        ],
+        true,
+    );
+    assert_can(
+        &sa,
+        &[
+            ("create", "serviceaccounts", o, token),
+            ("create", "serviceaccounts", s, token),
+            ("get", "serviceaccounts", t, none),
             ("get", "secrets", o, none),
             ("get", "secrets", s, none),
             ("list", "secrets", None, none),
@@ -1153,7 +1167,11 @@ fn secret_access_follows_rbac_secrets_mode() {
         false,
     );
     let (_, sa) = install_identity(&unique("seccl"), &sys, wi, &["rbac.secrets.mode=cluster"]);
-    assert_can(&sa, &[("get", "secrets", o, none), ("list", "secrets", None, none)], true);
+    assert_can(
+        &sa,
+        &[("get", "secrets", o, none), ("list", "secrets", None, none), ("create", "serviceaccounts", o, token)],
+        true,
+    );
     assert_can(&sa, &[("create", "secrets", o, none), ("delete", "secrets", t, none)], false);
 }
 

@@ -9,7 +9,7 @@ mod ids;
 mod managed_identity;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,8 +22,8 @@ use super::model::{TokenErrorResponse, TokenResponse};
 use super::observer::{ArmObserver, NoopObserver};
 
 pub use config::{
-    CredentialConfig, CredentialKind, SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_TENANT_ID,
-    credential_from_secret_data,
+    CredentialConfig, CredentialKind, SECRET_KEY_CLIENT_ID, SECRET_KEY_CLIENT_SECRET, SECRET_KEY_SERVICE_ACCOUNT,
+    SECRET_KEY_TENANT_ID, credential_from_secret_data,
 };
 pub use ids::{check_client_id, check_tenant_id, is_guid};
 pub use managed_identity::{DEFAULT_IMDS_ENDPOINT, ImdsRetry, ManagedIdentityCredential, ManagedIdentityId};
@@ -216,8 +216,34 @@ pub struct WorkloadIdentityCredential {
     http: reqwest::Client,
     token_url: Url,
     client_id: String,
-    token_file: PathBuf,
+    assertions: Arc<dyn AssertionSource>,
     scope: String,
+}
+
+/// Where workload identity's client assertion (a Kubernetes service-account token) comes from, asked at every token
+/// refresh: a projected token file ([`TokenFile`], re-read because kubelet rotates it), or the TokenRequest API for a
+/// ServiceAccount of a credentials Secret's namespace (the controller's).
+#[async_trait]
+pub trait AssertionSource: Send + Sync + fmt::Debug {
+    async fn assertion(&self) -> Result<Secret, ArmError>;
+}
+
+/// A projected service-account token file (the AKS webhook mounts one).
+#[derive(Clone, Debug)]
+pub struct TokenFile(pub PathBuf);
+
+#[async_trait]
+impl AssertionSource for TokenFile {
+    async fn assertion(&self) -> Result<Secret, ArmError> {
+        let text = tokio::fs::read_to_string(&self.0)
+            .await
+            .map_err(|e| ArmError::Config(format!("reading the federated token file {}: {e}", self.0.display())))?;
+        let assertion = text.trim();
+        if assertion.is_empty() {
+            return Err(ArmError::Config(format!("the federated token file {} is empty", self.0.display())));
+        }
+        Ok(Secret::new(assertion))
+    }
 }
 
 impl fmt::Debug for WorkloadIdentityCredential {
@@ -225,13 +251,14 @@ impl fmt::Debug for WorkloadIdentityCredential {
         f.debug_struct("WorkloadIdentityCredential")
             .field("token_url", &self.token_url.as_str())
             .field("client_id", &self.client_id)
-            .field("token_file", &self.token_file)
+            .field("assertions", &self.assertions)
             .field("scope", &self.scope)
             .finish()
     }
 }
 
 impl WorkloadIdentityCredential {
+    /// With the token file `token_file`.
     pub fn new(
         http: reqwest::Client,
         authority_host: &Url,
@@ -240,34 +267,30 @@ impl WorkloadIdentityCredential {
         token_file: impl Into<PathBuf>,
         scope: &str,
     ) -> Result<Self, ArmError> {
+        let assertions = Arc::new(TokenFile(token_file.into()));
+        Self::with_assertions(http, authority_host, tenant_id, client_id, assertions, scope)
+    }
+
+    /// With the assertions of `assertions`.
+    pub fn with_assertions(
+        http: reqwest::Client,
+        authority_host: &Url,
+        tenant_id: &str,
+        client_id: &str,
+        assertions: Arc<dyn AssertionSource>,
+        scope: &str,
+    ) -> Result<Self, ArmError> {
         let token_url = token_url(authority_host, tenant_id)?;
         check_client_id(client_id, "the client ID")?;
-        Ok(Self {
-            http,
-            token_url,
-            client_id: client_id.to_string(),
-            token_file: token_file.into(),
-            scope: scope.to_string(),
-        })
+        Ok(Self { http, token_url, client_id: client_id.to_string(), assertions, scope: scope.to_string() })
     }
 
     pub fn token_url(&self) -> &Url {
         &self.token_url
     }
 
-    pub fn token_file(&self) -> &Path {
-        &self.token_file
-    }
-
     async fn assertion(&self) -> Result<Secret, ArmError> {
-        let text = tokio::fs::read_to_string(&self.token_file).await.map_err(|e| {
-            ArmError::Config(format!("reading the federated token file {}: {e}", self.token_file.display()))
-        })?;
-        let assertion = text.trim();
-        if assertion.is_empty() {
-            return Err(ArmError::Config(format!("the federated token file {} is empty", self.token_file.display())));
-        }
-        Ok(Secret::new(assertion))
+        self.assertions.assertion().await
     }
 }
 

@@ -146,7 +146,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .filter(|n| !n.is_empty())
             .collect(),
         register_providers: args.register_providers,
-        federated_token_file: args.azure.federated_token_file.clone(),
     };
     let ctx = Context::new(client.clone(), arm, cloud, metrics.clone(), health.clone(), settings);
     let grace = args.shutdown_grace;

@@ -40,9 +40,6 @@ pub struct Settings {
     pub credentials_namespaces: Vec<String>,
     /// Register `Microsoft.Insights` where it is not registered.
     pub register_providers: bool,
-    /// The operator's federated token (workload identity): a credentials Secret without a client secret signs its
-    /// app in with it. `None`: such Secrets are refused.
-    pub federated_token_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -55,7 +52,6 @@ impl Default for Settings {
             allow_credentials_ref: false,
             credentials_namespaces: Vec::new(),
             register_providers: false,
-            federated_token_file: None,
         }
     }
 }
@@ -261,9 +257,15 @@ impl Context {
         let version = secret.metadata.resource_version.clone();
         let data: std::collections::BTreeMap<String, Vec<u8>> =
             secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect();
-        let token_file = self.settings.federated_token_file.as_deref();
         let secret_type = secret.type_.as_deref();
-        let credential = credential_from_secret_data(secret_type, &data, token_file, &self.cloud, self.http.clone())
+        let tokens = |name: &str| -> std::sync::Arc<dyn crate::azure::credential::AssertionSource> {
+            std::sync::Arc::new(super::tokens::ServiceAccountTokens {
+                client: self.client.clone(),
+                namespace: namespace.clone(),
+                name: name.to_string(),
+            })
+        };
+        let credential = credential_from_secret_data(secret_type, &data, &tokens, &self.cloud, self.http.clone())
             .map_err(|e| {
                 let why = match e {
                     crate::azure::ArmError::Config(why) => why,

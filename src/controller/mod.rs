@@ -13,6 +13,7 @@ mod report;
 pub mod selector;
 pub mod server;
 mod sets;
+mod tokens;
 mod trigger;
 
 use std::future::Future;

@@ -102,6 +102,11 @@ impl Harness {
     /// Starts with this simulator inventory.
     pub async fn start_with(test: &str, inventory: Inventory) -> Harness {
         let (client, namespace) = cluster(test).await;
+        Harness::start_in(client, namespace, inventory).await
+    }
+
+    /// Starts in a namespace made with [`cluster`] (for inventories that name it).
+    pub async fn start_in(client: Client, namespace: String, inventory: Inventory) -> Harness {
         let sim = Simulator::new(inventory);
         let url = sim.clone().spawn_local().await.expect("simulator starts");
         let metrics = Arc::new(Metrics::default());

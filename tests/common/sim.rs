@@ -160,6 +160,21 @@ pub fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// The bytes of unpadded base64url text (a JWT's parts).
+pub fn base64url_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let values: Vec<u32> =
+        text.bytes().map(|c| ALPHABET.iter().position(|a| *a == c).expect("base64url") as u32).collect();
+    let mut out = Vec::new();
+    for chunk in values.chunks(4) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, v)| n | v << (18 - 6 * i));
+        for i in 0..chunk.len().saturating_sub(1) {
+            out.push((n >> (16 - 8 * i)) as u8);
+        }
+    }
+    out
+}
+
 /// A Kubernetes service-account token for `subject` as the kubelet projects it for workload identity, valid for
 /// `expires_in` seconds more (negative: expired); unsigned, as the simulator checks claims, not signatures.
 pub fn service_account_token(subject: &str, expires_in: i64) -> String {

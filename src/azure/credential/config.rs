@@ -2,15 +2,15 @@
 //! a Kubernetes Secret (a policy's `credentialsRef`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use url::Url;
 
 use super::ids::{check_client_id, check_tenant_id};
 use super::{
-    CachedCredential, ClientSecretCredential, ManagedIdentityCredential, ManagedIdentityId, Secret, TokenCredential,
-    WorkloadIdentityCredential,
+    AssertionSource, CachedCredential, ClientSecretCredential, ManagedIdentityCredential, ManagedIdentityId, Secret,
+    TokenCredential, WorkloadIdentityCredential,
 };
 use crate::azure::cloud::Cloud;
 use crate::azure::error::ArmError;
@@ -19,9 +19,11 @@ use crate::azure::error::ArmError;
 pub const SECRET_KEY_TENANT_ID: &str = "tenantId";
 /// Key of a credentials Secret: the application (client) ID of the service principal.
 pub const SECRET_KEY_CLIENT_ID: &str = "clientId";
-/// Key of a credentials Secret: the client secret of the service principal. Without it, the Secret asks for
-/// workload identity through the operator's own federated token.
+/// Key of a credentials Secret: the client secret of the service principal.
 pub const SECRET_KEY_CLIENT_SECRET: &str = "clientSecret";
+/// Key of a credentials Secret, instead of a client secret: a ServiceAccount of the Secret's own namespace whose
+/// tokens (from the TokenRequest API) sign in to the app by workload identity federation.
+pub const SECRET_KEY_SERVICE_ACCOUNT: &str = "serviceAccountName";
 /// The most a credentials Secret's key may hold, in bytes (IDs have at most 253 characters, client secrets about 40).
 pub const MAX_SECRET_VALUE_BYTES: usize = 16 * 1024;
 
@@ -81,6 +83,9 @@ pub enum CredentialConfig {
     },
     /// A managed identity through IMDS.
     ManagedIdentity { identity: ManagedIdentityId, endpoint: Url },
+    /// Workload identity with the tokens of a ServiceAccount of a credentials Secret's namespace (only from a
+    /// Secret: [`credential_from_secret_data`] builds it with the caller's TokenRequest client).
+    ServiceAccount { tenant_id: String, client_id: String, service_account: String },
 }
 
 fn missing(var: &str, kind: &str) -> ArmError {
@@ -200,17 +205,14 @@ impl CredentialConfig {
     }
 
     /// The data of a credentials Secret (a policy's or a set's `credentialsRef`): keys [`SECRET_KEY_TENANT_ID`]
-    /// (`tenantId`), [`SECRET_KEY_CLIENT_ID`] (`clientId`) and [`SECRET_KEY_CLIENT_SECRET`] (`clientSecret`), UTF-8,
-    /// at most [`MAX_SECRET_VALUE_BYTES`] each; other keys are ignored. Without `clientSecret` the Secret asks for
-    /// workload identity: the app `clientId` of `tenantId` is signed in to with the operator's own federated token,
-    /// `federated_token_file` (an error when the operator has none). Errors name the key and what is wrong with it,
-    /// never a value.
-    pub fn from_secret_data(
-        data: &BTreeMap<String, Vec<u8>>,
-        federated_token_file: Option<&Path>,
-    ) -> Result<Self, ArmError> {
+    /// (`tenantId`) and [`SECRET_KEY_CLIENT_ID`] (`clientId`), and either [`SECRET_KEY_CLIENT_SECRET`]
+    /// (`clientSecret`) or [`SECRET_KEY_SERVICE_ACCOUNT`] (`serviceAccountName`: workload identity with that
+    /// ServiceAccount of the Secret's namespace, so that an app trusts one namespace's ServiceAccount, never the
+    /// operator's). UTF-8, at most [`MAX_SECRET_VALUE_BYTES`] each; other keys are ignored. Errors name the key and
+    /// what is wrong with it, never a value.
+    pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Result<Self, ArmError> {
         let needs = format!(
-            "a credentials Secret needs {SECRET_KEY_TENANT_ID} and {SECRET_KEY_CLIENT_ID}, and {SECRET_KEY_CLIENT_SECRET} unless the operator's workload identity is to be used"
+            "a credentials Secret needs {SECRET_KEY_TENANT_ID}, {SECRET_KEY_CLIENT_ID}, and {SECRET_KEY_CLIENT_SECRET} or {SECRET_KEY_SERVICE_ACCOUNT}"
         );
         let required = |key: &str, trim: bool| -> Result<String, ArmError> {
             secret_value(data, key, trim)?
@@ -220,25 +222,30 @@ impl CredentialConfig {
         check_tenant_id(&tenant_id, &format!("key {SECRET_KEY_TENANT_ID:?} of the credentials Secret"))?;
         let client_id = required(SECRET_KEY_CLIENT_ID, true)?;
         check_client_id(&client_id, &format!("key {SECRET_KEY_CLIENT_ID:?} of the credentials Secret"))?;
-        if let Some(client_secret) = secret_value(data, SECRET_KEY_CLIENT_SECRET, false)? {
-            return Ok(CredentialConfig::ClientSecret {
+        let client_secret = secret_value(data, SECRET_KEY_CLIENT_SECRET, false)?;
+        let service_account = secret_value(data, SECRET_KEY_SERVICE_ACCOUNT, true)?;
+        match (client_secret, service_account) {
+            (Some(_), Some(_)) => Err(ArmError::Config(format!(
+                "the credentials Secret has both {SECRET_KEY_CLIENT_SECRET:?} and {SECRET_KEY_SERVICE_ACCOUNT:?}: keep one"
+            ))),
+            (Some(client_secret), None) => Ok(CredentialConfig::ClientSecret {
                 tenant_id,
                 client_id,
                 client_secret: Secret::new(client_secret),
                 authority_host: None,
-            });
+            }),
+            (None, Some(service_account)) => {
+                if !is_dns_subdomain(&service_account) {
+                    return Err(ArmError::Config(format!(
+                        "key {SECRET_KEY_SERVICE_ACCOUNT:?} of the credentials Secret is not the name of a ServiceAccount (a ServiceAccount of the Secret's own namespace, by name)"
+                    )));
+                }
+                Ok(CredentialConfig::ServiceAccount { tenant_id, client_id, service_account })
+            }
+            (None, None) => Err(ArmError::Config(format!(
+                "the credentials Secret has neither {SECRET_KEY_CLIENT_SECRET:?} nor {SECRET_KEY_SERVICE_ACCOUNT:?} ({needs}); for workload identity, name a ServiceAccount of this namespace whose subject the app's federated credential trusts"
+            ))),
         }
-        let token_file = federated_token_file.ok_or_else(|| {
-            ArmError::Config(format!(
-                "the credentials Secret has no key {SECRET_KEY_CLIENT_SECRET:?}, which asks for workload identity through the operator's federated token, but the operator has none (--federated-token-file, AZURE_FEDERATED_TOKEN_FILE): add {SECRET_KEY_CLIENT_SECRET}, or run the operator with workload identity"
-            ))
-        })?;
-        Ok(CredentialConfig::WorkloadIdentity {
-            tenant_id,
-            client_id,
-            token_file: token_file.to_path_buf(),
-            authority_host: None,
-        })
     }
 
     /// Checks a credentials Secret's `type`: Kubernetes' own types (`kubernetes.io/tls`,
@@ -257,7 +264,9 @@ impl CredentialConfig {
     pub fn kind(&self) -> CredentialKind {
         match self {
             CredentialConfig::ClientSecret { .. } => CredentialKind::ClientSecret,
-            CredentialConfig::WorkloadIdentity { .. } => CredentialKind::WorkloadIdentity,
+            CredentialConfig::WorkloadIdentity { .. } | CredentialConfig::ServiceAccount { .. } => {
+                CredentialKind::WorkloadIdentity
+            }
             CredentialConfig::ManagedIdentity { .. } => CredentialKind::ManagedIdentity,
         }
     }
@@ -288,6 +297,12 @@ impl CredentialConfig {
             CredentialConfig::ManagedIdentity { identity, endpoint } => CachedCredential::new(
                 ManagedIdentityCredential::new(http, endpoint, identity.clone(), &cloud.imds_resource)?,
             ),
+            CredentialConfig::ServiceAccount { .. } => {
+                return Err(ArmError::Config(
+                    "a ServiceAccount's credentials need its tokens from the cluster (credential_from_secret_data)"
+                        .into(),
+                ));
+            }
         };
         Ok(credential)
     }
@@ -314,19 +329,42 @@ fn secret_value(data: &BTreeMap<String, Vec<u8>>, key: &str, trim: bool) -> Resu
 }
 
 /// A cached credential from a policy's (or a set's) `credentialsRef` Secret: its `type` and data (see
-/// [`CredentialConfig::from_secret_data`] for the keys) and the operator's federated token file, for Secrets
-/// without a client secret. The caller must read the Secret from the policy's own namespace, and should keep the
-/// result (keyed by the Secret's UID and resourceVersion) rather than build one per reconcile: each credential
-/// caches its own token.
+/// [`CredentialConfig::from_secret_data`] for the keys); `service_account_tokens` gives the assertions of a named
+/// ServiceAccount of the Secret's namespace (the TokenRequest API). The caller must read the Secret from the
+/// policy's own namespace, and should keep the result (keyed by the Secret's UID and resourceVersion) rather than
+/// build one per reconcile: each credential caches its own token.
 pub fn credential_from_secret_data(
     secret_type: Option<&str>,
     data: &BTreeMap<String, Vec<u8>>,
-    federated_token_file: Option<&Path>,
+    service_account_tokens: &dyn Fn(&str) -> Arc<dyn AssertionSource>,
     cloud: &Cloud,
     http: reqwest::Client,
 ) -> Result<Arc<dyn TokenCredential>, ArmError> {
     CredentialConfig::check_secret_type(secret_type)?;
-    CredentialConfig::from_secret_data(data, federated_token_file)?.build(http, cloud)
+    match CredentialConfig::from_secret_data(data)? {
+        CredentialConfig::ServiceAccount { tenant_id, client_id, service_account } => {
+            Ok(CachedCredential::new(WorkloadIdentityCredential::with_assertions(
+                http,
+                &cloud.authority_host,
+                &tenant_id,
+                &client_id,
+                service_account_tokens(&service_account),
+                &cloud.token_scope,
+            )?))
+        }
+        config => config.build(http, cloud),
+    }
+}
+
+/// A Kubernetes object name: a lowercase RFC 1123 subdomain of at most 253 characters.
+fn is_dns_subdomain(name: &str) -> bool {
+    name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use crate::azure::credential::TokenFile;
 
 const TENANT: &str = "11111111-1111-1111-1111-111111111111";
 const CLIENT: &str = "22222222-2222-2222-2222-222222222222";
@@ -151,8 +152,8 @@ fn with(key: &str, value: Option<&[u8]>) -> BTreeMap<String, Vec<u8>> {
 }
 
 /// The error of a Secret's data, shown as status would show it and as `Debug` would; it never holds the secret.
-fn refused(data: &BTreeMap<String, Vec<u8>>, token_file: Option<&Path>) -> String {
-    let err = CredentialConfig::from_secret_data(data, token_file).unwrap_err();
+fn refused(data: &BTreeMap<String, Vec<u8>>) -> String {
+    let err = CredentialConfig::from_secret_data(data).unwrap_err();
     assert!(matches!(err, ArmError::Config(_)), "{err:?}");
     let shown = format!("{} | {err:?}", err.message());
     assert!(!shown.contains("hunter2"), "the secret leaked: {shown}");
@@ -161,7 +162,7 @@ fn refused(data: &BTreeMap<String, Vec<u8>>, token_file: Option<&Path>) -> Strin
 
 #[test]
 fn secret_data_with_a_client_secret_is_a_service_principal() {
-    let config = CredentialConfig::from_secret_data(&full(), None).unwrap();
+    let config = CredentialConfig::from_secret_data(&full()).unwrap();
     match &config {
         CredentialConfig::ClientSecret { tenant_id, client_id, client_secret, authority_host } => {
             assert_eq!((tenant_id.as_str(), client_id.as_str(), client_secret.expose()), (TENANT, CLIENT, SECRET));
@@ -172,65 +173,77 @@ fn secret_data_with_a_client_secret_is_a_service_principal() {
     assert!(!format!("{config:?}").contains("hunter2"));
     // A client secret is taken as it is, but for a trailing line break; a domain is a tenant ID too.
     let spaced = with("clientSecret", Some(b" a b \r\n"));
-    let spaced = CredentialConfig::from_secret_data(&spaced, Some(Path::new("/tok"))).unwrap();
+    let spaced = CredentialConfig::from_secret_data(&spaced).unwrap();
     assert!(
         matches!(&spaced, CredentialConfig::ClientSecret { client_secret, .. } if client_secret.expose() == " a b ")
     );
     let domain = with("tenantId", Some(b"contoso.onmicrosoft.com"));
-    assert!(CredentialConfig::from_secret_data(&domain, None).is_ok());
+    assert!(CredentialConfig::from_secret_data(&domain).is_ok());
     // Other keys are ignored, whatever they hold.
     let mut extra = full();
     extra.insert("notes".into(), vec![0xff; MAX_SECRET_VALUE_BYTES * 4]);
-    assert!(CredentialConfig::from_secret_data(&extra, None).is_ok());
+    assert!(CredentialConfig::from_secret_data(&extra).is_ok());
 }
 
 #[test]
-fn secret_data_without_a_client_secret_is_workload_identity_through_the_operators_token() {
-    let no_secret = with("clientSecret", None);
-    let config = CredentialConfig::from_secret_data(&no_secret, Some(Path::new("/var/run/azure/token"))).unwrap();
+fn secret_data_with_a_service_account_is_workload_identity_of_that_namespace() {
+    let mut named = with("clientSecret", None);
+    named.insert("serviceAccountName".into(), b" flowlogs \n".to_vec());
+    let config = CredentialConfig::from_secret_data(&named).unwrap();
     assert_eq!(
         config,
-        CredentialConfig::WorkloadIdentity {
+        CredentialConfig::ServiceAccount {
             tenant_id: TENANT.into(),
             client_id: CLIENT.into(),
-            token_file: PathBuf::from("/var/run/azure/token"),
-            authority_host: None,
+            service_account: "flowlogs".into()
         }
     );
-    // Without a federated token the operator cannot: a clear error naming what is missing.
-    let shown = refused(&no_secret, None);
-    assert!(shown.contains("\"clientSecret\"") && shown.contains("workload identity"), "{shown}");
-    assert!(shown.contains("AZURE_FEDERATED_TOKEN_FILE") && shown.contains("--federated-token-file"), "{shown}");
+    assert_eq!(config.kind(), CredentialKind::WorkloadIdentity);
+    // Neither: no longer the operator's own identity (any namespace could have named any app trusting it).
+    let shown = refused(&with("clientSecret", None));
+    assert!(shown.contains("neither \"clientSecret\" nor \"serviceAccountName\""), "{shown}");
+    assert!(shown.contains("ServiceAccount of this namespace"), "{shown}");
+    // Both: ambiguous.
+    let mut both = full();
+    both.insert("serviceAccountName".into(), b"flowlogs".to_vec());
+    assert!(refused(&both).contains("both \"clientSecret\" and \"serviceAccountName\""));
+    // Only a name of this namespace: no namespace, no subject, nothing that is not a ServiceAccount's name.
+    for bad in [&b"other-ns/flowlogs"[..], b"system:serviceaccount:kube-system:default", b"Flowlogs", b"-x", b"a..b"] {
+        let mut data = with("clientSecret", None);
+        data.insert("serviceAccountName".into(), bad.to_vec());
+        let shown = refused(&data);
+        assert!(shown.contains("is not the name of a ServiceAccount"), "{bad:?}: {shown}");
+    }
     // An empty clientSecret is a mistake, not a request for workload identity.
-    assert!(refused(&with("clientSecret", Some(b"\n")), Some(Path::new("/tok"))).contains("empty"));
+    assert!(refused(&with("clientSecret", Some(b"\n"))).contains("empty"));
 }
 
 #[test]
 fn secret_data_missing_keys_are_named() {
     for key in ["tenantId", "clientId"] {
-        let shown = refused(&with(key, None), Some(Path::new("/tok")));
+        let shown = refused(&with(key, None));
         assert!(shown.contains(&format!("no key {key:?}")), "{shown}");
-        assert!(shown.contains("needs tenantId and clientId"), "{shown}");
+        assert!(shown.contains("needs tenantId, clientId, and clientSecret or serviceAccountName"), "{shown}");
     }
-    let shown = refused(&BTreeMap::new(), None);
+    let shown = refused(&BTreeMap::new());
     assert!(shown.contains("no key \"tenantId\""), "{shown}");
     // Keys are case-sensitive, as Kubernetes' are: the usual misspellings are missing keys.
     let mut misspelt = with("tenantId", None);
     misspelt.insert("tenantID".into(), TENANT.as_bytes().to_vec());
-    assert!(refused(&misspelt, None).contains("no key \"tenantId\""));
+    assert!(refused(&misspelt).contains("no key \"tenantId\""));
 }
 
 #[test]
 fn secret_data_that_is_not_text_or_empty_is_refused() {
     let not_utf8 = [0xff, b'h', b'u', b'n', b't', b'e', b'r', b'2'];
     for key in ["tenantId", "clientId", "clientSecret"] {
-        let shown = refused(&with(key, Some(&not_utf8)), None);
+        let shown = refused(&with(key, Some(&not_utf8)));
         assert!(shown.contains(&format!("key {key:?}")) && shown.contains("not UTF-8"), "{shown}");
         for empty in [&b""[..], b"  ", b"\n"] {
             if key == "clientSecret" && empty == b"  " {
                 continue; // spaces are a (strange) secret
             }
-            let shown = refused(&with(key, Some(empty)), None);
+            let shown = refused(&with(key, Some(empty)));
             assert!(shown.contains(&format!("key {key:?}")) && shown.contains("empty"), "{key} {empty:?}: {shown}");
         }
     }
@@ -240,17 +253,17 @@ fn secret_data_that_is_not_text_or_empty_is_refused() {
 fn secret_data_over_the_size_limit_is_refused_without_reading_it() {
     let huge = format!("{SECRET}{}", "x".repeat(MAX_SECRET_VALUE_BYTES));
     for key in ["tenantId", "clientId", "clientSecret"] {
-        let shown = refused(&with(key, Some(huge.as_bytes())), None);
+        let shown = refused(&with(key, Some(huge.as_bytes())));
         let size = huge.len();
         assert!(shown.contains(&format!("key {key:?}")) && shown.contains(&format!("holds {size} bytes")), "{shown}");
         assert!(shown.contains("at most 16384"), "{shown}");
     }
     // A megabyte of anything: refused the same way, whatever the bytes.
     let mega = vec![0xffu8; 1 << 20];
-    assert!(refused(&with("clientSecret", Some(&mega)), None).contains("1048576 bytes"));
+    assert!(refused(&with("clientSecret", Some(&mega))).contains("1048576 bytes"));
     // The limit itself is accepted.
     let at_limit = "s".repeat(MAX_SECRET_VALUE_BYTES);
-    assert!(CredentialConfig::from_secret_data(&with("clientSecret", Some(at_limit.as_bytes())), None).is_ok());
+    assert!(CredentialConfig::from_secret_data(&with("clientSecret", Some(at_limit.as_bytes()))).is_ok());
 }
 
 #[test]
@@ -271,13 +284,13 @@ fn secret_ids_that_are_not_ids_are_refused_without_showing_them() {
         ("clientId", b"22222222-2222-2222-2222-222222222222&x=1", "'&'"),
     ];
     for (key, value, why) in cases {
-        let shown = refused(&with(key, Some(value)), None);
+        let shown = refused(&with(key, Some(value)));
         assert!(shown.contains(&format!("key {key:?} of the credentials Secret is not a")), "{shown}");
         assert!(shown.contains(why), "{key} {value:?}: {shown}");
         assert!(!shown.contains("evil") && !shown.contains("pasted"), "the value is not repeated: {shown}");
     }
     let long = format!("{}.com", "a".repeat(MAX_SECRET_VALUE_BYTES - 4));
-    assert!(refused(&with("tenantId", Some(long.as_bytes())), None).contains("characters"));
+    assert!(refused(&with("tenantId", Some(long.as_bytes()))).contains("characters"));
 }
 
 #[test]
@@ -291,25 +304,31 @@ fn secret_types_of_kubernetes_itself_are_refused() {
     }
     let http = reqwest::Client::new();
     let cloud = Cloud::azure_public();
-    let err = credential_from_secret_data(Some("kubernetes.io/basic-auth"), &full(), None, &cloud, http).unwrap_err();
+    let err =
+        credential_from_secret_data(Some("kubernetes.io/basic-auth"), &full(), &no_tokens, &cloud, http).unwrap_err();
     assert!(err.to_string().contains("kubernetes.io/basic-auth"), "{err}");
+}
+
+/// A Secret path that must not ask for ServiceAccount tokens.
+fn no_tokens(name: &str) -> Arc<dyn AssertionSource> {
+    panic!("no ServiceAccount token expected, asked for {name}")
 }
 
 #[test]
 fn builds_each_kind_for_a_cloud() {
     let http = reqwest::Client::new();
     let gov = Cloud::azure_us_government();
-    let secret = CredentialConfig::from_secret_data(&full(), None).unwrap();
+    let secret = CredentialConfig::from_secret_data(&full()).unwrap();
     let built = format!("{:?}", secret.build(http.clone(), &gov).unwrap());
     assert!(built.contains(&format!("https://login.microsoftonline.us/{TENANT}/oauth2/v2.0/token")), "{built}");
     assert!(built.contains("https://management.usgovcloudapi.net/.default"), "{built}");
     assert!(!built.contains("hunter2"), "{built}");
 
-    let built =
-        credential_from_secret_data(None, &with("clientSecret", None), Some(Path::new("/tok")), &gov, http.clone())
-            .unwrap();
-    let built = format!("{built:?}");
-    assert!(built.contains("WorkloadIdentityCredential") && built.contains("\"/tok\""), "{built}");
+    let mut named = with("clientSecret", None);
+    named.insert("serviceAccountName".into(), b"flowlogs".to_vec());
+    let tokens = |name: &str| -> Arc<dyn AssertionSource> { Arc::new(TokenFile(format!("/tokens/{name}").into())) };
+    let built = format!("{:?}", credential_from_secret_data(None, &named, &tokens, &gov, http.clone()).unwrap());
+    assert!(built.contains("WorkloadIdentityCredential") && built.contains("\"/tokens/flowlogs\""), "{built}");
     assert!(built.contains(&format!("https://login.microsoftonline.us/{TENANT}/oauth2/v2.0/token")), "{built}");
 
     let mi = CredentialConfig::ManagedIdentity {
