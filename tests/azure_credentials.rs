@@ -257,7 +257,8 @@ async fn a_cloud_preset_sets_the_token_scope_and_the_token_url() {
         ("clientSecret".to_string(), b"gov-secret".to_vec()),
     ]
     .into();
-    let credential = credential_from_secret_data(None, &data, None, &cloud, reqwest::Client::new()).unwrap();
+    let credential =
+        credential_from_secret_data(None, &data, &no_service_accounts, &cloud, reqwest::Client::new()).unwrap();
     credential.token().await.unwrap();
     let requests = idp.token_requests.lock().unwrap().clone();
     assert_eq!(requests[0].0, GOV_TENANT);
@@ -325,7 +326,8 @@ async fn a_per_policy_credential_from_secret_data_works_against_the_simulator() 
     // The operator-wide client has a credential that cannot get tokens.
     let http = reqwest::Client::new();
     let operator_wide =
-        credential_from_secret_data(None, &data("wrong-operator-secret"), None, &cloud, http.clone()).unwrap();
+        credential_from_secret_data(None, &data("wrong-operator-secret"), &no_service_accounts, &cloud, http.clone())
+            .unwrap();
     let arm = ArmClient::builder(http.clone(), endpoint, operator_wide)
         .poll(PollSettings { default_interval: Duration::from_millis(10), ..Default::default() })
         .build();
@@ -344,8 +346,14 @@ async fn a_per_policy_credential_from_secret_data_works_against_the_simulator() 
 
     // The policy's Secret holds working credentials.
     let policy = arm.with_credential(
-        credential_from_secret_data(None, &data(simulator::DEFAULT_CLIENT_SECRET), None, &cloud, http).unwrap(),
+        credential_from_secret_data(None, &data(simulator::DEFAULT_CLIENT_SECRET), &no_service_accounts, &cloud, http)
+            .unwrap(),
     );
     let info = policy.query_flow_log_status(&watcher, &target).await.unwrap();
     assert!(info.properties.enabled);
+}
+
+/// For Secrets with a client secret: no ServiceAccount token may be asked for.
+fn no_service_accounts(name: &str) -> std::sync::Arc<dyn flowlog_operator::azure::credential::AssertionSource> {
+    panic!("a Secret with a client secret asked for ServiceAccount {name}'s token")
 }
