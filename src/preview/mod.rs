@@ -79,6 +79,8 @@ pub enum Read {
         exists: bool,
         /// The target is a network security group (legacy API, creation blocked).
         nsg: bool,
+        /// The flow log's region when the read learnt it (an existing flow log's, or discovery's).
+        region: Option<String>,
     },
     /// Reading failed (the controller would fail the same way): the code its status would show.
     Failed { code: String, message: String },
@@ -261,7 +263,7 @@ fn conditions(observed: &ObservedFlowLog) -> Conditions {
 /// Azure would have to create (see [`needs_creation`]).
 pub fn change(mode: Mode, desired: &FlowLogSettings, read: Read, refusal_advice: Option<&str>) -> Change {
     let (found, exists, nsg) = match read {
-        Read::Found { found, exists, nsg } => (found, exists, nsg),
+        Read::Found { found, exists, nsg, .. } => (found, exists, nsg),
         Read::Failed { code, message } => return Change::Failed { code, message },
     };
     let observed = found.observed.clone();
@@ -324,6 +326,39 @@ pub fn removal(spec: &FlowLogPolicySpec, owned: bool, read: Read) -> Change {
             Change::Disable { differences: differences.iter().map(Field::from).collect() }
         }
         _ => Change::Unchanged { observed: found.observed },
+    }
+}
+
+/// What reading a flow log's storage account found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StorageSeen {
+    /// It exists, in this region.
+    In(String),
+    /// Azure answered 404.
+    Missing,
+    /// Not readable (no rights, say): not checked; Azure checks it when the flow log is written.
+    Unknown,
+}
+
+/// Azure's documented rules for a flow log's storage account, for a change that writes `desired`: the account must
+/// exist and be in the flow log's region (`region`, the target's). Azure's codes for these refusals are not
+/// published: the codes are the simulator's.
+pub fn storage_refusal(desired: &FlowLogSettings, storage: &StorageSeen, region: &str) -> Option<Change> {
+    let id = desired.storage_id.as_deref().filter(|_| desired.enabled)?;
+    match storage {
+        StorageSeen::Missing => Some(Change::Refused {
+            code: "InvalidResourceReference".into(),
+            message: format!(
+                "storage account {id} does not exist: Azure refuses a flow log whose storage account it cannot find"
+            ),
+        }),
+        StorageSeen::In(location) if !crate::azure::same_region(location, region) => Some(Change::Refused {
+            code: "StorageAccountLocationMismatch".into(),
+            message: format!(
+                "storage account {id} is in {location} and the target in {region}: a flow log's storage account must be in its target's region"
+            ),
+        }),
+        _ => None,
     }
 }
 

@@ -1,12 +1,17 @@
 //! The preview's reads of Azure: GETs only (the watchers' flow-log lists, targets, NSGs, discovery), through the
 //! controller's own steps, and the [`Preview`] built from them.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt as _;
 
 use super::intents::{Manifests, compare, expand, hand_over_warnings};
-use super::{Change, Intent, Preview, Read, Row, change, conflicts, needs_creation, removal, switched_off};
+use super::{
+    Change, Intent, Preview, Read, Row, StorageSeen, change, conflicts, needs_creation, removal, storage_refusal,
+    switched_off,
+};
 use crate::api::{FlowLogPolicySpec, FlowLogSettings};
 use crate::azure::ArmClient;
 use crate::azure::id::{NSG_TYPE, ResourceId};
@@ -50,9 +55,10 @@ pub async fn plan(
     let index = FlowLogIndex::default();
     let total = intents.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
+    let storages = Mutex::new(HashMap::new());
     let rows: Vec<Row> = futures::stream::iter(intents.iter().zip(owners).enumerate())
         .map(|(i, (intent, owner))| {
-            let (index, intents, done) = (&index, &intents, &done);
+            let (index, intents, done, storages) = (&index, &intents, &done, &storages);
             async move {
                 let change = match owner {
                     Some(owner) => Change::Conflict { owner },
@@ -71,7 +77,17 @@ pub async fn plan(
                             }
                             _ => None,
                         };
-                        change(intent.spec.mode, &intent.spec.flow_log, read, advice.as_deref())
+                        let region = match &read {
+                            Read::Found { region, .. } => region.clone(),
+                            Read::Failed { .. } => None,
+                        };
+                        let change = change(intent.spec.mode, &intent.spec.flow_log, read, advice.as_deref());
+                        match &change {
+                            Change::Create { .. } | Change::Update { .. } => {
+                                storage_check(arm, storages, &intent.spec, region).await.unwrap_or(change)
+                            }
+                            _ => change,
+                        }
                     }
                 };
                 progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, total);
@@ -115,6 +131,42 @@ async fn with_sets(arm: &ArmClient, manifests: &Manifests, errors: &mut Vec<Stri
     intents
 }
 
+/// A write's storage account against Azure's rules ([`storage_refusal`]): one GET per account (remembered in
+/// `storages`), and the target's region when the read did not learn it.
+async fn storage_check(
+    arm: &ArmClient,
+    storages: &Mutex<HashMap<String, StorageSeen>>,
+    spec: &FlowLogPolicySpec,
+    region: Option<String>,
+) -> Option<Change> {
+    let id = spec.flow_log.storage_id.as_deref().filter(|_| spec.flow_log.enabled)?;
+    let key = id.trim_end_matches('/').to_ascii_lowercase();
+    let known = storages.lock().expect("not poisoned").get(&key).cloned();
+    let seen = match known {
+        Some(seen) => seen,
+        None => {
+            let seen = match ResourceId::parse(id) {
+                Ok(account) => match arm.resource_location(&account).await {
+                    Ok(location) => StorageSeen::In(location),
+                    Err(e) if e.status() == Some(404) => StorageSeen::Missing,
+                    Err(_) => StorageSeen::Unknown,
+                },
+                Err(_) => StorageSeen::Unknown,
+            };
+            storages.lock().expect("not poisoned").insert(key, seen.clone());
+            seen
+        }
+    };
+    if seen == StorageSeen::Unknown {
+        return None;
+    }
+    let region = match region.filter(|r| !r.is_empty()) {
+        Some(region) => region,
+        None => arm.resource_location(&ResourceId::parse(&spec.target.resource_id).ok()?).await.ok()?,
+    };
+    storage_refusal(&spec.flow_log, &seen, &region)
+}
+
 /// Whether a removed policy kept its target before the change (else deleting it leaves Azure alone).
 fn owned_before(intents: &[Intent], i: usize) -> bool {
     let key = |intent: &Intent| PolicyKey {
@@ -142,6 +194,10 @@ pub async fn read(arm: &ArmClient, index: &FlowLogIndex, spec: &FlowLogPolicySpe
         Ok(Step::Confirming(..)) => unreachable!("observe reads only; confirming is a separate step"),
         Err(e) => return failed(e),
     };
+    let region = match &observation {
+        Observation::Resource { existing: Some(log), .. } => log.location.clone(),
+        other => other.located().region.clone(),
+    };
     let exists = match &observation {
         Observation::Resource { existing, .. } => existing.is_some(),
         // The legacy view of a missing flow log reads as disabled: the list says whether there is one.
@@ -150,5 +206,5 @@ pub async fn read(arm: &ArmClient, index: &FlowLogIndex, spec: &FlowLogPolicySpe
             Err(e) => return failed(e.into()),
         },
     };
-    Read::Found { found: observation.found(), exists, nsg: target.is_type(NSG_TYPE) }
+    Read::Found { found: observation.found(), exists, nsg: target.is_type(NSG_TYPE), region }
 }

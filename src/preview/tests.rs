@@ -20,7 +20,8 @@ fn difference(field: &'static str, observed: &str, desired: &str) -> Difference 
 }
 
 fn found(differences: Option<Vec<Difference>>, exists: bool, nsg: bool) -> Read {
-    Read::Found { found: Found { differences, observed: ObservedFlowLog::default(), unconfirmed: nsg }, exists, nsg }
+    let found = Found { differences, observed: ObservedFlowLog::default(), unconfirmed: nsg };
+    Read::Found { found, exists, nsg, region: None }
 }
 
 fn retention() -> Option<Vec<Difference>> {
@@ -87,6 +88,22 @@ fn a_removed_policy_carries_out_its_deletion_policy_only_when_it_kept_its_target
     assert_eq!(removal(&delete, true, found(None, true, false)).action(), "delete");
     assert_eq!(removal(&delete, true, found(None, false, false)).action(), "unchanged", "nothing to delete");
     assert!(!switched_off(&delete).enabled);
+}
+
+#[test]
+fn a_storage_account_elsewhere_or_gone_is_refused_as_azure_would() {
+    let on = spec(VNET, "").flow_log;
+    let elsewhere = storage_refusal(&on, &StorageSeen::In("northeurope".into()), "westeurope").unwrap();
+    let Change::Refused { code, message } = &elsewhere else { panic!("{elsewhere:?}") };
+    assert_eq!(code, "StorageAccountLocationMismatch");
+    assert!(message.contains("is in northeurope and the target in westeurope"), "{message}");
+    let gone = storage_refusal(&on, &StorageSeen::Missing, "westeurope").unwrap();
+    assert_eq!(gone.action(), "refused");
+    // Regions compare as Azure writes them either way; unreadable accounts and switched-off flow logs pass.
+    assert_eq!(storage_refusal(&on, &StorageSeen::In("West Europe".into()), "westeurope"), None);
+    assert_eq!(storage_refusal(&on, &StorageSeen::Unknown, "westeurope"), None);
+    let off = FlowLogSettings { enabled: false, ..on };
+    assert_eq!(storage_refusal(&off, &StorageSeen::Missing, "westeurope"), None);
 }
 
 fn intent(namespace: &str, name: &str, target: &str) -> Intent {
