@@ -211,3 +211,47 @@ async fn plan_reads_a_stream_from_stdin() {
     assert!(text.contains("ignored (not a flowlog.dev kind): -#0 Namespace team-a\n"), "{text}");
     assert!(text.ends_with("Plan: 0 to create, 1 to update, 0 to disable, 0 to delete; 1 unchanged.\n"), "{text}");
 }
+
+/// A set whose selection shrinks between `--before` and `-f`: the policies it drops are pruned and their deletion
+/// policy runs, unless the prune is over the set's guard (`maxPrunePercent`), which holds it back as the set
+/// controller does.
+#[tokio::test]
+async fn a_shrinking_set_prunes_within_its_guard_and_holds_back_beyond_it() {
+    let (sim, url) = simulator().await;
+    let set = std::fs::read_to_string("deploy/examples/sets/all-vnets.yaml").unwrap();
+    let write = |text: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("set.yaml"), text).unwrap();
+        dir
+    };
+    let before = write(&set);
+    let shared = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/shared-net-rg/providers/Microsoft.Network/virtualNetworks/shared-vnet";
+    // One of its two VNets dropped: 50 %, within the default guard.
+    let one = write(&set.replace("    excludeTags:\n", &format!("    excludeIds: [{shared}]\n    excludeTags:\n")));
+    let args = |after: &tempfile::TempDir| {
+        vec![
+            "plan".to_string(),
+            "-f".into(),
+            after.path().display().to_string(),
+            "--before".into(),
+            before.path().display().to_string(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        let url = url.clone();
+        async move { preview_command(&url, &args.iter().map(String::as_str).collect::<Vec<_>>()).await }
+    };
+    let (code, text, _) = run(args(&one)).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("- disable shared-net-rg/shared-vnet (default/all-vnets-shared-vnet-"), "{text}");
+    assert!(text.contains("    enabled: true → false\n"), "{text}");
+    assert!(!text.contains("warning:"), "{text}");
+    // Both dropped: 100 %, over the guard: nothing is pruned, and the plan says why.
+    let both = write(&set.replace("regions: [westeurope, northeurope]", "regions: [northeurope]"));
+    let (code, text, _) = run(args(&both)).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(!text.contains("- disable"), "{text}");
+    assert!(text.contains("warning: FlowLogPolicySet default/all-vnets: the change drops 2 of its 2 policies, more than spec.pruning.maxPrunePercent (50%)"), "{text}");
+    assert!(text.contains("flowlog.dev/confirm-prune=prune-2-"), "{text}");
+    assert!(sim.writes().is_empty());
+}

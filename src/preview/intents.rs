@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::{Intent, Invalid};
 use crate::api::{FlowLogPolicy, FlowLogPolicySet};
-use crate::reconcile::set::{Coverage, select};
+use crate::reconcile::set::{CONFIRM_PRUNE_ANNOTATION, Child, Coverage, Selection, changes, select};
 use crate::sync::Discovery;
 use crate::validate::Verdict;
 use crate::validate::stream::Document;
@@ -90,9 +90,14 @@ fn describe(document: &Document) -> String {
     s
 }
 
-/// The policies `set` generates for what discovery found, as the set controller would create them; targets a
-/// policy of `standalone` manages are left to it (as the set controller does).
-pub fn expand(set: &FlowLogPolicySet, origin: &str, discovery: &Discovery, standalone: &[Intent]) -> Vec<Intent> {
+/// The policies `set` generates for what discovery found, as the set controller would create them, with the
+/// selection they come from; targets a policy of `standalone` manages are left to it (as the set controller does).
+pub fn expand(
+    set: &FlowLogPolicySet,
+    origin: &str,
+    discovery: &Discovery,
+    standalone: &[Intent],
+) -> (Selection, Vec<Intent>) {
     let managed_elsewhere = |target: &str| {
         standalone
             .iter()
@@ -101,21 +106,58 @@ pub fn expand(set: &FlowLogPolicySet, origin: &str, discovery: &Discovery, stand
     };
     let namespace = set.metadata.namespace.clone().unwrap_or_default();
     let set_name = set.metadata.name.clone().unwrap_or_default();
-    select(set, &discovery.found, &managed_elsewhere)
+    let selection = select(set, &discovery.found, &managed_elsewhere);
+    let intents = selection
         .targets
-        .into_values()
+        .values()
         .filter_map(|coverage| match coverage {
             Coverage::Policy { name, spec } => Some(Intent {
                 namespace: namespace.clone(),
-                name,
-                spec: *spec,
+                name: name.clone(),
+                spec: (**spec).clone(),
                 origin: format!("FlowLogPolicySet {namespace}/{set_name} ({origin})"),
                 existed: false,
                 removed: false,
             }),
             Coverage::NotCovered { .. } => None,
         })
-        .collect()
+        .collect();
+    (selection, intents)
+}
+
+/// The policies a set generated before the change (`before`) that its selection now (`now`) drops but that the set
+/// controller keeps: its prune guard holds back a prune of more than `spec.pruning.maxPrunePercent` of its policies
+/// until confirmed ([`changes`]). With the warning to show.
+pub fn held_back(set: &FlowLogPolicySet, now: &Selection, before: &[Intent]) -> (Vec<Intent>, Option<String>) {
+    let children: Vec<Child> = before
+        .iter()
+        .map(|i| Child { name: i.name.clone(), target: i.spec.target.resource_id.clone(), spec: i.spec.clone() })
+        .collect();
+    let confirmed = set.metadata.annotations.as_ref().and_then(|a| a.get(CONFIRM_PRUNE_ANNOTATION));
+    let planned =
+        changes(Some(now), true, &children, set.spec.pruning.max_prune_percent, confirmed.map(String::as_str));
+    let Some(blocked) = planned.blocked else { return (Vec::new(), None) };
+    let wanted: std::collections::BTreeSet<&str> = now
+        .targets
+        .values()
+        .filter_map(|c| match c {
+            Coverage::Policy { name, .. } => Some(name.as_str()),
+            Coverage::NotCovered { .. } => None,
+        })
+        .collect();
+    let kept = before.iter().filter(|i| !wanted.contains(i.name.as_str())).cloned().collect();
+    let warning = format!(
+        "FlowLogPolicySet {}/{}: the change drops {} of its {} policies, more than spec.pruning.maxPrunePercent ({}%): \
+         the set holds the prune back (PruneBlocked) and nothing is pruned until the set is annotated \
+         {CONFIRM_PRUNE_ANNOTATION}={}",
+        set.metadata.namespace.as_deref().unwrap_or_default(),
+        set.metadata.name.as_deref().unwrap_or_default(),
+        blocked.would_prune,
+        blocked.policies,
+        set.spec.pruning.max_prune_percent,
+        blocked.confirm_with
+    );
+    (kept, Some(warning))
 }
 
 /// The manifests now (`after`) against the manifests before the change (`before`): policies in both are marked

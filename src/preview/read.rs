@@ -1,20 +1,21 @@
 //! The preview's reads of Azure: GETs only (the watchers' flow-log lists, targets, NSGs, discovery), through the
 //! controller's own steps, and the [`Preview`] built from them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use futures::StreamExt as _;
 
-use super::intents::{Manifests, compare, expand, hand_over_warnings};
+use super::intents::{Manifests, compare, expand, hand_over_warnings, held_back};
 use super::{
     Change, Intent, Preview, Read, Row, StorageSeen, change, conflicts, needs_creation, removal, storage_refusal,
     switched_off,
 };
-use crate::api::{FlowLogPolicySpec, FlowLogSettings};
+use crate::api::{FlowLogPolicySet, FlowLogPolicySpec, FlowLogSettings};
 use crate::azure::ArmClient;
 use crate::azure::id::{NSG_TYPE, ResourceId};
+use crate::reconcile::set::Selection;
 use crate::reconcile::{PolicyKey, owner_of};
 use crate::sync::{FlowLogIndex, Observation, Step, SyncError, discover, locate, observe};
 
@@ -44,13 +45,24 @@ pub async fn plan(
         errors: after.errors.clone(),
         ..Default::default()
     };
-    let after_intents = with_sets(arm, &after, &mut preview.errors).await;
-    let before_intents = match &before {
-        Some(before) => with_sets(arm, before, &mut preview.errors).await,
-        None => Vec::new(),
+    let after_sets = expand_sets(arm, &after, &mut preview.errors).await;
+    let before_sets = match &before {
+        Some(before) => expand_sets(arm, before, &mut preview.errors).await,
+        None => BTreeMap::new(),
     };
+    let mut after_intents = after.policies.clone();
+    for (key, (set, selection, intents)) in &after_sets {
+        after_intents.extend(intents.iter().cloned());
+        if let Some((_, _, generated_before)) = before_sets.get(key) {
+            let (kept, warning) = held_back(set, selection, generated_before);
+            after_intents.extend(kept.into_iter().map(|i| Intent { existed: true, ..i }));
+            preview.warnings.extend(warning);
+        }
+    }
+    let mut before_intents = before.as_ref().map(|b| b.policies.clone()).unwrap_or_default();
+    before_intents.extend(before_sets.into_values().flat_map(|(_, _, intents)| intents));
     let intents = compare(after_intents, before_intents);
-    preview.warnings = hand_over_warnings(&intents);
+    preview.warnings.extend(hand_over_warnings(&intents));
     let owners = conflicts(&intents);
     let index = FlowLogIndex::default();
     let total = intents.len();
@@ -106,30 +118,36 @@ pub async fn plan(
     Planned { preview, intents }
 }
 
-/// The manifests' policies and the policies their sets generate from what discovery finds now. A set whose
-/// discovery fails or is incomplete generates nothing, and says so in `errors` (never a plan built on half a
-/// discovery).
-async fn with_sets(arm: &ArmClient, manifests: &Manifests, errors: &mut Vec<String>) -> Vec<Intent> {
-    let mut intents = manifests.policies.clone();
+/// Each set of the manifests (by namespace/name) with its selection and the policies it generates from what
+/// discovery finds now (targets the manifests' own policies manage left to them). A set whose discovery fails or is
+/// incomplete is left out, and says so in `errors` (never a plan built on half a discovery).
+async fn expand_sets(arm: &ArmClient, manifests: &Manifests, errors: &mut Vec<String>) -> BTreeMap<String, Expanded> {
+    let mut out = BTreeMap::new();
     for (set, origin) in &manifests.sets {
-        let name = format!(
-            "FlowLogPolicySet {}/{}",
+        let key = format!(
+            "{}/{}",
             set.metadata.namespace.as_deref().unwrap_or_default(),
             set.metadata.name.as_deref().unwrap_or_default()
         );
         match discover(arm, &set.spec.selector).await {
             Ok(discovery) if discovery.complete() => {
-                intents.extend(expand(set, origin, &discovery, &manifests.policies));
+                let (selection, intents) = expand(set, origin, &discovery, &manifests.policies);
+                out.insert(key, (set.clone(), selection, intents));
             }
             Ok(discovery) => errors.push(format!(
-                "{name} ({origin}): discovery incomplete ({}); nothing is planned for the set",
+                "FlowLogPolicySet {key} ({origin}): discovery incomplete ({}); nothing is planned for the set",
                 discovery.error().unwrap_or_default()
             )),
-            Err(e) => errors.push(format!("{name} ({origin}): discovery failed: {e}; nothing is planned for the set")),
+            Err(e) => errors.push(format!(
+                "FlowLogPolicySet {key} ({origin}): discovery failed: {e}; nothing is planned for the set"
+            )),
         }
     }
-    intents
+    out
 }
+
+/// A set, its selection, and the policies it generates.
+type Expanded = (FlowLogPolicySet, Selection, Vec<Intent>);
 
 /// A write's storage account against Azure's rules ([`storage_refusal`]): one GET per account (remembered in
 /// `storages`), and the target's region when the read did not learn it.
