@@ -456,6 +456,8 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
             };
         }
         wrapped.stderr(std::fs::File::create(dir.path().join("operator.log")).unwrap());
+        // Its own process group: the end of the run stops the wrapper and the operator under it together.
+        wrapped.process_group(0);
         command = wrapped;
     }
     let mut operator = command.spawn().unwrap();
@@ -615,6 +617,12 @@ async fn operator_run(settings: &Settings) -> OperatorRun {
     }
     let ready_after_steady = progress.lock().unwrap().ready.len();
     watch.abort();
+    // The operator, and a wrapper's whole process group (the wrapper alone would leave the operator running).
+    #[cfg(target_os = "linux")]
+    if std::env::var("FLOWLOG_BENCH_OPERATOR_WRAPPER").is_ok_and(|w| !w.trim().is_empty()) {
+        // SAFETY: kill(2) on the process group this test started; no memory is involved.
+        unsafe { libc::kill(-(pid as i32), libc::SIGTERM) };
+    }
     operator.start_kill().unwrap();
 
     let mut kinds = BTreeMap::<String, usize>::new();
