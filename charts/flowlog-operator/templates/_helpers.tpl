@@ -151,6 +151,25 @@ Checks the schema cannot express well, with messages that say what to change. va
 {{- if gt (addf $grace 5) (float64 .Values.terminationGracePeriodSeconds) }}
 {{- fail (printf "operator.shutdownGrace (%s) must end at least 5s before terminationGracePeriodSeconds (%v): after the grace the operator still releases its Lease and exits, and Kubernetes kills it at the end of the period" .Values.operator.shutdownGrace .Values.terminationGracePeriodSeconds) }}
 {{- end }}
+{{- /* What the operator refuses at start-up (`run` checks the same), refused here first. */}}
+{{- $op := .Values.operator }}
+{{- $poll := include "flowlog-operator.seconds" $op.lroPollInterval | float64 }}
+{{- if or (lt $poll 0.1) (gt $poll 3600.0) }}
+{{- fail (printf "operator.lroPollInterval (%s) must be between 100ms and 1h: shorter polls a long-running operation in a loop" $op.lroPollInterval) }}
+{{- end }}
+{{- $timeout := include "flowlog-operator.seconds" $op.lroTimeout | float64 }}
+{{- if or (lt $timeout 1.0) (gt $timeout 86400.0) }}
+{{- fail (printf "operator.lroTimeout (%s) must be between 1s and 24h" $op.lroTimeout) }}
+{{- end }}
+{{- if lt (include "flowlog-operator.seconds" $op.statusHeartbeat | float64) 60.0 }}
+{{- fail (printf "operator.statusHeartbeat (%s) must be at least 1m: every status write is a watch event for every GitOps tool" $op.statusHeartbeat) }}
+{{- end }}
+{{- if .Values.leaderElection.enabled }}
+{{- $lease := include "flowlog-operator.seconds" .Values.leaderElection.leaseDuration | float64 }}
+{{- if or (eq $lease 0.0) (ge (include "flowlog-operator.seconds" .Values.leaderElection.leaseGrace | float64) $lease) }}
+{{- fail (printf "leaderElection.leaseGrace (%s) must be shorter than leaderElection.leaseDuration (%s), which must not be zero" .Values.leaderElection.leaseGrace .Values.leaderElection.leaseDuration) }}
+{{- end }}
+{{- end }}
 {{- if and (eq .Values.rbac.secrets.mode "namespaces") (not .Values.rbac.secrets.namespaces) }}
 {{- fail "rbac.secrets.mode=namespaces needs rbac.secrets.namespaces: the namespaces whose Secrets policies reference" }}
 {{- end }}
