@@ -255,3 +255,26 @@ async fn a_shrinking_set_prunes_within_its_guard_and_holds_back_beyond_it() {
     assert!(text.contains("flowlog.dev/confirm-prune=prune-2-"), "{text}");
     assert!(sim.writes().is_empty());
 }
+
+/// `apply` spends the operator's ARM budgets: with a write budget of one request per second (and a burst of one),
+/// its three writes (and the NSG drift confirmations, which ARM counts as writes) are spread a second apart.
+#[tokio::test]
+async fn apply_keeps_to_the_arm_write_budget() {
+    let (sim, url) = simulator().await;
+    let dir = tempfile::tempdir().unwrap();
+    examples(dir.path(), false);
+    let path = dir.path().to_str().unwrap();
+    let (code, text, stderr) =
+        preview_command(&url, &["apply", "-f", path, "--yes", "--arm-write-budget", "1/1", "--concurrency", "4"]).await;
+    assert_eq!(code, 0, "{text}{stderr}");
+    let writes = sim.writes();
+    assert_eq!(writes.len(), 3, "{writes:?}");
+    let posts = common::count(&sim, "configureFlowLog")
+        + common::count(&sim, "queryFlowLogStatus")
+        + common::count(&sim, "flowLogsCreateOrUpdate");
+    let spread = writes.last().unwrap().at_ms - writes.first().unwrap().at_ms;
+    // n write requests at one per second after a burst of one: the last at least n - 1 seconds after the first
+    // request, and the flow-log changes land within that.
+    assert!(posts >= 3, "{posts} write requests");
+    assert!(spread >= 1500, "three writes 1/s apart need about 2 s, took {spread} ms ({writes:?})");
+}
