@@ -278,3 +278,43 @@ async fn apply_keeps_to_the_arm_write_budget() {
     assert!(posts >= 3, "{posts} write requests");
     assert!(spread >= 1500, "three writes 1/s apart need about 2 s, took {spread} ms ({writes:?})");
 }
+
+/// A plan of a fleet reads each watcher's flow logs once (every page), not each target: 400 NSG policies cost a
+/// few list pages. Prints the time and the requests.
+#[tokio::test]
+async fn a_plan_of_a_fleet_lists_each_watcher_once() {
+    const N: usize = 400;
+    let mut inventory = Inventory::builtin();
+    sim::quick_operations(&mut inventory);
+    let subscription = &mut inventory.subscriptions[0];
+    for i in 0..N {
+        let nsg =
+            common::fleet::nsg_with_flow_log(&format!("fleet-{i:04}"), "fleet-rg", "westeurope", "flowlogsweu001", 7);
+        subscription.network_security_groups.push(nsg);
+    }
+    let (sim, url) = sim::start(inventory).await;
+    let dir = tempfile::tempdir().unwrap();
+    let web = std::fs::read_to_string("deploy/examples/web-nsg.yaml").unwrap();
+    let mut stream = String::new();
+    for i in 0..N {
+        stream.push_str("---\n");
+        stream.push_str(&web.replace("name: web-nsg\n", &format!("name: fleet-{i:04}\n")).replace(
+            "app-prod-rg/providers/Microsoft.Network/networkSecurityGroups/web-nsg",
+            &format!("fleet-rg/providers/Microsoft.Network/networkSecurityGroups/fleet-{i:04}"),
+        ));
+    }
+    std::fs::write(dir.path().join("fleet.yaml"), stream).unwrap();
+    sim.reset_counters();
+    let started = std::time::Instant::now();
+    let (code, text, stderr) = preview_command(&url, &["plan", "-f", dir.path().to_str().unwrap(), "-o", "json"]).await;
+    let took = started.elapsed();
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["summary"]["update"].as_u64(), Some(N as u64), "{}", json["summary"]);
+    let counters = sim.counters();
+    let requests: u64 = counters.iter().filter(|(op, _)| *op != "token").map(|(_, n)| *n).sum();
+    println!("plan of {N} NSG policies: {:.1} s, {requests} ARM requests {counters:?}", took.as_secs_f64());
+    assert!(stderr.contains(&format!("[plan] read {N} of {N} targets")), "progress on stderr: {stderr}");
+    let lists = counters.get("flowLogsList").copied().unwrap_or(0);
+    assert!(lists >= 1 && requests <= lists + 2, "only the watcher's list pages: {counters:?}");
+}

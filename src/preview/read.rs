@@ -17,7 +17,7 @@ use crate::azure::ArmClient;
 use crate::azure::id::{NSG_TYPE, ResourceId};
 use crate::reconcile::set::Selection;
 use crate::reconcile::{PolicyKey, owner_of};
-use crate::sync::{FlowLogIndex, Observation, Step, SyncError, discover, locate, observe};
+use crate::sync::{FlowLogIndex, Step, SyncError, discover, locate, observe};
 
 /// How many targets are read at once (each read is mostly answered by its watcher's one list).
 const READS_AT_ONCE: usize = 8;
@@ -94,11 +94,15 @@ pub async fn plan(
                             Read::Failed { .. } => None,
                         };
                         let change = change(intent.spec.mode, &intent.spec.flow_log, read, advice.as_deref());
-                        match &change {
-                            Change::Create { .. } | Change::Update { .. } => {
-                                storage_check(arm, storages, &intent.spec, region).await.unwrap_or(change)
-                            }
-                            _ => change,
+                        // Only a storage account the flow log does not use yet can be refused for it.
+                        let new_storage = match &change {
+                            Change::Create { .. } => true,
+                            Change::Update { differences } => differences.iter().any(|d| d.field == "storageId"),
+                            _ => false,
+                        };
+                        match new_storage {
+                            true => storage_check(arm, storages, &intent.spec, region).await.unwrap_or(change),
+                            false => change,
                         }
                     }
                 };
@@ -212,17 +216,13 @@ pub async fn read(arm: &ArmClient, index: &FlowLogIndex, spec: &FlowLogPolicySpe
         Ok(Step::Confirming(..)) => unreachable!("observe reads only; confirming is a separate step"),
         Err(e) => return failed(e),
     };
-    let region = match &observation {
-        Observation::Resource { existing: Some(log), .. } => log.location.clone(),
-        other => other.located().region.clone(),
+    // The list shows the target's flow log (NSG flow logs too, with their region); the legacy view of a missing one
+    // reads as disabled. Answered from the snapshot observe just took.
+    let listed = match index.look_up(arm, &watcher, &target, SNAPSHOT_AGE).await {
+        Ok(seen) => seen.flow_log,
+        Err(e) => return failed(e.into()),
     };
-    let exists = match &observation {
-        Observation::Resource { existing, .. } => existing.is_some(),
-        // The legacy view of a missing flow log reads as disabled: the list says whether there is one.
-        Observation::Legacy { .. } => match index.look_up(arm, &watcher, &target, SNAPSHOT_AGE).await {
-            Ok(seen) => seen.flow_log.is_some(),
-            Err(e) => return failed(e.into()),
-        },
-    };
+    let exists = listed.is_some();
+    let region = listed.and_then(|log| log.location).or_else(|| observation.located().region.clone());
     Read::Found { found: observation.found(), exists, nsg: target.is_type(NSG_TYPE), region }
 }

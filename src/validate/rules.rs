@@ -96,12 +96,61 @@ fn evaluate(rule: &Value, value: &Value, path: &str) -> Option<FieldError> {
     }
 }
 
-/// Evaluates one CEL expression with `self` bound to `value`.
+/// Evaluates one CEL expression with `self` bound to `value`. Each expression is compiled once per process (the
+/// CRDs hold a few dozen; a stream of thousands of manifests evaluates them again and again).
 pub fn run(expression: &str, value: &Value) -> Result<cel::Value, String> {
-    let program = Program::compile(expression).map_err(|e| e.to_string())?;
-    let mut context = Context::default();
-    context.add_variable_from_value("self", to_cel(value));
-    program.execute(&context).map_err(|e| e.to_string())
+    static COMPILED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Program>>>> =
+        std::sync::OnceLock::new();
+    let compiled = COMPILED.get_or_init(Default::default);
+    let known = compiled.lock().expect("not poisoned").get(expression).cloned();
+    let program = match known {
+        Some(program) => program,
+        None => {
+            // `matches` compiles its regex at every call (most of a rule's cost: the CRDs' patterns are Unicode
+            // and case-insensitive); the same function with compiled regexes kept takes its place.
+            let rewritten = expression.replace(".matches(", ".cachedMatches(");
+            let program = std::sync::Arc::new(Program::compile(&rewritten).map_err(|e| e.to_string())?);
+            compiled.lock().expect("not poisoned").insert(expression.to_string(), program.clone());
+            program
+        }
+    };
+    // The standard library is built once per thread (building it is most of an evaluation's cost); each evaluation
+    // binds `self` in a scope of its own.
+    thread_local! {
+        static ROOT: Context<'static, 'static> = {
+            let mut root = Context::default();
+            root.add_function("cachedMatches", cached_matches).expect("not a standard function");
+            root
+        };
+    }
+    ROOT.with(|root| {
+        let mut context = root.new_inner_scope();
+        context.add_variable_from_value("self", to_cel(value));
+        program.execute(&context).map_err(|e| e.to_string())
+    })
+}
+
+/// CEL's `string.matches(regex)`, with each regex compiled once per process.
+fn cached_matches(
+    cel::extractors::This(this): cel::extractors::This<std::sync::Arc<String>>,
+    pattern: std::sync::Arc<String>,
+) -> Result<bool, cel::ExecutionError> {
+    type Compiled = std::collections::HashMap<String, Option<std::sync::Arc<regex::Regex>>>;
+    static COMPILED: std::sync::OnceLock<std::sync::Mutex<Compiled>> = std::sync::OnceLock::new();
+    let compiled = COMPILED.get_or_init(Default::default);
+    let regex = compiled
+        .lock()
+        .expect("not poisoned")
+        .entry(pattern.to_string())
+        .or_insert_with(|| regex::Regex::new(&pattern).ok().map(std::sync::Arc::new))
+        .clone();
+    match regex {
+        Some(regex) => Ok(regex.is_match(&this)),
+        None => Err(cel::ExecutionError::FunctionError {
+            function: "matches".into(),
+            message: format!("'{pattern}' not a valid regex"),
+        }),
+    }
 }
 
 /// A JSON value as CEL sees it (a map's `null` fields are absent, as `has()` treats them).

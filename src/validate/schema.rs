@@ -203,7 +203,7 @@ pub fn check_metadata(object: &Value) -> Vec<FieldError> {
             if name.len() > 253 {
                 errors.push(invalid("must be no more than 253 characters".into()));
             }
-            let re = Regex::new(&format!("^{DNS1123_SUBDOMAIN}$")).expect("a valid regex");
+            let re = regex(&format!("^{DNS1123_SUBDOMAIN}$")).expect("a valid regex");
             if !re.is_match(name) {
                 errors.push(invalid(format!(
                     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', \
@@ -306,7 +306,7 @@ fn check_node(value: &Value, schema: &Value, path: &str, errors: &mut Vec<FieldE
                 errors.push(invalid(format!("{path} in body should be at least {min} chars long")));
             }
             if let Some(pattern) = schema["pattern"].as_str()
-                && !Regex::new(pattern).is_ok_and(|re| re.is_match(s))
+                && !regex(pattern).is_some_and(|re| re.is_match(s))
             {
                 errors.push(invalid(format!("{path} in body should match '{pattern}'")));
             }
@@ -376,4 +376,14 @@ fn check_array(items: &[Value], schema: &Value, path: &str, errors: &mut Vec<Fie
             }
         }
     }
+}
+
+/// A schema pattern compiled once per process (`None` when it is not a valid regex).
+fn regex(pattern: &str) -> Option<std::sync::Arc<Regex>> {
+    static COMPILED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, Option<std::sync::Arc<Regex>>>>,
+    > = std::sync::OnceLock::new();
+    let compiled = COMPILED.get_or_init(Default::default);
+    let mut compiled = compiled.lock().expect("not poisoned");
+    compiled.entry(pattern.to_string()).or_insert_with(|| Regex::new(pattern).ok().map(std::sync::Arc::new)).clone()
 }
