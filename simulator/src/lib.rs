@@ -385,6 +385,7 @@ pub mod inventory;
 // What is built from the inventory: tokens, provider registration, throttling, the resources around flow logs and
 // their JSON:
 mod auth;
+mod flow_records;
 mod providers;
 mod rate_limit;
 mod resource_views;
@@ -408,7 +409,8 @@ mod reads;
 
 mod drift;
 mod resources;
-// The handle on the shared state, then HTTP:
+// Flow-log delivery to storage, the handle on the shared state, then HTTP:
+mod delivery;
 mod handle;
 mod write_log;
 
@@ -424,6 +426,7 @@ pub use defaults::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
     DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, SECOND_SUBSCRIPTION_ID,
 };
+pub use delivery::{Delivered, DeliveryReport, Paused, Skipped};
 pub use faults::FaultRule;
 pub use handle::Simulator;
 pub use inventory::{Inventory, InventoryError};
