@@ -26,6 +26,7 @@ pub mod azure;
 pub mod cli;
 pub mod controller;
 pub mod heap;
+pub mod logs;
 pub mod migrate;
 pub mod packed;
 pub mod reconcile;

@@ -73,6 +73,14 @@ impl Cloud {
         }
     }
 
+    /// The same cloud with storage's token audience (`https://storage.azure.com/`, in every cloud), for blob reads.
+    pub fn for_storage(&self) -> Cloud {
+        let mut cloud = self.clone();
+        cloud.token_scope = super::storage::STORAGE_SCOPE.to_string();
+        cloud.imds_resource = "https://storage.azure.com/".to_string();
+        cloud
+    }
+
     /// `public`, `usgovernment` or `china` (case-insensitive; the Azure CLI's names `AzureCloud`,
     /// `AzureUSGovernment`, `AzureChinaCloud` work too).
     pub fn from_name(name: &str) -> Result<Cloud, ArmError> {

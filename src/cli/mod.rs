@@ -24,6 +24,7 @@ mod demo {
     }
 }
 mod azure;
+mod logs;
 mod migrate;
 pub mod report;
 mod run;
@@ -63,6 +64,9 @@ enum Command {
     /// NSG → VNet flow-log migration: `plan` reads Azure and says which VNet, subnet and NIC flow logs take over the
     /// NSG flow logs' traffic, as a report and as manifests for a Git repository.
     Migrate(Box<migrate::Args>),
+    /// Print the flows a flow log wrote: for a policy (read from the cluster) or a target's ARM ID, the hours
+    /// asked for, as a table, JSON lines or CSV, with filters. Reads ARM and storage; writes nothing.
+    Logs(Box<logs::Args>),
     /// Print the CustomResourceDefinitions as YAML, as `crds/` holds them: both (one multi-document stream, for one
     /// `kubectl apply`), or the one `--kind` names.
     Crd {
@@ -89,7 +93,10 @@ pub fn main() -> ExitCode {
     };
     // kube (aws-lc-rs) and reqwest both use rustls: pick the provider once, before any TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    init_logging(cli.log_format, matches!(cli.command, Command::Demo(_) | Command::Report(_) | Command::Migrate(_)));
+    init_logging(
+        cli.log_format,
+        matches!(cli.command, Command::Demo(_) | Command::Report(_) | Command::Migrate(_) | Command::Logs(_)),
+    );
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -102,6 +109,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Report(args) => report::run(args).await,
             Command::Migrate(args) => migrate::run(*args).await.map(|()| ExitCode::SUCCESS),
+            Command::Logs(args) => logs::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Crd { kind } => {
                 match kind {
                     Some(kind) => print!("{}", crd_yaml(kind)),
