@@ -183,7 +183,9 @@ fn report_without_a_cluster_says_so() {
 #[test]
 fn readme_documents_every_flag() {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for command in ["run", "demo", "report", "migrate plan", "migrate apply", "migrate rollback", "migrate status"] {
+    for command in
+        ["run", "demo", "report", "logs", "migrate plan", "migrate apply", "migrate rollback", "migrate status"]
+    {
         let help = bin().args(command.split(' ').chain(["--help"])).output().unwrap();
         let help = String::from_utf8(help.stdout).unwrap();
         let flags: Vec<&str> = help
