@@ -98,7 +98,7 @@ impl AzureArgs {
             }
             None => None,
         };
-        Ok(crate::azure::http_client_trusting(pem.as_deref()).context("--extra-ca-file")?)
+        crate::azure::http_client_trusting(pem.as_deref()).context("--extra-ca-file")
     }
 
     /// The credential and an ARM client using it, reporting each request to `observer`.
