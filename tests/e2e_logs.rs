@@ -279,6 +279,8 @@ async fn refuses_blob_endpoints_it_was_not_told_to_trust_and_says_why_when_nothi
         .output()
         .unwrap();
     assert!(!untrusted.status.success(), "{}", String::from_utf8_lossy(&untrusted.stdout));
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert!(stderr.contains("invalid peer certificate"), "the cause is named: {stderr}");
 
     // A target without a flow log says so; a range with no blobs prints no flows.
     let none = s.logs(&["--target", &nsg("app-prod-rg", "new-nsg"), "--since", "1h"]);

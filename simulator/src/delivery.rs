@@ -148,7 +148,8 @@ impl Delivery {
                     report.skipped.push(skip("delivery of the flow log is paused"));
                     continue;
                 }
-                if !self.written.insert((id.to_ascii_lowercase(), minute)) {
+                let key = (id.to_ascii_lowercase(), minute);
+                if self.written.contains(&key) {
                     report.skipped.push(skip("already written"));
                     continue;
                 }
@@ -178,6 +179,8 @@ impl Delivery {
                 blocks.push(id);
                 blocks.push(closing);
                 put_block_list(&client, &token, &url, blocks).await?;
+                // Only now: a minute whose write failed is written again when asked again.
+                self.written.insert(key);
                 report.written.push(Delivered {
                     flow_log: id_of(flow_log),
                     storage_account: account,

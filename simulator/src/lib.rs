@@ -86,6 +86,11 @@
 //! or `ResourceNotFound` ("The Resource '{type}/{name}' under resource group '{rg}' was not found. For more details
 //! please go to <https://aka.ms/ARMResourceNotFoundFix>").
 //!
+//! Flow-log delivery (with [`Simulator::set_storage_endpoint`], `flowlog-sim --storage-endpoint`): enabled flow logs'
+//! `PT1H.json` blobs written into a Blob service (Azurite in the tests) in Network Watcher's layout and block
+//! pattern, with seeded records, when [`Simulator::deliver`] (or `POST /_sim/delivery/deliver`) asks; paused per
+//! storage account or flow log ([`Simulator::pause_delivery`], `PUT /_sim/delivery`). See the README.
+//!
 //! # Behaviour
 //!
 //! - **One store.** Every flow log is a `flowLogs` resource held by a watcher; `configureFlowLog` and

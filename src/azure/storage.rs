@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use azure_core::credentials::{AccessToken as SdkToken, TokenCredential as SdkCredential, TokenRequestOptions};
-use azure_core::http::{ClientOptions, Transport};
+use azure_core::http::{ClientOptions, ExponentialRetryOptions, RetryOptions, Transport};
 use azure_storage_blob::models::BlobContainerClientListBlobsOptions;
 use azure_storage_blob::{BlobContainerClient, BlobContainerClientOptions};
 use futures::TryStreamExt as _;
@@ -72,6 +72,14 @@ impl BlobReader {
         let options = BlobContainerClientOptions {
             client_options: ClientOptions {
                 transport: Some(Transport::new(Arc::new(self.http.clone()))),
+                // A few quick retries of what may be transient; the SDK's default (8 retries, a minute) would keep a
+                // command waiting on a certificate it does not trust.
+                retry: RetryOptions::exponential(ExponentialRetryOptions {
+                    initial_delay: azure_core::time::Duration::milliseconds(200),
+                    max_retries: 3,
+                    max_total_elapsed: azure_core::time::Duration::seconds(10),
+                    max_delay: azure_core::time::Duration::seconds(2),
+                }),
                 ..ClientOptions::default()
             },
             ..BlobContainerClientOptions::default()
@@ -151,8 +159,22 @@ fn storage_error(e: azure_core::Error) -> ArmError {
             request_id: None,
             retry_after: None,
         },
-        _ => ArmError::Transport(format!("storage: {}", first_line(&e.to_string()))),
+        _ => ArmError::Transport(format!("storage: {}", chain(&e))),
     }
+}
+
+/// An error and its causes, `: `-separated (a TLS failure under "retry policy expired").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = first_line(&e.to_string()).to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let line = first_line(&cause.to_string()).to_string();
+        if !text.contains(&line) {
+            text = format!("{text}: {line}");
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn first_line(text: &str) -> &str {
