@@ -93,7 +93,8 @@ impl Delivery {
         }
         let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(30));
         if let Some(pem) = ca_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| format!("the storage CA: {e}"))?;
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| format!("the storage CA file is not PEM: {e}"))?;
             if certs.is_empty() {
                 return Err("the storage CA file holds no PEM certificate".into());
             }

@@ -10,8 +10,8 @@ use flowlog_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-// 2026-12-02T09:07:00Z
-const MINUTE: u64 = 1_796_202_420;
+// 2024-06-01T09:07:00Z: long before any test runs, so that no blob of these tests is one `--deliver-every` writes now.
+const MINUTE: u64 = 1_717_232_820;
 
 struct Storage {
     endpoint: url::Url,
@@ -19,7 +19,36 @@ struct Storage {
     token: String,
 }
 
+/// `2024-06-01T09:07:13.0000000Z` → the Unix seconds of its minute.
+fn unix_minute(time: &str) -> u64 {
+    let n = |range: std::ops::Range<usize>| time[range].parse::<i64>().unwrap();
+    let (y, m, d, h, mi) = (n(0..4), n(5..7), n(8..10), n(11..13), n(14..16));
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    (days * 86_400 + h * 3600 + mi * 60) as u64
+}
+
 impl Storage {
+    /// The names of `container`'s blobs that start with `prefix` (one page is enough here).
+    async fn list(&self, account: &str, container: &str, prefix: &str) -> Vec<String> {
+        let url = format!("{}{account}/{container}", self.endpoint);
+        let answer = self
+            .http
+            .get(url)
+            .query(&[("restype", "container"), ("comp", "list"), ("prefix", prefix)])
+            .bearer_auth(&self.token)
+            .header("x-ms-version", "2021-08-06")
+            .send()
+            .await
+            .unwrap();
+        let xml = answer.text().await.unwrap();
+        xml.split("<Name>").skip(1).map(|s| s[..s.find("</Name>").unwrap()].to_string()).collect()
+    }
+
     async fn blob(&self, account: &str, container: &str, blob: &str, query: &str) -> (StatusCode, String) {
         let url = format!("{}{account}/{container}/{blob}{query}", self.endpoint);
         let answer =
@@ -90,14 +119,14 @@ async fn blobs_hold_what_the_simulator_says_it_wrote_in_network_watchers_blocks(
     assert!(web.iter().all(|w| w.blob == web[0].blob), "one blob per hour");
     assert!(web[0].blob.starts_with(
         "resourceId=/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/APP-PROD-RG/PROVIDERS/\
-         MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WEB-NSG/y=2026/m=12/d=02/h=09/m=00/macAddress=000D3A"
+         MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WEB-NSG/y=2024/m=06/d=01/h=09/m=00/macAddress=000D3A"
     ));
     assert_eq!(web[0].container, "insights-logs-networksecuritygroupflowevent");
     let vnet = report.written.iter().find(|w| w.flow_log.ends_with("/shared-vnet-flowlog")).unwrap();
     assert_eq!(vnet.container, "insights-logs-flowlogflowevent");
     assert!(vnet.blob.starts_with(
         "flowLogResourceID=/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/NETWORKWATCHERRG/\
-         PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NETWORKWATCHER_WESTEUROPE/FLOWLOGS/SHARED-VNET-FLOWLOG/y=2026/"
+         PROVIDERS/MICROSOFT.NETWORK/NETWORKWATCHERS/NETWORKWATCHER_WESTEUROPE/FLOWLOGS/SHARED-VNET-FLOWLOG/y=2024/"
     ));
 
     // The blob is the three records, in order, and was committed as 12 bytes, a block per record, 2 bytes.
@@ -165,4 +194,63 @@ async fn paused_storage_accounts_and_flow_logs_get_nothing_until_resumed() {
 /// The ID of the flow log named `name`, as the admin API shows it.
 async fn report_id(s: &Sim, name: &str) -> String {
     s.sim.flow_log_resources().into_iter().find(|f| f.name.as_deref() == Some(name)).and_then(|f| f.id).unwrap()
+}
+
+/// `flowlog-sim --deliver-every`: the binary writes the current minute's records on its own, as Network Watcher
+/// does, until a storage account is paused.
+#[tokio::test]
+#[ignore = "needs Azurite: run tests/run.sh"]
+async fn the_binary_delivers_every_interval_on_its_own() {
+    use tokio::io::AsyncBufReadExt as _;
+    let (s, storage) = start(3).await; // for the reader's token; the binary is another simulator
+    let ca = std::env::var("FLOWLOG_AZURITE_CA").unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_flowlog-sim"))
+        .args(["--listen", "127.0.0.1:0", "--storage-endpoint", storage.endpoint.as_str(), "--storage-ca-file", &ca])
+        .args(["--delivery-seed", "3", "--deliver-every", "1"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = loop {
+        let line = lines.next_line().await.unwrap().expect("the simulator says where it listens");
+        if let Some(url) = line.strip_prefix("Network Watcher simulator listening on ") {
+            break url.to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    // Within seconds a web-nsg blob holds a record of this minute (or the next, should the minute turn meanwhile).
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60 * 60;
+    let prefix = "resourceId=/SUBSCRIPTIONS/00000000-0000-0000-0000-000000000001/RESOURCEGROUPS/APP-PROD-RG/PROVIDERS/\
+                  MICROSOFT.NETWORK/NETWORKSECURITYGROUPS/WEB-NSG/";
+    let container = "insights-logs-networksecuritygroupflowevent";
+    let mut seen = false;
+    for _ in 0..50 {
+        for name in storage.list("flowlogsweu001", container, prefix).await {
+            let (_, text) = storage.blob("flowlogsweu001", container, &name, "").await;
+            let doc: Value = serde_json::from_str(&text).unwrap();
+            seen |= doc["records"].as_array().unwrap().iter().any(|r| {
+                let time = r["time"].as_str().unwrap();
+                unix_minute(time) >= since && r["category"] == "NetworkSecurityGroupFlowEvent"
+            });
+        }
+        if seen {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(seen, "the binary wrote a record of this minute on its own");
+    // The binary's admin API pauses it like any simulator's.
+    let paused = s
+        .http
+        .put(format!("{base}/_sim/delivery"))
+        .json(&json!({"paused": true, "storageAccount": "flowlogsweu001"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), StatusCode::OK);
+    let state: Value = reqwest::get(format!("{base}/_sim/delivery")).await.unwrap().json().await.unwrap();
+    assert_eq!(state["paused"]["storageAccounts"], json!(["flowlogsweu001"]));
+    assert_eq!(state["endpoint"], json!(storage.endpoint.as_str()));
+    child.kill().await.unwrap();
 }
