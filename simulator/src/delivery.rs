@@ -196,6 +196,32 @@ impl Delivery {
     }
 }
 
+/// What [`Delivery::deliver`] would write for the minutes `from..from + 60 * minutes` of the enabled flow logs in
+/// `flow_logs`, with `seed`, without writing anything (nothing is paused or remembered): for the demo, and for a
+/// reader that wants to know what to expect.
+pub(crate) fn preview(flow_logs: &[FlowLog], from: u64, minutes: u32, seed: u64) -> Vec<Delivered> {
+    let first = from - from % 60;
+    let mut out = Vec::new();
+    for minute in (0..u64::from(minutes)).map(|i| first + 60 * i) {
+        for flow_log in flow_logs.iter().filter(|f| f.properties.enabled.unwrap_or(false)) {
+            let props = &flow_log.properties;
+            let Some(account) = account_name(&props.storage_id) else { continue };
+            let version = props.format.as_ref().map_or(1, |f| f.version.clamp(1, 2) as u32);
+            let source =
+                FlowLogSource { flow_log_id: id_of(flow_log), target_id: props.target_resource_id.clone(), version };
+            out.push(Delivered {
+                flow_log: id_of(flow_log),
+                storage_account: account,
+                container: source.container().into(),
+                blob: source.blob_name(minute),
+                minute,
+                record: source.record(minute, seed),
+            });
+        }
+    }
+    out
+}
+
 fn id_of(flow_log: &FlowLog) -> String {
     flow_log.id.clone().unwrap_or_default()
 }

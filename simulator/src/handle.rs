@@ -59,6 +59,12 @@ impl Simulator {
         self.delivery.lock().await.deliver(&flow_logs, from, minutes).await
     }
 
+    /// What [`Simulator::deliver`] would write for those minutes with `seed`, written nowhere (no storage endpoint
+    /// needed).
+    pub fn preview_delivery(&self, from: u64, minutes: u32, seed: u64) -> Vec<super::delivery::Delivered> {
+        super::delivery::preview(&self.flow_log_resources(), from, minutes, seed)
+    }
+
     /// What delivery skips.
     pub async fn delivery_paused(&self) -> Paused {
         self.delivery.lock().await.paused.clone()

@@ -22,8 +22,7 @@ use super::cloud::Cloud;
 use super::credential::TokenCredential;
 use super::error::{ArmError, shown_url};
 
-/// The audience of storage tokens, in every cloud.
-pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+pub use super::cloud::STORAGE_SCOPE;
 
 /// A listed blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
