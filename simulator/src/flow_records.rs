@@ -18,8 +18,8 @@
 //!   record (`,` before every record but the first) and a closing block `]}` (2 bytes), re-committing the list with
 //!   each new record before the closing block.
 //!
-//! The simulator gives each target one network interface, whose MAC is derived from the target's ID (an assumption:
-//! Azure writes one blob per NIC behind the target).
+//! The simulator gives each target one network interface, whose MAC and private IP address (`10.1.1.x`) are derived
+//! from the target's ID (an assumption: Azure writes one blob per NIC behind the target).
 
 use serde_json::{Value, json};
 
@@ -76,7 +76,8 @@ impl FlowLogSource {
         let mut rng = fastrand::Rng::with_seed(seed ^ fnv1a(&self.flow_log_id.to_ascii_lowercase()) ^ minute);
         let time = super::auth::iso_time(std::time::UNIX_EPOCH + std::time::Duration::from_secs(minute));
         let mac = self.mac();
-        let groups = tuples(&mut rng, minute, self.is_nsg(), self.version);
+        let local = format!("10.1.1.{}", 4 + fnv1a(&self.target_id.to_ascii_lowercase()) % 200);
+        let groups = tuples(&mut rng, &local, minute, self.is_nsg(), self.version);
         if self.is_nsg() {
             let flows: Vec<Value> = groups
                 .into_iter()
@@ -117,11 +118,10 @@ pub(crate) fn record_block(record: &Value, first: bool) -> String {
     if first { record.to_string() } else { format!(",{record}") }
 }
 
-/// 1 to 4 tuples per minute, grouped by rule (in order of first use).
-fn tuples(rng: &mut fastrand::Rng, minute: u64, nsg: bool, version: u32) -> Vec<(String, Vec<String>)> {
+/// 1 to 4 tuples per minute of the interface at `local`, grouped by rule (in order of first use).
+fn tuples(rng: &mut fastrand::Rng, local: &str, minute: u64, nsg: bool, version: u32) -> Vec<(String, Vec<String>)> {
     const REMOTE: [&str; 4] = ["192.0.2.", "198.51.100.", "203.0.113.", "10.2.0."];
     const PORTS: [u16; 5] = [443, 80, 22, 53, 3389];
-    let local = format!("10.1.1.{}", rng.u8(4..10));
     let mut groups: Vec<(String, Vec<String>)> = Vec::new();
     for _ in 0..rng.usize(1..=4) {
         let remote = format!("{}{}", REMOTE[rng.usize(..REMOTE.len())], rng.u8(1..255));
@@ -130,7 +130,7 @@ fn tuples(rng: &mut fastrand::Rng, minute: u64, nsg: bool, version: u32) -> Vec<
         let udp = port == 53;
         let ephemeral = rng.u16(32768..61000);
         let (src, dst, sport, dport) =
-            if inbound { (&remote, &local, ephemeral, port) } else { (&local, &remote, ephemeral, port) };
+            if inbound { (remote.as_str(), local, ephemeral, port) } else { (local, remote.as_str(), ephemeral, port) };
         let denied = inbound && rng.u8(..4) == 0;
         let at = minute + u64::from(rng.u8(..60));
         let dir = if inbound { "I" } else { "O" };
@@ -238,6 +238,21 @@ mod tests {
                 assert_eq!(fields[8] == "B", fields[9].is_empty(), "counters are empty exactly on begin rows: {tuple}");
             }
         }
+        // Every tuple of every minute has the target's one interface at one end.
+        let locals: std::collections::BTreeSet<String> = (0..10)
+            .flat_map(|i| {
+                let r = nsg.record(MINUTE + 60 * i, 7);
+                let groups = r["properties"]["flows"].as_array().unwrap().clone();
+                groups.into_iter().flat_map(|g| {
+                    let tuples = g["flows"][0]["flowTuples"].as_array().unwrap().clone();
+                    tuples.into_iter().map(|t| {
+                        let f: Vec<String> = t.as_str().unwrap().split(',').map(String::from).collect();
+                        if f[6] == "I" { f[2].clone() } else { f[1].clone() }
+                    })
+                })
+            })
+            .collect();
+        assert_eq!(locals.len(), 1, "{locals:?}");
         let v1 = source(NSG, 1).record(MINUTE, 7);
         let tuple = v1["properties"]["flows"][0]["flows"][0]["flowTuples"][0].as_str().unwrap().to_string();
         assert_eq!(tuple.split(',').count(), 8);
