@@ -28,6 +28,7 @@ pub mod azure;
 pub mod cli;
 pub mod controller;
 pub mod heap;
+pub mod logs;
 pub mod migrate;
 pub mod packed;
 pub mod preview;

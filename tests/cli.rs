@@ -40,6 +40,14 @@ fn demo_applies_repairs_drift_and_settles() {
         stdout.lines().find(|l| l.contains("00000000-0000-0000-0000-000000000001") && l.contains("westeurope"));
     let cells: Vec<&str> = region_row.expect("a row for the subscription's region").split_whitespace().collect();
     assert_eq!(cells[cells.len() - 8..], ["2", "2", "0", "0", "0", "0", "-", "100.0%"], "{stdout}");
+    // The flow logs themselves: where web-nsg's blobs are, and its flows decoded as `logs` decodes them.
+    let logs = &stdout[stdout.find("6. The flow logs themselves").expect("a step on the flow logs")..];
+    assert!(logs.contains("container insights-logs-networksecuritygroupflowevent"), "{logs}");
+    assert!(logs.contains("/NETWORKSECURITYGROUPS/WEB-NSG/y="), "{logs}");
+    assert!(logs.contains("the last 3 minutes: 3 records,"), "{logs}");
+    let table: Vec<&str> = logs.lines().skip_while(|l| !l.trim_start().starts_with("time ")).take(4).collect();
+    assert_eq!(table.len(), 4, "a header and three flows: {logs}");
+    assert!(table[1..].iter().all(|row| row.contains("tcp") || row.contains("udp")), "{logs}");
 }
 
 /// The simulator is not in this binary; `sim` says where it is, and fails (nothing was served).
@@ -189,6 +197,7 @@ fn readme_documents_every_flag() {
         "report",
         "plan",
         "apply",
+        "logs",
         "migrate plan",
         "migrate apply",
         "migrate rollback",

@@ -15,9 +15,12 @@
 # they run as a second cargo invocation when no targets were selected.
 #
 # Exported to the tests: KUBECONFIG (admin of the throwaway cluster; any KUBECONFIG you had is replaced, so the
-# tests never touch a real cluster) and FLOWLOG_KUBECTL (a kubectl matching the apiserver).
+# tests never touch a real cluster), FLOWLOG_KUBECTL (a kubectl matching the apiserver), and Azurite's blob service
+# (HTTPS, OAuth; tests/tools/start-azurite.sh): FLOWLOG_AZURITE_ENDPOINT (https://127.0.0.1:PORT/, path-style) and
+# FLOWLOG_AZURITE_CA (the test CA its certificate is signed by).
 # Needs: cargo, go >= 1.26 (first run only: ~6 min cold build of the control plane on 2 cores, then ~2 min for
-# flux_health's evaluator, tests/tools/install-flux-health.sh), openssl, curl, python3.
+# flux_health's evaluator, tests/tools/install-flux-health.sh), node and npm (Azurite, installed from the npm registry
+# on first use by tests/tools/install-azurite.sh, ~40 s), openssl, curl, python3.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -104,6 +107,7 @@ else
   BIN=$(tests/envtest/install.sh | tail -n 1)
 fi
 [ -x "$BIN/kube-apiserver" ] || { say "install.sh did not produce $BIN/kube-apiserver"; exit 1; }
+AZURITE_BIN=$(tests/tools/install-azurite.sh | tail -n 1)
 end
 
 # 2. start: a fresh control plane in a temp dir (set DIR only after mktemp, so the trap never stops a stranger's).
@@ -115,6 +119,13 @@ export KUBECONFIG="$DIR/kubeconfig"
 export FLOWLOG_KUBECTL="$BIN/kubectl"
 export FLOWLOG_ENVTEST_BIN="$BIN"
 say "control plane: KUBECONFIG=$KUBECONFIG"
+
+# 2b. Azurite's blob service, in the same directory: stop.sh stops it with the control plane (its pid is in DIR/pids).
+begin azurite
+FLOWLOG_AZURITE_ENDPOINT=$(tests/tools/start-azurite.sh "$DIR" "$AZURITE_BIN" | tail -n 1)
+end
+export FLOWLOG_AZURITE_ENDPOINT
+export FLOWLOG_AZURITE_CA="$DIR/azurite/ca.pem"
 
 # 3. tests. The end-to-end tests run the simulator's own binary (flowlog-sim): a whole-workspace run builds it with
 # everything else; when targets were chosen, it is built first (same features as the tests, so nothing twice).

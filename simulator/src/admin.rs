@@ -174,3 +174,55 @@ fn with_subscription<R: RuntimeResource + DeserializeOwned>(body: &[u8]) -> Resu
     let resource = serde_json::from_value(value).map_err(|e| format!("the body is not a {}: {e}", R::KIND))?;
     Ok((subscription, resource))
 }
+
+/// `GET /_sim/delivery`: where flow logs are delivered and what is paused.
+pub(super) async fn admin_delivery(State(sim): State<Simulator>) -> Response {
+    let endpoint = sim.lock().world.blob_endpoint.clone();
+    json_response(StatusCode::OK, &json!({"endpoint": endpoint, "paused": sim.delivery_paused().await}))
+}
+
+/// `PUT /_sim/delivery`: `{"paused": bool, "storageAccount": name}` or `{"paused": bool, "flowLog": id}` pauses or
+/// resumes delivery; 200 with what `GET` answers.
+pub(super) async fn admin_pause_delivery(State(sim): State<Simulator>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Pause {
+        paused: bool,
+        storage_account: Option<String>,
+        flow_log: Option<String>,
+    }
+    let pause: Pause = match serde_json::from_slice(&body) {
+        Ok(pause) => pause,
+        Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("the body is not a pause: {e}\n")),
+    };
+    if pause.storage_account.is_none() == pause.flow_log.is_none() {
+        return text_response(StatusCode::BAD_REQUEST, "name one of storageAccount and flowLog\n".into());
+    }
+    sim.pause_delivery(pause.storage_account.as_deref(), pause.flow_log.as_deref(), pause.paused).await;
+    admin_delivery(State(sim)).await
+}
+
+/// `POST /_sim/delivery/deliver`: `{"from": unix seconds (default: this minute), "minutes": n (default 1)}` writes
+/// those minutes' records of every enabled flow log; 200 with `{written: [...], skipped: [...]}`; 400 when the body
+/// is wrong, 502 when storage refused a write.
+pub(super) async fn admin_deliver(State(sim): State<Simulator>, body: Bytes) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Deliver {
+        from: Option<u64>,
+        minutes: Option<u32>,
+    }
+    let body: &[u8] = if body.is_empty() { b"{}" } else { &body };
+    let ask: Deliver = match serde_json::from_slice(body) {
+        Ok(ask) => ask,
+        Err(e) => return text_response(StatusCode::BAD_REQUEST, format!("the body is not a delivery: {e}\n")),
+    };
+    let minutes = ask.minutes.unwrap_or(1);
+    if !(1..=24 * 60).contains(&minutes) {
+        return text_response(StatusCode::BAD_REQUEST, "minutes must be 1..=1440\n".into());
+    }
+    match sim.deliver(ask.from.unwrap_or_else(super::delivery::this_minute), minutes).await {
+        Ok(report) => json_response(StatusCode::OK, &report),
+        Err(e) => text_response(StatusCode::BAD_GATEWAY, format!("{e}\n")),
+    }
+}

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use super::delivery::{Delivery, DeliveryReport, Paused};
 use super::faults::{FaultRule, Faults};
 use super::inventory::{Inventory, NetworkInterface, NetworkSecurityGroup, Throttling, VirtualNetwork};
 use super::resources::{Applied, ResourceError};
@@ -17,12 +18,72 @@ pub struct Simulator {
     state: Arc<Mutex<State>>,
     /// The write log, once [`Simulator::record_writes`] switched it on.
     log: Arc<Mutex<Option<WriteLog>>>,
+    /// Flow-log delivery to storage (held across awaits, hence tokio's mutex).
+    delivery: Arc<tokio::sync::Mutex<Delivery>>,
 }
 
 impl Simulator {
     /// Serves `inventory` as given; use [`Inventory::from_yaml`] or [`Inventory::validate`] to check it first.
     pub fn new(inventory: Inventory) -> Simulator {
-        Simulator { state: Arc::new(Mutex::new(State::new(inventory))), log: Arc::default() }
+        let state = State::new(inventory);
+        let delivery = Delivery::new(state.world.tenant.clone());
+        Simulator {
+            state: Arc::new(Mutex::new(state)),
+            log: Arc::default(),
+            delivery: Arc::new(tokio::sync::Mutex::new(delivery)),
+        }
+    }
+
+    /// Delivers enabled flow logs' records to the Blob service at `endpoint` (path-style, https; Azurite in the
+    /// tests), trusting the PEM certificates `ca_pem` besides the system's, with records from `seed`. Storage
+    /// accounts then show `{endpoint}{name}/` as their blob endpoint. Nothing is written until
+    /// [`Simulator::deliver`] is called.
+    pub async fn set_storage_endpoint(
+        &self,
+        endpoint: url::Url,
+        ca_pem: Option<&[u8]>,
+        seed: u64,
+    ) -> Result<(), String> {
+        let mut delivery = self.delivery.lock().await;
+        delivery.configure(endpoint.clone(), ca_pem)?;
+        delivery.seed = seed;
+        self.lock().world.blob_endpoint = delivery.endpoint.as_ref().map(url::Url::to_string);
+        Ok(())
+    }
+
+    /// Writes the records of `minutes` minutes from `from` (Unix seconds; rounded down to a minute) of every
+    /// enabled flow log to its storage account, as Network Watcher does, skipping paused ones and minutes already
+    /// written.
+    pub async fn deliver(&self, from: u64, minutes: u32) -> Result<DeliveryReport, String> {
+        let flow_logs = self.flow_log_resources();
+        self.delivery.lock().await.deliver(&flow_logs, from, minutes).await
+    }
+
+    /// What [`Simulator::deliver`] would write for those minutes with `seed`, written nowhere (no storage endpoint
+    /// needed).
+    pub fn preview_delivery(&self, from: u64, minutes: u32, seed: u64) -> Vec<super::delivery::Delivered> {
+        super::delivery::preview(&self.flow_log_resources(), from, minutes, seed)
+    }
+
+    /// What delivery skips.
+    pub async fn delivery_paused(&self) -> Paused {
+        self.delivery.lock().await.paused.clone()
+    }
+
+    /// Pauses (or resumes, `paused: false`) delivery to a storage account (by name) or of a flow log (by ID).
+    pub async fn pause_delivery(&self, storage_account: Option<&str>, flow_log: Option<&str>, paused: bool) {
+        let mut delivery = self.delivery.lock().await;
+        let set = |set: &mut std::collections::BTreeSet<String>, value: Option<&str>| {
+            if let Some(value) = value {
+                if paused {
+                    set.insert(value.to_ascii_lowercase());
+                } else {
+                    set.remove(&value.to_ascii_lowercase());
+                }
+            }
+        };
+        set(&mut delivery.paused.storage_accounts, storage_account);
+        set(&mut delivery.paused.flow_logs, flow_log);
     }
 
     /// Calls per operation name, failed ones included.

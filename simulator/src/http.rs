@@ -17,9 +17,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::admin::{
-    admin_clear_faults, admin_counters, admin_faults, admin_flow_log_resources, admin_flow_logs, admin_inventory,
-    admin_put_resource, admin_remove_resource, admin_reset_counters, admin_reset_throttling, admin_set_faults,
-    admin_set_flow_log, admin_set_flow_log_resource, admin_set_throttling, admin_throttling,
+    admin_clear_faults, admin_counters, admin_deliver, admin_delivery, admin_faults, admin_flow_log_resources,
+    admin_flow_logs, admin_inventory, admin_pause_delivery, admin_put_resource, admin_remove_resource,
+    admin_reset_counters, admin_reset_throttling, admin_set_faults, admin_set_flow_log, admin_set_flow_log_resource,
+    admin_set_throttling, admin_throttling,
 };
 use super::connections::Conn;
 use super::faults::{ErrorFault, FaultEffect};
@@ -44,6 +45,8 @@ pub(super) fn router(sim: Simulator) -> Router {
         .route("/_sim/throttling", get(admin_throttling).put(admin_set_throttling))
         .route("/_sim/throttling/reset", post(admin_reset_throttling))
         .route("/_sim/inventory", get(admin_inventory))
+        .route("/_sim/delivery", get(admin_delivery).put(admin_pause_delivery))
+        .route("/_sim/delivery/deliver", post(admin_deliver))
         .route("/_sim/virtualNetworks", put(admin_put_resource::<Vnet>))
         .route("/_sim/virtualNetworks/{subscription}/{resourceGroup}/{name}", delete(admin_remove_resource::<Vnet>))
         .route("/_sim/networkInterfaces", put(admin_put_resource::<Nic>))

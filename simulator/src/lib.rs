@@ -86,6 +86,11 @@
 //! or `ResourceNotFound` ("The Resource '{type}/{name}' under resource group '{rg}' was not found. For more details
 //! please go to <https://aka.ms/ARMResourceNotFoundFix>").
 //!
+//! Flow-log delivery (with [`Simulator::set_storage_endpoint`], `flowlog-sim --storage-endpoint`): enabled flow logs'
+//! `PT1H.json` blobs written into a Blob service (Azurite in the tests) in Network Watcher's layout and block
+//! pattern, with seeded records, when [`Simulator::deliver`] (or `POST /_sim/delivery/deliver`) asks; paused per
+//! storage account or flow log ([`Simulator::pause_delivery`], `PUT /_sim/delivery`). See the README.
+//!
 //! # Behaviour
 //!
 //! - **One store.** Every flow log is a `flowLogs` resource held by a watcher; `configureFlowLog` and
@@ -385,6 +390,7 @@ pub mod inventory;
 // What is built from the inventory: tokens, provider registration, throttling, the resources around flow logs and
 // their JSON:
 mod auth;
+mod flow_records;
 mod providers;
 mod rate_limit;
 mod resource_views;
@@ -408,7 +414,8 @@ mod reads;
 
 mod drift;
 mod resources;
-// The handle on the shared state, then HTTP:
+// Flow-log delivery to storage, the handle on the shared state, then HTTP:
+mod delivery;
 mod handle;
 mod write_log;
 
@@ -424,6 +431,7 @@ pub use defaults::{
     DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_FEDERATED_ISSUER, DEFAULT_FEDERATED_SUBJECT,
     DEFAULT_MANAGED_IDENTITY_CLIENT_ID, DEFAULT_SUBSCRIPTION_ID, DEFAULT_TENANT_ID, SECOND_SUBSCRIPTION_ID,
 };
+pub use delivery::{Delivered, DeliveryReport, Paused, Skipped};
 pub use faults::FaultRule;
 pub use handle::Simulator;
 pub use inventory::{Inventory, InventoryError};

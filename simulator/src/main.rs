@@ -22,6 +22,19 @@ struct Args {
     /// Print the inventory as YAML and exit.
     #[arg(long)]
     print_inventory: bool,
+    /// Deliver enabled flow logs' PT1H.json blobs to this Blob service (https, path-style, e.g. Azurite's
+    /// https://127.0.0.1:10000/); storage accounts then show {endpoint}{name}/ as their blob endpoint.
+    #[arg(long)]
+    storage_endpoint: Option<url::Url>,
+    /// PEM file of a CA to trust for --storage-endpoint, besides the system's.
+    #[arg(long, requires = "storage_endpoint")]
+    storage_ca_file: Option<PathBuf>,
+    /// Seed of the delivered flow records (the same seed writes the same flows).
+    #[arg(long, default_value_t = 1, requires = "storage_endpoint")]
+    delivery_seed: u64,
+    /// Deliver the current minute's records every this many seconds (0: only when POST /_sim/delivery/deliver asks).
+    #[arg(long, default_value_t = 0, requires = "storage_endpoint")]
+    deliver_every: u64,
 }
 
 fn main() -> ExitCode {
@@ -62,5 +75,29 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     eprintln!("Network Watcher simulator listening on http://{addr}");
     eprintln!("  ARM endpoint and authority host: http://{addr}/   admin API: http://{addr}/_sim/");
-    Simulator::new(inventory).serve(listener).await.context("serving")
+    let simulator = Simulator::new(inventory);
+    if let Some(endpoint) = args.storage_endpoint {
+        let ca = match &args.storage_ca_file {
+            Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
+            None => None,
+        };
+        simulator
+            .set_storage_endpoint(endpoint.clone(), ca.as_deref(), args.delivery_seed)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        eprintln!("  flow logs delivered to {endpoint}");
+        if args.deliver_every > 0 {
+            let (sim, every) = (simulator.clone(), std::time::Duration::from_secs(args.deliver_every));
+            tokio::spawn(async move {
+                loop {
+                    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                    if let Err(e) = sim.deliver(now.as_secs(), 1).await {
+                        tracing::warn!(error = %e, "flow-log delivery failed");
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            });
+        }
+    }
+    simulator.serve(listener).await.context("serving")
 }

@@ -179,7 +179,10 @@ impl World {
     /// purpose v2 account (the kind flow logs need), locally redundant, available in its region.
     pub(super) fn storage_account_json(&self, i: usize) -> Value {
         let s = &self.storage[i];
-        let endpoint = |service: &str| format!("https://{}.{service}.core.windows.net/", s.name);
+        let endpoint = |service: &str| match &self.blob_endpoint {
+            Some(blob) if service == "blob" => format!("{blob}{}/", s.name),
+            _ => format!("https://{}.{service}.core.windows.net/", s.name),
+        };
         json!({
             "id": s.id,
             "name": s.name,

@@ -131,6 +131,9 @@ pub(super) struct World {
     pub nics: Vec<KnownNic>,
     pub scale_set_nics: Vec<KnownScaleSetNic>,
     pub workspaces: Vec<KnownWorkspace>,
+    /// Where flow logs are delivered (`flowlog-sim --storage-endpoint`, path-style): storage accounts then show
+    /// `{blob_endpoint}{name}/` as their blob endpoint instead of `https://{name}.blob.core.windows.net/`.
+    pub blob_endpoint: Option<String>,
 }
 
 pub(super) const NSG_TYPE: &str = "Microsoft.Network/networkSecurityGroups";
@@ -284,6 +287,7 @@ impl World {
     /// resource groups: as in Azure, removing a group's last resource leaves the group.
     pub(super) fn rebuilt(&self, inventory: &Inventory) -> World {
         let mut w = World::new(inventory);
+        w.blob_endpoint.clone_from(&self.blob_endpoint);
         for (new, old) in w.subs.iter_mut().zip(&self.subs) {
             new.resource_groups.extend(old.resource_groups.iter().cloned());
         }

@@ -44,3 +44,32 @@ fn readme_documents_every_flag() {
         assert!(readme.contains(&format!("{flag}`")), "simulator/README.md does not document `flowlog-sim {flag}`");
     }
 }
+
+/// Delivery needs an https Blob service and a readable CA file: anything else stops start-up with the reason.
+#[test]
+fn delivery_settings_are_checked_at_start() {
+    let out =
+        bin().args(["--listen", "127.0.0.1:0", "--storage-endpoint", "http://127.0.0.1:10000/"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not https"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = bin()
+        .args(["--listen", "127.0.0.1:0", "--storage-endpoint", "https://127.0.0.1:10000/"])
+        .args(["--storage-ca-file", "/nonexistent/ca.pem"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reading /nonexistent/ca.pem"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, "not a certificate\n").unwrap();
+    let out = bin()
+        .args(["--listen", "127.0.0.1:0", "--storage-endpoint", "https://127.0.0.1:10000/", "--storage-ca-file"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PEM"), "{}", String::from_utf8_lossy(&out.stderr));
+    // Delivery flags without a storage endpoint are a usage error.
+    let out = bin().args(["--deliver-every", "5"]).output().unwrap();
+    assert!(!out.status.success());
+}

@@ -67,13 +67,26 @@ pub fn redirect_policy() -> reqwest::redirect::Policy {
 
 /// The HTTP client of every ARM, token and IMDS request: timeouts, a user agent, and [`redirect_policy`].
 pub fn http_client() -> Result<reqwest::Client, ArmError> {
-    reqwest::Client::builder()
+    http_client_trusting(None)
+}
+
+/// [`http_client`], trusting the CA certificates of `extra_ca` (PEM) besides the system's: a private cloud's or a
+/// proxy's CA, Azurite's test CA (`--extra-ca-file`).
+pub fn http_client_trusting(extra_ca: Option<&[u8]>) -> Result<reqwest::Client, ArmError> {
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(60))
         .redirect(redirect_policy())
-        .user_agent(concat!("flowlog-operator/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ArmError::Config(format!("building the HTTP client: {e}")))
+        .user_agent(concat!("flowlog-operator/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = extra_ca {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ArmError::Config(format!("the extra CA file is not PEM: {e}")))?;
+        if certs.is_empty() {
+            return Err(ArmError::Config("the extra CA file holds no PEM certificate".into()));
+        }
+        builder = builder.tls_certs_merge(certs);
+    }
+    builder.build().map_err(|e| ArmError::Config(format!("building the HTTP client: {e}")))
 }
 
 /// The largest ARM answer read (a flow-log list page of 100 flow logs is some 200 KB): a larger one is refused

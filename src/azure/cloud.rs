@@ -7,6 +7,9 @@ use url::Url;
 
 use super::error::ArmError;
 
+/// The scope of storage tokens, in every cloud (the audience `https://storage.azure.com`).
+pub const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+
 /// The endpoints of one Azure cloud.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Cloud {
@@ -71,6 +74,14 @@ impl Cloud {
             token_scope: format!("{audience}/.default"),
             imds_resource: format!("{audience}/"),
         }
+    }
+
+    /// The same cloud with storage's token audience (`https://storage.azure.com/`, in every cloud), for blob reads.
+    pub fn for_storage(&self) -> Cloud {
+        let mut cloud = self.clone();
+        cloud.token_scope = STORAGE_SCOPE.to_string();
+        cloud.imds_resource = "https://storage.azure.com/".to_string();
+        cloud
     }
 
     /// `public`, `usgovernment` or `china` (case-insensitive; the Azure CLI's names `AzureCloud`,

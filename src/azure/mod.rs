@@ -12,13 +12,14 @@ mod error;
 mod inventory;
 mod observer;
 mod operation;
+pub mod storage;
 mod throttle;
 mod watchers;
 
 /// The wire types, shared with the simulator.
 pub use flowlog_wire::{id, model};
 
-pub use boundary::http_client;
+pub use boundary::{http_client, http_client_trusting};
 pub use calls::{RegistrationState, api_version_for, parse, provisioned};
 pub use client::{ArmClient, ArmClientBuilder, PollSettings, RetrySettings};
 pub use cloud::Cloud;

@@ -10,6 +10,7 @@ use tracing::info;
 use url::Url;
 
 use crate::azure::credential::TokenCredential;
+use crate::azure::storage::BlobReader;
 use crate::azure::{
     ArmClient, ArmObserver, BucketSettings, Cloud, CredentialConfig, CredentialKind, PollSettings, ThrottleSettings,
 };
@@ -67,6 +68,10 @@ pub struct AzureArgs {
     /// Give up on a long-running ARM operation after this long.
     #[arg(long, env = "FLOWLOG_LRO_TIMEOUT", default_value = "10m", value_parser = super::parse_duration)]
     pub lro_timeout: Duration,
+    /// PEM file of CA certificates to trust besides the system's, for every Azure request (a private cloud's or a
+    /// TLS-inspecting proxy's CA).
+    #[arg(long, env = "FLOWLOG_EXTRA_CA_FILE")]
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 impl AzureArgs {
@@ -114,6 +119,17 @@ impl AzureArgs {
         between("--lro-timeout", "FLOWLOG_LRO_TIMEOUT", self.lro_timeout, s(1), s(24 * 3600))
     }
 
+    /// The HTTP client of every Azure request: [`crate::azure::http_client`], trusting `--extra-ca-file`.
+    pub fn http_client(&self) -> anyhow::Result<reqwest::Client> {
+        let pem = match &self.extra_ca_file {
+            Some(path) => {
+                Some(std::fs::read(path).with_context(|| format!("reading --extra-ca-file {}", path.display()))?)
+            }
+            None => None,
+        };
+        crate::azure::http_client_trusting(pem.as_deref()).context("--extra-ca-file")
+    }
+
     /// The credential and an ARM client using it, reporting each request to `observer`.
     pub fn arm_client(
         &self,
@@ -121,6 +137,37 @@ impl AzureArgs {
     ) -> anyhow::Result<(Cloud, Arc<dyn TokenCredential>, ArmClient)> {
         self.check()?;
         let cloud = self.cloud()?;
+        let config = self.credential_config()?;
+        let http = self.http_client()?;
+        let credential = config.build(http.clone(), &cloud).context("Azure credentials")?;
+        let poll =
+            PollSettings { default_interval: self.lro_poll_interval, timeout: self.lro_timeout, ..Default::default() };
+        let throttle = ThrottleSettings {
+            reads: self.arm_read_budget,
+            writes: self.arm_write_budget,
+            deletes: self.arm_delete_budget,
+            ..Default::default()
+        };
+        let arm = ArmClient::builder(http, cloud.arm_endpoint.clone(), credential.clone())
+            .poll(poll)
+            .throttle(throttle)
+            .observer(observer)
+            .build();
+        info!(cloud = %cloud.name, auth = %config.kind(), "Azure credentials configured");
+        Ok((cloud, credential, arm))
+    }
+
+    /// A blob reader with the same credentials, for the storage audience, trusting blob endpoints of the cloud and
+    /// those on `storage_origin`.
+    pub fn blob_reader(&self, cloud: &Cloud, storage_origin: Option<Url>) -> anyhow::Result<BlobReader> {
+        let http = self.http_client()?;
+        let credential =
+            self.credential_config()?.build(http.clone(), &cloud.for_storage()).context("Azure credentials")?;
+        Ok(BlobReader::new(http, credential, cloud, storage_origin))
+    }
+
+    /// The credential configuration from flags and the environment.
+    fn credential_config(&self) -> anyhow::Result<CredentialConfig> {
         // Flags win over the environment; what has no flag comes from the environment.
         let flag = |name: &str| -> Option<String> {
             let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -141,29 +188,13 @@ impl AzureArgs {
             (flag("AZURE_TENANT_ID").is_some() && flag("AZURE_FEDERATED_TOKEN_FILE").is_none())
                 .then_some(CredentialKind::ClientSecret)
         });
-        let config = CredentialConfig::from_lookup(kind, flag).context("Azure credentials")?;
-        let http = http_client()?;
-        let credential = config.build(http.clone(), &cloud).context("Azure credentials")?;
-        let poll =
-            PollSettings { default_interval: self.lro_poll_interval, timeout: self.lro_timeout, ..Default::default() };
-        let throttle = ThrottleSettings {
-            reads: self.arm_read_budget,
-            writes: self.arm_write_budget,
-            deletes: self.arm_delete_budget,
-            ..Default::default()
-        };
-        let arm = ArmClient::builder(http, cloud.arm_endpoint.clone(), credential.clone())
-            .poll(poll)
-            .throttle(throttle)
-            .observer(observer)
-            .build();
-        info!(cloud = %cloud.name, auth = %config.kind(), "Azure credentials configured");
-        Ok((cloud, credential, arm))
+        CredentialConfig::from_lookup(kind, flag).context("Azure credentials")
     }
 }
 
 /// The HTTP client of every ARM and token request ([`crate::azure::http_client`]: redirects only within the origin
 /// asked).
+#[cfg(feature = "demo")]
 pub fn http_client() -> anyhow::Result<reqwest::Client> {
     Ok(crate::azure::http_client()?)
 }

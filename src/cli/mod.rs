@@ -25,6 +25,7 @@ mod demo {
     }
 }
 mod azure;
+mod logs;
 mod migrate;
 mod plan;
 pub mod report;
@@ -72,6 +73,9 @@ enum Command {
     /// Make the changes `plan` shows in Azure, without a cluster (break-glass, or no Kubernetes): asks first
     /// (unless --yes), with the operator's ARM budgets and write locks, and progress on stderr.
     Apply(Box<plan::ApplyArgs>),
+    /// Print the flows a flow log wrote: for a policy (read from the cluster) or a target's ARM ID, the hours
+    /// asked for, as a table, JSON lines or CSV, with filters. Reads ARM and storage; writes nothing.
+    Logs(Box<logs::Args>),
     /// Print the CustomResourceDefinitions as YAML, as `crds/` holds them: both (one multi-document stream, for one
     /// `kubectl apply`), or the one `--kind` names.
     Crd {
@@ -102,7 +106,12 @@ pub fn main() -> ExitCode {
         cli.log_format,
         matches!(
             cli.command,
-            Command::Demo(_) | Command::Report(_) | Command::Migrate(_) | Command::Plan(_) | Command::Apply(_)
+            Command::Demo(_)
+                | Command::Report(_)
+                | Command::Migrate(_)
+                | Command::Plan(_)
+                | Command::Apply(_)
+                | Command::Logs(_)
         ),
     );
     let runtime = match tokio::runtime::Runtime::new() {
@@ -119,6 +128,7 @@ pub fn main() -> ExitCode {
             Command::Migrate(args) => migrate::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Plan(args) => plan::plan(*args).await,
             Command::Apply(args) => plan::apply(*args).await,
+            Command::Logs(args) => logs::run(*args).await.map(|()| ExitCode::SUCCESS),
             Command::Crd { kind } => {
                 match kind {
                     Some(kind) => print!("{}", crd_yaml(kind)),

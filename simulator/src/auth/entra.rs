@@ -110,7 +110,7 @@ impl Tokens {
             }
         }
         let lifetime = inventory.behaviour.token_lifetime_seconds;
-        let access_token = self.issue(lifetime, audience, &principal.client_id, now);
+        let access_token = self.issue(lifetime, audience, &principal.client_id, &principal.tenant_id, now);
         Ok(TokenResponse {
             token_type: "Bearer".into(),
             expires_in: lifetime,
@@ -219,15 +219,7 @@ mod tests {
     };
 
     fn b64(bytes: &[u8]) -> String {
-        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
-            for i in 0..=chunk.len() {
-                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        out
+        crate::auth::base64url_encode(bytes)
     }
 
     fn jwt(claims: Value) -> String {

@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::{Tokens, unix_seconds};
+use crate::DEFAULT_TENANT_ID;
 use crate::inventory::{Inventory, ManagedIdentity};
 
 /// An IMDS error: `{"error", "error_description"}`.
@@ -59,7 +60,8 @@ impl Tokens {
         };
         let identity = selected.ok_or(ImdsError::bad_request("invalid_request", "Identity not found"))?;
         let lifetime = inventory.behaviour.token_lifetime_seconds;
-        let token = self.issue(lifetime, resource, &identity.client_id, now);
+        let tenant = inventory.service_principals.first().map_or(DEFAULT_TENANT_ID, |p| p.tenant_id.as_str());
+        let token = self.issue(lifetime, resource, &identity.client_id, tenant, now);
         let unix = unix_seconds(now);
         Ok(json!({
             "access_token": token,

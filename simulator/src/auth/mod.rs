@@ -9,7 +9,11 @@ mod imds;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// An access token the simulator issued.
+/// An access token the simulator issued. Tokens have a JWT's shape, as Entra ID's do (`header.payload.signature`,
+/// base64url): the payload carries `aud` (the resource without its trailing slash), `iss`
+/// (`https://sts.windows.net/{tenant}/`), `iat`, `nbf`, `exp`, `appid` and `tid`, so that a storage emulator that
+/// reads claims without checking signatures (Azurite's `--oauth basic`) accepts them; the signature is random bytes
+/// (nothing can verify it), which also makes every token unique.
 pub(super) struct Token {
     pub expires: SystemTime,
     /// The resource it was issued for (`https://management.azure.com/`).
@@ -23,22 +27,68 @@ pub(super) struct Token {
 pub(super) struct Tokens(HashMap<String, Token>);
 
 impl Tokens {
-    fn issue(&mut self, lifetime: u64, audience: &str, actor: &str, now: SystemTime) -> String {
+    fn issue(&mut self, lifetime: u64, audience: &str, actor: &str, tenant: &str, now: SystemTime) -> String {
         // Expired tokens are kept a while so that ARM can tell "expired" from "never issued".
         self.0.retain(|_, t| t.expires + Duration::from_secs(3600) > now);
-        let token: String = std::iter::repeat_with(fastrand::alphanumeric).take(64).collect();
+        let token = jwt_shaped(lifetime, audience, actor, tenant, now);
         let expires = now + Duration::from_secs(lifetime);
         self.0.insert(token.clone(), Token { expires, audience: audience.into(), actor: actor.into() });
         token
     }
 }
 
-fn unix_seconds(t: SystemTime) -> u64 {
+/// A token in a JWT's shape (see [`Token`]).
+pub(crate) fn jwt_shaped(lifetime: u64, audience: &str, actor: &str, tenant: &str, now: SystemTime) -> String {
+    let iat = unix_seconds(now);
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256"});
+    let claims = serde_json::json!({
+        "aud": audience.trim_end_matches('/'),
+        "iss": format!("https://sts.windows.net/{tenant}/"),
+        "iat": iat,
+        "nbf": iat,
+        "exp": iat + lifetime,
+        "appid": actor,
+        "tid": tenant,
+    });
+    let signature: Vec<u8> = std::iter::repeat_with(|| fastrand::u8(..)).take(48).collect();
+    format!(
+        "{}.{}.{}",
+        base64url_encode(header.to_string().as_bytes()),
+        base64url_encode(claims.to_string().as_bytes()),
+        base64url_encode(&signature)
+    )
+}
+
+/// base64url without padding, as JWTs use it.
+pub(crate) fn base64url_encode(bytes: &[u8]) -> String {
+    base64_with(bytes, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", false)
+}
+
+/// Standard base64 with padding, as the Blob service's block IDs use it.
+pub(crate) fn base64_standard(bytes: &[u8]) -> String {
+    base64_with(bytes, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", true)
+}
+
+fn base64_with(bytes: &[u8], alphabet: &[u8], pad: bool) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(alphabet[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if pad {
+            out.extend(std::iter::repeat_n('=', 3 - chunk.len()));
+        }
+    }
+    out
+}
+
+pub(crate) fn unix_seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
 }
 
 /// (year, month, day, hour, minute, second) in UTC.
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
+pub(crate) fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
     let secs = unix_seconds(t) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's days-to-civil algorithm.
@@ -55,7 +105,7 @@ fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
 }
 
 /// `2024-10-02T22:05:03.6755165Z`, as Entra ID writes times.
-fn iso_time(t: SystemTime) -> String {
+pub(crate) fn iso_time(t: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = civil(t);
     let ticks = t.duration_since(UNIX_EPOCH).unwrap_or_default().subsec_nanos() / 100;
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ticks:07}Z")
