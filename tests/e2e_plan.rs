@@ -40,12 +40,15 @@ fn extra_manifests(dir: &Path) {
     std::fs::write(dir.join("shared-vnet.yaml"), shared).unwrap();
 }
 
+/// The policies of `dir`, by name: the keeper of a contested target (the first by name) is applied first. Applied
+/// the other way round, the loser would own the target alone for a moment and could write before the keeper exists.
 fn policies_in(dir: &Path) -> Vec<FlowLogPolicy> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         out.push(serde_saphyr::from_str::<FlowLogPolicy>(&text).unwrap());
     }
+    out.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     out
 }
 
