@@ -440,6 +440,11 @@ async fn check(
                     Err(SyncError::Azure(e)) if e.status() == Some(404) => {
                         info!(kind = token.kind, "Azure no longer knows the operation; reading the flow log again");
                     }
+                    // A token whose URLs the client does not follow (another origin: a status written elsewhere or
+                    // tampered with) is no operation of ours to poll: dropped, and Azure read again.
+                    Err(SyncError::Azure(e @ ArmError::UrlRefused { .. })) => {
+                        warn!(kind = token.kind, "dropping the operation in status: {e}; reading the flow log again");
+                    }
                     Err(SyncError::NotConverged(_)) if previous.and_then(|s| s.observed_generation) != generation => {}
                     Err(e) => return Err(e.into()),
                 }
