@@ -350,6 +350,7 @@ async fn fault_campaign() {
     let mut injected: BTreeMap<FaultKind, u32> = BTreeMap::new();
     let mut skipped: BTreeMap<FaultKind, u32> = BTreeMap::new();
     let mut apiserver_down = Duration::ZERO;
+    let mut executed: Vec<(f64, FaultKind)> = Vec::new();
     while let Some(Reverse((at, action))) = timeline.pop() {
         while let Some(wait) = at.checked_sub(started.elapsed()) {
             operators.reap();
@@ -430,6 +431,9 @@ async fn fault_campaign() {
                     _ => {}
                 }
                 *(if done { &mut injected } else { &mut skipped }).entry(planned.kind).or_insert(0) += 1;
+                if done {
+                    executed.push((now.as_secs_f64(), planned.kind));
+                }
             }
         }
     }
@@ -580,6 +584,19 @@ async fn fault_campaign() {
         per_policy.values().sum::<i32>()
     ));
 
+    if accepted.len() as u64 != needed + u64::from(failed_operations) {
+        say(&format!("  faults: {executed:?}"));
+        for (t, c) in fleet.targets.iter().zip(&fleet.changes) {
+            let writes: Vec<(f64, &str)> = accepted
+                .iter()
+                .filter(|w| w.target.eq_ignore_ascii_case(&t.id))
+                .map(|w| (w.at_ms as f64 / 1000.0, w.operation.as_str()))
+                .collect();
+            if writes.len() as u64 > 1 + u64::from(*c) {
+                say(&format!("  {} ({c} changes): writes {writes:?}", t.id));
+            }
+        }
+    }
     assert!(lost.is_empty(), "targets short of their needed writes: {lost:?}");
     assert_eq!(accepted.len() as u64, needed + u64::from(failed_operations), "writes accepted vs. needed + failed");
     assert!(read_budget.0 <= 0.0 && write_budget.0 <= 0.0, "ARM budget exceeded: {read_budget:?} {write_budget:?}");

@@ -273,6 +273,33 @@ async fn a_restart_in_the_middle_of_a_write_neither_loses_nor_repeats_it() {
     assert_eq!(p.status.unwrap().drift_corrections, 0);
 }
 
+/// Polls of a write's operation that fail (502s past the client's own three attempts) are a failed read, not a failed
+/// write: the operator keeps the operation and polls it again later, instead of planning afresh against what it
+/// read before the write and writing a second time.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn polls_that_fail_keep_the_operation_and_nothing_is_written_twice() {
+    let mut inventory = flowlog_simulator::Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = 1;
+    inventory.behaviour.lro.duration_ms = 2000;
+    let h = Harness::start_with("failing-polls", inventory).await;
+    let bad_gateway =
+        |op: &str| json!({"operation": op, "count": 3, "effect": {"error": {"status": 502, "code": "BadGateway"}}});
+    let faults = json!([bad_gateway("operationStatus"), bad_gateway("operationResult")]);
+    h.sim.set_faults(serde_json::from_value(faults).unwrap()).unwrap();
+    let spec = web_nsg_spec(30, "10m");
+    let target = spec.target.resource_id.clone();
+    h.apply("web", spec).await;
+    wait_for("every failing poll answered", Duration::from_secs(60), || async {
+        h.sim.faults().iter().all(|f| f.count == Some(0)).then_some(())
+    })
+    .await;
+    let p = h.wait_ready("web", "True").await;
+    assert_eq!(p.status.unwrap().operation, None);
+    assert_eq!(retention(&h, &target), (true, 30));
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1, "the operation went on in Azure: no second write");
+}
+
 /// A resume token in status whose URLs the client refuses to follow (another origin than the ARM endpoint, as a
 /// tampered or migrated status would hold) is dropped, and Azure read again: the policy converges without a second
 /// write instead of failing on the token for good.

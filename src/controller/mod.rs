@@ -445,6 +445,24 @@ async fn check(
                     Err(SyncError::Azure(e @ ArmError::UrlRefused { .. })) => {
                         warn!(kind = token.kind, "dropping the operation in status: {e}; reading the flow log again");
                     }
+                    // Reading the operation failed (429, 5xx, the connection), not the operation: it goes on in
+                    // Azure. Keep it, and poll it again after a backoff; planning afresh now could write again.
+                    Err(SyncError::Azure(e)) if e.is_retryable_request() => {
+                        warn!(kind = token.kind, "polling the operation failed: {e}; polling it again later");
+                        let failures = {
+                            let mut map = ctx.failures.lock().expect("not poisoned");
+                            let n = map.entry(uid.clone()).or_insert(0);
+                            *n += 1;
+                            *n
+                        };
+                        let wait = schedule::backoff(failures, e.retry_after(), fastrand::f64());
+                        remember(&token, differences.clone());
+                        let outcome = match OperationKind::parse(&token.kind) {
+                            Some(OperationKind::QueryFlowLogStatus) => Outcome::Checking { operation: token },
+                            _ => Outcome::Applying { differences, drift: token.drift, operation: token },
+                        };
+                        return Ok((outcome, Some(wait)));
+                    }
                     Err(SyncError::NotConverged(_)) if previous.and_then(|s| s.observed_generation) != generation => {}
                     Err(e) => return Err(e.into()),
                 }
