@@ -3,7 +3,7 @@
 //! timed unit test: it prints its figures, and fails only when an invariant breaks.
 //!
 //! Faults (`tests/common/campaign.rs` draws them from the seed): 429 storms with `Retry-After`, 5xx bursts, slow and
-//! failing long-running operations, connection resets, request timeouts (a list that answers after the client's
+//! failing long-running operations, connection resets, request timeouts (polls that answer after the client's
 //! 60 s), token endpoint outages (with a replica restarted inside), the simulator restarted with its state kept, the
 //! apiserver restarted (a private etcd + apiserver: the suite's shared one serves other tests), the leader SIGKILLed
 //! just after writes were sent, a leader change by SIGTERM, and status written by another field manager while a

@@ -88,7 +88,7 @@ pub fn fleet(n: usize, operator_secret: &str, team_secret: &str) -> (Inventory, 
             "/subscriptions/{}/resourceGroups/{rg}/providers/Microsoft.Network",
             simulator::DEFAULT_SUBSCRIPTION_ID
         );
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             let name = format!("nsg-{i:05}");
             sub.network_security_groups.push(nsg_with_flow_log(&name, &rg, region, &format!("campaign{short}"), 7));
             targets.push(CampaignTarget { id: format!("{rg_path}/networkSecurityGroups/{name}"), region, nsg: true });
@@ -121,7 +121,7 @@ pub fn spec(i: usize, target: &CampaignTarget, days: i32, interval: Duration) ->
     FlowLogPolicySpec {
         target: Target { resource_id: target.id.clone() },
         network_watcher: None,
-        credentials_ref: (i % TEAM_EVERY == 0).then(|| SecretRef { name: TEAM_SECRET_NAME.into() }),
+        credentials_ref: i.is_multiple_of(TEAM_EVERY).then(|| SecretRef { name: TEAM_SECRET_NAME.into() }),
         flow_log: FlowLogSettings {
             enabled: true,
             storage_id: Some(storage_id(target.region)),
@@ -191,7 +191,7 @@ impl FaultKind {
             FaultKind::SlowOperations => "slow long-running operations",
             FaultKind::FailingOperations => "failing long-running operations",
             FaultKind::ConnectionResets => "connection resets",
-            FaultKind::Timeouts => "request timeouts (65 s list)",
+            FaultKind::Timeouts => "request timeouts (65 s polls)",
             FaultKind::TokenOutage => "token endpoint outage",
             FaultKind::SimulatorRestart => "simulator restarted",
             FaultKind::ApiserverRestart => "apiserver restarted",
@@ -215,7 +215,8 @@ pub struct Planned {
 }
 
 /// The campaign's faults over `span`, in the order they start; the same seed gives the same schedule. Timeouts come
-/// in the first sixth (a timed-out list hangs for 65 s, past the client's 60 s timeout).
+/// in the first sixth: two polls of operations hang for 65 s, past the client's 60 s timeout, which may outlast the
+/// other faults.
 pub fn schedule(seed: u64, span: Duration) -> Vec<Planned> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let span_ms = span.as_millis() as u64;
@@ -230,7 +231,7 @@ pub fn schedule(seed: u64, span: Duration) -> Vec<Planned> {
                 FaultKind::SlowOperations => (rng.u64(5..15), rng.u32(5..15), rng.u32(5_000..20_000)),
                 FaultKind::FailingOperations => (rng.u64(5..15), rng.u32(3..8), 0),
                 FaultKind::ConnectionResets => (rng.u64(3..10), rng.u32(10..30), 0),
-                FaultKind::Timeouts => (10, 1, 65_000),
+                FaultKind::Timeouts => (10, 2, 65_000),
                 FaultKind::TokenOutage => (rng.u64(8..20), 100_000, 0),
                 FaultKind::SimulatorRestart => (rng.u64(2..7), 0, 0),
                 FaultKind::ApiserverRestart => (rng.u64(2..6), 0, 0),
@@ -268,7 +269,7 @@ pub fn rule(planned: &Planned, which: usize) -> Option<FaultRule> {
         }
         FaultKind::ConnectionResets => json!({"operation": "*", "count": planned.size, "effect": "drop"}),
         FaultKind::Timeouts => {
-            json!({"operation": "flowLogsList", "count": planned.size, "effect": {"latencyMs": planned.param}})
+            json!({"operation": "operationResult", "count": planned.size, "effect": {"latencyMs": planned.param}})
         }
         FaultKind::TokenOutage => json!({"operation": "token", "count": planned.size, "effect": {"error": {
             "status": 503, "code": "temporarily_unavailable"}}}),
