@@ -170,13 +170,19 @@ fn ready(p: &FlowLogPolicy) -> bool {
 
 /// Changes the retention of up to `k` policies that are Ready (so that each change takes exactly one write);
 /// returns their names.
-async fn change_specs(api: &Api<FlowLogPolicy>, fleet: &mut Fleet, rng: &mut fastrand::Rng, k: u32) -> Vec<String> {
+async fn change_specs(
+    api: &Api<FlowLogPolicy>,
+    fleet: &mut Fleet,
+    rng: &mut fastrand::Rng,
+    k: u32,
+    nsgs_only: bool,
+) -> Vec<String> {
     let policies = api.list(&ListParams::default()).await.map(|l| l.items).unwrap_or_default();
     let mut candidates: Vec<usize> = policies
         .iter()
         .filter(|p| ready(p))
         .filter_map(|p| p.name_any().strip_prefix("p-")?.parse().ok())
-        .filter(|i: &usize| fleet.changes[*i] < 3)
+        .filter(|i: &usize| fleet.changes[*i] < 3 && (!nsgs_only || fleet.targets[*i].nsg))
         .collect();
     rng.shuffle(&mut candidates);
     let mut changed = Vec::new();
@@ -379,6 +385,10 @@ async fn fault_campaign() {
                             timeline.push(Reverse((now + Duration::from_secs(1), Action::ReplicaBack(1 - leader))));
                         }
                     }
+                    FaultKind::Timeouts => {
+                        // NSG writes, whose operations are polled at their `Location` while the rule waits.
+                        done = !change_specs(&api, &mut fleet, &mut rng, 4, true).await.is_empty();
+                    }
                     FaultKind::SimulatorRestart if server.running() => {
                         server.stop();
                         timeline.push(Reverse((now + planned.lasts, Action::SimulatorBack)));
@@ -389,7 +399,7 @@ async fn fault_campaign() {
                     FaultKind::OperatorKilled => {
                         // Writes sent, then the leader dies before it can record or finish them.
                         let before = sim.accepted_writes().len();
-                        let changed = change_specs(&api, &mut fleet, &mut rng, planned.size).await;
+                        let changed = change_specs(&api, &mut fleet, &mut rng, planned.size, false).await;
                         let sent = Instant::now();
                         while sim.accepted_writes().len() == before && sent.elapsed() < Duration::from_secs(5) {
                             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -417,7 +427,7 @@ async fn fault_campaign() {
                     },
                     FaultKind::StatusConflict => {
                         // Another field manager takes the Ready condition while the operator applies a change.
-                        let changed = change_specs(&api, &mut fleet, &mut rng, planned.size).await;
+                        let changed = change_specs(&api, &mut fleet, &mut rng, planned.size, false).await;
                         for name in &changed {
                             let status = json!({"apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy",
                                 "status": {"conditions": [{"type": "Ready", "status": "Unknown", "reason": "ExternalWrite",

@@ -215,16 +215,17 @@ pub struct Planned {
 }
 
 /// The campaign's faults over `span`, in the order they start; the same seed gives the same schedule. Timeouts come
-/// in the first sixth: two polls of operations hang for 65 s, past the client's 60 s timeout, which may outlast the
-/// other faults.
+/// in the second sixth, once policies are Ready: two polls of operations (of NSG writes the campaign asks for then)
+/// hang for 65 s, past the client's 60 s timeout, which may outlast the other faults.
 pub fn schedule(seed: u64, span: Duration) -> Vec<Planned> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let span_ms = span.as_millis() as u64;
     let mut plan = Vec::new();
     for kind in FaultKind::ALL {
         for _ in 0..kind.per_campaign(span) {
-            let latest = if kind == FaultKind::Timeouts { span_ms / 6 } else { span_ms };
-            let at = Duration::from_millis(rng.u64(3_000..latest.max(3_001)));
+            let (earliest, latest) =
+                if kind == FaultKind::Timeouts { (span_ms / 6, span_ms / 3) } else { (3_000, span_ms) };
+            let at = Duration::from_millis(rng.u64(earliest.max(3_000)..latest.max(3_001)));
             let (lasts, size, param) = match kind {
                 FaultKind::Throttling429 => (rng.u64(3..10), rng.u32(20..60), rng.u32(1..6)),
                 FaultKind::ServerErrors5xx => (rng.u64(3..10), rng.u32(10..40), [500, 502, 503][rng.usize(..3)]),
