@@ -36,6 +36,7 @@ use std::time::{Duration, Instant};
 
 use common::campaign::{self, FaultKind, Planned};
 use common::control_plane::ControlPlane;
+use common::replicas::{Operators, Replica, metrics_text};
 use common::sim_server::SimServer;
 use common::*;
 use flowlog_operator::api::FlowLogPolicy;
@@ -58,90 +59,6 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 fn say(text: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{text}");
-}
-
-/// One of the two replicas: restarted under the same name and port, each run logging to its own file.
-struct Replica {
-    port: u16,
-    child: Option<tokio::process::Child>,
-    runs: u32,
-    name: &'static str,
-}
-
-struct Operators {
-    replicas: [Replica; 2],
-    sim_url: String,
-    kubeconfig: std::path::PathBuf,
-    logs: std::path::PathBuf,
-    secret: String,
-    /// The last metrics text of every run of every replica (for the 429 figure and the secret grep).
-    metrics: Arc<Mutex<BTreeMap<(usize, u32), String>>>,
-    /// The run of each replica now, for the scraper.
-    runs: Arc<Mutex<[u32; 2]>>,
-    /// Runs that exited on their own (a leader that cannot renew its Lease exits), restarted as a kubelet would.
-    exited: u32,
-}
-
-impl Operators {
-    fn start(&mut self, r: usize) {
-        let replica = &mut self.replicas[r];
-        replica.runs += 1;
-        let log = self.logs.join(format!("{}-{}.log", replica.name, replica.runs));
-        let mut command = operator_command(&self.sim_url, NAMESPACE, &log);
-        command
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("AZURE_CLIENT_SECRET", &self.secret)
-            .args(["--lease-namespace", NAMESPACE, "--lease-duration", "4s", "--lease-grace", "1s"])
-            .args(["--allow-credentials-ref", "true", "--metrics-addr", &format!("127.0.0.1:{}", replica.port)]);
-        replica.child = Some(command.spawn().unwrap());
-        self.runs.lock().unwrap()[r] = replica.runs;
-    }
-
-    /// Restarts the replicas whose process ended by itself.
-    fn reap(&mut self) {
-        for r in 0..2 {
-            let ended = self.replicas[r].child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_some());
-            if ended {
-                self.exited += 1;
-                self.start(r);
-            }
-        }
-    }
-
-    /// The replica that leads now (waits up to 15 s for one).
-    async fn leader(&self) -> Option<usize> {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            for (r, replica) in self.replicas.iter().enumerate() {
-                if replica.child.is_some() && metric(replica.port, "flowlog_leader").await == Some(1.0) {
-                    return Some(r);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        None
-    }
-
-    async fn signal(&mut self, r: usize, kill: bool) {
-        let Some(mut child) = self.replicas[r].child.take() else { return };
-        if kill {
-            let _ = child.start_kill();
-        } else {
-            let pid = child.id().unwrap().to_string();
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
-    }
-}
-
-async fn metrics_text(port: u16) -> Option<String> {
-    reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await.ok()?.text().await.ok()
-}
-
-async fn metric(port: u16, name: &str) -> Option<f64> {
-    let text = metrics_text(port).await?;
-    let values = text.lines().filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']));
-    Some(values.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum())
 }
 
 /// What the campaign wants of each policy now, and the writes that takes.
@@ -307,6 +224,7 @@ async fn fault_campaign() {
     let replica = |name| Replica { port: free_port(), child: None, runs: 0, name };
     let mut operators = Operators {
         replicas: [replica("a"), replica("b")],
+        namespace: NAMESPACE.into(),
         sim_url: server.url.clone(),
         kubeconfig: control_plane.kubeconfig(),
         logs: logs.path().to_path_buf(),

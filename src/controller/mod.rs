@@ -336,13 +336,7 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             warn!(code = e.code(), request_id = e.request_id().unwrap_or(""), "sync failed: {e}");
             let error = last_error(&e);
             if e.is_transient() {
-                let failures = {
-                    let mut map = ctx.failures.lock().expect("not poisoned");
-                    let n = map.entry(uid.clone()).or_insert(0);
-                    *n += 1;
-                    *n
-                };
-                let retry_in = schedule::backoff(failures, e.retry_after(), fastrand::f64());
+                let retry_in = ctx.backoff(&uid, e.retry_after());
                 (Outcome::Failed { error, retry_in: Some(retry_in) }, retry_in, "transient_error")
             } else {
                 // Terminal: retrying cannot help until the spec (or Azure) changes; a spec change triggers at
@@ -449,13 +443,7 @@ async fn check(
                     // Azure. Keep it, and poll it again after a backoff; planning afresh now could write again.
                     Err(SyncError::Azure(e)) if e.is_retryable_request() => {
                         warn!(kind = token.kind, "polling the operation failed: {e}; polling it again later");
-                        let failures = {
-                            let mut map = ctx.failures.lock().expect("not poisoned");
-                            let n = map.entry(uid.clone()).or_insert(0);
-                            *n += 1;
-                            *n
-                        };
-                        let wait = schedule::backoff(failures, e.retry_after(), fastrand::f64());
+                        let wait = ctx.backoff(&uid, e.retry_after());
                         remember(&token, differences.clone());
                         let outcome = match OperationKind::parse(&token.kind) {
                             Some(OperationKind::QueryFlowLogStatus) => Outcome::Checking { operation: token },
