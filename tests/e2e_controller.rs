@@ -273,6 +273,73 @@ async fn a_restart_in_the_middle_of_a_write_neither_loses_nor_repeats_it() {
     assert_eq!(p.status.unwrap().drift_corrections, 0);
 }
 
+/// Polls of a write's operation that fail (502s past the client's own three attempts) are a failed read, not a failed
+/// write: the operator keeps the operation and polls it again later, instead of planning afresh against what it
+/// read before the write and writing a second time.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn polls_that_fail_keep_the_operation_and_nothing_is_written_twice() {
+    let mut inventory = flowlog_simulator::Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = 1;
+    inventory.behaviour.lro.duration_ms = 2000;
+    let h = Harness::start_with("failing-polls", inventory).await;
+    let bad_gateway =
+        |op: &str| json!({"operation": op, "count": 3, "effect": {"error": {"status": 502, "code": "BadGateway"}}});
+    let faults = json!([bad_gateway("operationStatus"), bad_gateway("operationResult")]);
+    h.sim.set_faults(serde_json::from_value(faults).unwrap()).unwrap();
+    let spec = web_nsg_spec(30, "10m");
+    let target = spec.target.resource_id.clone();
+    h.apply("web", spec).await;
+    wait_for("every failing poll answered", Duration::from_secs(60), || async {
+        h.sim.faults().iter().all(|f| f.count == Some(0)).then_some(())
+    })
+    .await;
+    let p = h.wait_ready("web", "True").await;
+    assert_eq!(p.status.unwrap().operation, None);
+    assert_eq!(retention(&h, &target), (true, 30));
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1, "the operation went on in Azure: no second write");
+}
+
+/// A resume token in status whose URLs the client refuses to follow (another origin than the ARM endpoint, as a
+/// tampered or migrated status would hold) is dropped, and Azure read again: the policy converges without a second
+/// write instead of failing on the token for good.
+#[tokio::test]
+#[ignore = "needs a control plane: run tests/run.sh"]
+async fn a_resume_token_the_url_boundary_refuses_is_dropped_and_azure_read_again() {
+    let mut inventory = flowlog_simulator::Inventory::builtin();
+    inventory.behaviour.lro.retry_after_seconds = 1;
+    inventory.behaviour.lro.duration_ms = 3000;
+    let mut h = Harness::start_with("refused-token", inventory).await;
+    let spec = web_nsg_spec(30, "10m");
+    let target = spec.target.resource_id.clone();
+    h.apply("web", spec).await;
+    let operation = wait_for("the write's operation in status", Duration::from_secs(30), || async {
+        h.get("web").await.status?.operation
+    })
+    .await;
+
+    // The operator stops; the token in status now points at another origin.
+    h.controller.abort();
+    let elsewhere = |u: Option<String>| u.map(|u| u.replace(&h.sim_url, "http://127.0.0.1:9"));
+    let mut token = serde_json::to_value(&operation).unwrap();
+    for key in ["statusUrl", "resultUrl", "resourceUrl"] {
+        let url = token.get(key).and_then(|v| v.as_str()).map(str::to_string);
+        if let Some(moved) = elsewhere(url) {
+            token[key] = json!(moved);
+        }
+    }
+    assert!(token.to_string().contains("127.0.0.1:9"), "{token}");
+    let patch = json!({"status": {"operation": token}});
+    h.api.patch_status("web", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+
+    h.restart_controller();
+    let p = h.wait_ready("web", "True").await;
+    let status = p.status.unwrap();
+    assert_eq!((status.operation, status.last_error), (None, None));
+    assert_eq!(retention(&h, &target), (true, 30));
+    assert_eq!(count(&h.sim, "configureFlowLog"), 1, "Azure already had the spec: no second write");
+}
+
 /// A repair whose status write fails is not lost: Azure is repaired (and not repaired twice), and once the apiserver
 /// takes status writes again the policy reports `DriftCorrected`, counted once, with one event. The apiserver refuses
 /// the writes through a ValidatingAdmissionPolicy on the status subresource, switched on by an annotation.

@@ -138,6 +138,7 @@ impl State {
         let mut settings = FlowLogConfig::of_resource(request.properties, request.identity);
         self.check_settings(&mut settings, w, &target_id, &flow_log_id)?;
         let fault = self.lro_fault(ctx)?;
+        self.accept_write(ctx, &target_id);
         let before = existing.map(|i| self.flow_logs[i].clone());
         let stored = self.write_flow_log(w, name, target_id.clone(), request.tags, settings);
         tracing::info!(
@@ -251,6 +252,8 @@ impl State {
         let lock = self.flow_logs[i].target.to_ascii_lowercase();
         self.check_lock(&lock)?;
         let fault = self.lro_fault(ctx)?;
+        let target = self.flow_logs[i].target.clone();
+        self.accept_write(ctx, &target);
         tracing::info!(flow_log = %self.flow_log_id(&self.flow_logs[i]), "flow log deleted");
         if self.inventory.behaviour.lro.mode == LroMode::Sync {
             self.flow_logs.remove(i);

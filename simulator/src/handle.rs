@@ -9,7 +9,7 @@ use super::faults::{FaultRule, Faults};
 use super::inventory::{Inventory, NetworkInterface, NetworkSecurityGroup, Throttling, VirtualNetwork};
 use super::resources::{Applied, ResourceError};
 use super::state::State;
-use super::write_log::{FlowLogChange, WriteLog};
+use super::write_log::{AcceptedWrite, FlowLogChange, WriteLog};
 use flowlog_wire::model::{FlowLog, FlowLogInformation};
 
 /// A running simulator's shared state; clones share it.
@@ -208,6 +208,18 @@ impl Simulator {
         self.log.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|l| l.changes.clone()).unwrap_or_default()
     }
 
+    /// Every write request accepted since [`Simulator::record_writes`] (`configureFlowLog`, `flowLogs` PUT and
+    /// DELETE that passed their checks), oldest first, whether or not it changed anything (empty when not recording).
+    pub fn accepted_writes(&self) -> Vec<AcceptedWrite> {
+        drop(self.lock());
+        self.log.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|l| l.accepted.clone()).unwrap_or_default()
+    }
+
+    /// The access tokens the simulator issued that it still knows (for tests that check none leaked anywhere).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.lock().tokens.issued().map(str::to_string).collect()
+    }
+
     /// The state, caught up with the clock (timed operations whose time is up are done), so that whatever reads
     /// it next sees their end. No code path panics while holding the lock, but a poisoned lock still holds
     /// consistent state.
@@ -215,7 +227,9 @@ impl Simulator {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.catch_up();
         // What the previous holder changed is logged before the next one changes more.
+        let accepted = std::mem::take(&mut state.accepted_writes);
         if let Some(log) = self.log.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            log.accepted(accepted);
             log.catch_up(&state.flow_logs);
         }
         state
@@ -279,6 +293,14 @@ mod tests {
         let seen: Vec<(u64, &str, Option<bool>, Option<bool>)> =
             writes.iter().map(|w| (w.seq, w.target.as_str(), w.before, w.after)).collect();
         assert_eq!(seen, [(1, web.as_str(), Some(true), Some(false)), (2, db.as_str(), Some(false), Some(true))]);
+        // A write that sets what the flow log already has changes nothing, but is a write all the same.
+        std::thread::sleep(Duration::from_millis(250)); // the first write's operation ends
+        sim.lock().configure(&ctx("again"), &WEU, disable.to_string().as_bytes()).unwrap();
+        assert_eq!(sim.writes().len(), 2);
+        let accepted: Vec<(String, String)> =
+            sim.accepted_writes().into_iter().map(|w| (w.operation, w.target)).collect();
+        let configure = |t: &str| ("configureFlowLog".to_string(), t.to_string());
+        assert_eq!(accepted, [configure(&web), configure(&db), configure(&web)]);
     }
 
     #[test]

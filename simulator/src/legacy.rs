@@ -74,6 +74,7 @@ impl State {
             ));
         }
         let fault = self.lro_fault(ctx)?;
+        self.accept_write(ctx, &target);
         // Disabling where no flow log exists succeeds and creates nothing.
         let undo = match existing {
             Some(i) => {

@@ -436,7 +436,7 @@ pub use faults::FaultRule;
 pub use handle::Simulator;
 pub use inventory::{Inventory, InventoryError};
 pub use resources::{Applied, ResourceError};
-pub use write_log::FlowLogChange;
+pub use write_log::{AcceptedWrite, FlowLogChange};
 
 impl Simulator {
     /// The routes; served by [`Simulator::serve`], whose connections `drop` faults can close without an answer

@@ -38,6 +38,9 @@ pub(super) struct State {
     pub counters: Counters,
     pub throttle: RateLimiter,
     pub faults: Faults,
+    /// Writes accepted since the handle last looked, as (operation, target ID in inventory casing): the handle moves
+    /// them to the write log (or drops them when it is off).
+    pub accepted_writes: Vec<(&'static str, String)>,
 }
 
 impl State {
@@ -59,6 +62,7 @@ impl State {
             operations: Operations::default(),
             tokens: Tokens::default(),
             counters: Counters::default(),
+            accepted_writes: Vec::new(),
             inventory,
         }
     }
@@ -75,6 +79,11 @@ impl State {
 
     pub(super) fn reset_counters(&mut self) {
         self.counters.reset();
+    }
+
+    /// A write (`configureFlowLog`, a `flowLogs` PUT or DELETE) on `target` passed every check and is applied now.
+    pub(super) fn accept_write(&mut self, ctx: &RequestContext, target: &str) {
+        self.accepted_writes.push((ctx.operation, target.to_string()));
     }
 
     // ---- long-running operations -------------------------------------------------------------------------------

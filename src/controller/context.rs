@@ -198,6 +198,18 @@ impl Context {
         crate::heap::give_back();
     }
 
+    /// One more transient failure of the object: the wait before its next attempt (exponential, with jitter, at
+    /// least the server's `Retry-After`).
+    pub(super) fn backoff(&self, uid: &str, retry_after: Option<Duration>) -> Duration {
+        let failures = {
+            let mut map = self.failures.lock().expect("not poisoned");
+            let n = map.entry(uid.to_string()).or_insert(0);
+            *n += 1;
+            *n
+        };
+        crate::reconcile::schedule::backoff(failures, retry_after, fastrand::f64())
+    }
+
     /// Forgets what was kept for an object that is gone or synced.
     pub(super) fn forget(&self, uid: &str) {
         self.failures.lock().expect("not poisoned").remove(uid);

@@ -337,13 +337,7 @@ async fn enforce(policy: &FlowLogPolicy, ctx: &Context) -> Result<Action, Error>
             warn!(code = e.code(), request_id = e.request_id().unwrap_or(""), "sync failed: {e}");
             let error = last_error(&e);
             if e.is_transient() {
-                let failures = {
-                    let mut map = ctx.failures.lock().expect("not poisoned");
-                    let n = map.entry(uid.clone()).or_insert(0);
-                    *n += 1;
-                    *n
-                };
-                let retry_in = schedule::backoff(failures, e.retry_after(), fastrand::f64());
+                let retry_in = ctx.backoff(&uid, e.retry_after());
                 (Outcome::Failed { error, retry_in: Some(retry_in) }, retry_in, "transient_error")
             } else {
                 // Terminal: retrying cannot help until the spec (or Azure) changes; a spec change triggers at
@@ -440,6 +434,23 @@ async fn check(
                     // Azure no longer knows the operation, or the spec changed while it ran: read, then decide.
                     Err(SyncError::Azure(e)) if e.status() == Some(404) => {
                         info!(kind = token.kind, "Azure no longer knows the operation; reading the flow log again");
+                    }
+                    // A token whose URLs the client does not follow (another origin: a status written elsewhere or
+                    // tampered with) is no operation of ours to poll: dropped, and Azure read again.
+                    Err(SyncError::Azure(e @ ArmError::UrlRefused { .. })) => {
+                        warn!(kind = token.kind, "dropping the operation in status: {e}; reading the flow log again");
+                    }
+                    // Reading the operation failed (429, 5xx, the connection), not the operation: it goes on in
+                    // Azure. Keep it, and poll it again after a backoff; planning afresh now could write again.
+                    Err(SyncError::Azure(e)) if e.is_retryable_request() => {
+                        warn!(kind = token.kind, "polling the operation failed: {e}; polling it again later");
+                        let wait = ctx.backoff(&uid, e.retry_after());
+                        remember(&token, differences.clone());
+                        let outcome = match OperationKind::parse(&token.kind) {
+                            Some(OperationKind::QueryFlowLogStatus) => Outcome::Checking { operation: token },
+                            _ => Outcome::Applying { differences, drift: token.drift, operation: token },
+                        };
+                        return Ok((outcome, Some(wait)));
                     }
                     Err(SyncError::NotConverged(_)) if previous.and_then(|s| s.observed_generation) != generation => {}
                     Err(e) => return Err(e.into()),

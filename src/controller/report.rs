@@ -39,7 +39,29 @@ pub(super) async fn write_status(
         let api: Api<FlowLogPolicy> =
             Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
         let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
-        api.patch_status(&policy.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch)).await?;
+        let (name, apply) = (policy.name_any(), PatchParams::apply(MANAGER).force());
+        match api.patch_status(&name, &apply, &Patch::Apply(&patch)).await {
+            // An apply that leaves a field out removes only what this manager owns: the fields of `operation`,
+            // `lastError` or `observed` that someone else wrote stay, and a half object is refused (422). Clear
+            // the fields this status leaves out, whoever wrote them, and apply again.
+            Err(kube::Error::Api(e)) if e.code == 422 => {
+                let gone: serde_json::Map<String, serde_json::Value> = ["operation", "lastError", "observed"]
+                    .into_iter()
+                    .filter(|k| patch["status"].get(k).is_none_or(serde_json::Value::is_null))
+                    .map(|k| (k.to_string(), serde_json::Value::Null))
+                    .collect();
+                if gone.is_empty() {
+                    return Err(kube::Error::Api(e).into());
+                }
+                warn!("status refused ({}); clearing {:?} written by another manager", e.message, gone.keys());
+                let clear = json!({ "status": gone });
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&clear)).await?;
+                api.patch_status(&name, &apply, &Patch::Apply(&patch)).await?;
+            }
+            result => {
+                result?;
+            }
+        }
         ctx.wrote_status(&policy.uid().unwrap_or_default(), policy.status.as_ref(), &status);
     }
     if let Some((kind, reason, note)) = event_for(previous, &status, outcome) {

@@ -7,17 +7,24 @@
 //! - [`sim`]: the simulator in-process, or over HTTP with a token; its principal's tokens; service-account tokens;
 //! - [`examples`]: Azure's official request/response examples, their requests sent to the simulator, and the
 //!   simulator inventories that hold what each example names;
-//! - [`health`]: the GitOps health-check cases, one object per row of the README's status tables.
+//! - [`health`]: the GitOps health-check cases, one object per row of the README's status tables;
+//! - [`campaign`], [`control_plane`], [`replicas`], [`sim_server`]: the fault campaign's fleet, schedule and checks,
+//!   a private control plane whose apiserver can be restarted, two operator replicas it kills and restarts, and the
+//!   simulator served on a port it can be restarted on.
 #![allow(dead_code)] // each test binary uses its own part of what is shared here
 
 pub mod arm_script;
+pub mod campaign;
 pub mod chart;
+pub mod control_plane;
 pub mod credentials;
 pub mod examples;
 pub mod fleet;
 pub mod health;
 pub mod recorder;
+pub mod replicas;
 pub mod sim;
+pub mod sim_server;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -27,6 +27,11 @@ pub(super) struct Token {
 pub(super) struct Tokens(HashMap<String, Token>);
 
 impl Tokens {
+    /// The tokens issued that are still kept.
+    pub(super) fn issued(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     fn issue(&mut self, lifetime: u64, audience: &str, actor: &str, tenant: &str, now: SystemTime) -> String {
         // Expired tokens are kept a while so that ARM can tell "expired" from "never issued".
         self.0.retain(|_, t| t.expires + Duration::from_secs(3600) > now);
