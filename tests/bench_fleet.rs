@@ -59,15 +59,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::fleet::{nsg_with_flow_log, proc_status_kib, reset_sim_counters, sim_counters};
+use common::fleet::{nsg_with_flow_log, proc_status_kib, regional_subscription, reset_sim_counters, sim_counters};
 use common::*;
 use flowlog_operator::api::{
     DeletionPolicy, FlowLogFormat, FlowLogPolicy, FlowLogPolicySet, FlowLogPolicySpec, FlowLogSettings, FormatType,
     Mode, RetentionPolicy, Target,
 };
-use flowlog_simulator::inventory::{
-    InventoryWatcher, NetworkInterface, Resource, Subnet, SubnetRef, Subscription, VirtualNetwork,
-};
+use flowlog_simulator::inventory::{NetworkInterface, Subnet, SubnetRef, Subscription, VirtualNetwork};
 use flowlog_simulator::{self as simulator, Inventory};
 use futures::StreamExt;
 use kube::Api;
@@ -174,30 +172,9 @@ fn fleet(n: usize, nsg_share: f64, settings: &Settings) -> (Inventory, Vec<Fleet
     assert!(defaults.enabled, "the simulator throttles by default");
     inventory.behaviour.throttling = defaults;
     for (s, id) in SUBSCRIPTIONS.iter().enumerate() {
-        let mut sub = Subscription {
-            id: id.to_string(),
-            locations: REGIONS.iter().map(|(r, _)| r.to_string()).collect(),
-            ..builtin.subscriptions[0].clone()
-        };
-        sub.network_watchers.clear();
-        sub.storage_accounts.clear();
-        sub.network_security_groups.clear();
-        sub.virtual_networks.clear();
-        sub.network_interfaces.clear();
-        sub.workspaces.clear();
+        let template = Subscription { id: id.to_string(), ..builtin.subscriptions[0].clone() };
+        let mut sub = regional_subscription(&template, &REGIONS, |short| storage_name(s, short), "fleet-logging-rg");
         for (region, short) in REGIONS {
-            sub.network_watchers.push(InventoryWatcher {
-                name: format!("NetworkWatcher_{region}"),
-                resource_group: "NetworkWatcherRG".into(),
-                location: region.into(),
-                tags: Default::default(),
-                flow_logs: vec![],
-            });
-            sub.storage_accounts.push(Resource {
-                name: storage_name(s, short),
-                resource_group: "fleet-logging-rg".into(),
-                location: region.into(),
-            });
             // The NICs' network: one per subscription and region (tagged: a set leaves it out).
             sub.virtual_networks.push(VirtualNetwork {
                 name: format!("nic-vnet-{short}"),

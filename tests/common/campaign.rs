@@ -9,11 +9,11 @@ use flowlog_operator::api::{
     DeletionPolicy, FlowLogFormat, FlowLogPolicySpec, FlowLogSettings, FormatType, Mode, RetentionPolicy, SecretRef,
     Target,
 };
-use flowlog_simulator::inventory::{InventoryWatcher, Resource, ServicePrincipal, Subnet, VirtualNetwork};
+use flowlog_simulator::inventory::{ServicePrincipal, Subnet, VirtualNetwork};
 use flowlog_simulator::{self as simulator, FaultRule, Inventory};
 use serde_json::json;
 
-use super::fleet::nsg_with_flow_log;
+use super::fleet::{nsg_with_flow_log, regional_subscription};
 
 pub const REGIONS: [(&str, &str); 2] = [("westeurope", "weu"), ("northeurope", "neu")];
 /// The client ID of the team principal whose secret a credentials Secret holds.
@@ -57,29 +57,12 @@ pub fn fleet(n: usize, operator_secret: &str, team_secret: &str) -> (Inventory, 
     inventory.behaviour.lro.duration_ms = 1000;
     inventory.behaviour.lro.in_progress_polls = None;
     assert!(inventory.behaviour.throttling.enabled, "ARM's limits are on");
-    let mut sub = builtin.subscriptions[0].clone();
-    sub.locations = REGIONS.iter().map(|(r, _)| r.to_string()).collect();
-    sub.network_watchers.clear();
-    sub.storage_accounts.clear();
-    sub.network_security_groups.clear();
-    sub.virtual_networks.clear();
-    sub.network_interfaces.clear();
-    sub.virtual_machine_scale_sets.clear();
-    sub.workspaces.clear();
-    for (region, short) in REGIONS {
-        sub.network_watchers.push(InventoryWatcher {
-            name: format!("NetworkWatcher_{region}"),
-            resource_group: "NetworkWatcherRG".into(),
-            location: region.into(),
-            tags: Default::default(),
-            flow_logs: vec![],
-        });
-        sub.storage_accounts.push(Resource {
-            name: format!("campaign{short}"),
-            resource_group: "campaign-logging-rg".into(),
-            location: region.into(),
-        });
-    }
+    let mut sub = regional_subscription(
+        &builtin.subscriptions[0],
+        &REGIONS,
+        |short| format!("campaign{short}"),
+        "campaign-logging-rg",
+    );
     let mut targets = Vec::with_capacity(n);
     for i in 0..n {
         let (region, short) = REGIONS[(i / 2) % REGIONS.len()];

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use flowlog_operator::azure::model::RetentionPolicyParameters;
-use flowlog_simulator::inventory::{InventoryFlowLog, NetworkSecurityGroup};
+use flowlog_simulator::inventory::{InventoryFlowLog, InventoryWatcher, NetworkSecurityGroup, Resource, Subscription};
 
 /// An NSG whose flow log exists and is on, writing to `storage_account` with `days` of retention.
 pub fn nsg_with_flow_log(
@@ -27,6 +27,40 @@ pub fn nsg_with_flow_log(
             ..Default::default()
         }),
     }
+}
+
+/// `template` emptied of resources, in `regions` (name, short name), with Network Watcher's watcher and one storage
+/// account (`storage(short)`, in `storage_group`) in each: the start of a generated fleet.
+pub fn regional_subscription(
+    template: &Subscription,
+    regions: &[(&str, &str)],
+    storage: impl Fn(&str) -> String,
+    storage_group: &str,
+) -> Subscription {
+    let mut sub = template.clone();
+    sub.locations = regions.iter().map(|(r, _)| r.to_string()).collect();
+    sub.network_watchers.clear();
+    sub.storage_accounts.clear();
+    sub.network_security_groups.clear();
+    sub.virtual_networks.clear();
+    sub.network_interfaces.clear();
+    sub.virtual_machine_scale_sets.clear();
+    sub.workspaces.clear();
+    for (region, short) in regions {
+        sub.network_watchers.push(InventoryWatcher {
+            name: format!("NetworkWatcher_{region}"),
+            resource_group: "NetworkWatcherRG".into(),
+            location: region.to_string(),
+            tags: Default::default(),
+            flow_logs: vec![],
+        });
+        sub.storage_accounts.push(Resource {
+            name: storage(short),
+            resource_group: storage_group.into(),
+            location: region.to_string(),
+        });
+    }
+    sub
 }
 
 /// Calls per operation of the simulator at `url` (`GET /_sim/counters`).
