@@ -6,7 +6,7 @@
 mod common;
 
 use common::{SUB, Sim};
-use flowlog_simulator::{DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_TENANT_ID, DeliveryReport, Inventory};
+use flowlog_simulator::{DeliveryReport, Inventory};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -69,22 +69,8 @@ async fn start(seed: u64) -> (Sim, Storage) {
         .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&ca).unwrap())
         .build()
         .unwrap();
-    let form = [
-        ("grant_type", "client_credentials"),
-        ("client_id", DEFAULT_CLIENT_ID),
-        ("client_secret", DEFAULT_CLIENT_SECRET),
-        ("scope", "https://storage.azure.com/.default"),
-    ];
-    let token: Value = http
-        .post(format!("{}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token", s.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = token["access_token"].as_str().unwrap().to_string();
+    // Storage is reached with a token for its audience, from the simulator's token endpoint.
+    let token = s.token_for("https://storage.azure.com/.default").await;
     (s, Storage { endpoint, http, token })
 }
 

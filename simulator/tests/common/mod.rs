@@ -46,17 +46,13 @@ impl Sim {
         let sim = Simulator::new(inventory);
         let base = sim.clone().spawn_local().await.unwrap();
         let http = reqwest::Client::new();
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", DEFAULT_CLIENT_ID),
-            ("client_secret", DEFAULT_CLIENT_SECRET),
-            ("scope", "https://management.azure.com/.default"),
-        ];
-        let token =
-            http.post(format!("{base}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token")).form(&form).send().await.unwrap();
-        let token: Value = token.json().await.unwrap();
-        let token = token["access_token"].as_str().unwrap().to_string();
+        let token = token(&http, &base, "https://management.azure.com/.default").await;
         Sim { sim, base, http, token }
+    }
+
+    /// A token for `scope` from the simulator's token endpoint, with the built-in principal's secret.
+    pub async fn token_for(&self, scope: &str) -> String {
+        token(&self.http, &self.base, scope).await
     }
 
     pub async fn builtin() -> Sim {
@@ -104,4 +100,17 @@ impl Sim {
             self.http.get(format!("{}/_sim/counters", self.base)).send().await.unwrap().json().await.unwrap();
         counters[operation].as_u64().unwrap_or_else(|| panic!("no counter {operation}: {counters}"))
     }
+}
+
+/// A token for `scope` from the token endpoint of the simulator at `base`, with the built-in principal's secret.
+async fn token(http: &reqwest::Client, base: &str, scope: &str) -> String {
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", DEFAULT_CLIENT_ID),
+        ("client_secret", DEFAULT_CLIENT_SECRET),
+        ("scope", scope),
+    ];
+    let answer = http.post(format!("{base}/{DEFAULT_TENANT_ID}/oauth2/v2.0/token")).form(&form).send().await.unwrap();
+    let answer: Value = answer.json().await.unwrap();
+    answer["access_token"].as_str().unwrap().to_string()
 }
