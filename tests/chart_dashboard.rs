@@ -46,6 +46,8 @@ fn exported() -> Exported {
     metrics.drift_detected.inc();
     metrics.drift_corrected.inc();
     metrics.leader.set(1);
+    metrics.storage_request(200);
+    metrics.logs_last_write("team", "web", Some(1_796_000_000));
     let mut policy = FlowLogPolicy::new("web", common::web_nsg_spec(30, "10m"));
     policy.status = Some(
         serde_json::from_value(json!({"conditions": [{"type": "Ready", "status": "True", "reason": "InSync",

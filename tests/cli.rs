@@ -286,6 +286,22 @@ fn run_refuses_flag_values_that_cannot_work() {
         (&["--metrics-addr", "everywhere"], &[], "--metrics-addr"),
         (&["--lease-duration", "soon"], &[], "--lease-duration"),
         (&["--cloud", "mars"], &[], "unknown Azure cloud \"mars\""),
+        (
+            &["--check-log-delivery", "true", "--log-silence", "5m", "--log-check-interval", "10m"],
+            &[],
+            "--log-silence (FLOWLOG_LOG_SILENCE) must be longer than --log-check-interval",
+        ),
+        (
+            &["--check-log-delivery", "true", "--log-check-interval", "100ms"],
+            &[],
+            "--log-check-interval (FLOWLOG_LOG_CHECK_INTERVAL) must be at least 1s",
+        ),
+        (&[], &[("FLOWLOG_STORAGE_READ_BUDGET", "0/1")], "capacity and refill must be positive"),
+        (
+            &["--storage-origin", "http://azurite.local:10000"],
+            &[],
+            "--storage-origin (FLOWLOG_STORAGE_ORIGIN) must be an https URL",
+        ),
     ];
     for (args, env, named) in cases {
         let mut command = bin();

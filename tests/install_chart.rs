@@ -223,6 +223,13 @@ fn bad_values_are_rejected_at_install_time() {
         (wi, &["operator.statusHeartbeat=30s"], "operator.statusHeartbeat (30s) must be at least 1m"),
         (
             wi,
+            &["operator.logDelivery.enabled=true", "operator.logDelivery.silence=5m"],
+            "operator.logDelivery.silence (5m) must be longer than operator.logDelivery.checkInterval (10m)",
+        ),
+        (wi, &["operator.logDelivery.storageReadBudget=lots"], "/operator/logDelivery/storageReadBudget"),
+        (wi, &["operator.logDelivery.storageOrigin=http://x"], "/operator/logDelivery/storageOrigin"),
+        (
+            wi,
             &["leaderElection.leaseDuration=5s"],
             "leaderElection.leaseGrace (5s) must be shorter than leaderElection.leaseDuration (5s)",
         ),
@@ -432,6 +439,7 @@ fn the_pod_is_locked_down_in_every_rendering() {
     let env = env_of(operator_container(&d));
     assert_eq!(env_value(&env, "FLOWLOG_LEADER_ELECT").as_deref(), Some("true"));
     assert_eq!(env_value(&env, "FLOWLOG_LEASE_NAME").as_deref(), Some("fo-flowlog-operator"));
+    assert_eq!(env_value(&env, "FLOWLOG_CHECK_LOG_DELIVERY"), None, "delivery checks are opt-in");
     assert_eq!(
         operator_container(&d)["image"],
         format!("ghcr.io/flowlog-dev/flowlog-operator:{}", env!("CARGO_PKG_VERSION"))
@@ -444,6 +452,12 @@ fn the_pod_is_locked_down_in_every_rendering() {
             .ends_with("@sha256:0000000000000000000000000000000000000000000000000000000000000000")
     );
     assert_eq!(operator_container(&d)["args"], json!(["run", "--concurrency", "8"]));
+    let env = env_of(operator_container(&d));
+    assert_eq!(env_value(&env, "FLOWLOG_CHECK_LOG_DELIVERY").as_deref(), Some("true"));
+    assert_eq!(env_value(&env, "FLOWLOG_LOG_SILENCE").as_deref(), Some("90m"));
+    assert_eq!(env_value(&env, "FLOWLOG_LOG_CHECK_INTERVAL").as_deref(), Some("5m"));
+    assert_eq!(env_value(&env, "FLOWLOG_STORAGE_READ_BUDGET").as_deref(), Some("100/10"));
+    assert_eq!(env_value(&env, "FLOWLOG_STORAGE_ORIGIN").as_deref(), Some("https://azurestack.example.com"));
 }
 
 /// Environment variables the chart sets that `flowlog-operator run --help` does not list yet: implemented by the

@@ -304,6 +304,28 @@ pub struct FlowLogPolicyStatus {
     /// `Retry-After` (also after a restart) instead of writing again. Cleared when it ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operation: Option<PendingOperation>,
+    /// Where the flow log's blobs are and when the newest was last written (with `--check-log-delivery`; the
+    /// `LogsDelivered` condition says whether they keep arriving).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logs: Option<LogsStatus>,
+}
+
+/// A flow log's blobs as the operator last found them in its storage account.
+#[derive(schemars::JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsStatus {
+    /// The storage account's ARM ID.
+    pub storage_id: String,
+    /// The container Network Watcher writes to (`insights-logs-networksecuritygroupflowevent` for NSG flow
+    /// logs, `insights-logs-flowlogflowevent` for VNet flow logs).
+    pub container: String,
+    /// The flow log's folder in the container: the newest blob's name up to its `y=` segment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// When the newest blob was last written, rewritten at most once per status heartbeat while logs keep
+    /// arriving (the metric `flowlog_logs_last_write_age_seconds` follows every check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_write: Option<Time>,
 }
 
 /// A long-running ARM operation in flight (a resume token).

@@ -28,5 +28,5 @@ pub use error::ArmError;
 pub use inventory::Subscription;
 pub use observer::{ArmObserver, NoopObserver};
 pub use operation::{Began, Operation, OperationKind, Progress};
-pub use throttle::{BucketSettings, ThrottleSettings};
+pub use throttle::{BucketSettings, KeyedBudget, ThrottleSettings};
 pub use watchers::{NetworkWatcher, normalize_region, same_region};

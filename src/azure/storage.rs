@@ -30,6 +30,8 @@ pub struct BlobEntry {
     pub name: String,
     /// RFC 1123, as storage answers it (e.g. `Wed, 02 Dec 2026 09:20:30 GMT`).
     pub last_modified: Option<String>,
+    /// The same time, as Unix seconds.
+    pub modified: Option<i64>,
     pub size: Option<u64>,
 }
 
@@ -61,6 +63,26 @@ impl BlobReader {
         BlobReader { http, credential, suffix, origin }
     }
 
+    /// The blob endpoint of the storage account `account`, built from its name without asking ARM: the cloud's
+    /// (`https://{account}.blob.core.windows.net/`), or path-style on `--storage-origin` (`{origin}/{account}/`, as
+    /// Azure Stack Hub's and Azurite's are) when one is set. Accounts on an Azure DNS zone endpoint
+    /// (`{account}.z01.blob.storage.azure.net`) are not reached this way.
+    pub fn account_endpoint(&self, account: &str) -> Result<Url, ArmError> {
+        let valid =
+            (3..=24).contains(&account.len()) && account.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if !valid {
+            return Err(ArmError::Config(format!("{account:?} is not a storage account name")));
+        }
+        let endpoint = match (&self.origin, self.suffix) {
+            (Some(origin), _) => format!("{}/{account}/", origin.as_str().trim_end_matches('/')),
+            (None, Some(suffix)) => format!("https://{account}{suffix}/"),
+            (None, None) => {
+                return Err(ArmError::Config("no blob endpoint for a custom cloud: set --storage-origin".into()));
+            }
+        };
+        self.endpoint(&endpoint)
+    }
+
     /// `endpoint` (a storage account's `primaryEndpoints.blob`) as a URL the token may go to.
     pub fn endpoint(&self, endpoint: &str) -> Result<Url, ArmError> {
         allowed_endpoint(endpoint, self.suffix, self.origin.as_ref())
@@ -89,20 +111,46 @@ impl BlobReader {
 
     /// Every blob of `container` whose name starts with `prefix`, following `NextMarker` to the last page.
     pub async fn list(&self, endpoint: &Url, container: &str, prefix: &str) -> Result<Vec<BlobEntry>, ArmError> {
+        self.list_paced(endpoint, container, prefix, || async {}).await
+    }
+
+    /// [`BlobReader::list`], awaiting `pace` before each page is asked for (a budget of data-plane requests).
+    pub async fn list_paced<F, Fut>(
+        &self,
+        endpoint: &Url,
+        container: &str,
+        prefix: &str,
+        mut pace: F,
+    ) -> Result<Vec<BlobEntry>, ArmError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         let client = self.container(endpoint, container)?;
-        let options = BlobContainerClientListBlobsOptions { prefix: Some(prefix.to_string()), ..Default::default() };
+        let options = BlobContainerClientListBlobsOptions {
+            prefix: (!prefix.is_empty()).then(|| prefix.to_string()),
+            ..Default::default()
+        };
         let mut pages = client.list_blobs(Some(options)).map_err(storage_error)?.into_pages();
         let mut out = Vec::new();
-        while let Some(page) = pages.try_next().await.map_err(storage_error)? {
+        loop {
+            pace().await;
+            let Some(page) = pages.try_next().await.map_err(storage_error)? else { break };
             let page = page.into_model().map_err(storage_error)?;
+            let last = page.next_marker.as_deref().is_none_or(str::is_empty);
             for item in page.blob_items {
                 let Some(name) = item.name else { continue };
                 let properties = item.properties;
+                let modified = properties.as_ref().and_then(|p| p.last_modified);
                 out.push(BlobEntry {
                     name,
-                    last_modified: properties.as_ref().and_then(|p| p.last_modified).map(|t| t.to_string()),
+                    last_modified: modified.map(|t| t.to_string()),
+                    modified: modified.map(|t| t.unix_timestamp()),
                     size: properties.as_ref().and_then(|p| p.content_length),
                 });
+            }
+            if last {
+                break;
             }
         }
         Ok(out)

@@ -207,6 +207,29 @@ impl Budgets {
     }
 }
 
+/// A budget of requests per key apart from ARM's: the delivery checks' storage listings, one bucket per storage
+/// account (a data-plane request spends nothing of ARM's per-subscription limits, and none of these of ARM's).
+#[derive(Debug)]
+pub struct KeyedBudget {
+    budgets: Budgets,
+}
+
+impl KeyedBudget {
+    pub fn new(per_key: BucketSettings) -> Self {
+        let settings = ThrottleSettings { reads: per_key, low_remaining: 0, ..ThrottleSettings::default() };
+        KeyedBudget { budgets: Budgets::new(settings) }
+    }
+
+    /// Waits for one request's place in `key`'s bucket; returns how long it waited.
+    pub async fn take(&self, key: &str) -> Duration {
+        let wait = self.budgets.reserve(key, RequestClass::Read, Duration::MAX).unwrap_or_else(|wait| wait);
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        wait
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

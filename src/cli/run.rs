@@ -69,6 +69,28 @@ pub struct Args {
     /// Azure. Keep it well below the pod's terminationGracePeriodSeconds.
     #[arg(long, env = "FLOWLOG_SHUTDOWN_GRACE", default_value = "5s", value_parser = super::parse_duration)]
     pub shutdown_grace: Duration,
+    /// Check that enabled flow logs' blobs keep arriving: list each storage account's flow-log container every
+    /// --log-check-interval and report `status.logs`, the `LogsDelivered` condition, an event on each transition
+    /// and the metric `flowlog_logs_last_write_age_seconds`. Needs the Storage Blob Data Reader role on the storage
+    /// accounts; costs no ARM request.
+    #[arg(long, env = "FLOWLOG_CHECK_LOG_DELIVERY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub check_log_delivery: bool,
+    /// With --check-log-delivery: how long a flow log may write no blob before `LogsDelivered` turns False
+    /// (reason `NoRecentLogs`). Network Watcher appends to the hour's blob every minute while there is traffic.
+    #[arg(long, env = "FLOWLOG_LOG_SILENCE", default_value = "2h", value_parser = super::parse_duration)]
+    pub log_silence: Duration,
+    /// With --check-log-delivery: how often each storage account's flow-log containers are listed (one listing
+    /// per account and container serves all its flow logs).
+    #[arg(long, env = "FLOWLOG_LOG_CHECK_INTERVAL", default_value = "10m", value_parser = super::parse_duration)]
+    pub log_check_interval: Duration,
+    /// With --check-log-delivery: storage requests per storage account, `BURST/PER_SECOND`, apart from the ARM
+    /// budgets (a listing is one request per 5,000 blobs).
+    #[arg(long, env = "FLOWLOG_STORAGE_READ_BUDGET", default_value = "100/10")]
+    pub storage_read_budget: crate::azure::BucketSettings,
+    /// With --check-log-delivery: a Blob service origin to reach storage accounts on, path-style
+    /// (`{origin}/{account}/`: Azure Stack Hub, Azurite), instead of the cloud's `https://{account}.blob.core.…/`.
+    #[arg(long, env = "FLOWLOG_STORAGE_ORIGIN")]
+    pub storage_origin: Option<url::Url>,
 }
 
 /// The default Lease name, without a selector.
@@ -103,6 +125,22 @@ impl Args {
         }
         if self.credentials_namespaces.iter().any(|n| n.trim().is_empty()) {
             bail!("--credentials-namespaces (FLOWLOG_CREDENTIALS_NAMESPACES) names an empty namespace");
+        }
+        if self.check_log_delivery {
+            if self.log_check_interval < Duration::from_secs(1) {
+                bail!("--log-check-interval (FLOWLOG_LOG_CHECK_INTERVAL) must be at least 1s");
+            }
+            if self.log_silence <= self.log_check_interval {
+                bail!(
+                    "--log-silence (FLOWLOG_LOG_SILENCE) must be longer than --log-check-interval \
+                     (FLOWLOG_LOG_CHECK_INTERVAL): a silence is seen only by a check"
+                );
+            }
+        }
+        if let Some(origin) = &self.storage_origin
+            && (origin.scheme() != "https" || origin.host_str().is_none() || !origin.username().is_empty())
+        {
+            bail!("--storage-origin (FLOWLOG_STORAGE_ORIGIN) must be an https URL of a host, without user info");
         }
         Ok(())
     }
@@ -146,6 +184,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .filter(|n| !n.is_empty())
             .collect(),
         register_providers: args.register_providers,
+        delivery: match args.check_log_delivery {
+            true => Some(controller::DeliverySettings {
+                reader: args.azure.blob_reader(&cloud, args.storage_origin.clone())?,
+                every: args.log_check_interval,
+                silence: args.log_silence,
+                budget: args.storage_read_budget,
+            }),
+            false => None,
+        },
     };
     let ctx = Context::new(client.clone(), arm, cloud, metrics.clone(), health.clone(), settings);
     let grace = args.shutdown_grace;

@@ -40,6 +40,8 @@ pub struct Settings {
     pub credentials_namespaces: Vec<String>,
     /// Register `Microsoft.Insights` where it is not registered.
     pub register_providers: bool,
+    /// Check that enabled flow logs' blobs keep arriving (`--check-log-delivery`); off when `None`.
+    pub delivery: Option<super::delivery::DeliverySettings>,
 }
 
 impl Default for Settings {
@@ -52,6 +54,7 @@ impl Default for Settings {
             allow_credentials_ref: false,
             credentials_namespaces: Vec::new(),
             register_providers: false,
+            delivery: None,
         }
     }
 }

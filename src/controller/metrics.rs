@@ -31,6 +31,17 @@ pub struct SetLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    pub namespace: String,
+    pub policy: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabels {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConditionLabels {
     pub condition: String,
     pub status: String,
@@ -50,6 +61,13 @@ pub struct Metrics {
     pub set_targets: Family<SetLabels, Gauge>,
     /// 1 while this replica holds the leader lease (or runs without leader election).
     pub leader: Gauge,
+    /// Storage (data-plane) requests of the delivery checks, by HTTP status (0: no answer).
+    pub storage_requests: Family<CodeLabels, Counter>,
+    /// Seconds since each checked policy's newest flow-log blob was written (computed at each scrape from the
+    /// last write the delivery check found).
+    logs_age: Family<PolicyLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// The newest blob's last write per policy (Unix seconds), as the delivery check last found it.
+    last_writes: std::sync::Mutex<std::collections::HashMap<PolicyLabels, i64>>,
     /// Bytes on the heap now (set at each scrape; absent when the counting allocator is not installed).
     heap: Gauge,
 }
@@ -98,6 +116,18 @@ impl Default for Metrics {
         );
         let leader = Gauge::default();
         registry.register("leader", "1 while this replica is the leader", leader.clone());
+        let storage_requests = Family::<CodeLabels, Counter>::default();
+        registry.register(
+            "storage_requests",
+            "Storage requests of the flow-log delivery checks (blob listings) by HTTP status (0: no answer)",
+            storage_requests.clone(),
+        );
+        let logs_age = Family::<PolicyLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "logs_last_write_age_seconds",
+            "Seconds since the newest flow-log blob of each policy was written (with --check-log-delivery)",
+            logs_age.clone(),
+        );
         let heap = Gauge::default();
         if crate::heap::held_bytes().is_some() {
             registry.register("heap_bytes", "Bytes the operator holds on its heap", heap.clone());
@@ -115,6 +145,9 @@ impl Default for Metrics {
             policies,
             set_targets,
             leader,
+            storage_requests,
+            logs_age,
+            last_writes: std::sync::Mutex::default(),
         }
     }
 }
@@ -133,6 +166,32 @@ impl Metrics {
 
     pub fn throttled(&self, waited: Duration) {
         self.throttle_wait_seconds.inc_by(waited.as_secs_f64());
+    }
+
+    /// The newest blob's last write of a policy (Unix seconds), or `None` to drop its series.
+    pub fn logs_last_write(&self, namespace: &str, policy: &str, at: Option<i64>) {
+        let labels = PolicyLabels { namespace: namespace.to_string(), policy: policy.to_string() };
+        let mut writes = self.last_writes.lock().expect("not poisoned");
+        match at {
+            Some(at) => {
+                writes.insert(labels, at);
+            }
+            None => {
+                writes.remove(&labels);
+            }
+        }
+    }
+
+    /// Keeps the last-write series of these policies only.
+    pub fn logs_retain(&self, keep: &std::collections::HashSet<(String, String)>) {
+        self.last_writes
+            .lock()
+            .expect("not poisoned")
+            .retain(|l, _| keep.contains(&(l.namespace.clone(), l.policy.clone())));
+    }
+
+    pub fn storage_request(&self, status: u16) {
+        self.storage_requests.get_or_create(&CodeLabels { code: status.to_string() }).inc();
     }
 
     /// The text exposition, with the per-condition policy gauge and the per-set target gauge computed from the
@@ -168,6 +227,11 @@ impl Metrics {
             for (condition, status) in policy.condition_states() {
                 self.policies.get_or_create(&ConditionLabels { condition, status }).inc();
             }
+        }
+        self.logs_age.clear();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+        for (labels, at) in self.last_writes.lock().expect("not poisoned").iter() {
+            self.logs_age.get_or_create(labels).set((now - *at as f64).max(0.0));
         }
         if let Some(bytes) = crate::heap::held_bytes() {
             self.heap.set(i64::try_from(bytes).unwrap_or(i64::MAX));

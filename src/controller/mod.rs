@@ -5,6 +5,7 @@
 mod cached;
 mod cleanup;
 mod context;
+mod delivery;
 mod events;
 pub mod metrics;
 mod rechecks;
@@ -35,6 +36,8 @@ use crate::azure::{ArmError, OperationKind};
 use crate::sync::{self, Applied, Resumed, Step, SyncError, apply, locate, locate_and_observe, resume};
 pub use cached::CachedPolicy;
 pub use context::{Context, Settings};
+pub use delivery::{DeliverySettings, LOGS_MANAGER};
+use rechecks::{recheck, requeue};
 use report::{Place, write_status};
 
 use crate::api::{FlowLogPolicy, FlowLogPolicySpec, FlowLogPolicyStatus, LastError, PendingOperation};
@@ -131,6 +134,7 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
     };
     let (reader, writer) = reflector::store();
     let reader_for_sets = reader.clone();
+    let reader_for_delivery = reader.clone();
     let _ = ctx.health.store.set(reader.clone());
     let health = ctx.health.clone();
     let index = ctx.clone();
@@ -213,6 +217,7 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
         });
     }
     let refresher = refresh::refresh_watchers(ctx.clone());
+    let delivery = delivery::run(ctx.clone(), reader_for_delivery);
     let sets = sets::run(ctx.clone(), reader_for_sets, shutdown.clone());
     let running =
         controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx).for_each(|result| async move {
@@ -220,10 +225,11 @@ async fn controller(ctx: Arc<Context>, shutdown: futures::future::Shared<futures
                 warn!("reconcile failed: {e}");
             }
         });
-    // The refresher and the set controller run as long as the policy controller does.
+    // The refresher, the delivery checks and the set controller run as long as the policy controller does.
     tokio::select! {
         _ = futures::future::join(running, sets) => {}
         () = refresher => {}
+        () = delivery => {}
     }
 }
 
@@ -575,24 +581,4 @@ impl From<Error> for Failure {
     fn from(e: Error) -> Self {
         Failure::Kubernetes(e)
     }
-}
-
-/// The action for a policy's next reconcile in `after`: a re-check far ahead is planned in [`rechecks::Rechecks`],
-/// a sooner one in kube's queue (which then holds the earlier of the two: the far one goes).
-fn requeue(ctx: &Context, metadata: &ObjectMeta, after: Duration) -> Action {
-    let (namespace, name) =
-        (metadata.namespace.as_deref().unwrap_or_default(), metadata.name.as_deref().unwrap_or_default());
-    if after >= rechecks::FAR {
-        ctx.rechecks.plan(namespace, name, tokio::time::Instant::now() + after);
-        Action::await_change()
-    } else {
-        ctx.rechecks.cancel(namespace, name);
-        Action::requeue(after)
-    }
-}
-
-/// The next re-check of a policy, at its phase of the interval.
-fn recheck(uid: &str, interval: Duration) -> Duration {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    schedule::recheck_in(uid, interval, now)
 }

@@ -12,7 +12,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::runtime::controller::Action;
 use tokio::time::Instant;
+
+use super::Context;
 
 /// Re-checks this far ahead or more are kept here.
 pub(super) const FAR: Duration = Duration::from_secs(10);
@@ -86,6 +90,26 @@ impl Rechecks {
     fn len(&self) -> usize {
         self.inner.lock().expect("not poisoned").at.len()
     }
+}
+
+/// The action for a policy's next reconcile in `after`: a re-check far ahead is planned in [`rechecks::Rechecks`],
+/// a sooner one in kube's queue (which then holds the earlier of the two: the far one goes).
+pub(super) fn requeue(ctx: &Context, metadata: &ObjectMeta, after: Duration) -> Action {
+    let (namespace, name) =
+        (metadata.namespace.as_deref().unwrap_or_default(), metadata.name.as_deref().unwrap_or_default());
+    if after >= FAR {
+        ctx.rechecks.plan(namespace, name, tokio::time::Instant::now() + after);
+        Action::await_change()
+    } else {
+        ctx.rechecks.cancel(namespace, name);
+        Action::requeue(after)
+    }
+}
+
+/// The next re-check of a policy, at its phase of the interval.
+pub(super) fn recheck(uid: &str, interval: Duration) -> Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    crate::reconcile::schedule::recheck_in(uid, interval, now)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use tracing::warn;
 
 use super::{Context, Error};
 use crate::api::{FlowLogPolicy, FlowLogPolicyStatus, MANAGER};
+use crate::reconcile::delivery::LOGS_DELIVERED;
 use crate::reconcile::{Outcome, event_for, needs_write, next_status};
 
 /// Where the flow log was found: recorded in status so that later reconciles skip discovery (the target is
@@ -38,7 +39,11 @@ pub(super) async fn write_status(
     if needs_write(previous, &status, &now, ctx.settings.status_heartbeat) {
         let api: Api<FlowLogPolicy> =
             Api::namespaced(ctx.client.clone(), &policy.namespace().ok_or(Error::NoNamespace)?);
-        let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": status });
+        // `logs` and `LogsDelivered` are the delivery checker's (its own field manager): not applied here.
+        let mut applied = status.clone();
+        applied.logs = None;
+        applied.conditions.retain(|c| c.type_ != LOGS_DELIVERED);
+        let patch = json!({ "apiVersion": "flowlog.dev/v1alpha1", "kind": "FlowLogPolicy", "status": applied });
         let (name, apply) = (policy.name_any(), PatchParams::apply(MANAGER).force());
         match api.patch_status(&name, &apply, &Patch::Apply(&patch)).await {
             // An apply that leaves a field out removes only what this manager owns: the fields of `operation`,

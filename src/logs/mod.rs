@@ -17,5 +17,5 @@ pub mod tuple;
 mod properties;
 
 pub use document::{Document, Entry, parse_document};
-pub use select::{Filter, IpMatch, Source};
+pub use select::{Filter, IpMatch, Owners, Source};
 pub use tuple::{Flow, Layout, parse_tuple};

@@ -58,19 +58,51 @@ impl Source {
     /// Whether a listed blob is one of this flow log's `PT1H.json`s, in any of the documented forms.
     pub fn owns(&self, name: &str) -> bool {
         let upper = name.to_ascii_uppercase();
-        if !upper.ends_with("/PT1H.JSON") {
-            return false;
-        }
+        upper.ends_with("/PT1H.JSON") && self.owner_prefixes().iter().any(|p| upper.starts_with(p.as_str()))
+    }
+
+    /// What the names of this flow log's blobs start with, upper-cased, one per documented form.
+    pub fn owner_prefixes(&self) -> Vec<String> {
         match self {
-            Source::Nsg { nsg } => upper.starts_with(&format!("RESOURCEID={}/", nsg.as_str().to_ascii_uppercase())),
+            Source::Nsg { nsg } => vec![format!("RESOURCEID={}/", nsg.as_str().to_ascii_uppercase())],
             Source::Vnet { flow_log } => {
                 let (watcher, name) = watcher_and_name(flow_log);
                 let (sub, rg) =
                     (flow_log.subscription.to_ascii_uppercase(), flow_log.resource_group.to_ascii_uppercase());
-                upper.starts_with(&format!("FLOWLOGRESOURCEID={}/", flow_log.as_str().to_ascii_uppercase()))
-                    || upper.starts_with(&format!("FLOWLOGRESOURCEID=/{sub}_{rg}/{watcher}_{name}/"))
+                vec![
+                    format!("FLOWLOGRESOURCEID={}/", flow_log.as_str().to_ascii_uppercase()),
+                    format!("FLOWLOGRESOURCEID=/{sub}_{rg}/{watcher}_{name}/"),
+                ]
             }
         }
+    }
+}
+
+/// Finds, among many flow logs, the one a listed blob belongs to: one listing of a container serves every flow log
+/// of the storage account (a lookup per `/` of the name, not a comparison per flow log).
+#[derive(Debug, Default)]
+pub struct Owners<K> {
+    by_prefix: std::collections::HashMap<String, K>,
+}
+
+impl<K: Clone> Owners<K> {
+    pub fn new(sources: impl IntoIterator<Item = (K, Source)>) -> Self {
+        let mut by_prefix = std::collections::HashMap::new();
+        for (key, source) in sources {
+            for prefix in source.owner_prefixes() {
+                by_prefix.insert(prefix, key.clone());
+            }
+        }
+        Owners { by_prefix }
+    }
+
+    /// The flow log a `PT1H.json` named `name` belongs to, if any of them.
+    pub fn owner(&self, name: &str) -> Option<&K> {
+        let upper = name.to_ascii_uppercase();
+        if !upper.ends_with("/PT1H.JSON") {
+            return None;
+        }
+        upper.match_indices('/').find_map(|(i, _)| self.by_prefix.get(&upper[..=i]))
     }
 }
 
@@ -228,6 +260,36 @@ mod tests {
         for name in [documented.as_str(), short] {
             assert!(vnet.prefixes().iter().any(|p| name.starts_with(p.as_str())), "{name}");
         }
+    }
+
+    #[test]
+    fn one_listing_finds_each_blobs_flow_log_as_owns_does() {
+        let other_nsg = NSG.replace("web-nsg", "web-nsg-2");
+        let sources = [
+            ("web", Source::Nsg { nsg: id(NSG) }),
+            ("web2", Source::Nsg { nsg: id(&other_nsg) }),
+            ("vnet", Source::Vnet { flow_log: id(FLOW_LOG) }),
+        ];
+        let owners = Owners::new(sources.iter().cloned());
+        let tail = "y=2026/m=12/d=02/h=09/m=00/macAddress=000D3A000001/PT1H.json";
+        let names = [
+            format!("resourceId={}/{tail}", NSG.to_ascii_uppercase()),
+            format!("resourceId={}/{tail}", other_nsg.to_ascii_uppercase()),
+            format!("resourceId={}/{tail}", NSG.to_ascii_lowercase()),
+            format!("flowLogResourceID={}/{tail}", FLOW_LOG.to_ascii_uppercase()),
+            format!(
+                "flowLogResourceID=/00000000-0000-0000-0000-000000000001_NETWORKWATCHERRG/NETWORKWATCHER_WESTEUROPE_SHARED-VNET-FLOWLOG/{tail}"
+            ),
+            format!("resourceId={}3/{tail}", NSG.to_ascii_uppercase()),
+            format!("resourceId={}/{}", NSG.to_ascii_uppercase(), tail.replace("PT1H", "other")),
+        ];
+        for name in &names {
+            let by_owns: Vec<&str> = sources.iter().filter(|(_, s)| s.owns(name)).map(|(k, _)| *k).collect();
+            assert_eq!(owners.owner(name).into_iter().copied().collect::<Vec<_>>(), by_owns, "{name}");
+        }
+        assert_eq!(owners.owner(&names[1]), Some(&"web2"));
+        assert_eq!(owners.owner(&names[4]), Some(&"vnet"));
+        assert_eq!(owners.owner(&names[5]), None);
     }
 
     #[test]

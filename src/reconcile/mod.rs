@@ -3,6 +3,7 @@
 
 mod conflict;
 mod decide;
+pub mod delivery;
 mod events;
 mod plan;
 pub mod refusal;

@@ -164,6 +164,14 @@ Checks the schema cannot express well, with messages that say what to change. va
 {{- if lt (include "flowlog-operator.seconds" $op.statusHeartbeat | float64) 60.0 }}
 {{- fail (printf "operator.statusHeartbeat (%s) must be at least 1m: every status write is a watch event for every GitOps tool" $op.statusHeartbeat) }}
 {{- end }}
+{{- with $op.logDelivery }}
+{{- if and .enabled (le (include "flowlog-operator.seconds" .silence | float64) (include "flowlog-operator.seconds" .checkInterval | float64)) }}
+{{- fail (printf "operator.logDelivery.silence (%s) must be longer than operator.logDelivery.checkInterval (%s): a silence is seen only by a check" .silence .checkInterval) }}
+{{- end }}
+{{- if and .enabled (lt (include "flowlog-operator.seconds" .checkInterval | float64) 1.0) }}
+{{- fail (printf "operator.logDelivery.checkInterval (%s) must be at least 1s" .checkInterval) }}
+{{- end }}
+{{- end }}
 {{- if .Values.leaderElection.enabled }}
 {{- $lease := include "flowlog-operator.seconds" .Values.leaderElection.leaseDuration | float64 }}
 {{- if or (eq $lease 0.0) (ge (include "flowlog-operator.seconds" .Values.leaderElection.leaseGrace | float64) $lease) }}
@@ -261,6 +269,23 @@ operator.watchNamespace). deploy/kustomize/base/rbac.yaml carries the same rules
 {{- if .Values.operator.registerProviders }}
 - name: FLOWLOG_REGISTER_PROVIDERS
   value: "true"
+{{- end }}
+{{- with .Values.operator.logDelivery }}
+{{- if .enabled }}
+# Flow-log delivery checks (Storage Blob Data Reader on the storage accounts).
+- name: FLOWLOG_CHECK_LOG_DELIVERY
+  value: "true"
+- name: FLOWLOG_LOG_SILENCE
+  value: {{ .silence | quote }}
+- name: FLOWLOG_LOG_CHECK_INTERVAL
+  value: {{ .checkInterval | quote }}
+- name: FLOWLOG_STORAGE_READ_BUDGET
+  value: {{ .storageReadBudget | quote }}
+{{- with .storageOrigin }}
+- name: FLOWLOG_STORAGE_ORIGIN
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- if ne .Values.rbac.secrets.mode "none" }}
 # spec.credentialsRef: Secrets are read (and their metadata watched) only where RBAC allows it.
