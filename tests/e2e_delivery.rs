@@ -188,7 +188,7 @@ async fn status_follows_delivery_stopping_and_resuming_at_no_arm_cost() {
     assert!(silent.message.contains(ACCOUNT), "{}", silent.message);
     assert!(took >= SILENCE - Duration::from_secs(2), "False after {took:?}: not before the silence");
     assert!(took <= SILENCE + CHECK_EVERY * 4, "False after {took:?}: within the silence and a check or two");
-    let events = |reason: &'static str| {
+    let events_of = |name: &'static str, reason: &'static str| {
         let client = client.clone();
         let namespace = namespace.clone();
         async move {
@@ -198,12 +198,13 @@ async fn status_follows_delivery_stopping_and_resuming_at_no_arm_cost() {
                 .into_iter()
                 .filter(|e| {
                     e.reason.as_deref() == Some(reason)
-                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("web")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
                 })
                 .map(|e| (e.type_.unwrap_or_default(), e.series.map_or(1, |s| s.count)))
                 .collect::<Vec<_>>()
         }
     };
+    let events = |reason: &'static str| events_of("web", reason);
     let warned = wait_for("a NoRecentLogs event", Duration::from_secs(10), || async {
         let found = events("NoRecentLogs").await;
         (!found.is_empty()).then_some(found)
@@ -217,6 +218,15 @@ async fn status_follows_delivery_stopping_and_resuming_at_no_arm_cost() {
         .await;
         assert_eq!(c.reason, "NoRecentLogs", "{name}");
     }
+    for name in ["shared", "app"] {
+        let warned = wait_for(&format!("{name}: a NoRecentLogs event"), Duration::from_secs(10), || async {
+            let found = events_of(name, "NoRecentLogs").await;
+            (!found.is_empty()).then_some(found)
+        })
+        .await;
+        assert_eq!(warned, vec![("Warning".to_string(), 1)], "{name}");
+    }
+    assert_eq!(events_of("dr", "NoRecentLogs").await, vec![], "dr's account still delivers");
     let dr = logs_delivered(&api.get("dr").await.unwrap()).unwrap();
     assert_eq!((dr.status.as_str(), dr.reason.as_str()), ("True", "LogsArriving"), "another account's flow log");
     // Silence goes on: no more writes, no more events.

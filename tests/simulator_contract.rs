@@ -536,6 +536,7 @@ async fn counts_every_call_and_serves_the_admin_api() {
 
     let reset = h.http.post(format!("{}/_sim/counters/reset", h.base)).send().await.unwrap();
     assert_eq!(reset.status(), StatusCode::NO_CONTENT);
+    let first_write = std::time::Instant::now();
     h.post(&url, body).await;
     h.http.post(&url).json(body).send().await.unwrap(); // 401, counted all the same
     let response = h
@@ -550,7 +551,12 @@ async fn counts_every_call_and_serves_the_admin_api() {
     assert_eq!(header(response.headers(), "x-ms-correlation-request-id"), "corr-1");
     assert!(uuid::Uuid::parse_str(&header(response.headers(), "x-ms-request-id")).is_ok());
     let writes: u64 = header(response.headers(), "x-ms-ratelimit-remaining-subscription-writes").parse().unwrap();
-    assert_eq!(writes, 198, "ARM's write bucket holds 200; both actions are writes (POST)");
+    // The bucket refills 10 per second (real time): on a busy machine a token may come back between the two writes.
+    let refilled = ((first_write.elapsed().as_secs_f64() * 10.0).floor() as u64).min(1);
+    assert!(
+        (198..=198 + refilled).contains(&writes),
+        "ARM's write bucket holds 200; both actions are writes (POST): {writes} left, {refilled} refilled"
+    );
 
     let served: Value = h.http.get(format!("{}/_sim/counters", h.base)).send().await.unwrap().json().await.unwrap();
     let served = served.as_object().unwrap();

@@ -290,6 +290,16 @@ mod tests {
         assert_eq!(b.reserve("s", RequestClass::Write, NO_WAIT), Ok(Duration::ZERO));
     }
 
+    #[tokio::test]
+    async fn a_keyed_budget_queues_each_key_apart() {
+        let budget = KeyedBudget::new(BucketSettings::new(2, 20.0));
+        assert_eq!(budget.take("flowlogs1").await, Duration::ZERO);
+        assert_eq!(budget.take("flowlogs1").await, Duration::ZERO);
+        let waited = budget.take("flowlogs1").await;
+        assert!(waited > Duration::from_millis(30) && waited <= Duration::from_millis(50), "{waited:?}");
+        assert_eq!(budget.take("flowlogs2").await, Duration::ZERO, "another account has its own bucket");
+    }
+
     #[test]
     fn parses_flag_values() {
         assert_eq!("250/25".parse::<BucketSettings>(), Ok(BucketSettings::new(250, 25.0)));
