@@ -180,7 +180,7 @@ async fn list(
     storage_id: &str,
     container: &str,
 ) -> Result<Vec<BlobEntry>, Found> {
-    let account = storage_id.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+    let account = delivery::account_name(storage_id);
     let endpoint =
         reader.account_endpoint(account).map_err(|e| Found::Unreadable { message: e.to_string(), transient: false })?;
     let mut requests = 0_u32;

@@ -213,7 +213,8 @@ pub fn folder(name: &str) -> &str {
     }
 }
 
-fn account_name(storage_id: &str) -> &str {
+/// A storage account ID's last segment: the account name.
+pub fn account_name(storage_id: &str) -> &str {
     storage_id.trim_end_matches('/').rsplit('/').next().unwrap_or(storage_id)
 }
 
